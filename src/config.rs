@@ -1,0 +1,131 @@
+//! Typed `GREENSHIM_*` configuration, read and validated once at start-up.
+//!
+//! | variable | accepted form | default |
+//! |---|---|---|
+//! | `GREENSHIM_STACK_SIZE` | bytes, optional `K`/`M`/`G` suffix, ≥ 16K | `RLIMIT_STACK` capped at 8M |
+//! | `GREENSHIM_LOG` | `off`, `error`, `warn`, `info`, `debug`, `trace` | `error` |
+//! | `GREENSHIM_STATS` | `0` or `1` | `0` |
+//! | `GREENSHIM_DISABLE` | `0` or `1` (pass every call through) | `0` |
+//!
+//! The same parser is used by the launcher, so `greenshim` rejects a bad value before
+//! it executes the program.
+
+use crate::log::Level;
+
+/// The validated configuration.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Stack size for green threads whose attributes set none (bytes, page-rounded).
+    pub stack_size: usize,
+    pub log: Level,
+    pub stats: bool,
+    pub disable: bool,
+}
+
+/// One configuration error: which variable, the bad value, and the accepted form.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub accepted: &'static str,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "invalid {}={:?}: expected {}", self.var, self.value, self.accepted)
+    }
+}
+
+pub const VARS: &[(&str, &str, &str)] = &[
+    ("GREENSHIM_STACK_SIZE", "bytes with optional K/M/G suffix, at least 16K", "RLIMIT_STACK, at most 8M"),
+    ("GREENSHIM_LOG", "off|error|warn|info|debug|trace", "error"),
+    ("GREENSHIM_STATS", "0|1", "0"),
+    ("GREENSHIM_DISABLE", "0|1", "0"),
+];
+
+/// glibc's default thread stack: RLIMIT_STACK, capped at 8 MiB here because green
+/// stacks are reserved eagerly (though committed lazily).
+pub fn default_stack_size() -> usize {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: r is a valid out-pointer.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut r) } == 0;
+    const CAP: usize = 8 << 20;
+    if !ok || r.rlim_cur == libc::RLIM_INFINITY || r.rlim_cur as usize > CAP {
+        CAP
+    } else {
+        (r.rlim_cur as usize).max(64 << 10)
+    }
+}
+
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let (num, mul) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1usize << 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 1 << 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    let n: usize = num.parse().ok()?;
+    let v = n.checked_mul(mul)?;
+    if v < 16 << 10 {
+        return None;
+    }
+    Some((v + 4095) & !4095)
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim() {
+        "0" | "" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
+fn parse_level(s: &str) -> Option<Level> {
+    Some(match s.trim().to_ascii_lowercase().as_str() {
+        "off" | "0" => Level::Off,
+        "error" => Level::Error,
+        "warn" => Level::Warn,
+        "info" => Level::Info,
+        "debug" => Level::Debug,
+        "trace" => Level::Trace,
+        _ => return None,
+    })
+}
+
+/// Parses configuration from a variable lookup (the environment, or the launcher's
+/// options mapped to variables).
+pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    fn field<T>(get: &impl Fn(&str) -> Option<String>, i: usize, p: impl Fn(&str) -> Option<T>, d: T) -> Result<T, ConfigError> {
+        let (var, accepted, _) = VARS[i];
+        match get(var) {
+            None => Ok(d),
+            Some(v) => p(&v).ok_or(ConfigError { var, value: v, accepted }),
+        }
+    }
+    Ok(Config {
+        stack_size: match get(VARS[0].0) {
+            None => default_stack_size(),
+            Some(_) => field(&get, 0, parse_size, 0)?,
+        },
+        log: field(&get, 1, parse_level, Level::Error)?,
+        stats: field(&get, 2, parse_bool, false)?,
+        disable: field(&get, 3, parse_bool, false)?,
+    })
+}
+
+/// Reads the process environment without going through Rust's env lock (which could be
+/// held by nobody yet at constructor time, but keeps the path allocation-light).
+pub fn from_env() -> Result<Config, ConfigError> {
+    parse(|k| {
+        let key = std::ffi::CString::new(k).ok()?;
+        // SAFETY: key is NUL-terminated; getenv is not hooked and returns a C string or null.
+        let p = unsafe { libc::getenv(key.as_ptr()) };
+        if p.is_null() {
+            None
+        } else {
+            // SAFETY: p is a NUL-terminated string owned by the environment.
+            Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+        }
+    })
+}

@@ -1,0 +1,220 @@
+//! The one place a blocking fd operation becomes a park: try the call without blocking;
+//! on `EAGAIN` park the green thread until epoll reports the fd (or a timeout, a close,
+//! a signal); try again. A ready operation costs exactly its own syscall.
+
+use crate::fd::table::{self, FdEntry, Kind};
+use crate::green::{Reason, Wake};
+use crate::hub::{self, Hub};
+use crate::sys::{self, Errno, RWF_NOWAIT, sc};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    Read,
+    Write,
+}
+
+/// Why a hooked call went straight to the kernel (trace log only).
+#[derive(Clone, Copy, Debug)]
+pub enum Bypass {
+    NoHub,
+    UnknownFd,
+    NotPollable,
+    UserNonblocking,
+}
+
+/// Result of [`prepare`]: serve the call on the hub, or pass it through (and why).
+pub enum Plan {
+    Green(*mut Hub, *mut FdEntry),
+    Bypass(Bypass),
+}
+
+/// Decides how a potentially blocking call on `fd` is served.
+#[inline]
+pub fn prepare(fd: i32) -> Plan {
+    let Some(h) = hub::local() else { return Plan::Bypass(Bypass::NoHub) };
+    let Some(e) = table::lookup(fd) else { return Plan::Bypass(Bypass::UnknownFd) };
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        if (*e).kind == Kind::NotPollable {
+            return Plan::Bypass(Bypass::NotPollable);
+        }
+        if (*e).user_nb {
+            return Plan::Bypass(Bypass::UserNonblocking);
+        }
+    }
+    Plan::Green(h, e)
+}
+
+/// Logs a pass-through with its reason when tracing.
+#[inline]
+pub fn bypassed(call: &str, fd: i32, why: Bypass) {
+    crate::trace!("{call}({fd}) passes through: {why:?}");
+}
+
+/// Parks the current thread until `fd` is ready in `dir`. Returns why it woke, or
+/// Err when epoll cannot watch the fd (the caller then blocks for real).
+pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option<u64>, reason: Reason) -> Result<Wake, Errno> {
+    table::ensure_registered(h, fd, e)?;
+    // SAFETY: hub thread; the entry's waiter lists are only touched here and by dispatch.
+    unsafe {
+        let (g, generation) = hub::prepare_park(h);
+        match dir {
+            Dir::Read => (*e).readers.push((g, generation)),
+            Dir::Write => (*e).writers.push((g, generation)),
+        }
+        let why = hub::park(h, g, generation, deadline, reason);
+        if matches!(why, Wake::Timeout | Wake::Interrupted) {
+            table::forget_waiter(e, g);
+        }
+        Ok(why)
+    }
+}
+
+/// Deadline from a socket timeout (0 = none).
+#[inline]
+pub fn deadline_after(ns: u64) -> Option<u64> {
+    (ns != 0).then(|| sys::now_ns().saturating_add(ns))
+}
+
+/// Runs `attempt` (a non-blocking try) until it gives anything but `EAGAIN`, parking in
+/// between. `blocking` is the real blocking call, used when epoll cannot watch the fd.
+pub fn run(
+    h: *mut Hub,
+    fd: i32,
+    e: *mut FdEntry,
+    dir: Dir,
+    reason: Reason,
+    mut attempt: impl FnMut() -> Result<usize, Errno>,
+    blocking: impl FnOnce() -> Result<usize, Errno>,
+) -> Result<usize, Errno> {
+    // SAFETY: hub thread owns the entry.
+    let timeout = unsafe { if dir == Dir::Read { (*e).rcvtimeo } else { (*e).sndtimeo } };
+    let mut deadline = None;
+    let mut first = true;
+    loop {
+        match attempt() {
+            Err(Errno::EAGAIN) => {}
+            r => {
+                if first {
+                    // SAFETY: hub thread.
+                    unsafe { hub::tick_fast_op(h) };
+                }
+                return r;
+            }
+        }
+        if first {
+            deadline = deadline_after(timeout);
+            first = false;
+        }
+        match park_on(h, fd, e, dir, deadline, reason) {
+            Ok(Wake::FdReady) | Ok(Wake::Notified) => {}
+            Ok(Wake::Timeout) => return Err(Errno::EAGAIN),
+            Ok(Wake::Closed) => return Err(Errno::EBADF),
+            Ok(Wake::Interrupted) => return Err(Errno::EINTR),
+            Err(_) => return blocking(),
+        }
+    }
+}
+
+/// One non-blocking vectored read: `RWF_NOWAIT`, or `poll(0)` + read where unsupported.
+pub fn try_readv(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -> Result<usize, Errno> {
+    // SAFETY: hub thread owns e; iov/cnt come from the program's call.
+    unsafe {
+        if !(*e).no_nowait {
+            match sc!(libc::SYS_preadv2, fd, iov, cnt, -1isize, 0, RWF_NOWAIT) {
+                Err(Errno(libc::EOPNOTSUPP)) => (*e).no_nowait = true,
+                r => return r,
+            }
+        }
+        if sys::poll_now(fd, libc::POLLIN)? == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        sc!(libc::SYS_readv, fd, iov, cnt)
+    }
+}
+
+/// One non-blocking vectored write.
+pub fn try_writev(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -> Result<usize, Errno> {
+    // SAFETY: as in try_readv.
+    unsafe {
+        if !(*e).no_nowait {
+            match sc!(libc::SYS_pwritev2, fd, iov, cnt, -1isize, 0, RWF_NOWAIT) {
+                Err(Errno(libc::EOPNOTSUPP)) => (*e).no_nowait = true,
+                r => return r,
+            }
+        }
+        if sys::poll_now(fd, libc::POLLOUT)? == 0 {
+            return Err(Errno::EAGAIN);
+        }
+        sc!(libc::SYS_writev, fd, iov, cnt)
+    }
+}
+
+/// A blocking read as the program expects it.
+pub fn readv(h: *mut Hub, fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -> Result<usize, Errno> {
+    run(h, fd, e, Dir::Read, Reason::Read, || try_readv(fd, e, iov, cnt), || {
+        // SAFETY: the program's own arguments.
+        unsafe { sc!(libc::SYS_readv, fd, iov, cnt) }
+    })
+}
+
+/// A blocking write as the program expects it: on a stream everything is written unless
+/// an error (or timeout, or signal) comes first, in which case the count so far is
+/// returned. Datagram and small pipe writes are all-or-nothing in the kernel anyway.
+pub fn writev(h: *mut Hub, fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -> Result<usize, Errno> {
+    // SAFETY: iov has cnt entries (the program's call).
+    let total: usize = unsafe { core::slice::from_raw_parts(iov, cnt.max(0) as usize) }.iter().map(|v| v.iov_len).sum();
+    write_all(h, fd, e, iov, cnt, total, |iov, cnt| try_writev(fd, e, iov, cnt), |iov, cnt| {
+        // SAFETY: the program's own (possibly advanced) buffers.
+        unsafe { sc!(libc::SYS_writev, fd, iov, cnt) }
+    })
+}
+
+/// The shared "transfer everything" loop for write/writev/send/sendmsg.
+#[allow(clippy::too_many_arguments)]
+pub fn write_all(
+    h: *mut Hub,
+    fd: i32,
+    e: *mut FdEntry,
+    iov: *const libc::iovec,
+    cnt: i32,
+    total: usize,
+    mut attempt: impl FnMut(*const libc::iovec, i32) -> Result<usize, Errno>,
+    blocking: impl Fn(*const libc::iovec, i32) -> Result<usize, Errno>,
+) -> Result<usize, Errno> {
+    let first = run(h, fd, e, Dir::Write, Reason::Write, || attempt(iov, cnt), || blocking(iov, cnt))?;
+    if first >= total || first == 0 {
+        return Ok(first);
+    }
+    // Partial write: continue from a private copy of the iovec array.
+    // SAFETY: iov has cnt entries.
+    let orig: Vec<libc::iovec> = unsafe { core::slice::from_raw_parts(iov, cnt as usize) }.to_vec();
+    let mut done = first;
+    loop {
+        let v = advanced(&orig, done);
+        match run(h, fd, e, Dir::Write, Reason::Write, || attempt(v.as_ptr(), v.len() as i32), || blocking(v.as_ptr(), v.len() as i32)) {
+            Ok(0) => return Ok(done),
+            Ok(n) => {
+                done += n;
+                if done >= total {
+                    return Ok(done);
+                }
+            }
+            Err(_) => return Ok(done),
+        }
+    }
+}
+
+/// The buffers of `orig` without their first `skip` bytes.
+fn advanced(orig: &[libc::iovec], mut skip: usize) -> Vec<libc::iovec> {
+    let mut out = Vec::with_capacity(orig.len());
+    for iv in orig {
+        if skip >= iv.iov_len {
+            skip -= iv.iov_len;
+            continue;
+        }
+        out.push(libc::iovec { iov_base: (iv.iov_base as usize + skip) as *mut libc::c_void, iov_len: iv.iov_len - skip });
+        skip = 0;
+    }
+    out
+}

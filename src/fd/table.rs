@@ -1,0 +1,310 @@
+//! Per-fd state, indexed by fd number: what the program believes about the fd (its own
+//! O_NONBLOCK, socket timeouts), what the shim knows (kind, kernel flags, epoll
+//! registration) and who is parked on it.
+//!
+//! | `kind`        | how a blocking call on it is served                             |
+//! |---------------|-----------------------------------------------------------------|
+//! | `Unknown`     | classified on first use (`fstat` + `F_GETFL`): fds inherited    |
+//! |               | from before start-up, or opened by libc internally              |
+//! | `NotPollable` | regular file, directory, block device: passed through           |
+//! | `Socket`      | `MSG_DONTWAIT` / `RWF_NOWAIT` per call; accept/connect rely on  |
+//! |               | O_NONBLOCK only for sockets this process created (`shim_nb`)    |
+//! | `Pollable`    | pipe, FIFO, tty, eventfd, …: `RWF_NOWAIT` per call, else        |
+//! |               | `poll(0)` first (`no_nowait`)                                   |
+//!
+//! The shim never sets O_NONBLOCK on a pipe or a tty: those descriptions are shared with
+//! other processes (a shell, a child without the shim). Only sockets created here carry a
+//! kernel O_NONBLOCK the program did not ask for, and it is cleared before `exec`.
+//!
+//! Slots live in lazily allocated chunks of 1024, so a 1M-fd limit costs nothing until
+//! used. All access is from the hub's OS thread.
+
+use crate::green::{Green, Wake};
+use crate::hub;
+use crate::sys::{self, Errno, sc};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+const CHUNK: usize = 1024;
+const CHUNKS: usize = 1024;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Unknown,
+    NotPollable,
+    Socket,
+    Pollable,
+}
+
+pub struct FdEntry {
+    pub kind: Kind,
+    /// O_NONBLOCK as the program set it: the shim then passes every call through.
+    pub user_nb: bool,
+    /// The shim set O_NONBLOCK on the kernel description (only on sockets this process
+    /// created; the program's F_GETFL does not show it and exec clears it).
+    pub shim_nb: bool,
+    /// Epoll registration exists under `generation`.
+    pub registered: bool,
+    /// `RWF_NOWAIT` is not supported: test with `poll(0)` before the real call.
+    pub no_nowait: bool,
+    /// Bumped whenever the number is closed or reclassified; tags epoll data.
+    pub generation: u32,
+    /// SO_RCVTIMEO / SO_SNDTIMEO in ns (0 = none).
+    pub rcvtimeo: u64,
+    pub sndtimeo: u64,
+    pub readers: Vec<(*mut Green, u64)>,
+    pub writers: Vec<(*mut Green, u64)>,
+}
+
+impl FdEntry {
+    const fn new() -> FdEntry {
+        FdEntry {
+            kind: Kind::Unknown,
+            user_nb: false,
+            shim_nb: false,
+            registered: false,
+            no_nowait: false,
+            generation: 0,
+            rcvtimeo: 0,
+            sndtimeo: 0,
+            readers: Vec::new(),
+            writers: Vec::new(),
+        }
+    }
+}
+
+static TABLE: [AtomicPtr<FdEntry>; CHUNKS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; CHUNKS];
+
+/// The slot for `fd`, allocating its chunk on first touch. None for numbers out of range.
+pub fn slot(fd: i32) -> Option<*mut FdEntry> {
+    if fd < 0 {
+        return None;
+    }
+    let (c, i) = (fd as usize / CHUNK, fd as usize % CHUNK);
+    let chunk = TABLE.get(c)?;
+    let mut p = chunk.load(Ordering::Acquire);
+    if p.is_null() {
+        let v: Box<[FdEntry]> = (0..CHUNK).map(|_| FdEntry::new()).collect();
+        p = Box::into_raw(v) as *mut FdEntry;
+        chunk.store(p, Ordering::Release);
+    }
+    // SAFETY: i < CHUNK and the chunk holds CHUNK entries.
+    Some(unsafe { p.add(i) })
+}
+
+/// The slot for `fd` if its chunk exists (no allocation).
+pub fn peek(fd: i32) -> Option<*mut FdEntry> {
+    if fd < 0 {
+        return None;
+    }
+    let (c, i) = (fd as usize / CHUNK, fd as usize % CHUNK);
+    let p = TABLE.get(c)?.load(Ordering::Acquire);
+    // SAFETY: as in slot.
+    if p.is_null() { None } else { Some(unsafe { p.add(i) }) }
+}
+
+/// Classifies an fd the shim has not seen created (inherited, or opened inside libc).
+pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
+    // SAFETY: st is a valid out-buffer.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: fstat writes into st.
+    unsafe { sc!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) }?;
+    let fl = sys::fcntl(fd, libc::F_GETFL, 0)? as i32;
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => Kind::Socket,
+        libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK | libc::S_IFLNK => Kind::NotPollable,
+        _ => Kind::Pollable,
+    };
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        reset(e);
+        (*e).kind = kind;
+        (*e).user_nb = fl & libc::O_NONBLOCK != 0;
+    }
+    Ok(())
+}
+
+/// Looks up `fd` for a potentially blocking call, classifying it on first use.
+#[inline]
+pub fn lookup(fd: i32) -> Option<*mut FdEntry> {
+    let e = slot(fd)?;
+    // SAFETY: hub thread owns the table.
+    if unsafe { (*e).kind } == Kind::Unknown && classify(fd, e).is_err() {
+        return None;
+    }
+    Some(e)
+}
+
+/// Records an fd the program just created through a hooked call.
+pub fn created(fd: i32, kind: Kind, user_nb: bool, shim_nb: bool) {
+    if let Some(e) = slot(fd) {
+        // SAFETY: hub thread owns the table.
+        unsafe {
+            reset(e);
+            (*e).kind = kind;
+            (*e).user_nb = user_nb;
+            (*e).shim_nb = shim_nb;
+        }
+    }
+}
+
+/// Forgets everything about a slot (new generation).
+///
+/// # Safety
+/// Hub thread only; nobody may be parked on it.
+pub unsafe fn reset(e: *mut FdEntry) {
+    // SAFETY: per contract.
+    unsafe {
+        let generation = (*e).generation.wrapping_add(1);
+        let (r, w) = (core::mem::take(&mut (*e).readers), core::mem::take(&mut (*e).writers));
+        *e = FdEntry::new();
+        (*e).generation = generation;
+        // Keep the vectors' capacity for the next user of this number.
+        (*e).readers = r;
+        (*e).writers = w;
+        (*e).readers.clear();
+        (*e).writers.clear();
+    }
+}
+
+/// The fd is about to be closed (or replaced by dup2): wake everyone parked on it with
+/// EBADF and drop the epoll registration before the number can be reused.
+pub fn closing(fd: i32) {
+    let Some(e) = peek(fd) else { return };
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        for (g, generation) in (*e).readers.drain(..).chain((*e).writers.drain(..)).collect::<Vec<_>>() {
+            hub::try_wake(g, generation, Wake::Closed);
+        }
+        if (*e).registered {
+            if let Some(h) = hub::local() {
+                let _ = (*h).reactor.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
+            }
+        }
+        reset(e);
+    }
+}
+
+/// Copies what the program believes about `from` to `to` (dup, dup2, F_DUPFD): O_NONBLOCK
+/// belongs to the open file description, which the two numbers now share.
+pub fn duplicated(from: i32, to: i32) {
+    let Some(src) = lookup(from) else { return };
+    if let Some(dst) = slot(to) {
+        // SAFETY: hub thread owns the table; src != dst (the kernel rejected that case).
+        unsafe {
+            reset(dst);
+            (*dst).kind = (*src).kind;
+            (*dst).user_nb = (*src).user_nb;
+            (*dst).shim_nb = (*src).shim_nb;
+            (*dst).no_nowait = (*src).no_nowait;
+            (*dst).rcvtimeo = (*src).rcvtimeo;
+            (*dst).sndtimeo = (*src).sndtimeo;
+        }
+    }
+}
+
+/// Registers `fd` with the hub's epoll (once, edge-triggered, both directions).
+/// Err(EPERM) means epoll cannot watch it: the caller must block for real.
+pub fn ensure_registered(h: *mut hub::Hub, fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
+    // SAFETY: hub thread owns the table and the hub.
+    unsafe {
+        if (*e).registered {
+            return Ok(());
+        }
+        let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
+        let data = fd as u32 as u64 | ((*e).generation as u64) << 32;
+        match (*h).reactor.ctl(libc::EPOLL_CTL_ADD, fd, events, data) {
+            Ok(()) => {}
+            // A stale registration for a description this number used to name.
+            Err(Errno(libc::EEXIST)) => (*h).reactor.ctl(libc::EPOLL_CTL_MOD, fd, events, data)?,
+            Err(e2) => {
+                if e2 == Errno(libc::EPERM) {
+                    (*e).kind = Kind::NotPollable;
+                }
+                return Err(e2);
+            }
+        }
+        (*e).registered = true;
+        Ok(())
+    }
+}
+
+/// Dispatches one epoll event to the threads parked on its fd.
+pub fn dispatch_event(data: u64, events: u32) {
+    let (fd, generation) = (data as u32 as i32, (data >> 32) as u32);
+    let Some(e) = peek(fd) else { return };
+    // SAFETY: hub thread owns the table; try_wake only queues.
+    unsafe {
+        if (*e).generation != generation {
+            return;
+        }
+        let rd = (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        let wr = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        if events & rd != 0 {
+            for (g, generation) in (*e).readers.drain(..) {
+                hub::try_wake(g, generation, Wake::FdReady);
+            }
+        }
+        if events & wr != 0 {
+            for (g, generation) in (*e).writers.drain(..) {
+                hub::try_wake(g, generation, Wake::FdReady);
+            }
+        }
+    }
+}
+
+/// Removes a thread's stale waiter entries (after a timeout or a signal).
+///
+/// # Safety
+/// Hub thread only.
+pub unsafe fn forget_waiter(e: *mut FdEntry, g: *mut Green) {
+    // SAFETY: per contract.
+    unsafe {
+        (*e).readers.retain(|&(x, _)| x != g);
+        (*e).writers.retain(|&(x, _)| x != g);
+    }
+}
+
+/// In a forked child: the parent's epoll registrations and waiters do not exist here.
+pub fn after_fork_child() {
+    for c in TABLE.iter() {
+        let p = c.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: single-threaded child; i < CHUNK.
+            unsafe {
+                let e = p.add(i);
+                (*e).registered = false;
+                (*e).generation = (*e).generation.wrapping_add(1);
+                (*e).readers.clear();
+                (*e).writers.clear();
+            }
+        }
+    }
+}
+
+/// Before `exec`: clear the O_NONBLOCK the shim put on sockets it created, where the
+/// program did not ask for it, on every fd that survives the exec.
+pub fn before_exec() {
+    for (c, chunk) in TABLE.iter().enumerate() {
+        let p = chunk.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: i < CHUNK; exec runs on the calling thread.
+            let e = unsafe { &mut *p.add(i) };
+            if e.shim_nb && !e.user_nb {
+                let fd = (c * CHUNK + i) as i32;
+                let cloexec = sys::fcntl(fd, libc::F_GETFD, 0).map(|f| f as i32 & libc::FD_CLOEXEC != 0).unwrap_or(true);
+                if !cloexec {
+                    if let Ok(fl) = sys::fcntl(fd, libc::F_GETFL, 0) {
+                        let _ = sys::fcntl(fd, libc::F_SETFL, fl & !(libc::O_NONBLOCK as usize));
+                    }
+                    e.shim_nb = false;
+                }
+            }
+        }
+    }
+}

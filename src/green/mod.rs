@@ -1,0 +1,161 @@
+//! Green threads: what `pthread_create` returns under the shim.
+//!
+//! A [`Green`] is a control block that doubles as the thread's `pthread_t`. Control blocks
+//! are pooled and never freed, so reading the first word of any handle the shim ever
+//! issued is always safe; that word ([`MAGIC`]) tells a green handle from a glibc one,
+//! whose first word is the TCB's pointer to itself (a canonical address, never MAGIC).
+//!
+//! | state     | meaning                                   | next                         |
+//! |-----------|-------------------------------------------|------------------------------|
+//! | `Ready`   | in the hub's ready queue                  | `Running` (resumed)          |
+//! | `Running` | the hub's `current`                       | `Parked`, `Ready` (yield), `Exited` |
+//! | `Parked`  | waits; one waker wins `wake_token`         | `Ready`                      |
+//! | `Exited`  | finished, retval kept until joined         | `Free` (joined or detached)  |
+//! | `Free`    | in the control-block pool                 | `Ready` (reused)             |
+
+pub mod stack;
+
+use core::cell::Cell;
+use core::ffi::c_void;
+use core::sync::atomic::AtomicU64;
+use corosensei::{Coroutine, Yielder};
+use stack::StackMem;
+
+/// "greenshi": not a canonical x86-64 address, so never a glibc TCB self-pointer.
+pub const MAGIC: u64 = 0x6772_6565_6e73_6869;
+
+/// Green-thread ids start here; kernel tids stay below 2^22 (pid_max), so an id in a
+/// mutex's owner word can never be mistaken for an OS thread's.
+pub const FIRST_ID: u32 = 1 << 30;
+
+pub type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
+pub type Coro = Coroutine<(), (), (), StackMem>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    Ready,
+    Running,
+    Parked,
+    Exited,
+    Free,
+}
+
+/// Why a parked thread was made runnable again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Wake {
+    /// An unpark on the key it waited on (mutex, condvar, join, …).
+    Notified,
+    /// The fd it waited on reported readiness.
+    FdReady,
+    /// Its deadline passed.
+    Timeout,
+    /// The fd it waited on was closed by another thread.
+    Closed,
+    /// A signal handler ran.
+    Interrupted,
+}
+
+/// What a parked thread waits for, for statistics and the deadlock report.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Reason {
+    Read = 0,
+    Write,
+    Accept,
+    Connect,
+    Poll,
+    Sleep,
+    Mutex,
+    Condvar,
+    Semaphore,
+    RwLock,
+    Barrier,
+    Once,
+    Join,
+    Yield,
+    Other,
+}
+
+pub const REASONS: usize = Reason::Other as usize + 1;
+pub const REASON_NAMES: [&str; REASONS] = [
+    "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
+    "join", "yield", "other",
+];
+
+/// A green thread's control block; its address is the `pthread_t`.
+#[repr(C)]
+pub struct Green {
+    /// Always [`MAGIC`]: must stay the first field (see module docs).
+    pub magic: u64,
+    /// Owner id written into lock words (≥ [`FIRST_ID`]; the root uses its kernel tid).
+    pub id: u32,
+    pub state: State,
+    /// The OS thread's original context: no coroutine, resumes by returning from the
+    /// scheduler loop.
+    pub is_root: bool,
+    pub detached: bool,
+    /// `pthread_exit` was called: the scheduler abandons the coroutine without unwinding.
+    pub exiting: bool,
+    pub coro: Option<Coro>,
+    pub stack: Option<StackMem>,
+    /// Valid while the coroutine runs; set on first entry.
+    pub yielder: *const Yielder<(), ()>,
+    pub start: Option<StartFn>,
+    pub arg: *mut c_void,
+    pub retval: *mut c_void,
+    /// Park generation this thread waits under, or 0 when not parked. Whoever swaps it
+    /// from the generation to 0 (fd event, timer, unpark, close) is the one waker.
+    pub wake_token: AtomicU64,
+    /// Last generation handed out by `prepare_park`.
+    pub park_gen: u64,
+    /// Written by the winning waker before the thread is queued.
+    pub wake: Cell<Wake>,
+    pub reason: Reason,
+    /// Thread-specific data: (key sequence, value) per key, grown on demand.
+    pub specific: Vec<(u32, *mut c_void)>,
+    /// `pthread_setname_np` name, NUL-terminated.
+    pub name: [u8; 16],
+}
+
+impl Green {
+    pub fn new(id: u32, is_root: bool) -> Green {
+        Green {
+            magic: MAGIC,
+            id,
+            state: if is_root { State::Running } else { State::Free },
+            is_root,
+            detached: false,
+            exiting: false,
+            coro: None,
+            stack: None,
+            yielder: core::ptr::null(),
+            start: None,
+            arg: core::ptr::null_mut(),
+            retval: core::ptr::null_mut(),
+            wake_token: AtomicU64::new(0),
+            park_gen: 0,
+            wake: Cell::new(Wake::Notified),
+            reason: Reason::Other,
+            specific: Vec::new(),
+            name: [0; 16],
+        }
+    }
+}
+
+/// Returns the control block if `t` is a green handle issued by this process.
+///
+/// # Safety
+/// `t` must be a `pthread_t` the program got from `pthread_create`/`pthread_self`
+/// (a green control block or a glibc TCB: both readable for at least one word).
+#[inline]
+pub unsafe fn from_handle(t: libc::pthread_t) -> Option<*mut Green> {
+    if t == 0 {
+        return None;
+    }
+    let p = t as *mut Green;
+    // SAFETY: per the contract, t points to readable memory; MAGIC is the first word of
+    // every Green and can never be the first word of a glibc TCB.
+    if unsafe { core::ptr::read_volatile(p as *const u64) } == MAGIC { Some(p) } else { None }
+}
+
+pub mod overflow;

@@ -1,0 +1,58 @@
+//! Turns a green-thread stack overflow into a clear message instead of a silent crash.
+//!
+//! The hub's OS thread gets an alternate signal stack and a SIGSEGV handler. A fault
+//! whose address lies in the running green thread's guard page is reported on stderr
+//! with the stack size and how to raise it; the handler then restores the default
+//! action and returns, so the faulting instruction re-executes and the process dies of
+//! SIGSEGV exactly as it would natively. Any other fault takes the same default path.
+//! (A program that installs its own SIGSEGV handler replaces this one.)
+
+use crate::hub;
+use core::fmt::Write;
+
+const ALT_STACK: usize = 64 << 10;
+
+extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
+    // SAFETY: called by the kernel with a valid siginfo for SIGSEGV.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    if let Some(h) = hub::local() {
+        // SAFETY: on the hub thread; only reads plain fields of the current thread.
+        unsafe {
+            let g = hub::current(h);
+            if let Some(s) = (*g).stack {
+                if s.guard_contains(addr) {
+                    let mut b = crate::log::LineBuf::new();
+                    let _ = write!(
+                        b,
+                        "greenshim: stack overflow in green thread {} (stack {} KiB); raise it with GREENSHIM_STACK_SIZE=<bytes>[K|M] or pthread_attr_setstacksize",
+                        (*g).id - crate::green::FIRST_ID + 1,
+                        s.usable() >> 10
+                    );
+                    b.flush_line();
+                }
+            }
+        }
+    }
+    // SAFETY: restoring the default disposition is async-signal-safe.
+    unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
+}
+
+/// Installs the alternate stack and handler on the calling (hub) thread.
+pub fn install() {
+    // SAFETY: anonymous mapping for the alternate stack; sigaction with a valid handler.
+    unsafe {
+        let p = libc::mmap(core::ptr::null_mut(), ALT_STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: ALT_STACK };
+        if libc::sigaltstack(&ss, core::ptr::null_mut()) != 0 {
+            return;
+        }
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = on_segv as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
+    }
+}

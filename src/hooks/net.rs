@@ -1,0 +1,296 @@
+//! Sockets: creation, accept, connect, the recv/send family, socket timeouts.
+
+use crate::fd::io::{self as fio, Dir, Plan};
+use crate::fd::table::{self, Kind};
+use crate::green::{Reason, Wake};
+use crate::hub;
+use crate::sys::{self, Errno, encode, sc};
+use core::ffi::{c_int, c_void};
+use libc::{msghdr, sockaddr, socklen_t};
+
+unsafe extern "C" {
+    fn __chk_fail() -> !;
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
+    if hub::local().is_none() {
+        // SAFETY: no memory arguments.
+        return encode(unsafe { sc!(libc::SYS_socket, domain, ty, proto) }) as c_int;
+    }
+    // Sockets created here get a kernel O_NONBLOCK (hidden from the program) so that
+    // accept and connect never block the hub; data calls use per-call flags anyway.
+    let user_nb = ty & libc::SOCK_NONBLOCK != 0;
+    // SAFETY: no memory arguments.
+    let r = unsafe { sc!(libc::SYS_socket, domain, ty | libc::SOCK_NONBLOCK, proto) };
+    if let Ok(fd) = r {
+        table::created(fd as i32, Kind::Socket, user_nb, !user_nb);
+    }
+    encode(r) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: *mut c_int) -> c_int {
+    // SAFETY: sv points to two ints (the program's call).
+    let r = unsafe { sc!(libc::SYS_socketpair, domain, ty, proto, sv) };
+    if r.is_ok() && hub::local().is_some() {
+        let nb = ty & libc::SOCK_NONBLOCK != 0;
+        // SAFETY: the kernel filled both.
+        unsafe {
+            table::created(*sv, Kind::Socket, nb, false);
+            table::created(*sv.add(1), Kind::Socket, nb, false);
+        }
+    }
+    encode(r) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    let raw = || {
+        // SAFETY: the program's own arguments.
+        unsafe { sc!(libc::SYS_accept4, fd, addr, len, flags) }
+    };
+    let r = match fio::prepare(fd) {
+        Plan::Green(h, e) => {
+            // SAFETY: hub thread owns the table.
+            let kernel_nb = unsafe { (*e).shim_nb };
+            fio::run(
+                h,
+                fd,
+                e,
+                Dir::Read,
+                Reason::Accept,
+                || {
+                    // A listener the shim did not create is blocking in the kernel:
+                    // accept only when poll says a connection is pending.
+                    if !kernel_nb && sys::poll_now(fd, libc::POLLIN)? == 0 {
+                        return Err(Errno::EAGAIN);
+                    }
+                    raw()
+                },
+                raw,
+            )
+        }
+        Plan::Bypass(why) => {
+            fio::bypassed("accept", fd, why);
+            raw()
+        }
+    };
+    if let (Ok(n), Some(_)) = (r, hub::local()) {
+        let nb = flags & libc::SOCK_NONBLOCK != 0;
+        table::created(n as i32, Kind::Socket, nb, false);
+    }
+    encode(r) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { accept4(fd, addr, len, 0) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    // SAFETY: the program's own arguments.
+    let raw = || unsafe { sc!(libc::SYS_connect, fd, addr, len) };
+    let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw()) as c_int };
+    // SAFETY: hub thread owns the table.
+    if unsafe { !(*e).shim_nb } {
+        fio::bypassed("connect", fd, fio::Bypass::UnknownFd);
+        return encode(raw()) as c_int;
+    }
+    match raw() {
+        Err(Errno(libc::EINPROGRESS)) => {}
+        r => return encode(r) as c_int,
+    }
+    // SAFETY: hub thread owns the table.
+    let deadline = fio::deadline_after(unsafe { (*e).sndtimeo });
+    loop {
+        match fio::park_on(h, fd, e, Dir::Write, deadline, Reason::Connect) {
+            Ok(Wake::FdReady) | Ok(Wake::Notified) => {}
+            Ok(Wake::Timeout) => return encode(Err(Errno(libc::EINPROGRESS))) as c_int,
+            Ok(Wake::Closed) => return encode(Err(Errno::EBADF)) as c_int,
+            Ok(Wake::Interrupted) => return encode(Err(Errno::EINTR)) as c_int,
+            Err(e) => return encode(Err(e)) as c_int,
+        }
+        if sys::poll_now(fd, libc::POLLOUT).unwrap_or(libc::POLLOUT) == 0 {
+            continue;
+        }
+        let mut err: c_int = 0;
+        let mut l = core::mem::size_of::<c_int>() as socklen_t;
+        // SAFETY: err/l are valid out-parameters.
+        let r = unsafe { sc!(libc::SYS_getsockopt, fd, libc::SOL_SOCKET, libc::SO_ERROR, &mut err as *mut c_int, &mut l as *mut socklen_t) };
+        return match r {
+            Err(e) => encode(Err(e)) as c_int,
+            Ok(_) if err != 0 => encode(Err(Errno(err))) as c_int,
+            Ok(_) => 0,
+        };
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize {
+    let raw = |f: c_int| {
+        // SAFETY: the program's own arguments.
+        unsafe { sc!(libc::SYS_recvfrom, fd, buf, n, f, addr, len) }
+    };
+    if flags & libc::MSG_DONTWAIT != 0 {
+        return encode(raw(flags));
+    }
+    match fio::prepare(fd) {
+        Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
+        Plan::Bypass(why) => {
+            fio::bypassed("recv", fd, why);
+            encode(raw(flags))
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: usize, flags: c_int) -> isize {
+    // SAFETY: forwarded.
+    unsafe { recvfrom(fd, buf, n, flags, core::ptr::null_mut(), core::ptr::null_mut()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, n: usize, buflen: usize, flags: c_int) -> isize {
+    if n > buflen {
+        // SAFETY: never returns.
+        unsafe { __chk_fail() }
+    }
+    // SAFETY: forwarded.
+    unsafe { recvfrom(fd, buf, n, flags, core::ptr::null_mut(), core::ptr::null_mut()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    buflen: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> isize {
+    if n > buflen {
+        // SAFETY: never returns.
+        unsafe { __chk_fail() }
+    }
+    // SAFETY: forwarded.
+    unsafe { recvfrom(fd, buf, n, flags, addr, len) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
+    let raw = |f: c_int| {
+        // SAFETY: the program's own arguments.
+        unsafe { sc!(libc::SYS_recvmsg, fd, msg, f) }
+    };
+    if flags & libc::MSG_DONTWAIT != 0 {
+        return encode(raw(flags));
+    }
+    match fio::prepare(fd) {
+        Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
+        Plan::Bypass(why) => {
+            fio::bypassed("recvmsg", fd, why);
+            encode(raw(flags))
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize {
+    if flags & libc::MSG_DONTWAIT != 0 {
+        // SAFETY: the program's own arguments.
+        return encode(unsafe { sc!(libc::SYS_sendto, fd, buf, n, flags, addr, len) });
+    }
+    match fio::prepare(fd) {
+        Plan::Green(h, e) => {
+            let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
+            let send = |iov: *const libc::iovec, f: c_int| {
+                // SAFETY: iov is one live iovec inside the program's buffer.
+                unsafe { sc!(libc::SYS_sendto, fd, (*iov).iov_base, (*iov).iov_len, f, addr, len) }
+            };
+            encode(fio::write_all(h, fd, e, &iov, 1, n, |v, _| send(v, flags | libc::MSG_DONTWAIT), |v, _| send(v, flags)))
+        }
+        Plan::Bypass(why) => {
+            fio::bypassed("send", fd, why);
+            // SAFETY: the program's own arguments.
+            encode(unsafe { sc!(libc::SYS_sendto, fd, buf, n, flags, addr, len) })
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: usize, flags: c_int) -> isize {
+    // SAFETY: forwarded.
+    unsafe { sendto(fd, buf, n, flags, core::ptr::null(), 0) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
+    let raw = |m: *const msghdr, f: c_int| {
+        // SAFETY: m is the program's msghdr or a copy pointing into its buffers.
+        unsafe { sc!(libc::SYS_sendmsg, fd, m, f) }
+    };
+    if flags & libc::MSG_DONTWAIT != 0 {
+        return encode(raw(msg, flags));
+    }
+    match fio::prepare(fd) {
+        Plan::Green(h, e) => {
+            // SAFETY: msg is the program's valid msghdr.
+            let (iov, cnt) = unsafe { ((*msg).msg_iov as *const libc::iovec, (*msg).msg_iovlen as i32) };
+            // SAFETY: iov has cnt entries.
+            let total: usize = unsafe { core::slice::from_raw_parts(iov, cnt.max(0) as usize) }.iter().map(|v| v.iov_len).sum();
+            let with = |v: *const libc::iovec, c: i32, f: c_int, first: bool| {
+                // SAFETY: copy of the program's header; control data is sent only once.
+                let mut m = unsafe { *msg };
+                m.msg_iov = v as *mut libc::iovec;
+                m.msg_iovlen = c as _;
+                if !first {
+                    m.msg_control = core::ptr::null_mut();
+                    m.msg_controllen = 0;
+                }
+                raw(&m, f)
+            };
+            encode(fio::write_all(
+                h,
+                fd,
+                e,
+                iov,
+                cnt,
+                total,
+                |v, c| with(v, c, flags | libc::MSG_DONTWAIT, v == iov),
+                |v, c| with(v, c, flags, v == iov),
+            ))
+        }
+        Plan::Bypass(why) => {
+            fio::bypassed("sendmsg", fd, why);
+            encode(raw(msg, flags))
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    // SAFETY: the program's own arguments.
+    let r = unsafe { sc!(libc::SYS_setsockopt, fd, level, name, val, len) };
+    if r.is_ok() && level == libc::SOL_SOCKET && (name == libc::SO_RCVTIMEO || name == libc::SO_SNDTIMEO) && hub::local().is_some() {
+        if let Some(e) = table::lookup(fd) {
+            if len as usize >= core::mem::size_of::<libc::timeval>() {
+                // SAFETY: the kernel accepted val as a timeval.
+                let tv = unsafe { *(val as *const libc::timeval) };
+                let ns = (tv.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(tv.tv_usec.max(0) as u64 * 1000);
+                // SAFETY: hub thread owns the table.
+                unsafe {
+                    if name == libc::SO_RCVTIMEO {
+                        (*e).rcvtimeo = ns;
+                    } else {
+                        (*e).sndtimeo = ns;
+                    }
+                }
+            }
+        }
+    }
+    encode(r) as c_int
+}

@@ -1,0 +1,374 @@
+//! pthread_create and every pthread call that names a thread: green handles are served
+//! here, anything else goes to glibc.
+
+use crate::green::{self, Green, Reason, State, StartFn};
+use crate::hub;
+use crate::sync::{keys, parking_lot};
+use crate::sys::{self, real};
+use core::ffi::{c_char, c_int, c_void};
+use libc::{pthread_attr_t, pthread_t, timespec};
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, start: StartFn, arg: *mut c_void) -> c_int {
+    let Some(h) = hub::local() else {
+        crate::trace!("pthread_create passes through: no hub on this OS thread");
+        // SAFETY: forwarded.
+        return unsafe { real::pthread_create(t, attr, start, arg) };
+    };
+    // SAFETY: h is this thread's hub; attr is null or a valid attribute object.
+    unsafe {
+        let mut size = (*h).default_stack;
+        let mut detached = false;
+        if !attr.is_null() {
+            // glibc keeps an unset stack size as 0 in the attribute (offset 32 of struct
+            // pthread_attr); pthread_attr_getstacksize would report its own default
+            // instead, hiding GREENSHIM_STACK_SIZE.
+            let raw_size = *((attr as usize + 32) as *const usize);
+            if raw_size != 0 {
+                size = raw_size;
+            }
+            // ATTR_FLAG_DETACHSTATE (bit 0 of the flags int at offset 8).
+            detached = *((attr as usize + 8) as *const i32) & 1 != 0;
+        }
+        match hub::spawn(h, start, arg, size.max(16 << 10), detached) {
+            Some(g) => {
+                *t = g as pthread_t;
+                0
+            }
+            None => libc::EAGAIN,
+        }
+    }
+}
+
+/// Waits for green thread `g` to exit; `deadline` in monotonic ns.
+fn wait_exit(g: *mut Green, deadline: Option<u64>) -> c_int {
+    // SAFETY: g is a green control block (never freed).
+    let exited = || unsafe { (*g).state == State::Exited };
+    while !exited() {
+        if parking_lot::park(g as usize, || !exited(), || {}, deadline, Reason::Join) == parking_lot::Parked::TimedOut && !exited() {
+            return libc::ETIMEDOUT;
+        }
+    }
+    0
+}
+
+/// Joins a green thread: EDEADLK on self, EINVAL if detached, else waits and reaps.
+fn join_green(g: *mut Green, ret: *mut *mut c_void, deadline: Option<u64>, try_only: bool) -> c_int {
+    let h = hub::local();
+    // SAFETY: g is a green control block; the hub is only touched on its own thread.
+    unsafe {
+        if h.is_some_and(|h| hub::current(h) == g) {
+            return libc::EDEADLK;
+        }
+        if (*g).state == State::Free {
+            return libc::ESRCH;
+        }
+        if (*g).detached {
+            return libc::EINVAL;
+        }
+        if try_only && (*g).state != State::Exited {
+            return libc::EBUSY;
+        }
+        let r = wait_exit(g, deadline);
+        if r != 0 {
+            return r;
+        }
+        if !ret.is_null() {
+            *ret = (*g).retval;
+        }
+        if let Some(h) = h {
+            hub::release(h, g);
+        } else {
+            (*g).detached = true;
+        }
+    }
+    0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+    // SAFETY: t is a handle the program got from pthread_create/pthread_self.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => join_green(g, ret, None, false),
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_join(t, ret) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int {
+    // SAFETY: as in pthread_join.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => join_green(g, ret, None, true),
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_tryjoin_np(t, ret) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: c_int, abs: *const timespec) -> c_int {
+    // SAFETY: as in pthread_join; abs is null or a valid timespec.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => {
+            let deadline = unsafe { abs.as_ref() }.map(|a| sys::abs_to_monotonic(clock, a));
+            if let Some(a) = unsafe { abs.as_ref() } {
+                if !(0..1_000_000_000).contains(&a.tv_nsec) {
+                    return libc::EINVAL;
+                }
+            }
+            join_green(g, ret, deadline, false)
+        }
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_clockjoin_np(t, ret, clock, abs) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, abs: *const timespec) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { pthread_clockjoin_np(t, ret, libc::CLOCK_REALTIME, abs) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
+    // SAFETY: as in pthread_join.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => unsafe {
+            if (*g).state == State::Free {
+                return libc::ESRCH;
+            }
+            if (*g).detached {
+                return libc::EINVAL;
+            }
+            (*g).detached = true;
+            if (*g).state == State::Exited {
+                if let Some(h) = hub::local() {
+                    hub::release(h, g);
+                }
+            }
+            0
+        },
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_detach(t) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_exit(ret: *mut c_void) -> ! {
+    if let Some(h) = hub::local() {
+        // SAFETY: h is this thread's hub.
+        unsafe {
+            if !(*hub::current(h)).is_root {
+                hub::exit_green(h, ret);
+            }
+            hub::exit_root(h);
+        }
+    }
+    // SAFETY: forwarded; the real pthread_exit does not return.
+    unsafe { real::pthread_exit(ret) };
+    unreachable!()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn pthread_self() -> pthread_t {
+    if let Some(h) = hub::local() {
+        // SAFETY: h is this thread's hub.
+        let g = unsafe { hub::current(h) };
+        // SAFETY: current is live.
+        if unsafe { !(*g).is_root } {
+            return g as pthread_t;
+        }
+    }
+    // glibc's pthread_self is the thread pointer.
+    sys::thread_pointer() as pthread_t
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn pthread_equal(a: pthread_t, b: pthread_t) -> c_int {
+    (a == b) as c_int
+}
+
+/// The real pthread_t of the OS thread that runs green threads (for calls that act on it).
+fn hub_os_thread() -> pthread_t {
+    let h = hub::global();
+    // SAFETY: the hub is never freed once installed.
+    if h.is_null() { sys::thread_pointer() as pthread_t } else { unsafe { (*h).tp as pthread_t } }
+}
+
+fn alive(g: *mut Green) -> bool {
+    // SAFETY: control blocks are never freed.
+    unsafe { (*g).state != State::Free }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
+    // SAFETY: as in pthread_join.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => {
+            if !alive(g) {
+                return libc::ESRCH;
+            }
+            if sig == 0 {
+                return 0;
+            }
+            // A signal for a green thread is delivered to the OS thread that runs it.
+            // SAFETY: forwarded to a real thread.
+            unsafe { real::pthread_kill(hub_os_thread(), sig) }
+        }
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_kill(t, sig) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int {
+    // SAFETY: as in pthread_join; attr is the program's out-parameter.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => unsafe {
+            if !alive(g) {
+                return libc::ESRCH;
+            }
+            let r = libc::pthread_attr_init(attr);
+            if r != 0 {
+                return r;
+            }
+            if let Some(s) = (*g).stack {
+                libc::pthread_attr_setstack(attr, (s.limit + green::stack::PAGE) as *mut c_void, s.usable());
+                libc::pthread_attr_setguardsize(attr, green::stack::PAGE);
+            }
+            if (*g).detached {
+                libc::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED);
+            }
+            0
+        },
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_getattr_np(t, attr) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int {
+    // SAFETY: as in pthread_join; name is a C string.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => unsafe {
+            let s = core::ffi::CStr::from_ptr(name).to_bytes();
+            if s.len() > 15 {
+                return libc::ERANGE;
+            }
+            (*g).name = [0; 16];
+            (&mut (*g).name)[..s.len()].copy_from_slice(s);
+            0
+        },
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_setname_np(t, name) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: usize) -> c_int {
+    // SAFETY: as in pthread_join; buf has len bytes.
+    match unsafe { green::from_handle(t) } {
+        Some(g) => unsafe {
+            let n = (*g).name.iter().position(|&b| b == 0).unwrap_or(15);
+            if len < n + 1 {
+                return libc::ERANGE;
+            }
+            core::ptr::copy_nonoverlapping((*g).name.as_ptr(), buf as *mut u8, n);
+            *buf.add(n) = 0;
+            0
+        },
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_getname_np(t, buf, len) },
+    }
+}
+
+/// Calls on a green handle that act on "the thread's" OS-level attributes (CPU clock,
+/// scheduling, affinity) apply to the OS thread that runs it.
+macro_rules! on_os_thread {
+    ($name:ident ( $($arg:ident : $ty:ty),* )) => {
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(t: pthread_t, $($arg: $ty),*) -> c_int {
+            // SAFETY: as in pthread_join.
+            let t = match unsafe { green::from_handle(t) } {
+                Some(g) if !alive(g) => return libc::ESRCH,
+                Some(_) => hub_os_thread(),
+                None => t,
+            };
+            // SAFETY: forwarded to a real thread.
+            unsafe { real::$name(t, $($arg),*) }
+        }
+    };
+}
+
+on_os_thread!(pthread_getcpuclockid(clock: *mut libc::clockid_t));
+on_os_thread!(pthread_setschedparam(policy: c_int, param: *const libc::sched_param));
+on_os_thread!(pthread_getschedparam(policy: *mut c_int, param: *mut libc::sched_param));
+on_os_thread!(pthread_setschedprio(prio: c_int));
+on_os_thread!(pthread_setaffinity_np(size: usize, set: *const libc::cpu_set_t));
+on_os_thread!(pthread_getaffinity_np(size: usize, set: *mut libc::cpu_set_t));
+
+/// Cancellation of green threads is not supported: the call fails with ENOTSUP rather
+/// than crash or cancel the OS thread that runs every green thread (docs/CAVEATS.md).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
+    // SAFETY: as in pthread_join.
+    match unsafe { green::from_handle(t) } {
+        Some(g) if !alive(g) => libc::ESRCH,
+        Some(_) => {
+            crate::warn!("pthread_cancel on a green thread is not supported (ENOTSUP)");
+            libc::ENOTSUP
+        }
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_cancel(t) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_key_create(key: *mut libc::pthread_key_t, dtor: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int {
+    // SAFETY: forwarded; key is the program's out-parameter.
+    let r = unsafe { real::pthread_key_create(key, dtor) };
+    if r == 0 {
+        // SAFETY: filled by glibc.
+        keys::created(unsafe { *key }, dtor);
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_key_delete(key: libc::pthread_key_t) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::pthread_key_delete(key) };
+    if r == 0 {
+        keys::deleted(key);
+    }
+    r
+}
+
+#[inline]
+fn green_current() -> Option<*mut Green> {
+    let h = hub::local()?;
+    // SAFETY: h is this thread's hub.
+    let g = unsafe { hub::current(h) };
+    // SAFETY: current is live.
+    (!unsafe { (*g).is_root }).then_some(g)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_getspecific(key: libc::pthread_key_t) -> *mut c_void {
+    match green_current() {
+        // SAFETY: g is the running green thread.
+        Some(g) => unsafe { keys::get(g, key) },
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_getspecific(key) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setspecific(key: libc::pthread_key_t, v: *const c_void) -> c_int {
+    match green_current() {
+        // SAFETY: g is the running green thread.
+        Some(g) => unsafe { keys::set(g, key, v) },
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_setspecific(key, v) },
+    }
+}

@@ -1,0 +1,113 @@
+//! Sleeping: every sleep parks the green thread on a hub timer.
+
+use crate::green::Wake;
+use crate::hub;
+use crate::sys::{self, Errno, encode, sc};
+use core::ffi::{c_int, c_uint};
+use libc::{clockid_t, timespec};
+
+fn valid(ts: &timespec) -> bool {
+    ts.tv_sec >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec)
+}
+
+/// Parks until the monotonic deadline. Err(EINTR) with the time left if a signal handler ran.
+fn sleep_until(h: *mut hub::Hub, deadline: u64) -> Result<(), u64> {
+    // SAFETY: h is this thread's hub.
+    match unsafe { hub::sleep_until(h, deadline) } {
+        Wake::Interrupted => Err(deadline.saturating_sub(sys::now_ns())),
+        _ => Ok(()),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    let Some(h) = hub::local() else {
+        // SAFETY: the program's own arguments.
+        return encode(unsafe { sc!(libc::SYS_nanosleep, req, rem) }) as c_int;
+    };
+    // SAFETY: req is the program's timespec (null faults natively too; report EFAULT).
+    let Some(r) = (unsafe { req.as_ref() }) else { return encode(Err(Errno(libc::EFAULT))) as c_int };
+    if !valid(r) {
+        return encode(Err(Errno(libc::EINVAL))) as c_int;
+    }
+    match sleep_until(h, sys::now_ns().saturating_add(sys::ts_to_ns(r))) {
+        Ok(()) => 0,
+        Err(left) => {
+            if !rem.is_null() {
+                // SAFETY: the program's out-parameter.
+                unsafe { *rem = sys::ns_to_ts(left) };
+            }
+            encode(Err(Errno::EINTR)) as c_int
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { nanosleep(req, rem) }
+}
+
+/// clock_nanosleep returns the error number (errno untouched), like every clock_* call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
+    let passthrough = || {
+        // SAFETY: the program's own arguments.
+        match unsafe { sc!(libc::SYS_clock_nanosleep, clock, flags, req, rem) } {
+            Ok(_) => 0,
+            Err(e) => e.0,
+        }
+    };
+    let Some(h) = hub::local() else { return passthrough() };
+    if !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI) {
+        return passthrough();
+    }
+    // SAFETY: req is the program's timespec.
+    let Some(r) = (unsafe { req.as_ref() }) else { return libc::EFAULT };
+    if !valid(r) {
+        return libc::EINVAL;
+    }
+    let abs = flags & libc::TIMER_ABSTIME != 0;
+    let deadline = if abs { sys::abs_to_monotonic(clock, r) } else { sys::now_ns().saturating_add(sys::ts_to_ns(r)) };
+    match sleep_until(h, deadline) {
+        Ok(()) => 0,
+        Err(left) => {
+            if !abs && !rem.is_null() {
+                // SAFETY: the program's out-parameter.
+                unsafe { *rem = sys::ns_to_ts(left) };
+            }
+            libc::EINTR
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
+    let req = timespec { tv_sec: secs as i64, tv_nsec: 0 };
+    let mut rem = timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid in/out timespecs.
+    if unsafe { nanosleep(&req, &mut rem) } == 0 {
+        0
+    } else {
+        // Like glibc: round the remainder up to whole seconds.
+        (rem.tv_sec + (rem.tv_nsec > 0) as i64) as c_uint
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
+    let req = timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: (us % 1_000_000) as i64 * 1000 };
+    // SAFETY: valid timespec.
+    unsafe { nanosleep(&req, core::ptr::null_mut()) }
+}
+
+/// `gevent.sleep(0)`: every other ready green thread runs once before the caller resumes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sched_yield() -> c_int {
+    match hub::local() {
+        // SAFETY: h is this thread's hub.
+        Some(h) => unsafe { hub::yield_now(h) },
+        None => sys::sched_yield(),
+    }
+    0
+}

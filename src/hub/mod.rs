@@ -1,0 +1,575 @@
+//! The hub: one per process, owned by the OS thread that initialised the shim (the main
+//! thread, or the thread that called `fork` in a child). It owns the FIFO ready queue,
+//! the timers, the epoll reactor and the remote-wake queue.
+//!
+//! ```text
+//!  root context (main's own stack)           green threads (corosensei stacks)
+//!  ───────────────────────────────           ─────────────────────────────────
+//!  hook would block ─▶ park(root)
+//!                      run_until_root_ready ─resume─▶ g1 runs … parks ─suspend─┐
+//!                        ▲  pop ready queue ◀────────────────────────────────┘
+//!                        │  nothing ready: epoll_pwait2(next timer)
+//!                        └─ root popped from the queue: return into the hook
+//! ```
+//!
+//! Green threads always suspend back to the root's scheduler loop; only the root ever
+//! resumes a coroutine. All hub state is touched only on the hub's OS thread, through a
+//! raw pointer (never a `&mut` held across a switch, since the code that runs during a
+//! switch mutates it too), except `remote`, which other OS threads (offload workers,
+//! threads the shim does not own) push wake-ups into under a spin lock and then signal
+//! the eventfd.
+
+pub mod reactor;
+pub mod timers;
+
+use crate::green::{self, Green, Reason, State, Wake, stack::StackPool};
+use crate::sys::{self, SpinLock};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use corosensei::CoroutineResult;
+use reactor::Reactor;
+use std::collections::VecDeque;
+use timers::Timers;
+
+/// Resumes between two non-blocking epoll polls when the ready queue never drains: the
+/// hub's fairness budget, so ready connections cannot starve new events.
+const POLL_BUDGET: u32 = 64;
+/// Fast-path (non-blocking) I/O operations a thread may do before it is sent to the back
+/// of the ready queue.
+pub const FAST_OP_BUDGET: u32 = 128;
+
+#[derive(Default, Clone, Copy)]
+pub struct Stats {
+    pub created: u64,
+    pub peak_live: u64,
+    pub switches: u64,
+    pub parks: [u64; green::REASONS],
+    pub epoll_waits: u64,
+    pub remote_wakes: u64,
+}
+
+pub struct Hub {
+    /// Thread pointer of the owning OS thread.
+    pub tp: usize,
+    pub root: *mut Green,
+    pub current: *mut Green,
+    ready: VecDeque<*mut Green>,
+    timers: Timers,
+    pub reactor: Reactor,
+    remote_lock: SpinLock,
+    remote: UnsafeCell<Vec<*mut Green>>,
+    remote_spare: Vec<*mut Green>,
+    stacks: StackPool,
+    free: Vec<*mut Green>,
+    /// Every control block ever made (for the deadlock report).
+    all: Vec<*mut Green>,
+    next_id: u32,
+    /// Green threads created and not yet exited.
+    pub live: usize,
+    /// The root called `pthread_exit` (or is gone after a fork from a green thread): the
+    /// process ends when the last green thread does.
+    root_exited: bool,
+    since_poll: u32,
+    pub fast_ops: u32,
+    pub default_stack: usize,
+    pub stats: Stats,
+}
+
+static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
+/// The hub's thread pointer, 0 until the hub is ready: the hooks' single-load gate.
+static HUB_TP: AtomicUsize = AtomicUsize::new(0);
+
+/// The hub, if the calling OS thread owns it.
+#[inline(always)]
+pub fn local() -> Option<*mut Hub> {
+    let tp = HUB_TP.load(Ordering::Relaxed);
+    if tp != 0 && tp == sys::thread_pointer() { Some(HUB.load(Ordering::Relaxed)) } else { None }
+}
+
+/// The hub, from any OS thread (for remote wake-ups).
+#[inline]
+pub fn global() -> *mut Hub {
+    HUB.load(Ordering::Acquire)
+}
+
+/// Creates the hub for the calling OS thread. Called once from the constructor.
+pub fn install(default_stack: usize) -> Result<(), sys::Errno> {
+    let reactor = Reactor::new()?;
+    let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
+    let h = Box::into_raw(Box::new(Hub {
+        tp: sys::thread_pointer(),
+        root,
+        current: root,
+        ready: VecDeque::with_capacity(256),
+        timers: Timers::new(),
+        reactor,
+        remote_lock: SpinLock::new(),
+        remote: UnsafeCell::new(Vec::new()),
+        remote_spare: Vec::new(),
+        stacks: StackPool::new(),
+        free: Vec::new(),
+        all: Vec::new(),
+        next_id: green::FIRST_ID,
+        live: 0,
+        root_exited: false,
+        since_poll: 0,
+        fast_ops: 0,
+        default_stack,
+        stats: Stats::default(),
+    }));
+    HUB.store(h, Ordering::Release);
+    HUB_TP.store(sys::thread_pointer(), Ordering::Release);
+    Ok(())
+}
+
+/// The running green thread (or the root).
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+#[inline(always)]
+pub unsafe fn current(h: *mut Hub) -> *mut Green {
+    // SAFETY: per contract h is live and owned by this thread.
+    unsafe { (*h).current }
+}
+
+/// Starts a green thread; it first runs when the current thread next parks or yields.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool) -> Option<*mut Green> {
+    // SAFETY: h is this thread's hub; no switch happens in this function.
+    unsafe {
+        let stack = (*h).stacks.get(stack_size)?;
+        let g = match (*h).free.pop() {
+            Some(g) => g,
+            None => {
+                let id = (*h).next_id;
+                (*h).next_id = (*h).next_id.wrapping_add(1).max(green::FIRST_ID);
+                let g = Box::into_raw(Box::new(Green::new(id, false)));
+                (*h).all.push(g);
+                g
+            }
+        };
+        (*g).detached = detached;
+        (*g).exiting = false;
+        (*g).start = Some(start);
+        (*g).arg = arg;
+        (*g).retval = core::ptr::null_mut();
+        (*g).stack = Some(stack);
+        (*g).name = [0; 16];
+        (*g).specific.clear();
+        let gp = g as usize;
+        (*g).coro = Some(green::Coro::with_stack(stack, move |y, ()| {
+            let g = gp as *mut Green;
+            // (Inside the enclosing unsafe block.) g stays valid while its coroutine runs:
+            // control blocks are never freed.
+            (*g).yielder = y;
+            let start = (*g).start.expect("start routine");
+            let r = start((*g).arg);
+            finish_current(g, r);
+        }));
+        (*g).state = State::Ready;
+        (*h).ready.push_back(g);
+        (*h).live += 1;
+        (*h).stats.created += 1;
+        (*h).stats.peak_live = (*h).stats.peak_live.max((*h).live as u64);
+        Some(g)
+    }
+}
+
+/// Runs what must happen on the exiting thread's own context: thread-specific-data
+/// destructors (which may block or call back into the program), then records the result.
+unsafe fn finish_current(g: *mut Green, retval: *mut libc::c_void) {
+    // SAFETY: g is the running green thread.
+    unsafe {
+        crate::sync::keys::run_destructors(g);
+        (*g).retval = retval;
+    }
+}
+
+/// `pthread_exit` from a green thread: never returns.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub and the caller a green thread (not the root).
+pub unsafe fn exit_green(h: *mut Hub, retval: *mut libc::c_void) -> ! {
+    // SAFETY: current is the running green thread; after suspend the scheduler abandons
+    // its stack with force_reset, so nothing on it is ever touched again.
+    unsafe {
+        let g = (*h).current;
+        finish_current(g, retval);
+        (*g).exiting = true;
+        (*(*g).yielder).suspend(());
+    }
+    unreachable!("an exited green thread was resumed");
+}
+
+/// `pthread_exit` from the root: keep scheduling until every green thread has ended,
+/// then end the process with status 0, as glibc does when the last thread exits.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub and the caller its root.
+pub unsafe fn exit_root(h: *mut Hub) -> ! {
+    // SAFETY: as documented; the root never appears in the ready queue again.
+    unsafe {
+        (*h).root_exited = true;
+        (*(*h).root).state = State::Exited;
+        run_until_root_ready(h);
+    }
+    unreachable!("the exited root was resumed");
+}
+
+/// Marks the current thread about to park and returns its park generation. The caller
+/// registers the generation wherever a waker will find it, then calls [`park`].
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+#[inline]
+pub unsafe fn prepare_park(h: *mut Hub) -> (*mut Green, u64) {
+    // SAFETY: h is this thread's hub; current is live.
+    unsafe {
+        let g = (*h).current;
+        (*g).park_gen += 1;
+        let generation = (*g).park_gen;
+        (*g).wake_token.store(generation, Ordering::Release);
+        (g, generation)
+    }
+}
+
+/// Withdraws a prepared park that will not happen (validation failed).
+///
+/// # Safety
+/// `g` must be the calling green thread.
+#[inline]
+pub unsafe fn cancel_park(g: *mut Green) {
+    // SAFETY: g is live.
+    unsafe { (*g).wake_token.store(0, Ordering::Release) };
+}
+
+/// Parks the current thread until a waker holding `generation` wakes it or `deadline`
+/// (monotonic ns) passes. Returns why it woke.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub and (g, generation) come from [`prepare_park`].
+pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option<u64>, reason: Reason) -> Wake {
+    // SAFETY: h and g are live; the switch below is the only place other code runs.
+    unsafe {
+        if let Some(d) = deadline {
+            (*h).timers.add(d, g, generation);
+        }
+        (*g).state = State::Parked;
+        (*g).reason = reason;
+        (*h).stats.parks[reason as usize] += 1;
+        (*h).fast_ops = 0;
+        switch_out(h, g);
+        (*g).wake.get()
+    }
+}
+
+/// Parks with no waker but the clock.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn sleep_until(h: *mut Hub, deadline: u64) -> Wake {
+    // SAFETY: forwarded contract.
+    unsafe {
+        let (g, generation) = prepare_park(h);
+        park(h, g, generation, Some(deadline), Reason::Sleep)
+    }
+}
+
+/// `sched_yield` / `gevent.sleep(0)`: go to the back of the ready queue, so every other
+/// ready thread runs once first.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn yield_now(h: *mut Hub) {
+    // SAFETY: h and current are live.
+    unsafe {
+        let g = (*h).current;
+        (*h).fast_ops = 0;
+        if (*h).ready.is_empty() && (*h).live == 0 {
+            return;
+        }
+        (*g).state = State::Ready;
+        (*h).stats.parks[Reason::Yield as usize] += 1;
+        (*h).ready.push_back(g);
+        switch_out(h, g);
+    }
+}
+
+/// Counts one non-blocking operation; past the budget, yields so that a thread whose
+/// socket is always ready cannot starve the others or the poller.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+#[inline]
+pub unsafe fn tick_fast_op(h: *mut Hub) {
+    // SAFETY: h is live.
+    unsafe {
+        (*h).fast_ops += 1;
+        if (*h).fast_ops >= FAST_OP_BUDGET {
+            (*h).fast_ops = 0;
+            if !(*h).ready.is_empty() || (*h).live > 0 {
+                yield_now(h);
+            }
+        }
+    }
+}
+
+#[inline]
+unsafe fn switch_out(h: *mut Hub, g: *mut Green) {
+    // SAFETY: g is the current thread of hub h.
+    unsafe {
+        if (*g).is_root {
+            run_until_root_ready(h);
+        } else {
+            (*(*g).yielder).suspend(());
+        }
+    }
+}
+
+/// Wakes `g` if it is still parked under `generation`; returns whether this call was the waker.
+/// Callable from any OS thread.
+///
+/// # Safety
+/// `g` must be a green control block (they are never freed).
+#[inline]
+pub unsafe fn try_wake(g: *mut Green, generation: u64, why: Wake) -> bool {
+    // SAFETY: g is a live control block; winning the CAS makes this the only writer of
+    // `wake` until the thread runs again.
+    unsafe {
+        if (*g).wake_token.compare_exchange(generation, 0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            return false;
+        }
+        (*g).wake.set(why);
+        match local() {
+            Some(h) => {
+                (*g).state = State::Ready;
+                (*h).ready.push_back(g);
+            }
+            None => remote_wake(global(), g),
+        }
+        true
+    }
+}
+
+unsafe fn remote_wake(h: *mut Hub, g: *mut Green) {
+    // SAFETY: remote is only touched under remote_lock; pushing may allocate, which is
+    // allowed (the lock is not a parking-lot bucket lock and malloc is not hooked).
+    unsafe {
+        (*h).remote_lock.lock();
+        (*(*h).remote.get()).push(g);
+        (*h).remote_lock.unlock();
+        sys::eventfd_signal((*h).reactor.evfd);
+    }
+}
+
+unsafe fn drain_remote(h: *mut Hub) {
+    // SAFETY: hub thread; swaps the shared vector with a spare under the lock.
+    unsafe {
+        let mut spare = core::mem::take(&mut (*h).remote_spare);
+        (*h).remote_lock.lock();
+        core::mem::swap(&mut *(*h).remote.get(), &mut spare);
+        (*h).remote_lock.unlock();
+        (*h).stats.remote_wakes += spare.len() as u64;
+        for g in spare.drain(..) {
+            (*g).state = State::Ready;
+            (*h).ready.push_back(g);
+        }
+        (*h).remote_spare = spare;
+    }
+}
+
+/// The scheduler: runs on the root's stack until the root is popped from the ready queue.
+unsafe fn run_until_root_ready(h: *mut Hub) {
+    // SAFETY: only the root runs this; each resumed coroutine suspends back here.
+    unsafe {
+        loop {
+            match (*h).ready.pop_front() {
+                Some(g) if g == (*h).root => {
+                    (*g).state = State::Running;
+                    (*h).current = g;
+                    return;
+                }
+                Some(g) => {
+                    resume(h, g);
+                    (*h).since_poll += 1;
+                    if (*h).since_poll >= POLL_BUDGET {
+                        poll(h, Some(0));
+                    }
+                }
+                None => {
+                    if (*h).root_exited && (*h).live == 0 {
+                        libc::exit(0);
+                    }
+                    poll(h, None);
+                }
+            }
+        }
+    }
+}
+
+unsafe fn resume(h: *mut Hub, g: *mut Green) {
+    // SAFETY: g is a ready green thread with a live coroutine; hub thread only.
+    unsafe {
+        (*h).current = g;
+        (*g).state = State::Running;
+        (*h).stats.switches += 1;
+        let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        (*h).current = (*h).root;
+        match r {
+            CoroutineResult::Return(()) => retire(h, g),
+            CoroutineResult::Yield(()) => {
+                if (*g).exiting {
+                    // pthread_exit: abandon the stack without unwinding (C frames on it
+                    // cannot be unwound); it is recycled whole.
+                    (*g).coro.as_mut().expect("coroutine").force_reset();
+                    retire(h, g);
+                }
+            }
+        }
+    }
+}
+
+/// A green thread has finished: recycle its stack, wake joiners, and free the control
+/// block if nobody will join it.
+unsafe fn retire(h: *mut Hub, g: *mut Green) {
+    // SAFETY: g's coroutine is complete (returned or force-reset), so its stack is free.
+    unsafe {
+        if let Some(c) = (*g).coro.take() {
+            (*h).stacks.put(c.into_stack());
+        }
+        (*g).stack = None;
+        (*g).state = State::Exited;
+        (*h).live -= 1;
+        if (*g).detached {
+            release(h, g);
+        } else {
+            crate::sync::parking_lot::unpark_all(g as usize);
+        }
+    }
+}
+
+/// Returns an exited control block to the pool (after join, or at exit if detached).
+///
+/// # Safety
+/// `g` must have exited and no longer be referenced by the hub.
+pub unsafe fn release(h: *mut Hub, g: *mut Green) {
+    // SAFETY: g is exited; h is this thread's hub.
+    unsafe {
+        (*g).state = State::Free;
+        for (_, v) in (*g).specific.iter_mut() {
+            *v = core::ptr::null_mut();
+        }
+        (*h).free.push(g);
+    }
+}
+
+/// One pass of the reactor: fire due timers, wait for events (not at all if something is
+/// ready, else until the nearest timer or `max_ns`), dispatch them.
+unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
+    // SAFETY: hub thread only; events are copied out before dispatch.
+    unsafe {
+        (*h).since_poll = 0;
+        let now = sys::now_ns();
+        fire_timers(h, now);
+        let mut timeout = if (*h).ready.is_empty() { max_ns } else { Some(0) };
+        if let Some(d) = (*h).timers.next_deadline() {
+            let t = d.saturating_sub(now);
+            timeout = Some(timeout.map_or(t, |x| x.min(t)));
+        }
+        if timeout.is_none() && (*h).live > 0 {
+            crate::stats::maybe_report_deadlock(h);
+        }
+        (*h).stats.epoll_waits += 1;
+        let n = (*h).reactor.wait(timeout);
+        for i in 0..n {
+            let ev = (*h).reactor.events[i];
+            let (data, events) = (ev.u64, ev.events);
+            if data == reactor::WAKER_TOKEN {
+                (*h).reactor.drain_waker();
+                drain_remote(h);
+            } else {
+                crate::fd::table::dispatch_event(data, events);
+            }
+        }
+        fire_timers(h, sys::now_ns());
+    }
+}
+
+unsafe fn fire_timers(h: *mut Hub, now: u64) {
+    // SAFETY: hub thread only.
+    unsafe {
+        while let Some((g, generation)) = (*h).timers.pop_expired(now) {
+            try_wake(g, generation, Wake::Timeout);
+        }
+    }
+}
+
+/// Pending timers, for the deadlock report.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn has_timers(h: *mut Hub) -> bool {
+    // SAFETY: hub thread.
+    unsafe { !(*h).timers.is_empty() }
+}
+
+/// Every green control block ever created.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn all_threads(h: *mut Hub) -> &'static [*mut Green] {
+    // SAFETY: hub thread; the vector is only pushed to between switches.
+    unsafe { &(*h).all }
+}
+
+/// Stack mapping high-water mark in bytes.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn peak_stack_bytes(h: *mut Hub) -> usize {
+    // SAFETY: hub thread.
+    unsafe { (*h).stacks.peak_mapped }
+}
+
+/// Rebuilds the hub in a child after `fork`: only the forking thread survives (as in
+/// POSIX), with a fresh epoll instance and eventfd; queued and parked threads, timers
+/// and remote wakes belong to the parent and are dropped.
+///
+/// # Safety
+/// Must be called in the child, on the thread that forked, before anything else runs.
+pub unsafe fn after_fork_child() {
+    let h = global();
+    if h.is_null() {
+        return;
+    }
+    // SAFETY: in the child only this thread exists, so nothing else touches the hub.
+    unsafe {
+        let forker = (*h).current;
+        let _ = sys::close((*h).reactor.epfd);
+        let _ = sys::close((*h).reactor.evfd);
+        match Reactor::new() {
+            Ok(r) => (*h).reactor = r,
+            Err(_) => crate::log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance in a forked child"]),
+        }
+        (*h).ready.clear();
+        (*h).timers.clear();
+        (*h).remote_lock = SpinLock::new();
+        (*(*h).remote.get()).clear();
+        (*h).tp = sys::thread_pointer();
+        if forker != (*h).root {
+            // The root (main) does not exist in this child: the process ends when the
+            // forking green thread does, like a native child whose only thread exits.
+            (*h).root_exited = true;
+            (*(*h).root).state = State::Exited;
+            (*h).live = 1;
+        } else {
+            (*(*h).root).id = sys::gettid() as u32;
+            (*h).live = 0;
+        }
+        crate::fd::table::after_fork_child();
+        crate::sync::parking_lot::after_fork_child();
+        HUB_TP.store((*h).tp, Ordering::Release);
+    }
+}

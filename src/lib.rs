@@ -1,0 +1,33 @@
+//! greenshim: gevent's monkey patching for any dynamically linked program.
+//!
+//! Loaded with `LD_PRELOAD`, this library interposes libc: `pthread_create` starts a
+//! green thread (a stackful `corosensei` coroutine) on the process's hub instead of an
+//! OS thread, and blocking calls park the calling green thread on the hub's epoll
+//! reactor instead of blocking the OS thread. See docs/ARCHITECTURE.md.
+//!
+//! | module    | role                                                                  |
+//! |-----------|-----------------------------------------------------------------------|
+//! | [`init`]  | constructor: real symbols, configuration, hub                         |
+//! | [`config`]| `GREENSHIM_*` variables, validated once                               |
+//! | [`sys`]   | raw syscalls, the real-libc table, errno, clocks, spin lock           |
+//! | [`hub`]   | scheduler (ready queue, run loop), reactor, timers                    |
+//! | [`green`] | green-thread control blocks, stacks, overflow report                  |
+//! | [`sync`]  | parking lot, mutex, condvar, semaphore, rwlock, barrier, once, keys   |
+//! | [`fd`]    | per-fd table and the try → EAGAIN → park → retry loop                 |
+//! | [`hooks`] | the `extern "C"` symbols, by family                                   |
+//! | [`stats`] | `GREENSHIM_STATS`, deadlock report                                    |
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![allow(clippy::missing_safety_doc)] // hooks carry libc's contracts
+
+pub mod config;
+pub mod fd;
+pub mod green;
+pub mod hooks;
+pub mod hub;
+pub mod init;
+#[macro_use]
+pub mod log;
+pub mod stats;
+pub mod sync;
+pub mod sys;

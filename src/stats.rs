@@ -1,0 +1,75 @@
+//! `GREENSHIM_STATS=1`: a one-screen summary on stderr at exit; and the deadlock report.
+
+use crate::green::{self, REASON_NAMES, Reason, State};
+use crate::hub;
+use crate::log::LineBuf;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static DEADLOCK_REPORTED: AtomicBool = AtomicBool::new(false);
+
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// atexit handler.
+pub extern "C" fn at_exit() {
+    let h = hub::global();
+    if h.is_null() || !ENABLED.load(Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: read-only snapshot of counters at exit.
+    let (s, peak_stack) = unsafe { ((*h).stats, hub::peak_stack_bytes(h)) };
+    let mut b = LineBuf::new();
+    let _ = write!(b, "greenshim stats: green threads created {}, peak alive {}, context switches {}, epoll waits {}", s.created, s.peak_live, s.switches, s.epoll_waits);
+    b.flush_line();
+    let _ = write!(b, "greenshim stats: parks");
+    for (i, n) in s.parks.iter().enumerate() {
+        if *n != 0 {
+            let _ = write!(b, " {}={}", REASON_NAMES[i], n);
+        }
+    }
+    b.flush_line();
+    let _ = write!(b, "greenshim stats: remote wakes {}, peak stack mappings {} KiB", s.remote_wakes, peak_stack >> 10);
+    b.flush_line();
+}
+
+fn fd_reason(r: Reason) -> bool {
+    matches!(r, Reason::Read | Reason::Write | Reason::Accept | Reason::Connect | Reason::Poll)
+}
+
+/// Called when the hub is about to wait forever: if no thread waits for an fd (the only
+/// thing that could still wake anyone, besides a signal or another OS thread), print
+/// once which thread waits on what, as gevent's LoopExit does. Then keep waiting, as a
+/// native program would.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn maybe_report_deadlock(h: *mut hub::Hub) {
+    // SAFETY: hub thread; reads control blocks only.
+    unsafe {
+        let all = hub::all_threads(h);
+        let root = (*h).root;
+        let parked = |g: *mut green::Green| (*g).state == State::Parked;
+        if all.iter().chain(core::iter::once(&root)).any(|&g| parked(g) && fd_reason((*g).reason)) {
+            return;
+        }
+        if crate::sys::os_thread_count() > 1 || DEADLOCK_REPORTED.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let mut b = LineBuf::new();
+        let _ = write!(b, "greenshim: deadlock: every thread is parked and nothing can wake them (no fd, timer or other OS thread):");
+        b.flush_line();
+        for &g in core::iter::once(&root).chain(all.iter()) {
+            if parked(g) {
+                if (*g).is_root {
+                    let _ = write!(b, "greenshim:   main thread waits on {}", REASON_NAMES[(*g).reason as usize]);
+                } else {
+                    let _ = write!(b, "greenshim:   thread {} waits on {}", (*g).id - green::FIRST_ID + 1, REASON_NAMES[(*g).reason as usize]);
+                }
+                b.flush_line();
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The shim's own window onto the kernel.
+//!
+//! Inside a preloaded library every call to `read`, `write`, `nanosleep`, … binds to
+//! the library's *own* exported hooks (see docs/ARCHITECTURE.md, "The library catches its
+//! own calls"). So the runtime never calls libc for anything it hooks: it issues raw
+//! system calls from here, and reaches the real libc functions it cannot replace with a
+//! syscall (pthread, semaphores) through the table in [`real`].
+
+pub mod real;
+pub mod raw;
+
+pub use raw::*;
+
+/// An error number as the kernel returns it (positive).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub const EAGAIN: Errno = Errno(libc::EAGAIN);
+    pub const EINTR: Errno = Errno(libc::EINTR);
+    pub const EBADF: Errno = Errno(libc::EBADF);
+
+    /// Sets the calling thread's `errno` to this value.
+    #[inline]
+    pub fn set(self) {
+        set_errno(self.0)
+    }
+}
+
+/// Reads the calling OS thread's `errno`.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Writes the calling OS thread's `errno`.
+#[inline]
+pub fn set_errno(e: i32) {
+    // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() = e }
+}
+
+/// Encodes a `Result` the way a libc syscall wrapper returns it: the value, or -1 with errno.
+#[inline]
+pub fn encode(r: Result<usize, Errno>) -> isize {
+    match r {
+        Ok(v) => v as isize,
+        Err(e) => {
+            e.set();
+            -1
+        }
+    }
+}
+
+/// The thread pointer (`%fs:0`), which glibc makes the address of the OS thread's
+/// control block: equal to the real `pthread_self()`. One load, no call: the hooks'
+/// "am I on the hub's OS thread?" test.
+#[inline(always)]
+pub fn thread_pointer() -> usize {
+    let tp: usize;
+    // SAFETY: on x86-64 Linux %fs:0 always holds the TCB self-pointer (TLS ABI).
+    unsafe { core::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags)) };
+    tp
+}
+
+/// Monotonic clock in nanoseconds (vDSO; `clock_gettime` is not hooked).
+#[inline]
+pub fn now_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Any clock in nanoseconds.
+#[inline]
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; clock_gettime is not interposed by the shim.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts_to_ns(&ts)
+}
+
+/// Converts a (non-negative) timespec to nanoseconds, saturating.
+#[inline]
+pub fn ts_to_ns(ts: &libc::timespec) -> u64 {
+    if ts.tv_sec < 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec.max(0) as u64)
+}
+
+/// Converts nanoseconds to a timespec.
+#[inline]
+pub fn ns_to_ts(ns: u64) -> libc::timespec {
+    libc::timespec { tv_sec: (ns / 1_000_000_000) as i64, tv_nsec: (ns % 1_000_000_000) as i64 }
+}
+
+/// Turns an absolute deadline on `clock` into one on the monotonic clock, the only
+/// clock the hub's timers use.
+pub fn abs_to_monotonic(clock: libc::clockid_t, abs: &libc::timespec) -> u64 {
+    let target = ts_to_ns(abs);
+    if clock == libc::CLOCK_MONOTONIC {
+        return target;
+    }
+    let now_c = clock_ns(clock);
+    now_ns().saturating_add(target.saturating_sub(now_c))
+}
+
+/// A tiny test-and-test-and-set lock for the runtime's own short critical sections
+/// (parking-lot buckets, the remote wake queue). Never held across a park or a call
+/// that can allocate.
+pub struct SpinLock {
+    locked: core::sync::atomic::AtomicBool,
+}
+
+impl SpinLock {
+    pub const fn new() -> Self {
+        SpinLock { locked: core::sync::atomic::AtomicBool::new(false) }
+    }
+
+    #[inline]
+    pub fn lock(&self) {
+        use core::sync::atomic::Ordering::*;
+        let mut spins = 0u32;
+        loop {
+            if !self.locked.swap(true, Acquire) {
+                return;
+            }
+            while self.locked.load(Relaxed) {
+                spins += 1;
+                if spins < 100 {
+                    core::hint::spin_loop();
+                } else {
+                    // The holder is another OS thread that was descheduled; let it run.
+                    raw::sched_yield();
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub fn unlock(&self) {
+        self.locked.store(false, core::sync::atomic::Ordering::Release);
+    }
+}

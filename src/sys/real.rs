@@ -1,0 +1,128 @@
+//! The real libc functions behind the hooks the runtime cannot replace with a raw syscall.
+//!
+//! Each entry is resolved with `dlsym(RTLD_NEXT)` (or `dlvsym` where glibc has several
+//! versions: the condvar functions exist as GLIBC_2.2.5 and GLIBC_2.3.2 and routing to the
+//! wrong one corrupts memory). [`resolve_all`] runs in the constructor and names any
+//! missing symbol; before that, each entry resolves itself on first use, without locks,
+//! because hooks are called before the constructor (by the loader, by other libraries'
+//! constructors).
+
+use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use libc::{pthread_attr_t, pthread_t, timespec};
+
+fn lookup(name: &[u8], version: Option<&[u8]>) -> usize {
+    // SAFETY: name and version are NUL-terminated literals; dlsym/dlvsym are not hooked.
+    unsafe {
+        match version {
+            Some(v) => libc::dlvsym(libc::RTLD_NEXT, name.as_ptr().cast(), v.as_ptr().cast()) as usize,
+            None => libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) as usize,
+        }
+    }
+}
+
+fn missing(name: &[u8]) -> ! {
+    crate::log::fatal_parts(&[b"greenshim: cannot resolve the real libc symbol ", &name[..name.len() - 1], b"; is this a glibc system?"]);
+}
+
+macro_rules! reals {
+    ($( $name:ident $(@ $ver:literal)? ( $($arg:ident : $ty:ty),* ) -> $ret:ty; )*) => {
+        #[allow(non_upper_case_globals)]
+        mod slot { use super::*; $( pub static $name: AtomicUsize = AtomicUsize::new(0); )* }
+
+        $(
+            #[doc = concat!("Calls the real `", stringify!($name), "`.")]
+            ///
+            /// # Safety
+            /// Same contract as the libc function of that name.
+            #[inline]
+            #[allow(clippy::missing_safety_doc)]
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                let mut p = slot::$name.load(Ordering::Relaxed);
+                if p == 0 {
+                    p = lookup(concat!(stringify!($name), "\0").as_bytes(), reals!(@ver $($ver)?));
+                    if p == 0 { missing(concat!(stringify!($name), "\0").as_bytes()); }
+                    slot::$name.store(p, Ordering::Relaxed);
+                }
+                // SAFETY: p is the address of the libc function with exactly this signature.
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
+                // SAFETY: forwarded under the caller's contract.
+                unsafe { f($($arg),*) }
+            }
+        )*
+
+        /// Resolves every entry now; exits naming the first symbol that is missing.
+        pub fn resolve_all() {
+            $(
+                if slot::$name.load(Ordering::Relaxed) == 0 {
+                    let p = lookup(concat!(stringify!($name), "\0").as_bytes(), reals!(@ver $($ver)?));
+                    if p == 0 { missing(concat!(stringify!($name), "\0").as_bytes()); }
+                    slot::$name.store(p, Ordering::Relaxed);
+                }
+            )*
+        }
+    };
+    (@ver $v:literal) => { Some(concat!($v, "\0").as_bytes()) };
+    (@ver) => { None };
+}
+
+type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
+
+reals! {
+    pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int;
+    pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int;
+    pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
+    pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, abs: *const timespec) -> c_int;
+    pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: c_int, abs: *const timespec) -> c_int;
+    pthread_detach(t: pthread_t) -> c_int;
+    pthread_exit(ret: *mut c_void) -> ();
+    pthread_self() -> pthread_t;
+    pthread_equal(a: pthread_t, b: pthread_t) -> c_int;
+    pthread_kill(t: pthread_t, sig: c_int) -> c_int;
+    pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
+    pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int;
+    pthread_getname_np(t: pthread_t, name: *mut c_char, len: usize) -> c_int;
+    pthread_getcpuclockid(t: pthread_t, clock: *mut libc::clockid_t) -> c_int;
+    pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int;
+    pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int;
+    pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int;
+    pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
+    pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
+    pthread_cancel(t: pthread_t) -> c_int;
+    pthread_key_create(key: *mut libc::pthread_key_t, dtor: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int;
+    pthread_key_delete(key: libc::pthread_key_t) -> c_int;
+    pthread_getspecific(key: libc::pthread_key_t) -> *mut c_void;
+    pthread_setspecific(key: libc::pthread_key_t, v: *const c_void) -> c_int;
+    pthread_mutex_lock(m: *mut libc::pthread_mutex_t) -> c_int;
+    pthread_mutex_trylock(m: *mut libc::pthread_mutex_t) -> c_int;
+    pthread_mutex_timedlock(m: *mut libc::pthread_mutex_t, abs: *const timespec) -> c_int;
+    pthread_mutex_clocklock(m: *mut libc::pthread_mutex_t, clock: c_int, abs: *const timespec) -> c_int;
+    pthread_mutex_unlock(m: *mut libc::pthread_mutex_t) -> c_int;
+    pthread_cond_init @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t, a: *const libc::pthread_condattr_t) -> c_int;
+    pthread_cond_wait @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t) -> c_int;
+    pthread_cond_timedwait @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t, abs: *const timespec) -> c_int;
+    pthread_cond_clockwait (c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t, clock: c_int, abs: *const timespec) -> c_int;
+    pthread_cond_signal @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t) -> c_int;
+    pthread_cond_broadcast @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t) -> c_int;
+    pthread_cond_destroy @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t) -> c_int;
+    sem_wait(s: *mut libc::sem_t) -> c_int;
+    sem_trywait(s: *mut libc::sem_t) -> c_int;
+    sem_timedwait(s: *mut libc::sem_t, abs: *const timespec) -> c_int;
+    sem_clockwait(s: *mut libc::sem_t, clock: c_int, abs: *const timespec) -> c_int;
+    sem_post(s: *mut libc::sem_t) -> c_int;
+    pthread_rwlock_rdlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    pthread_rwlock_tryrdlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    pthread_rwlock_timedrdlock(l: *mut libc::pthread_rwlock_t, abs: *const timespec) -> c_int;
+    pthread_rwlock_clockrdlock(l: *mut libc::pthread_rwlock_t, clock: c_int, abs: *const timespec) -> c_int;
+    pthread_rwlock_wrlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    pthread_rwlock_trywrlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    pthread_rwlock_timedwrlock(l: *mut libc::pthread_rwlock_t, abs: *const timespec) -> c_int;
+    pthread_rwlock_clockwrlock(l: *mut libc::pthread_rwlock_t, clock: c_int, abs: *const timespec) -> c_int;
+    pthread_rwlock_unlock(l: *mut libc::pthread_rwlock_t) -> c_int;
+    pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
+    fork() -> libc::pid_t;
+    execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
+    execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
+    posix_spawn(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    posix_spawnp(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+}
