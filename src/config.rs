@@ -7,10 +7,21 @@
 //! | `GREENSHIM_STATS` | `0` or `1` | `0` |
 //! | `GREENSHIM_DISABLE` | `0` or `1` (pass every call through) | `0` |
 //!
-//! The same parser is used by the launcher, so `greenshim` rejects a bad value before
-//! it executes the program.
+//! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
+//! value with the same message before it executes the program. Keep it free of
+//! dependencies on the rest of the library.
 
-use crate::log::Level;
+/// Log levels, from quiet to chatty.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[repr(u8)]
+pub enum Level {
+    Off = 0,
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
 
 /// The validated configuration.
 #[derive(Clone, Copy, Debug)]

@@ -6,17 +6,7 @@
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicU8, Ordering};
 
-/// Log levels, from quiet to chatty.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-#[repr(u8)]
-pub enum Level {
-    Off = 0,
-    Error = 1,
-    Warn = 2,
-    Info = 3,
-    Debug = 4,
-    Trace = 5,
-}
+pub use crate::config::Level;
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Error as u8);
 

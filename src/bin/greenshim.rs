@@ -1,5 +1,644 @@
-//! The launcher: `greenshim [options] -- CMD [ARGS…]`.
+//! The launcher: `greenshim [options] [--] CMD [ARGS…]` runs CMD with libgreenshim.so
+//! preloaded, and `greenshim doctor PROGRAM` tells whether (and how well) that can work.
+//!
+//! The launcher replaces itself with the command (`exec`), so the command keeps the
+//! launcher's pid, and its exit status and death signal are what the caller sees.
+//! Reports (`--help`, `--version`, `doctor`) go to stdout; everything else the launcher
+//! says goes to stderr, so a wrapped command's stdout stays its own.
+
+// The library's own parser, so a value is accepted here iff the library accepts it,
+// with the same message. The launcher only needs `parse` and `VARS`.
+#[allow(dead_code)]
+#[path = "../config.rs"]
+mod config;
+mod symbols;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, exit};
+
+const LIB_NAME: &str = "libgreenshim.so";
+
+/// Exit status for usage and configuration errors (and, for `doctor`, a missing program).
+const EXIT_USAGE: i32 = 2;
+
+/// A command-line option and the variable it sets. `metavar: None` marks a flag, which
+/// sets the variable to `1`.
+struct Opt {
+    flag: &'static str,
+    metavar: Option<&'static str>,
+    var: &'static str,
+    help: &'static str,
+}
+
+const OPTIONS: &[Opt] = &[
+    Opt { flag: "--stack-size", metavar: Some("SIZE"), var: "GREENSHIM_STACK_SIZE", help: "stack of each green thread that does not set its own" },
+    Opt { flag: "--log", metavar: Some("LEVEL"), var: "GREENSHIM_LOG", help: "diagnostics on stderr" },
+    Opt { flag: "--stats", metavar: None, var: "GREENSHIM_STATS", help: "print scheduler statistics on stderr at exit" },
+    Opt { flag: "--disable", metavar: None, var: "GREENSHIM_DISABLE", help: "load the library but pass every call through" },
+];
+
 fn main() {
-    eprintln!("greenshim launcher: not yet implemented");
-    std::process::exit(2);
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args.first().is_some_and(|a| a == "doctor") {
+        exit(doctor_main(&args[1..]));
+    }
+    let (vars, command) = parse_args(&args);
+    run(&vars, &command);
+}
+
+/// Prints `greenshim: MSG` and exits with `code`.
+fn die(code: i32, msg: impl std::fmt::Display) -> ! {
+    eprintln!("greenshim: {msg}");
+    exit(code);
+}
+
+fn usage_error(msg: impl std::fmt::Display) -> ! {
+    die(EXIT_USAGE, format_args!("{msg}; see greenshim --help"));
+}
+
+/// Splits the arguments into variables set by options and the command. Options stop at
+/// `--` or at the first argument that does not start with `-`, so the command's own
+/// options are never taken for ours.
+fn parse_args(args: &[OsString]) -> (Vec<(&'static str, OsString)>, Vec<OsString>) {
+    let mut vars = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = args[i].as_bytes();
+        if arg == b"--" {
+            i += 1;
+            break;
+        }
+        if !arg.starts_with(b"-") || arg == b"-" {
+            break;
+        }
+        match arg {
+            b"-h" | b"--help" => {
+                print!("{}", help());
+                exit(0);
+            }
+            b"-V" | b"--version" => {
+                println!("greenshim {}", env!("CARGO_PKG_VERSION"));
+                exit(0);
+            }
+            _ => {}
+        }
+        // `--opt=value` or `--opt value`.
+        let (name, inline) = match arg.iter().position(|&b| b == b'=') {
+            Some(eq) => (&arg[..eq], Some(OsStr::from_bytes(&arg[eq + 1..]).to_owned())),
+            None => (arg, None),
+        };
+        let Some(opt) = OPTIONS.iter().find(|o| o.flag.as_bytes() == name) else {
+            usage_error(format_args!("unknown option '{}'", args[i].to_string_lossy()));
+        };
+        let value = match (opt.metavar, inline) {
+            (None, None) => OsString::from("1"),
+            (None, Some(_)) => usage_error(format_args!("option '{}' takes no value", opt.flag)),
+            (Some(_), Some(v)) => v,
+            (Some(m), None) => {
+                i += 1;
+                match args.get(i) {
+                    Some(v) => v.clone(),
+                    None => usage_error(format_args!("option '{}' needs a value ({m})", opt.flag)),
+                }
+            }
+        };
+        vars.push((opt.var, value));
+        i += 1;
+    }
+    let command = args[i..].to_vec();
+    if command.is_empty() {
+        usage_error("no command given");
+    }
+    (vars, command)
+}
+
+/// Validates the configuration, prepends the library to LD_PRELOAD and executes the
+/// command. Returns only by exiting.
+fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
+    // Check what the library will see (environment overridden by options) now, while a
+    // clear error is still possible: the library itself can only log and carry on.
+    let lookup = |k: &str| -> Option<String> {
+        vars.iter()
+            .rev()
+            .find(|(v, _)| *v == k)
+            .map(|(_, val)| val.clone())
+            .or_else(|| std::env::var_os(k))
+            .map(|v| v.to_string_lossy().into_owned())
+    };
+    if let Err(e) = config::parse(lookup) {
+        die(EXIT_USAGE, e);
+    }
+
+    let lib = find_library().unwrap_or_else(|msg| die(EXIT_USAGE, msg));
+    // ld.so splits LD_PRELOAD at both ':' and ' ', so such a path cannot be preloaded.
+    if lib.as_os_str().as_bytes().iter().any(|&b| b == b':' || b == b' ') {
+        die(EXIT_USAGE, format_args!("cannot preload {}: LD_PRELOAD cannot hold a path containing ':' or ' '", lib.display()));
+    }
+    // Ours goes first so its hooks win over other preloads; theirs are kept.
+    let mut preload = lib.into_os_string();
+    if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.as_bytes().iter().all(|b| b.is_ascii_whitespace())) {
+        preload.push(":");
+        preload.push(old);
+    }
+
+    let program = &command[0];
+    let mut cmd = Command::new(program);
+    cmd.args(&command[1..]).env("LD_PRELOAD", &preload);
+    for (var, value) in vars {
+        cmd.env(var, value);
+    }
+    let err = cmd.exec();
+
+    // exec only returns on failure; mirror a shell's messages and statuses.
+    let name = program.to_string_lossy();
+    let has_slash = program.as_bytes().contains(&b'/');
+    match err.kind() {
+        io::ErrorKind::NotFound if has_slash => die(127, format_args!("{name}: No such file or directory")),
+        io::ErrorKind::NotFound => die(127, format_args!("{name}: command not found")),
+        io::ErrorKind::PermissionDenied => die(126, format_args!("{name}: Permission denied")),
+        _ => die(126, format_args!("{name}: {err}")),
+    }
+}
+
+/// The library next to the launcher (`target/release`) or in `../lib` (`PREFIX/bin` +
+/// `PREFIX/lib`). `current_exe` resolves symlinks, so a symlinked launcher finds the
+/// library of the installation it belongs to.
+fn find_library() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the greenshim executable: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let candidates = [dir.join(LIB_NAME), dir.join("../lib").join(LIB_NAME)];
+    for c in &candidates {
+        if c.is_file() {
+            // Canonical, so the child's LD_PRELOAD has no `..` and still works after a cd.
+            return Ok(c.canonicalize().unwrap_or_else(|_| c.clone()));
+        }
+    }
+    Err(format!(
+        "cannot find {LIB_NAME} for {}: looked for {} and {}",
+        exe.display(),
+        candidates[0].display(),
+        candidates[1].display()
+    ))
+}
+
+fn help() -> String {
+    use std::fmt::Write;
+    let default_of = |var: &str| config::VARS.iter().find(|v| v.0 == var).map_or("", |v| v.2);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "greenshim {version} - run a program with its pthreads turned into green threads
+
+Usage:
+  greenshim [OPTIONS] [--] COMMAND [ARGS...]
+  greenshim doctor PROGRAM
+  greenshim --help | --version
+
+Runs COMMAND with {LIB_NAME} preloaded (put in front of any LD_PRELOAD you
+already have). Its threads become green threads on one OS thread, switching
+whenever one would block in a hooked call. COMMAND replaces greenshim, so its
+exit status and signals are its own. Options end at `--` or at COMMAND.
+
+Options (each sets a variable; options override the environment):
+",
+        version = env!("CARGO_PKG_VERSION")
+    );
+    let width = OPTIONS.iter().map(|o| o.flag.len() + o.metavar.map_or(0, |m| m.len() + 1)).max().unwrap_or(0);
+    for o in OPTIONS {
+        let spelled = match o.metavar {
+            Some(m) => format!("{} {m}", o.flag),
+            None => o.flag.to_string(),
+        };
+        let sets = match o.metavar {
+            Some(_) => o.var.to_string(),
+            None => format!("{}=1", o.var),
+        };
+        let _ = writeln!(s, "  {spelled:<width$}  {}\n  {:<width$}  sets {sets} (default: {})", o.help, "", default_of(o.var));
+    }
+    let _ = writeln!(s, "  {:<width$}  print this help", "-h, --help");
+    let _ = writeln!(s, "  {:<width$}  print the version", "-V, --version");
+
+    let _ = writeln!(s, "\nEnvironment (checked before COMMAND runs; a bad value is an error):");
+    let w0 = config::VARS.iter().map(|v| v.0.len()).max().unwrap_or(0);
+    let w1 = config::VARS.iter().map(|v| v.1.len()).max().unwrap_or(0);
+    let _ = writeln!(s, "  {:<w0$}  {:<w1$}  DEFAULT", "VARIABLE", "ACCEPTED");
+    for (var, accepted, default) in config::VARS {
+        let _ = writeln!(s, "  {var:<w0$}  {accepted:<w1$}  {default}");
+    }
+    let _ = write!(
+        s,
+        "
+doctor PROGRAM
+  Checks PROGRAM (looked up in PATH, scripts followed to their interpreter):
+  whether it can be interposed at all (not statically linked, not Go), and
+  which blocking libc functions it or its libraries import, split into those
+  greenshim covers and those that would block the whole OS thread.
+  Exit status 0: can be interposed; 1: cannot; 2: not found or error.
+
+Exit status:
+  COMMAND's own; 2 for a usage or configuration error or a missing library;
+  126 if COMMAND cannot be executed; 127 if it is not found.
+
+Examples:
+  greenshim -- python3 server.py
+  greenshim --stats --log info ./threaded_server --port 8080
+  GREENSHIM_STACK_SIZE=256K greenshim make -j8
+  greenshim doctor python3
+  greenshim -- doctor      (runs a program called doctor)
+"
+    );
+    s
+}
+
+// ---------------------------------------------------------------------------------
+// doctor
+
+/// `greenshim doctor PROGRAM`; returns the exit status.
+fn doctor_main(args: &[OsString]) -> i32 {
+    let program = match args {
+        [a] if a == "-h" || a == "--help" => {
+            println!("usage: greenshim doctor PROGRAM (see greenshim --help)");
+            return 0;
+        }
+        [a] => a,
+        [] => usage_error("doctor needs a PROGRAM"),
+        _ => usage_error("doctor takes one PROGRAM"),
+    };
+    match doctor(program) {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("greenshim doctor: {msg}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Where `name` would be executed from: itself if it has a '/', else the first
+/// executable file of that name in PATH (an empty PATH entry means the current directory).
+fn resolve(name: &OsStr) -> Option<PathBuf> {
+    if name.as_bytes().contains(&b'/') {
+        let p = PathBuf::from(name);
+        return p.exists().then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d }).map(|d| d.join(name)).find(|p| {
+        p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
+fn doctor(program: &OsStr) -> Result<i32, String> {
+    let not_found = || format!("{}: not found", program.to_string_lossy());
+    let mut path = resolve(program).ok_or_else(not_found)?;
+    // Follow `#!` lines the way the kernel does; it allows a few levels of nesting.
+    for _ in 0..5 {
+        if path.is_dir() {
+            return Err(format!("{}: is a directory", path.display()));
+        }
+        let Some(interp) = shebang(&path)? else { break };
+        let next = resolve(&interp).ok_or_else(|| format!("{}: interpreter {} not found", path.display(), interp.to_string_lossy()))?;
+        println!("{} is a script: following its interpreter {}", path.display(), next.display());
+        let shell = ["sh", "bash", "dash", "zsh", "ksh"].iter().any(|sh| next.file_name().is_some_and(|f| f == *sh));
+        if shell {
+            // Wrappers (pyenv shims, launch scripts) usually exec the real program.
+            println!("  (a shell script: if it execs another program, run the doctor on that one)");
+        }
+        path = next;
+    }
+
+    let elf = Elf::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(why) = elf.not_interposable() {
+        println!("{}: cannot be interposed: statically linked (or Go)", path.display());
+        println!("  {why}");
+        return Ok(1);
+    }
+    // Checked before reporting anything, so a missing nm is one clear error.
+    if Command::new("nm").arg("--version").output().is_err() {
+        return Err("nm not found: it is part of binutils (apt-get install binutils)".into());
+    }
+    let interp = elf.interp.as_deref().unwrap_or("none (shared library)");
+    println!("{}: dynamically linked (interpreter {interp}): greenshim can be preloaded", path.display());
+    if let Ok(m) = path.metadata() {
+        if m.permissions().mode() & 0o6000 != 0 {
+            println!("  warning: set-user/group-ID: the loader ignores an LD_PRELOAD path for it when run by another user");
+        }
+    }
+
+    // Which objects to scan: the program and the libraries it loads, except glibc's own
+    // (their internal calls bypass any preload, so their imports say nothing) and ours.
+    let mut objects = vec![path.clone()];
+    match shared_libraries(&path) {
+        Ok(libs) => objects.extend(libs),
+        Err(e) => eprintln!("greenshim doctor: warning: {e}; checking {} only", path.display()),
+    }
+
+    // symbol -> the objects importing it (by file name, for a short report)
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (i, obj) in objects.iter().enumerate() {
+        let names = match undefined_symbols(obj) {
+            Ok(n) => n,
+            Err(e) if i == 0 => return Err(e),
+            Err(e) => {
+                eprintln!("greenshim doctor: warning: {e}");
+                continue;
+            }
+        };
+        let short = obj.file_name().map_or_else(|| obj.display().to_string(), |f| f.to_string_lossy().into_owned());
+        for n in names {
+            imports.entry(n).or_default().insert(short.clone());
+        }
+    }
+    println!("  scanned {} object(s): {}", objects.len(), objects.iter().map(|o| o.display().to_string()).collect::<Vec<_>>().join(", "));
+
+    let pick = |list: &[&str]| -> Vec<(String, String)> {
+        let wanted: BTreeSet<&str> = list.iter().copied().collect();
+        imports
+            .iter()
+            .filter(|(n, _)| wanted.contains(n.as_str()))
+            .map(|(n, objs)| (n.clone(), objs.iter().cloned().collect::<Vec<_>>().join(", ")))
+            .collect()
+    };
+    let covered = pick(symbols::COVERED);
+    let uncovered = pick(symbols::BLOCKING_UNCOVERED);
+    section("covered by greenshim", &covered);
+    section("not covered (may block the OS thread)", &uncovered);
+    if uncovered.is_empty() {
+        println!("verdict: every blocking libc call it imports is covered");
+    } else {
+        println!("verdict: runs under greenshim, but while a call above waits, every green thread on its OS thread waits too");
+    }
+    Ok(0)
+}
+
+fn section(title: &str, rows: &[(String, String)]) {
+    println!("{title} ({}):", rows.len());
+    if rows.is_empty() {
+        println!("  none");
+    }
+    let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+    for (name, objs) in rows {
+        match symbols::note(name) {
+            Some(note) => println!("  {name:<w$}  {objs}  [{note}]"),
+            None => println!("  {name:<w$}  {objs}"),
+        }
+    }
+}
+
+/// The program named by a `#!` line, or None if `path` is not a script. For
+/// `#!/usr/bin/env [-S] [VAR=x] prog`, that is `prog` (looked up in PATH later).
+fn shebang(path: &Path) -> Result<Option<OsString>, String> {
+    let mut head = [0u8; 256]; // the kernel reads no more of a #! line than this
+    let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let n = read_full(&mut f, &mut head).map_err(|e| format!("{}: {e}", path.display()))?;
+    let Some(line) = head[..n].strip_prefix(b"#!") else { return Ok(None) };
+    let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut words = line.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    let Some(interp) = words.next() else {
+        return Err(format!("{}: empty #! line", path.display()));
+    };
+    if interp.rsplit(|&b| b == b'/').next() == Some(b"env") {
+        // env's options and assignments come before the program it runs.
+        if let Some(prog) = words.find(|w| !w.starts_with(b"-") && !w.contains(&b'=')) {
+            return Ok(Some(OsStr::from_bytes(prog).to_owned()));
+        }
+    }
+    Ok(Some(OsStr::from_bytes(interp).to_owned()))
+}
+
+fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Libraries the program loads, as resolved by `ldd`, minus glibc's own and ours.
+fn shared_libraries(path: &Path) -> Result<Vec<PathBuf>, String> {
+    // Not under a preload: the listing should be the program's, not ours.
+    let out = Command::new("ldd").arg(path).env_remove("LD_PRELOAD").output().map_err(|e| format!("cannot run ldd: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("ldd failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    let mut libs = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let line = line.trim();
+        // "libfoo.so.1 => /path/libfoo.so.1 (0x…)", "/lib64/ld-linux-x86-64.so.2 (0x…)",
+        // "linux-vdso.so.1 (0x…)", or "libfoo.so.1 => not found".
+        let target = match line.split_once(" => ") {
+            Some((name, rest)) if rest.starts_with("not found") => {
+                eprintln!("greenshim doctor: warning: {name} not found by ldd (not checked)");
+                continue;
+            }
+            Some((_, rest)) => rest,
+            None => line,
+        };
+        let file = target.split(" (0x").next().unwrap_or("").trim();
+        if !file.starts_with('/') {
+            continue; // the vDSO has no file
+        }
+        let base = file.rsplit('/').next().unwrap_or(file);
+        if !is_libc_itself(base) {
+            libs.push(PathBuf::from(file));
+        }
+    }
+    Ok(libs)
+}
+
+/// glibc's (and musl's) own objects, and libgreenshim: not scanned.
+fn is_libc_itself(base: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "libc.so", "ld-linux", "ld64.so", "ld-musl-", "libc.musl-", "libpthread.so", "libdl.so",
+        "librt.so", "libm.so", "libmvec.so", "libresolv.so", "libanl.so", "libutil.so",
+        "libBrokenLocale.so", "libc_malloc_debug.so", "libgreenshim.so",
+    ];
+    PREFIXES.iter().any(|p| base.starts_with(p))
+}
+
+/// Imported dynamic symbols of `obj`, version suffixes (`@GLIBC_2.3.2`) stripped.
+fn undefined_symbols(obj: &Path) -> Result<BTreeSet<String>, String> {
+    let out = Command::new("nm")
+        .args(["-D", "--undefined-only"])
+        .arg(obj)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .map_err(|e| format!("cannot run nm: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("nm {}: {}", obj.display(), String::from_utf8_lossy(&out.stderr).trim()));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last())
+        .filter(|s| !s.ends_with(':')) // "nm: file: no symbols" style lines, if any
+        .map(|s| s.split('@').next().unwrap_or(s).to_string())
+        .collect())
+}
+
+/// The few ELF facts the doctor needs, read straight from the file (no dependency).
+struct Elf {
+    interp: Option<String>,
+    has_dynamic: bool,
+    needed: usize,
+    sections: HashMap<String, (u64, u64)>, // name -> (file offset, size)
+    go_note: bool,
+    file: File,
+}
+
+const PT_DYNAMIC: u32 = 2;
+const PT_INTERP: u32 = 3;
+const PT_NOTE: u32 = 4;
+const DT_NEEDED: u64 = 1;
+const SHT_NOBITS: u32 = 8;
+
+impl Elf {
+    fn read(path: &Path) -> Result<Elf, String> {
+        let file = File::open(path).map_err(|e| e.to_string())?;
+        let mut ident = [0u8; 64];
+        let n = file.read_at(&mut ident, 0).map_err(|e| e.to_string())?;
+        if n < 52 || &ident[..4] != b"\x7fELF" {
+            return Err("not an ELF executable or a #! script".into());
+        }
+        let r = Reader { file: &file, wide: ident[4] == 2, big: ident[5] == 2 };
+        let bad = |e: io::Error| format!("malformed ELF file ({e})");
+        let (phoff, phentsize, phnum, shoff, shentsize, shnum, shstrndx) = if r.wide {
+            (r.u64(32).map_err(bad)?, r.u16(54).map_err(bad)?, r.u16(56).map_err(bad)?, r.u64(40).map_err(bad)?, r.u16(58).map_err(bad)?, r.u16(60).map_err(bad)?, r.u16(62).map_err(bad)?)
+        } else {
+            (r.u32(28).map_err(bad)? as u64, r.u16(42).map_err(bad)?, r.u16(44).map_err(bad)?, r.u32(32).map_err(bad)? as u64, r.u16(46).map_err(bad)?, r.u16(48).map_err(bad)?, r.u16(50).map_err(bad)?)
+        };
+
+        let mut elf = Elf { interp: None, has_dynamic: false, needed: 0, sections: HashMap::new(), go_note: false, file: file.try_clone().map_err(|e| e.to_string())? };
+        for i in 0..phnum as u64 {
+            let at = phoff + i * phentsize as u64;
+            let p_type = r.u32(at).map_err(bad)?;
+            let (off, size) = if r.wide { (r.u64(at + 8).map_err(bad)?, r.u64(at + 32).map_err(bad)?) } else { (r.u32(at + 4).map_err(bad)? as u64, r.u32(at + 16).map_err(bad)? as u64) };
+            match p_type {
+                PT_INTERP => {
+                    let raw = r.bytes(off, size.min(4096)).map_err(bad)?;
+                    let s = raw.split(|&b| b == 0).next().unwrap_or_default();
+                    elf.interp = Some(String::from_utf8_lossy(s).into_owned());
+                }
+                PT_DYNAMIC => {
+                    elf.has_dynamic = true;
+                    // Entries are (tag, value) pairs of words, until DT_NULL.
+                    let ent = if r.wide { 16 } else { 8 };
+                    for k in 0..size.min(1 << 20) / ent {
+                        let tag = if r.wide { r.u64(off + k * ent) } else { r.u32(off + k * ent).map(u64::from) }.map_err(bad)?;
+                        match tag {
+                            0 => break,
+                            DT_NEEDED => elf.needed += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                PT_NOTE => elf.go_note |= r.has_go_note(off, size.min(1 << 20)).map_err(bad)?,
+                _ => {}
+            }
+        }
+
+        // Section names, for Go's sections; a stripped file may have none, which is fine.
+        if shoff != 0 && shnum != 0 && shstrndx < shnum {
+            let sh = |i: u64, field: u64, f64_off: u64| -> io::Result<u64> {
+                let at = shoff + i * shentsize as u64;
+                if r.wide { r.u64(at + f64_off) } else { r.u32(at + field).map(u64::from) }
+            };
+            let strtab_off = sh(shstrndx as u64, 16, 24).map_err(bad)?;
+            let strtab_size = sh(shstrndx as u64, 20, 32).map_err(bad)?;
+            let names = r.bytes(strtab_off, strtab_size.min(1 << 20)).map_err(bad)?;
+            for i in 0..shnum as u64 {
+                let at = shoff + i * shentsize as u64;
+                let name_off = r.u32(at).map_err(bad)? as usize;
+                let sh_type = r.u32(at + 4).map_err(bad)?;
+                let name = names.get(name_off..).unwrap_or_default();
+                let name = String::from_utf8_lossy(name.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
+                let (off, size) = (sh(i, 16, 24).map_err(bad)?, sh(i, 20, 32).map_err(bad)?);
+                elf.sections.insert(name, if sh_type == SHT_NOBITS { (0, 0) } else { (off, size) });
+            }
+        }
+        Ok(elf)
+    }
+
+    /// Why LD_PRELOAD cannot work for this file, or None if it can.
+    fn not_interposable(&self) -> Option<&'static str> {
+        // Go first: cgo binaries are dynamically linked, yet the Go runtime schedules
+        // goroutines itself and makes most system calls directly, past any hook.
+        if self.sections.contains_key(".go.buildinfo") || self.sections.contains_key(".note.go.buildid") || self.go_note || self.has_symbol(".symtab", ".strtab", b"runtime.main") {
+            return Some("Go binary: the Go runtime makes its system calls directly, not through libc");
+        }
+        if self.interp.is_none() && (!self.has_dynamic || self.needed == 0) {
+            return Some("statically linked: no dynamic loader runs, so LD_PRELOAD is never read");
+        }
+        None
+    }
+
+    /// Whether the symbol table names `sym` (cheaply: the name appears in its string table).
+    fn has_symbol(&self, symtab: &str, strtab: &str, sym: &[u8]) -> bool {
+        let (Some(_), Some(&(off, size))) = (self.sections.get(symtab), self.sections.get(strtab)) else { return false };
+        let mut buf = vec![0u8; size.min(64 << 20) as usize];
+        if self.file.read_exact_at(&mut buf, off).is_err() {
+            return false;
+        }
+        let mut needle = Vec::with_capacity(sym.len() + 2);
+        needle.push(0);
+        needle.extend_from_slice(sym);
+        needle.push(0);
+        buf.windows(needle.len()).any(|w| w == needle)
+    }
+}
+
+/// Endian- and width-aware reads at file offsets.
+struct Reader<'a> {
+    file: &'a File,
+    wide: bool,
+    big: bool,
+}
+
+impl Reader<'_> {
+    fn bytes(&self, off: u64, len: u64) -> io::Result<Vec<u8>> {
+        let mut b = vec![0u8; len as usize];
+        self.file.read_exact_at(&mut b, off)?;
+        Ok(b)
+    }
+    fn u16(&self, off: u64) -> io::Result<u16> {
+        let mut b = [0u8; 2];
+        self.file.read_exact_at(&mut b, off)?;
+        Ok(if self.big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
+    }
+    fn u32(&self, off: u64) -> io::Result<u32> {
+        let mut b = [0u8; 4];
+        self.file.read_exact_at(&mut b, off)?;
+        Ok(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+    }
+    fn u64(&self, off: u64) -> io::Result<u64> {
+        let mut b = [0u8; 8];
+        self.file.read_exact_at(&mut b, off)?;
+        Ok(if self.big { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+    }
+
+    /// Whether a PT_NOTE segment holds a note owned by "Go" (the Go build ID).
+    fn has_go_note(&self, off: u64, size: u64) -> io::Result<bool> {
+        let data = self.bytes(off, size)?;
+        let word = |i: usize| -> Option<u32> {
+            let b: [u8; 4] = data.get(i..i + 4)?.try_into().ok()?;
+            Some(if self.big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
+        };
+        let align4 = |n: usize| (n + 3) & !3;
+        let mut i = 0;
+        while let (Some(namesz), Some(descsz)) = (word(i), word(i + 4)) {
+            let name = data.get(i + 12..i + 12 + namesz as usize).unwrap_or_default();
+            if name.strip_suffix(b"\0").unwrap_or(name) == b"Go" {
+                return Ok(true);
+            }
+            i += 12 + align4(namesz as usize) + align4(descsz as usize);
+        }
+        Ok(false)
+    }
 }

@@ -85,3 +85,115 @@ exec_via_libc!(posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char
 ));
+
+// ---- waiting for children ------------------------------------------------------------
+//
+// A specific child (pid > 0) waited for its exit is watched through a pidfd, which epoll
+// reports readable when the child exits: the green thread parks on it like on any fd.
+// Other forms (any child, a process group, stop/continue states) cannot be watched by
+// one fd; they poll with WNOHANG on a backoff from 1 ms up to 20 ms, so a wait costs at
+// most 20 ms of latency and no OS thread is blocked.
+
+use crate::fd::io::{self as fio, Dir};
+use crate::fd::table::Kind;
+use crate::green::Reason;
+use crate::sys::{self, Errno};
+
+/// Serves a blocking wait: `try_now` performs the wait with WNOHANG and returns Ok(None)
+/// while nothing is ready. `pid` is the child to watch with a pidfd, if that is exact.
+fn wait_green(pid: Option<libc::pid_t>, mut try_now: impl FnMut() -> Result<Option<usize>, Errno>) -> Result<usize, Errno> {
+    let h = hub::local().expect("caller checked the hub");
+    if let Some(r) = try_now()? {
+        return Ok(r);
+    }
+    let pidfd = pid.and_then(|p| {
+        // SAFETY: no memory arguments.
+        unsafe { sc!(libc::SYS_pidfd_open, p, 0) }.ok().map(|fd| {
+            register_pidfd_kind(fd as i32);
+            fd as i32
+        })
+    });
+    let result = (|| {
+        let mut backoff_ns = 1_000_000u64;
+        loop {
+            match pidfd.and_then(|fd| table::slot(fd).map(|e| (fd, e))) {
+                Some((fd, e)) => {
+                    if let Err(e2) = fio::park_on(h, fd, e, Dir::Read, None, Reason::Other) {
+                        return Err(e2);
+                    }
+                }
+                None => {
+                    // SAFETY: h is this thread's hub.
+                    unsafe { hub::sleep_until(h, sys::now_ns() + backoff_ns) };
+                    backoff_ns = (backoff_ns * 2).min(20_000_000);
+                }
+            }
+            if let Some(r) = try_now()? {
+                return Ok(r);
+            }
+        }
+    })();
+    if let Some(fd) = pidfd {
+        table::closing(fd);
+        let _ = sys::close(fd);
+    }
+    result
+}
+
+fn register_pidfd_kind(fd: i32) {
+    table::created(fd, Kind::Pollable, false, false);
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, ru: *mut libc::rusage) -> libc::pid_t {
+    // SAFETY: the program's own arguments.
+    let raw = |opts: c_int| unsafe { sc!(libc::SYS_wait4, pid, status, opts, ru) };
+    if options & libc::WNOHANG != 0 || hub::local().is_none() {
+        return encode(raw(options)) as libc::pid_t;
+    }
+    let exact = pid > 0 && options & (libc::WUNTRACED | libc::WCONTINUED) == 0;
+    let r = wait_green(exact.then_some(pid), || match raw(options | libc::WNOHANG) {
+        Ok(0) => Ok(None),
+        Ok(p) => Ok(Some(p)),
+        Err(e) => Err(e),
+    });
+    encode(r) as libc::pid_t
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn waitpid(pid: libc::pid_t, status: *mut c_int, options: c_int) -> libc::pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(pid, status, options, core::ptr::null_mut()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wait(status: *mut c_int) -> libc::pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(-1, status, 0, core::ptr::null_mut()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, ru: *mut libc::rusage) -> libc::pid_t {
+    // SAFETY: forwarded.
+    unsafe { wait4(-1, status, options, ru) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int {
+    // SAFETY: the program's own arguments.
+    let raw = |opts: c_int| unsafe { sc!(libc::SYS_waitid, idtype, id, info, opts, 0) };
+    if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() {
+        return encode(raw(options)) as c_int;
+    }
+    let exact = idtype == libc::P_PID && options & (libc::WSTOPPED | libc::WCONTINUED) == 0;
+    let r = wait_green(exact.then_some(id as libc::pid_t), || {
+        // With WNOHANG, "nothing yet" is success with si_pid == 0.
+        // SAFETY: info is the program's siginfo out-parameter.
+        unsafe { core::ptr::write_bytes(info as *mut u8, 0, core::mem::size_of::<libc::siginfo_t>()) };
+        raw(options | libc::WNOHANG)?;
+        // SAFETY: filled by the kernel (or still zero).
+        let got = unsafe { (*info).si_pid() } != 0;
+        Ok(got.then_some(0))
+    });
+    encode(r) as c_int
+}

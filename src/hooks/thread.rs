@@ -372,3 +372,32 @@ pub unsafe extern "C" fn pthread_setspecific(key: libc::pthread_key_t, v: *const
         None => unsafe { real::pthread_setspecific(key, v) },
     }
 }
+
+/// A green thread's kernel-style thread id: its green id (≥ 2^30, never a real tid), so
+/// ids stay distinct per thread as natively (CPython's `threading.get_native_id`).
+/// Kernel calls that take a tid (tgkill, sched_setaffinity) do not accept it.
+fn virtual_tid() -> Option<libc::pid_t> {
+    green_current().map(|g| {
+        // SAFETY: g is the running green thread.
+        unsafe { (*g).id as libc::pid_t }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn gettid() -> libc::pid_t {
+    virtual_tid().unwrap_or_else(sys::gettid)
+}
+
+/// `syscall(2)`: only `SYS_gettid` is answered by the shim (see [`gettid`]); every other
+/// number goes to the kernel unchanged. Defined with six fixed word arguments: on x86-64
+/// the variadic integer arguments arrive in the same registers.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn syscall(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> libc::c_long {
+    if n == libc::SYS_gettid {
+        if let Some(t) = virtual_tid() {
+            return t as libc::c_long;
+        }
+    }
+    // SAFETY: the program's own system call and arguments.
+    sys::encode(unsafe { sys::syscall6(n, a1, a2, a3, a4, a5, a6) }) as libc::c_long
+}

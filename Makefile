@@ -1,0 +1,43 @@
+# greenshim — build, test, demo, bench.
+#   make          build the library and the launcher (release)
+#   make test     build and run every test (cargo nextest, or cargo test without it)
+#   make demo     build, then show the effect on real programs (native vs shim)
+#   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
+#   make compat   CPython's own threading/queue/socket test suites, native vs shim
+
+PREFIX ?= /usr/local
+CARGO  ?= cargo
+LIB    := target/release/libgreenshim.so
+BIN    := target/release/greenshim
+
+.PHONY: all build test demo bench compat install clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+test: build
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		$(CARGO) test --release --no-fail-fast; \
+	fi
+
+demo: build
+	@bash scripts/demo.sh
+
+bench: build
+	@bash scripts/bench.sh
+
+compat: build
+	@bash scripts/cpython-compat.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgreenshim.so
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/greenshim
+
+clean:
+	$(CARGO) clean
+	rm -rf build

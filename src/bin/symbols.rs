@@ -1,0 +1,110 @@
+//! What `greenshim doctor` knows about libc: which imported functions the library hooks,
+//! and which can block but are not hooked, so a call to them stops every green thread
+//! on the OS thread until it returns.
+//!
+//! `COVERED` must equal the hooks libgreenshim.so exports, i.e.
+//! `nm -D --defined-only target/release/libgreenshim.so | awk '$2=="T"{print $3}'`;
+//! tests/launcher.rs checks it after every build so the doctor never claims a hook
+//! that does not exist (or misses a new one). Names are unversioned: the doctor strips
+//! `@GLIBC_x.y` from what `nm` prints.
+
+/// Functions libgreenshim.so defines (and so interposes), grouped by area.
+pub const COVERED: &[&str] = &[
+    // threads
+    "pthread_create", "pthread_join", "pthread_timedjoin_np", "pthread_clockjoin_np",
+    "pthread_tryjoin_np", "pthread_detach", "pthread_exit", "pthread_cancel", "pthread_kill",
+    "pthread_self", "pthread_equal", "gettid", "syscall", "pthread_once",
+    "pthread_key_create", "pthread_key_delete", "pthread_getspecific", "pthread_setspecific",
+    "pthread_getattr_np", "pthread_getname_np", "pthread_setname_np",
+    "pthread_getaffinity_np", "pthread_setaffinity_np", "pthread_getcpuclockid",
+    "pthread_getschedparam", "pthread_setschedparam", "pthread_setschedprio", "sched_yield",
+    // synchronisation
+    "pthread_mutex_lock", "pthread_mutex_trylock", "pthread_mutex_timedlock",
+    "pthread_mutex_clocklock", "pthread_mutex_unlock",
+    "pthread_cond_init", "pthread_cond_destroy", "pthread_cond_wait", "pthread_cond_timedwait",
+    "pthread_cond_clockwait", "pthread_cond_signal", "pthread_cond_broadcast",
+    "pthread_rwlock_rdlock", "pthread_rwlock_tryrdlock", "pthread_rwlock_timedrdlock",
+    "pthread_rwlock_clockrdlock", "pthread_rwlock_wrlock", "pthread_rwlock_trywrlock",
+    "pthread_rwlock_timedwrlock", "pthread_rwlock_clockwrlock", "pthread_rwlock_unlock",
+    "pthread_spin_init", "pthread_spin_destroy", "pthread_spin_lock", "pthread_spin_trylock",
+    "pthread_spin_unlock", "pthread_barrier_wait",
+    "sem_wait", "sem_trywait", "sem_timedwait", "sem_clockwait", "sem_post", "sem_getvalue",
+    // file descriptors and I/O
+    "read", "__read_chk", "readv", "write", "writev", "close", "dup", "dup2", "dup3",
+    "pipe", "pipe2", "fcntl", "fcntl64", "ioctl",
+    // sockets
+    "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
+    "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
+    // readiness
+    "poll", "__poll_chk",
+    // sleeping
+    "sleep", "usleep", "nanosleep", "__nanosleep", "clock_nanosleep",
+    // processes
+    "fork", "vfork", "execv", "execve", "execvp", "execvpe", "fexecve",
+    "posix_spawn", "posix_spawnp",
+];
+
+/// libc functions that can block the calling OS thread and that the library does not
+/// hook yet (public glibc names only, with their `_chk`, `64` and `__` aliases where
+/// glibc exports them). Under greenshim a call to one of these stalls every green thread
+/// sharing the OS thread until it returns.
+pub const BLOCKING_UNCOVERED: &[&str] = &[
+    // readiness and event loops
+    "select", "__select", "pselect", "ppoll", "__ppoll_chk", "__poll",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2",
+    // name resolution (DNS over the network)
+    "getaddrinfo", "getnameinfo", "gai_suspend", "gethostbyname", "gethostbyname2",
+    "gethostbyname_r", "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
+    "res_query", "__res_query", "res_search", "__res_search", "res_nquery", "res_nsearch",
+    "res_send", "res_nsend",
+    // child processes
+    "wait", "__wait", "waitpid", "__waitpid", "wait3", "wait4", "waitid", "system", "popen", "pclose",
+    // storage and locks
+    "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "msync",
+    "flock", "lockf", "lockf64", "tcdrain",
+    // signals
+    "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause",
+    "sigwait", "sigwaitinfo", "sigtimedwait",
+    // opening (a FIFO blocks until the other end opens)
+    "open", "__open", "open64", "__open64", "openat", "openat64",
+    "__open_2", "__open64_2", "__openat_2", "__openat64_2", "creat", "creat64",
+    // positioned and zero-copy I/O, unhooked aliases of hooked calls
+    "pread", "pread64", "__pread64", "__pread_chk", "__pread64_chk",
+    "pwrite", "pwrite64", "__pwrite64", "preadv", "preadv64", "preadv2", "preadv64v2",
+    "pwritev", "pwritev64", "pwritev2", "pwritev64v2",
+    "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
+    "__read", "__write", "__connect", "__send", "recvmmsg", "sendmmsg",
+    // stdio input: glibc reads through its internal __read, which no preload can hook
+    "fgetc", "fgetc_unlocked", "getc", "_IO_getc", "getc_unlocked", "getchar",
+    "getchar_unlocked", "fgets", "fgets_unlocked", "__fgets_chk", "__fgets_unlocked_chk",
+    "fread", "fread_unlocked", "__fread_chk", "__fread_unlocked_chk", "gets",
+    "getline", "getdelim", "__getdelim", "__uflow", "__underflow",
+    "fgetwc", "getwc", "getwchar", "fgetws", "__fgetws_chk",
+    "scanf", "fscanf", "vscanf", "vfscanf", "__isoc99_scanf", "__isoc99_fscanf",
+    "__isoc99_vscanf", "__isoc99_vfscanf", "__isoc23_scanf", "__isoc23_fscanf",
+    "__isoc23_vscanf", "__isoc23_vfscanf",
+    // System V and POSIX IPC, asynchronous I/O
+    "msgrcv", "msgsnd", "semop", "semtimedop",
+    "mq_receive", "mq_send", "mq_timedreceive", "mq_timedsend", "aio_suspend", "aio_suspend64",
+    // C11 threads: glibc implements them with internal pthread calls that bypass the hooks
+    "thrd_create", "thrd_join", "thrd_sleep", "thrd_yield", "mtx_lock", "mtx_timedlock",
+    "cnd_wait", "cnd_timedwait", "call_once", "pthread_yield",
+];
+
+/// Caveats the doctor prints next to a symbol, when a name alone would mislead.
+pub const NOTES: &[(&str, &str)] = &[
+    ("syscall", "only SYS_gettid is answered; other numbers (e.g. SYS_futex) go to the kernel and may block"),
+    ("fcntl", "F_SETLKW record locks still block"),
+    ("fcntl64", "F_SETLKW record locks still block"),
+    ("open", "blocks on FIFOs"),
+    ("open64", "blocks on FIFOs"),
+    ("openat", "blocks on FIFOs"),
+    ("openat64", "blocks on FIFOs"),
+    ("pthread_yield", "does not yield to other green threads"),
+    ("thrd_yield", "does not yield to other green threads"),
+];
+
+/// The note for `name`, if any.
+pub fn note(name: &str) -> Option<&'static str> {
+    NOTES.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}

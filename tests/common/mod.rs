@@ -1,0 +1,173 @@
+//! Shared harness: build the C test programs, run a program natively and under the shim,
+//! parse the `METRIC name=value` lines the programs print on stderr.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The library under test: $GREENSHIM_LIB, else target/release, else target/debug.
+pub fn lib() -> PathBuf {
+    if let Ok(p) = std::env::var("GREENSHIM_LIB") {
+        return PathBuf::from(p);
+    }
+    for profile in ["release", "debug"] {
+        let p = root().join("target").join(profile).join("libgreenshim.so");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("libgreenshim.so not built: run `make` (or `cargo build --release`) first");
+}
+
+/// The launcher binary next to the library.
+pub fn launcher() -> PathBuf {
+    lib().parent().unwrap().join("greenshim")
+}
+
+/// Compiles c-tests/<family>/<name>.c (once per test process; cheap) and returns the binary.
+pub fn c_program(family: &str, name: &str) -> PathBuf {
+    let src = root().join("c-tests").join(family).join(format!("{name}.c"));
+    let out_dir = root().join("target").join("c-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let bin = out_dir.join(format!("{family}-{name}"));
+    let fresh = bin.metadata().and_then(|b| Ok(b.modified()? >= src.metadata()?.modified()?)).unwrap_or(false)
+        && bin.metadata().and_then(|b| Ok(b.modified()? >= root().join("c-tests/common.h").metadata()?.modified()?)).unwrap_or(false);
+    if !fresh {
+        // Compile to a temporary name and rename: tests run in parallel processes.
+        let tmp = out_dir.join(format!(".{family}-{name}.{}", std::process::id()));
+        let st = Command::new("gcc")
+            .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-pthread"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .expect("gcc");
+        assert!(st.success(), "compiling {}", src.display());
+        std::fs::rename(&tmp, &bin).unwrap();
+    }
+    bin
+}
+
+pub fn py_program(name: &str) -> PathBuf {
+    root().join("c-tests").join("py").join(format!("{name}.py"))
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub status: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub wall: Duration,
+    pub metrics: HashMap<String, i64>,
+}
+
+impl Run {
+    pub fn metric(&self, name: &str) -> i64 {
+        *self.metrics.get(name).unwrap_or_else(|| panic!("metric {name} missing; stderr:\n{}", self.stderr))
+    }
+    pub fn ok(&self) -> bool {
+        self.status == Some(0)
+    }
+}
+
+/// How to run a program.
+pub struct Spec<'a> {
+    pub program: &'a Path,
+    pub args: &'a [&'a str],
+    pub stdin: Option<&'a [u8]>,
+    pub env: &'a [(&'a str, &'a str)],
+    pub timeout: Duration,
+    pub interpreter: Option<&'a str>,
+}
+
+impl<'a> Spec<'a> {
+    pub fn new(program: &'a Path) -> Self {
+        Spec { program, args: &[], stdin: None, env: &[], timeout: Duration::from_secs(60), interpreter: None }
+    }
+}
+
+/// Runs the program; `shim` adds LD_PRELOAD. Kills it after the timeout.
+pub fn run(spec: &Spec<'_>, shim: bool) -> Run {
+    use std::os::unix::process::ExitStatusExt;
+    let mut cmd = match spec.interpreter {
+        Some(i) => {
+            let mut c = Command::new(i);
+            c.arg(spec.program);
+            c
+        }
+        None => Command::new(spec.program),
+    };
+    cmd.args(spec.args).env_remove("LD_PRELOAD").stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in spec.env {
+        cmd.env(k, v);
+    }
+    if shim {
+        cmd.env("LD_PRELOAD", lib());
+    }
+    cmd.stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    let start = Instant::now();
+    let mut child = cmd.spawn().expect("spawn");
+    if let Some(data) = spec.stdin {
+        let mut w = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    let pid = child.id();
+    let timeout = spec.timeout;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let killer = std::thread::spawn(move || {
+        if rx.recv_timeout(timeout).is_err() {
+            // SAFETY-free: plain kill of our own child.
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    });
+    let out = child.wait_with_output().expect("wait");
+    let wall = start.elapsed();
+    let _ = tx.send(());
+    let _ = killer.join();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut metrics = HashMap::new();
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("METRIC ") {
+            if let Some((k, v)) = rest.split_once('=') {
+                if let Ok(v) = v.trim().parse::<i64>() {
+                    metrics.entry(k.to_string()).and_modify(|x: &mut i64| *x = (*x).max(v)).or_insert(v);
+                }
+            }
+        }
+    }
+    Run { status: out.status.code(), signal: out.status.signal(), stdout, stderr, wall, metrics }
+}
+
+/// Runs natively and under the shim; asserts both pass with identical stdout.
+/// Returns (native, shim).
+pub fn compare(spec: &Spec<'_>) -> (Run, Run) {
+    let native = run(spec, false);
+    assert!(native.ok(), "native run of {} failed: {:?}\nstderr:\n{}", spec.program.display(), native.status, native.stderr);
+    let shim = run(spec, true);
+    assert!(shim.ok(), "shim run of {} failed: status {:?} signal {:?}\nstdout:\n{}\nstderr:\n{}", spec.program.display(), shim.status, shim.signal, shim.stdout, shim.stderr);
+    assert_eq!(native.stdout, shim.stdout, "stdout differs between native and shim runs of {}", spec.program.display());
+    (native, shim)
+}
+
+/// The usual assertions: same output, and under the shim everything ran on one OS thread.
+pub fn compare_one_thread(spec: &Spec<'_>, metric: &str) -> (Run, Run) {
+    let (n, s) = compare(spec);
+    assert_eq!(s.metric(metric), 1, "under the shim {metric} should be 1\nstderr:\n{}", s.stderr);
+    (n, s)
+}
+
+pub fn python() -> String {
+    std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string())
+}

@@ -1,0 +1,54 @@
+//! Issue #3: unmodified CPython `threading` under the shim: same stdout as native, one
+//! OS thread.
+
+mod common;
+use common::*;
+
+fn check(name: &str) -> (Run, Run) {
+    let p = py_program(name);
+    let py = python();
+    let mut spec = Spec::new(&p);
+    spec.interpreter = Some(&py);
+    compare_one_thread(&spec, "os_threads_max")
+}
+
+#[test]
+fn py_sleep100_one_second_one_thread() {
+    let (_, shim) = check("sleep100");
+    let wall = shim.metric("wall_ms");
+    assert!(wall < 3000, "100 × time.sleep(1) took {wall} ms");
+}
+
+#[test]
+fn py_threading_tcp_server_200_clients() {
+    check("tcp_server");
+}
+
+#[test]
+fn py_thread_pool_executor() {
+    check("executor");
+}
+
+#[test]
+fn py_queue_producer_consumer() {
+    check("queue_pc");
+}
+
+#[test]
+fn py_sync_primitives() {
+    check("sync_prims");
+}
+
+#[test]
+fn py_threading_http_server() {
+    check("http_server");
+}
+
+/// The gevent tutorial classics, as plain threading: the sleep(0) ping-pong runs in
+/// gevent's order under the shim.
+#[test]
+fn py_gevent_classics() {
+    let (_, shim) = check("gevent_classics");
+    assert!(shim.stderr.contains("ORDER foo:running bar:running foo:again bar:back"), "{}", shim.stderr);
+    assert!(shim.metric("wall_ms") < 2500);
+}
