@@ -54,7 +54,8 @@ def run(module, shim, python):
         results = {}
         if os.path.exists(xml):
             for case in ET.parse(xml).iter("testcase"):
-                name = f"{case.get('classname', '')}.{case.get('name')}"
+                cls, name = case.get("classname") or "", case.get("name") or ""
+                name = f"{cls}.{name}" if cls else name
                 outcome = "ok"
                 for child in case:
                     if child.tag in ("failure", "error"):

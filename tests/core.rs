@@ -126,10 +126,11 @@ fn strace_shows_no_clone_under_the_shim() {
         return;
     }
     let p = core("sleep100");
+    // -E: only the traced program is shimmed, not strace itself.
     let out = std::process::Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=clone,clone3", "-o", "/dev/stderr"])
+        .args(["-f", "-qq", "-e", "trace=clone,clone3", "-o", "/dev/stderr", "-E"])
+        .arg(format!("LD_PRELOAD={}", lib().display()))
         .arg(&p)
-        .env("LD_PRELOAD", lib())
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
@@ -164,4 +165,12 @@ fn stack_size_variable_is_honoured() {
     spec.env = &[("GREENSHIM_STACK_SIZE", "512K")];
     let r = run(&spec, true);
     assert!(r.ok(), "{}", r.stderr);
+}
+
+/// Issue #4 (signals): EINTR / SA_RESTART / remaining time as natively, with another
+/// thread running.
+#[test]
+fn signal_interrupts_blocked_calls_like_native() {
+    let p = core("signals");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
 }

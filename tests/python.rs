@@ -52,3 +52,9 @@ fn py_gevent_classics() {
     assert!(shim.stderr.contains("ORDER foo:running bar:running foo:again bar:back"), "{}", shim.stderr);
     assert!(shim.metric("wall_ms") < 2500);
 }
+
+/// Ctrl-C reaches a main thread blocked in sleep / Event.wait / Lock.acquire.
+#[test]
+fn py_keyboard_interrupt_is_prompt() {
+    check("keyboard_interrupt");
+}

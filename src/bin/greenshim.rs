@@ -22,6 +22,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, exit};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const LIB_NAME: &str = "libgreenshim.so";
 
@@ -39,18 +40,42 @@ struct Opt {
 
 const OPTIONS: &[Opt] = &[
     Opt { flag: "--stack-size", metavar: Some("SIZE"), var: "GREENSHIM_STACK_SIZE", help: "stack of each green thread that does not set its own" },
-    Opt { flag: "--log", metavar: Some("LEVEL"), var: "GREENSHIM_LOG", help: "diagnostics on stderr" },
+    Opt { flag: "--log", metavar: Some("LEVEL"), var: "GREENSHIM_LOG", help: "how much the library logs on stderr" },
     Opt { flag: "--stats", metavar: None, var: "GREENSHIM_STATS", help: "print scheduler statistics on stderr at exit" },
     Opt { flag: "--disable", metavar: None, var: "GREENSHIM_DISABLE", help: "load the library but pass every call through" },
 ];
 
+/// Whether SIGPIPE was ignored when the launcher started. The Rust runtime ignores
+/// SIGPIPE before `main` and `Command` resets it to the default before exec, so without
+/// this record a caller's `trap '' PIPE` would not reach the command.
+static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
+
+// Runs from .init_array, before the Rust runtime touches SIGPIPE.
+#[ctor::ctor(unsafe)]
+fn record_inherited_sigpipe() {
+    // SAFETY: a query only (null new action) into a zeroed, valid out-parameter.
+    let ignored = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    };
+    SIGPIPE_WAS_IGNORED.store(ignored, Ordering::Relaxed);
+}
+
 fn main() {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     if args.first().is_some_and(|a| a == "doctor") {
+        reports_to_stdout();
         exit(doctor_main(&args[1..]));
     }
     let (vars, command) = parse_args(&args);
     run(&vars, &command);
+}
+
+/// Before printing a report: `greenshim doctor X | head` should end quietly on SIGPIPE,
+/// like any filter, not panic on the EPIPE that Rust's ignored SIGPIPE turns it into.
+fn reports_to_stdout() {
+    // SAFETY: restoring the default action of one signal; no handler involved.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
 /// Prints `greenshim: MSG` and exits with `code`.
@@ -80,10 +105,12 @@ fn parse_args(args: &[OsString]) -> (Vec<(&'static str, OsString)>, Vec<OsString
         }
         match arg {
             b"-h" | b"--help" => {
+                reports_to_stdout();
                 print!("{}", help());
                 exit(0);
             }
             b"-V" | b"--version" => {
+                reports_to_stdout();
                 println!("greenshim {}", env!("CARGO_PKG_VERSION"));
                 exit(0);
             }
@@ -122,8 +149,8 @@ fn parse_args(args: &[OsString]) -> (Vec<(&'static str, OsString)>, Vec<OsString
 /// Validates the configuration, prepends the library to LD_PRELOAD and executes the
 /// command. Returns only by exiting.
 fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
-    // Check what the library will see (environment overridden by options) now, while a
-    // clear error is still possible: the library itself can only log and carry on.
+    // Check what the library will see (environment overridden by options) here, so a
+    // bad value stops the launch before the command starts rather than from inside it.
     let lookup = |k: &str| -> Option<String> {
         vars.iter()
             .rev()
@@ -153,6 +180,26 @@ fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
     cmd.args(&command[1..]).env("LD_PRELOAD", &preload);
     for (var, value) in vars {
         cmd.env(var, value);
+    }
+    // Command clears the signal mask and un-ignores SIGPIPE before exec; a wrapper should
+    // hand over what it was given, so put both back (the mask is still the inherited
+    // one: nothing here blocks signals).
+    let mut mask = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: a query only (null new set) into a valid out-parameter.
+    let have_mask = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), mask.as_mut_ptr()) } == 0;
+    let sigpipe_ignored = SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed);
+    // SAFETY: the closure runs in this process just before execve, after Command's own
+    // signal reset, and only calls async-signal-safe functions.
+    unsafe {
+        cmd.pre_exec(move || {
+            if have_mask {
+                libc::pthread_sigmask(libc::SIG_SETMASK, mask.as_ptr(), std::ptr::null_mut());
+            }
+            if sigpipe_ignored {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+            Ok(())
+        });
     }
     let err = cmd.exec();
 
@@ -322,8 +369,10 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
     if Command::new("nm").arg("--version").output().is_err() {
         return Err("nm not found: it is part of binutils (apt-get install binutils)".into());
     }
-    let interp = elf.interp.as_deref().unwrap_or("none (shared library)");
-    println!("{}: dynamically linked (interpreter {interp}): greenshim can be preloaded", path.display());
+    match &elf.interp {
+        Some(interp) => println!("{}: dynamically linked (interpreter {interp}): greenshim can be preloaded", path.display()),
+        None => println!("{}: a shared library: greenshim can interpose the calls it makes", path.display()),
+    }
     if let Ok(m) = path.metadata() {
         if m.permissions().mode() & 0o6000 != 0 {
             println!("  warning: set-user/group-ID: the loader ignores an LD_PRELOAD path for it when run by another user");
@@ -502,65 +551,66 @@ const SHT_NOBITS: u32 = 8;
 impl Elf {
     fn read(path: &Path) -> Result<Elf, String> {
         let file = File::open(path).map_err(|e| e.to_string())?;
-        let mut ident = [0u8; 64];
+        let mut ident = [0u8; 16];
         let n = file.read_at(&mut ident, 0).map_err(|e| e.to_string())?;
-        if n < 52 || &ident[..4] != b"\x7fELF" {
+        if n < ident.len() || &ident[..4] != b"\x7fELF" {
             return Err("not an ELF executable or a #! script".into());
         }
         let r = Reader { file: &file, wide: ident[4] == 2, big: ident[5] == 2 };
-        let bad = |e: io::Error| format!("malformed ELF file ({e})");
-        let (phoff, phentsize, phnum, shoff, shentsize, shnum, shstrndx) = if r.wide {
-            (r.u64(32).map_err(bad)?, r.u16(54).map_err(bad)?, r.u16(56).map_err(bad)?, r.u64(40).map_err(bad)?, r.u16(58).map_err(bad)?, r.u16(60).map_err(bad)?, r.u16(62).map_err(bad)?)
-        } else {
-            (r.u32(28).map_err(bad)? as u64, r.u16(42).map_err(bad)?, r.u16(44).map_err(bad)?, r.u32(32).map_err(bad)? as u64, r.u16(46).map_err(bad)?, r.u16(48).map_err(bad)?, r.u16(50).map_err(bad)?)
-        };
+        Self::parse(&r, file.try_clone().map_err(|e| e.to_string())?).map_err(|e| format!("malformed ELF file ({e})"))
+    }
 
-        let mut elf = Elf { interp: None, has_dynamic: false, needed: 0, sections: HashMap::new(), go_note: false, file: file.try_clone().map_err(|e| e.to_string())? };
-        for i in 0..phnum as u64 {
-            let at = phoff + i * phentsize as u64;
-            let p_type = r.u32(at).map_err(bad)?;
-            let (off, size) = if r.wide { (r.u64(at + 8).map_err(bad)?, r.u64(at + 32).map_err(bad)?) } else { (r.u32(at + 4).map_err(bad)? as u64, r.u32(at + 16).map_err(bad)? as u64) };
+    fn parse(r: &Reader<'_>, file: File) -> io::Result<Elf> {
+        // Header fields that differ between ELF32 and ELF64 only in offset and width; the
+        // five half-words (phentsize, phnum, shentsize, shnum, shstrndx) are consecutive.
+        let (phoff, shoff, halves) = if r.wide { (r.word(32)?, r.word(40)?, 54) } else { (r.word(28)?, r.word(32)?, 42) };
+        let half = |k: u64| r.u16(halves + 2 * k).map(u64::from);
+        let (phentsize, phnum, shentsize, shnum, shstrndx) = (half(0)?, half(1)?, half(2)?, half(3)?, half(4)?);
+
+        let mut elf = Elf { interp: None, has_dynamic: false, needed: 0, sections: HashMap::new(), go_note: false, file };
+        for i in 0..phnum {
+            let at = phoff + i * phentsize;
+            let p_type = r.u32(at)?;
+            let (off, size) = if r.wide { (r.word(at + 8)?, r.word(at + 32)?) } else { (r.word(at + 4)?, r.word(at + 16)?) };
             match p_type {
                 PT_INTERP => {
-                    let raw = r.bytes(off, size.min(4096)).map_err(bad)?;
+                    let raw = r.bytes(off, size.min(4096))?;
                     let s = raw.split(|&b| b == 0).next().unwrap_or_default();
                     elf.interp = Some(String::from_utf8_lossy(s).into_owned());
                 }
                 PT_DYNAMIC => {
                     elf.has_dynamic = true;
-                    // Entries are (tag, value) pairs of words, until DT_NULL.
-                    let ent = if r.wide { 16 } else { 8 };
-                    for k in 0..size.min(1 << 20) / ent {
-                        let tag = if r.wide { r.u64(off + k * ent) } else { r.u32(off + k * ent).map(u64::from) }.map_err(bad)?;
-                        match tag {
+                    // (tag, value) word pairs, up to DT_NULL.
+                    let entry = if r.wide { 16 } else { 8 };
+                    for k in 0..size.min(1 << 20) / entry {
+                        match r.word(off + k * entry)? {
                             0 => break,
                             DT_NEEDED => elf.needed += 1,
                             _ => {}
                         }
                     }
                 }
-                PT_NOTE => elf.go_note |= r.has_go_note(off, size.min(1 << 20)).map_err(bad)?,
+                PT_NOTE => elf.go_note |= r.has_go_note(off, size.min(1 << 20))?,
                 _ => {}
             }
         }
 
         // Section names, for Go's sections; a stripped file may have none, which is fine.
-        if shoff != 0 && shnum != 0 && shstrndx < shnum {
-            let sh = |i: u64, field: u64, f64_off: u64| -> io::Result<u64> {
-                let at = shoff + i * shentsize as u64;
-                if r.wide { r.u64(at + f64_off) } else { r.u32(at + field).map(u64::from) }
+        if shoff != 0 && shstrndx < shnum {
+            // (file offset, size) of section i
+            let extent = |i: u64| -> io::Result<(u64, u64)> {
+                let at = shoff + i * shentsize;
+                if r.wide { Ok((r.word(at + 24)?, r.word(at + 32)?)) } else { Ok((r.word(at + 16)?, r.word(at + 20)?)) }
             };
-            let strtab_off = sh(shstrndx as u64, 16, 24).map_err(bad)?;
-            let strtab_size = sh(shstrndx as u64, 20, 32).map_err(bad)?;
-            let names = r.bytes(strtab_off, strtab_size.min(1 << 20)).map_err(bad)?;
-            for i in 0..shnum as u64 {
-                let at = shoff + i * shentsize as u64;
-                let name_off = r.u32(at).map_err(bad)? as usize;
-                let sh_type = r.u32(at + 4).map_err(bad)?;
-                let name = names.get(name_off..).unwrap_or_default();
+            let (names_off, names_size) = extent(shstrndx)?;
+            let names = r.bytes(names_off, names_size.min(1 << 20))?;
+            for i in 0..shnum {
+                let at = shoff + i * shentsize;
+                let name = names.get(r.u32(at)? as usize..).unwrap_or_default();
                 let name = String::from_utf8_lossy(name.split(|&b| b == 0).next().unwrap_or_default()).into_owned();
-                let (off, size) = (sh(i, 16, 24).map_err(bad)?, sh(i, 20, 32).map_err(bad)?);
-                elf.sections.insert(name, if sh_type == SHT_NOBITS { (0, 0) } else { (off, size) });
+                // NOBITS sections (.bss) occupy no bytes in the file.
+                let extent = if r.u32(at + 4)? == SHT_NOBITS { (0, 0) } else { extent(i)? };
+                elf.sections.insert(name, extent);
             }
         }
         Ok(elf)
@@ -621,6 +671,10 @@ impl Reader<'_> {
         let mut b = [0u8; 8];
         self.file.read_exact_at(&mut b, off)?;
         Ok(if self.big { u64::from_be_bytes(b) } else { u64::from_le_bytes(b) })
+    }
+    /// An address-sized field: 8 bytes in ELF64, 4 in ELF32.
+    fn word(&self, off: u64) -> io::Result<u64> {
+        if self.wide { self.u64(off) } else { self.u32(off).map(u64::from) }
     }
 
     /// Whether a PT_NOTE segment holds a note owned by "Go" (the Go build ID).

@@ -13,7 +13,7 @@ pub const COVERED: &[&str] = &[
     // threads
     "pthread_create", "pthread_join", "pthread_timedjoin_np", "pthread_clockjoin_np",
     "pthread_tryjoin_np", "pthread_detach", "pthread_exit", "pthread_cancel", "pthread_kill",
-    "pthread_self", "pthread_equal", "gettid", "syscall", "pthread_once",
+    "pthread_self", "pthread_equal", "gettid", "syscall", "pthread_once", "ptrace",
     "pthread_key_create", "pthread_key_delete", "pthread_getspecific", "pthread_setspecific",
     "pthread_getattr_np", "pthread_getname_np", "pthread_setname_np",
     "pthread_getaffinity_np", "pthread_setaffinity_np", "pthread_getcpuclockid",
@@ -35,13 +35,16 @@ pub const COVERED: &[&str] = &[
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
-    // readiness
-    "poll", "__poll_chk",
+    // readiness and event loops
+    "poll", "__poll_chk", "ppoll", "__ppoll_chk", "select", "pselect",
+    "epoll_wait", "epoll_pwait", "epoll_pwait2",
     // sleeping
     "sleep", "usleep", "nanosleep", "__nanosleep", "clock_nanosleep",
     // processes
     "fork", "vfork", "execv", "execve", "execvp", "execvpe", "fexecve",
-    "posix_spawn", "posix_spawnp",
+    "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
+    // signal handlers
+    "signal", "bsd_signal", "sigaction", "__sigaction",
 ];
 
 /// libc functions that can block the calling OS thread and that the library does not
@@ -49,16 +52,15 @@ pub const COVERED: &[&str] = &[
 /// glibc exports them). Under greenshim a call to one of these stalls every green thread
 /// sharing the OS thread until it returns.
 pub const BLOCKING_UNCOVERED: &[&str] = &[
-    // readiness and event loops
-    "select", "__select", "pselect", "ppoll", "__ppoll_chk", "__poll",
-    "epoll_wait", "epoll_pwait", "epoll_pwait2",
+    // unhooked aliases of hooked calls
+    "__select", "__poll", "__read", "__write", "__connect", "__send", "__wait", "__waitpid",
     // name resolution (DNS over the network)
     "getaddrinfo", "getnameinfo", "gai_suspend", "gethostbyname", "gethostbyname2",
     "gethostbyname_r", "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
     "res_query", "__res_query", "res_search", "__res_search", "res_nquery", "res_nsearch",
     "res_send", "res_nsend",
     // child processes
-    "wait", "__wait", "waitpid", "__waitpid", "wait3", "wait4", "waitid", "system", "popen", "pclose",
+    "system", "popen", "pclose",
     // storage and locks
     "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "msync",
     "flock", "lockf", "lockf64", "tcdrain",
@@ -68,12 +70,12 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
     // opening (a FIFO blocks until the other end opens)
     "open", "__open", "open64", "__open64", "openat", "openat64",
     "__open_2", "__open64_2", "__openat_2", "__openat64_2", "creat", "creat64",
-    // positioned and zero-copy I/O, unhooked aliases of hooked calls
+    // positioned, vectored-positioned, multi-message and zero-copy I/O
     "pread", "pread64", "__pread64", "__pread_chk", "__pread64_chk",
     "pwrite", "pwrite64", "__pwrite64", "preadv", "preadv64", "preadv2", "preadv64v2",
     "pwritev", "pwritev64", "pwritev2", "pwritev64v2",
     "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
-    "__read", "__write", "__connect", "__send", "recvmmsg", "sendmmsg",
+    "recvmmsg", "sendmmsg",
     // stdio input: glibc reads through its internal __read, which no preload can hook
     "fgetc", "fgetc_unlocked", "getc", "_IO_getc", "getc_unlocked", "getchar",
     "getchar_unlocked", "fgets", "fgets_unlocked", "__fgets_chk", "__fgets_unlocked_chk",

@@ -76,6 +76,28 @@ pub enum Reason {
     Other,
 }
 
+impl Reason {
+    /// How a signal handler affects a call parked for this reason.
+    pub fn on_signal(self) -> OnSignal {
+        match self {
+            Reason::Read | Reason::Write | Reason::Accept | Reason::Other => OnSignal::InterruptUnlessRestart,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore => OnSignal::Interrupt,
+            _ => OnSignal::Ignore,
+        }
+    }
+}
+
+/// POSIX's rules for a blocked call when a handler runs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnSignal {
+    /// read, write, accept, wait…: EINTR, or restarted under SA_RESTART.
+    InterruptUnlessRestart,
+    /// sleep, poll, select, sem_wait, connect: EINTR whatever the flags.
+    Interrupt,
+    /// pthread mutex, condvar, join…: never EINTR.
+    Ignore,
+}
+
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",

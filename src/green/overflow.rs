@@ -34,7 +34,11 @@ extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         }
     }
     // SAFETY: restoring the default disposition is async-signal-safe.
-    unsafe { libc::signal(libc::SIGSEGV, libc::SIG_DFL) };
+    unsafe {
+        let mut dfl: libc::sigaction = core::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        crate::sys::real::sigaction(libc::SIGSEGV, &dfl, core::ptr::null_mut());
+    }
 }
 
 /// Installs the alternate stack and handler on the calling (hub) thread.
@@ -53,6 +57,6 @@ pub fn install() {
         sa.sa_sigaction = on_segv as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
         libc::sigemptyset(&mut sa.sa_mask);
-        libc::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
+        crate::sys::real::sigaction(libc::SIGSEGV, &sa, core::ptr::null_mut());
     }
 }

@@ -10,6 +10,7 @@ pub mod io;
 pub mod net;
 pub mod poll;
 pub mod process;
+pub mod signal;
 pub mod sync;
 pub mod thread;
 pub mod time;

@@ -96,8 +96,9 @@ exec_via_libc!(posix_spawnp(
 
 use crate::fd::io::{self as fio, Dir};
 use crate::fd::table::Kind;
-use crate::green::Reason;
+use crate::green::{Reason, Wake};
 use crate::sys::{self, Errno};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 /// Serves a blocking wait: `try_now` performs the wait with WNOHANG and returns Ok(None)
 /// while nothing is ready. `pid` is the child to watch with a pidfd, if that is exact.
@@ -117,14 +118,24 @@ fn wait_green(pid: Option<libc::pid_t>, mut try_now: impl FnMut() -> Result<Opti
         let mut backoff_ns = 1_000_000u64;
         loop {
             match pidfd.and_then(|fd| table::slot(fd).map(|e| (fd, e))) {
-                Some((fd, e)) => {
-                    if let Err(e2) = fio::park_on(h, fd, e, Dir::Read, None, Reason::Other) {
-                        return Err(e2);
-                    }
-                }
+                // The pidfd reports exits at once; the deadline also catches what a pidfd
+                // never reports (a tracer is told about ptrace stops without WUNTRACED).
+                Some((fd, e)) => match fio::park_on(h, fd, e, Dir::Read, Some(sys::now_ns() + backoff_ns), Reason::Other) {
+                    Ok(Wake::Interrupted) => return Err(Errno::EINTR),
+                    Ok(Wake::Timeout) => backoff_ns = (backoff_ns * 2).min(20_000_000),
+                    Ok(_) => {}
+                    Err(e2) => return Err(e2),
+                },
                 None => {
+                    // A backoff sleep that a signal interrupts makes the wait fail with
+                    // EINTR, as waitpid does natively without SA_RESTART.
                     // SAFETY: h is this thread's hub.
-                    unsafe { hub::sleep_until(h, sys::now_ns() + backoff_ns) };
+                    let (g, generation) = unsafe { hub::prepare_park(h) };
+                    // SAFETY: as above.
+                    let why = unsafe { hub::park(h, g, generation, Some(sys::now_ns() + backoff_ns), Reason::Other) };
+                    if why == Wake::Interrupted {
+                        return Err(Errno::EINTR);
+                    }
                     backoff_ns = (backoff_ns * 2).min(20_000_000);
                 }
             }
@@ -140,6 +151,31 @@ fn wait_green(pid: Option<libc::pid_t>, mut try_now: impl FnMut() -> Result<Opti
     result
 }
 
+/// Set once this process uses ptrace: a tracer's waits report ptrace stops, which are
+/// frequent and latency-sensitive, so they pass through (debuggers run no green threads
+/// worth scheduling while they wait).
+static TRACER: AtomicBool = AtomicBool::new(false);
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ptrace(req: libc::c_uint, pid: libc::pid_t, addr: usize, data: usize) -> libc::c_long {
+    TRACER.store(true, Ordering::Relaxed);
+    // SAFETY: the program's own request. PEEK requests return the word through `data`
+    // in the raw syscall, where glibc returns it: adapt as glibc does.
+    unsafe {
+        if matches!(req, libc::PTRACE_PEEKTEXT | libc::PTRACE_PEEKDATA | libc::PTRACE_PEEKUSER) {
+            let mut word: libc::c_long = 0;
+            return match sc!(libc::SYS_ptrace, req, pid, addr, &mut word as *mut libc::c_long) {
+                Ok(_) => {
+                    sys::set_errno(0);
+                    word
+                }
+                Err(e) => encode(Err(e)) as libc::c_long,
+            };
+        }
+        encode(sc!(libc::SYS_ptrace, req, pid, addr, data)) as libc::c_long
+    }
+}
+
 fn register_pidfd_kind(fd: i32) {
     table::created(fd, Kind::Pollable, false, false);
 }
@@ -148,7 +184,7 @@ fn register_pidfd_kind(fd: i32) {
 pub unsafe extern "C" fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, ru: *mut libc::rusage) -> libc::pid_t {
     // SAFETY: the program's own arguments.
     let raw = |opts: c_int| unsafe { sc!(libc::SYS_wait4, pid, status, opts, ru) };
-    if options & libc::WNOHANG != 0 || hub::local().is_none() {
+    if options & libc::WNOHANG != 0 || hub::local().is_none() || TRACER.load(Ordering::Relaxed) {
         return encode(raw(options)) as libc::pid_t;
     }
     let exact = pid > 0 && options & (libc::WUNTRACED | libc::WCONTINUED) == 0;
@@ -182,7 +218,7 @@ pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, ru: *mut libc
 pub unsafe extern "C" fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int {
     // SAFETY: the program's own arguments.
     let raw = |opts: c_int| unsafe { sc!(libc::SYS_waitid, idtype, id, info, opts, 0) };
-    if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() {
+    if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() || TRACER.load(Ordering::Relaxed) {
         return encode(raw(options)) as c_int;
     }
     let exact = idtype == libc::P_PID && options & (libc::WSTOPPED | libc::WCONTINUED) == 0;

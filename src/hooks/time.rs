@@ -89,8 +89,8 @@ pub unsafe extern "C" fn sleep(secs: c_uint) -> c_uint {
     if unsafe { nanosleep(&req, &mut rem) } == 0 {
         0
     } else {
-        // Like glibc: round the remainder up to whole seconds.
-        (rem.tv_sec + (rem.tv_nsec > 0) as i64) as c_uint
+        // Like glibc: whole seconds left, truncated.
+        rem.tv_sec as c_uint
     }
 }
 

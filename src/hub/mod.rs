@@ -256,6 +256,9 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         if let Some(d) = deadline {
             (*h).timers.add(d, g, generation);
         }
+        if (*g).is_root {
+            crate::hooks::signal::clear_pending();
+        }
         (*g).state = State::Parked;
         (*g).reason = reason;
         (*h).stats.parks[reason as usize] += 1;
@@ -393,6 +396,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                 }
                 Some(g) => {
                     resume(h, g);
+                    deliver_signals(h);
                     (*h).since_poll += 1;
                     if (*h).since_poll >= POLL_BUDGET {
                         poll(h, Some(0));
@@ -494,6 +498,28 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
             }
         }
         fire_timers(h, sys::now_ns());
+        deliver_signals(h);
+    }
+}
+
+/// If a signal handler ran while the root was parked in an interruptible call, wake the
+/// root with `Interrupted` (see hooks::signal).
+unsafe fn deliver_signals(h: *mut Hub) {
+    let Some(all_restart) = crate::hooks::signal::take_pending() else { return };
+    // SAFETY: hub thread; the root's fields are only written on this thread.
+    unsafe {
+        let root = (*h).root;
+        if (*root).state != State::Parked {
+            return;
+        }
+        let interrupt = match (*root).reason.on_signal() {
+            green::OnSignal::Interrupt => true,
+            green::OnSignal::InterruptUnlessRestart => !all_restart,
+            green::OnSignal::Ignore => false,
+        };
+        if interrupt {
+            try_wake(root, (*root).park_gen, Wake::Interrupted);
+        }
     }
 }
 

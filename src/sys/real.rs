@@ -121,6 +121,7 @@ reals! {
     pthread_rwlock_unlock(l: *mut libc::pthread_rwlock_t) -> c_int;
     pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
     fork() -> libc::pid_t;
+    sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
     execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
     execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     posix_spawn(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# greenshim benchmark suite: native threads vs greenshim vs gevent / a hand-written epoll
+# server, side by side in one run. `make bench` builds the library, then runs this.
+#
+#   bash scripts/bench.sh                 full suite (~15-20 min on 2 cores)
+#   BENCH_QUICK=1 bash scripts/bench.sh   1 repetition, smaller N, shorter server runs (<4 min)
+#
+# Other knobs (see scripts/bench/bench.py): BENCH_REPS, BENCH_SCALE_REPS,
+# BENCH_SERVER_REPS, BENCH_DURATION (wrk seconds), BENCH_CONNS (e.g. 10,100),
+# BENCH_ONLY (create,switch,fast,scale,server or c_http,py_http,tcp,flask),
+# BENCH_INSTALL=0 (never pip/apt-get install anything).
+#
+# Tools go into the build directory only: a venv at build/bench-venv with gevent and
+# Flask, and the C programs in build/bench/. wrk comes from `apt-get install wrk` when
+# missing and running as root. Whatever cannot be had is skipped with a message.
+# Writes bench/results.md and bench/servers.svg; logs and raw numbers in build/bench/.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+LIB="$ROOT/target/release/libgreenshim.so"
+BUILD="$ROOT/build/bench"
+VENV="$ROOT/build/bench-venv"
+INSTALL=${BENCH_INSTALL:-1}
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+if [[ ! -f "$LIB" ]]; then
+    say "building libgreenshim.so (cargo build --release)"
+    cargo build --release || { say "cargo build failed"; exit 1; }
+fi
+mkdir -p "$BUILD" "$ROOT/bench"
+
+# Servers started by the driver are listed in this file while they run: stop any that
+# an interrupted run leaves behind (by pid, ours only).
+PIDFILE="$BUILD/servers.pids"
+: >"$PIDFILE"
+cleanup() {
+    local pid
+    if [[ -f "$PIDFILE" ]]; then
+        while read -r pid; do
+            [[ -n "$pid" ]] && kill -KILL "$pid" 2>/dev/null
+        done <"$PIDFILE"
+        : >"$PIDFILE"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- file descriptors: up to the hard limit (10000 connections need > 10000) --------
+hard=$(ulimit -Hn)
+if [[ "$hard" == unlimited ]]; then hard=1048576; fi
+ulimit -n "$hard" 2>/dev/null || say "could not raise ulimit -n to $hard"
+say "ulimit -n = $(ulimit -n)"
+
+# ---- C programs ---------------------------------------------------------------------
+CC=${CC:-cc}
+for prog in micro thread_server epoll_server; do
+    if ! "$CC" -O2 -Wall -Wextra -pthread -o "$BUILD/$prog" "scripts/bench/$prog.c"; then
+        say "failed to compile scripts/bench/$prog.c"
+        exit 1
+    fi
+done
+
+# ---- Python: a venv in build/ with gevent and Flask -----------------------------------
+HOST_PY=$(command -v python3 || true)
+PY=""
+if [[ -n "$HOST_PY" ]]; then
+    # pyenv's python3 is a shell script: find the real interpreter so a server's pid is
+    # the interpreter's own and LD_PRELOAD reaches it directly.
+    PY=$("$HOST_PY" -c 'import sys; print(sys.executable)')
+fi
+if [[ -z "$PY" ]]; then
+    say "python3 not found: Python cases will fail"
+    PY=python3
+fi
+if [[ ! -x "$VENV/bin/python" && -n "$HOST_PY" && "$INSTALL" != 0 ]]; then
+    say "creating venv $VENV"
+    "$PY" -m venv "$VENV" || say "python3 -m venv failed: gevent/Flask cases will be skipped"
+fi
+if [[ -x "$VENV/bin/python" ]]; then
+    PY="$VENV/bin/python"
+    if ! "$PY" -c 'import gevent, flask' 2>/dev/null && [[ "$INSTALL" != 0 ]]; then
+        say "pip install gevent flask (into $VENV)"
+        timeout 600 "$PY" -m pip install -q --disable-pip-version-check gevent flask \
+            || say "pip install failed (no network?): cases that need them will be skipped"
+    fi
+fi
+HAVE_GEVENT=0
+HAVE_FLASK=0
+"$PY" -c 'import gevent, greenlet' 2>/dev/null && HAVE_GEVENT=1
+"$PY" -c 'import flask' 2>/dev/null && HAVE_FLASK=1
+[[ $HAVE_GEVENT == 1 ]] || say "gevent missing: gevent references (create, greenlet switch, sleepers, servers) skipped"
+[[ $HAVE_FLASK == 1 ]] || say "flask missing: the Flask server case is skipped"
+
+# ---- wrk -------------------------------------------------------------------------------
+WRK=$(command -v wrk || true)
+if [[ -z "$WRK" && "$(id -u)" == 0 && "$INSTALL" != 0 ]]; then
+    say "wrk missing: apt-get install -y wrk"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1 \
+        || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 300 apt-get install -y -qq wrk >/dev/null 2>&1; } \
+        || true
+    WRK=$(command -v wrk || true)
+fi
+[[ -n "$WRK" ]] || say "wrk not available: the server load cases (5) are skipped"
+
+command -v taskset >/dev/null || say "taskset missing: servers and wrk will not be pinned"
+
+export BENCH_LIB="$LIB" BENCH_BIN="$BUILD" BENCH_PY="$PY" BENCH_WRK="$WRK"
+export BENCH_HAVE_GEVENT=$HAVE_GEVENT BENCH_HAVE_FLASK=$HAVE_FLASK
+export BENCH_OUT="$ROOT/bench" BENCH_LOGS="$BUILD"
+# The driver itself runs natively (never under the shim).
+env -u LD_PRELOAD "$PY" "$ROOT/scripts/bench/bench.py"

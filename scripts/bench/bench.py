@@ -1,0 +1,965 @@
+#!/usr/bin/env python3
+"""greenshim benchmark driver: native threads vs greenshim vs a reference, side by side.
+
+Run through scripts/bench.sh (`make bench`), which builds the programs, prepares the
+venv and wrk, raises `ulimit -n`, and passes everything here through the environment:
+
+  BENCH_LIB        path of libgreenshim.so
+  BENCH_BIN        directory of the compiled C programs (micro, thread_server, epoll_server)
+  BENCH_PY         Python interpreter for the Python cases (the venv's when it exists)
+  BENCH_HAVE_GEVENT / BENCH_HAVE_FLASK   1 when importable from BENCH_PY
+  BENCH_WRK        path of wrk, empty when missing
+  BENCH_OUT        directory for results.md and the SVG plot (bench/)
+  BENCH_LOGS       directory for server logs and raw JSON (build/bench/)
+  BENCH_QUICK=1    1 repetition, smaller N, fewer/shorter server runs
+  BENCH_REPS, BENCH_SERVER_REPS, BENCH_DURATION, BENCH_CONNS (comma list),
+  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server
+                   (or server case ids c_http,py_http,tcp,flask)
+
+Every variant of a case runs once per repetition, in turn (native, native on 1 CPU,
+greenshim, reference, native, ...), so slow drifts of the machine hit all of them alike.
+"""
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+ENV = os.environ
+LIB = ENV["BENCH_LIB"]
+BIN = ENV["BENCH_BIN"]
+PY = ENV["BENCH_PY"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY_MICRO = os.path.join(HERE, "py_micro.py")
+PY_SERVERS = os.path.join(HERE, "py_servers.py")
+HAVE_GEVENT = ENV.get("BENCH_HAVE_GEVENT") == "1"
+HAVE_FLASK = ENV.get("BENCH_HAVE_FLASK") == "1"
+WRK = ENV.get("BENCH_WRK", "")
+OUT = ENV["BENCH_OUT"]
+LOGS = ENV["BENCH_LOGS"]
+QUICK = ENV.get("BENCH_QUICK", "0") not in ("", "0")
+REPS = int(ENV.get("BENCH_REPS", "1" if QUICK else "5"))
+SCALE_REPS = int(ENV.get("BENCH_SCALE_REPS", "1" if QUICK else "3"))
+SERVER_REPS = int(ENV.get("BENCH_SERVER_REPS", "1" if QUICK else "3"))
+DURATION = int(ENV.get("BENCH_DURATION", "2" if QUICK else "4"))
+CONNS = [int(c) for c in ENV.get("BENCH_CONNS", "10,100,1000" if QUICK else "10,100,1000,10000").split(",")]
+ONLY = set(filter(None, ENV.get("BENCH_ONLY", "").split(",")))
+NCPU = os.cpu_count() or 1
+HAVE_TASKSET = subprocess.run(["sh", "-c", "command -v taskset"], capture_output=True).returncode == 0
+PIN = HAVE_TASKSET and NCPU >= 2
+SERVER_CPU, CLIENT_CPU, ONE_CPU = "0", "1", "0"
+PIDFILE = os.path.join(LOGS, "servers.pids")
+
+VARIANTS = ["native", "native1", "shim", "ref"]
+VARIANT_TITLE = {"native": "native", "native1": "native, 1 CPU", "shim": "greenshim", "ref": "reference"}
+
+live = {}  # pid -> Popen of servers still running
+
+
+def want(*groups):
+    return not ONLY or any(g in ONLY for g in groups)
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------- running
+
+def taskset(cpu, argv):
+    return ["taskset", "-c", cpu] + argv if HAVE_TASKSET else argv
+
+
+def env_for(variant):
+    e = dict(ENV)
+    e.pop("LD_PRELOAD", None)
+    if variant == "shim":
+        e["LD_PRELOAD"] = LIB
+    return e
+
+
+def parse_result(text):
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            out = {}
+            for kv in line[7:].split():
+                k, _, v = kv.partition("=")
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    out[k] = v
+            return out
+    return None
+
+
+def describe_exit(rc, stderr):
+    tail = [l for l in stderr.strip().splitlines() if l.strip()]
+    why = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
+    if tail:
+        why += ": " + tail[-1][:120]
+    return why
+
+
+def run_prog(argv, variant, timeout):
+    """Runs one measurement; returns the RESULT dict, or {'failed': reason}."""
+    try:
+        p = subprocess.run(argv, env=env_for(variant), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"failed": f"timeout after {timeout}s"}
+    r = parse_result(p.stdout)
+    if r is None or p.returncode != 0:
+        if r and r.get("failed"):
+            r["failed"] = str(r.get("error", "failed")).replace("_", " ") + (
+                f" after {int(r['created'])} threads" if "created" in r else "")
+            return r
+        return {"failed": describe_exit(p.returncode, p.stderr)}
+    return r
+
+
+# ---------------------------------------------------------------------------- rows
+
+class Row:
+    """One line of the table: a case measured for several variants over repetitions."""
+
+    def __init__(self, section, label, unit, metric, better="lower", target=None, note=""):
+        self.section, self.label, self.unit, self.metric = section, label, unit, metric
+        self.better, self.target, self.note = better, target, note
+        self.runs = {v: [] for v in VARIANTS}  # variant -> list of RESULT dicts
+        self.skipped = {}  # variant -> reason
+        self.extra = {}
+
+    def values(self, v):
+        return [r[self.metric] for r in self.runs[v] if "failed" not in r and isinstance(r.get(self.metric), float)]
+
+    def failures(self, v):
+        return [r["failed"] for r in self.runs[v] if "failed" in r]
+
+    def median(self, v):
+        vals = self.values(v)
+        return statistics.median(vals) if vals and not self.failures(v) else None
+
+    def med_field(self, v, field):
+        vals = [r[field] for r in self.runs[v] if "failed" not in r and isinstance(r.get(field), float)]
+        return statistics.median(vals) if vals else None
+
+    def has(self, v):
+        return bool(self.runs[v]) or v in self.skipped
+
+    def gain(self, v):
+        """How many times better greenshim is than variant v (>1: greenshim better)."""
+        s, o = self.median("shim"), self.median(v)
+        if s is None or o is None or s <= 0 or o <= 0:
+            return None
+        return o / s if self.better == "lower" else s / o
+
+
+def fmt_num(x):
+    if x is None:
+        return "—"
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if a >= 100000:
+        return f"{x / 1000:.0f}k"
+    if a >= 10000:
+        return f"{x / 1000:.1f}k"
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def fmt_cell(row, v):
+    fails = row.failures(v)
+    if fails:
+        ok = len(row.values(v))
+        msg = fails[0]
+        return f"failed ({msg})" + (f" [{len(fails)}/{len(fails) + ok} runs]" if ok else "")
+    if v in row.skipped and not row.runs[v]:
+        return "skipped"
+    vals = row.values(v)
+    if not vals:
+        return ""
+    med = statistics.median(vals)
+    s = fmt_num(med)
+    if len(vals) > 1:
+        s += f" ({fmt_num(min(vals))}–{fmt_num(max(vals))})"
+    if row.section.startswith("4"):
+        t = row.med_field(v, "os_threads")
+        if t is not None:
+            s += f" · {t:.0f} thr"
+    return s
+
+
+def fmt_gain(g):
+    if g is None:
+        return ""
+    return f"{g:.0f}×" if g >= 100 else f"{g:.2f}×" if g < 10 else f"{g:.1f}×"
+
+
+# ---------------------------------------------------------------------------- targets
+
+def t_speedup(factor, vs="native"):
+    def ev(row):
+        g = row.gain(vs)
+        if g is None:
+            return None, f"≥{factor}× faster"
+        return g >= factor, f"≥{factor}× faster than {vs}: {g:.1f}×"
+    return ev
+
+
+def t_not_slower():
+    def ev(row):
+        g = row.gain("native")
+        if g is None:
+            return None, "no slower than native"
+        return g >= 1.0, f"no slower than native: {g:.2f}×"
+    return ev
+
+
+def t_overhead(pct):
+    def ev(row):
+        s, n = row.median("shim"), row.median("native")
+        if s is None or n is None:
+            return None, f"overhead ≤{pct}%"
+        o = (s - n) / n * 100
+        return o <= pct, f"overhead ≤{pct}%: {o:+.1f}%"
+    return ev
+
+
+def t_sleepers(max_kib):
+    def ev(row):
+        k, t = row.median("shim"), row.med_field("shim", "os_threads")
+        if k is None:
+            return False if row.failures("shim") else None, f"1 OS thread, ≤{max_kib} KiB/thread"
+        return (k <= max_kib and t == 1), f"1 OS thread, ≤{max_kib} KiB/thread: {t:.0f} thr, {k:.1f} KiB"
+    return ev
+
+
+def t_vs_ref(factor, what):
+    def ev(row):
+        g = row.gain("ref")
+        if g is None:
+            return None, f"≥{factor:g}× {what}"
+        return g >= factor, f"≥{factor:g}× {what}: {g:.2f}×"
+    return ev
+
+
+def t_zero_errors():
+    def ev(row):
+        runs = [r for r in row.runs["shim"] if "failed" not in r]
+        if not runs:
+            return (False if row.failures("shim") else None), "zero errors"
+        errs = sum(r.get("errors", 0) for r in runs)
+        return errs == 0, f"zero errors: {errs:.0f}"
+    return ev
+
+
+def target_cell(row):
+    """(cell text, verdict True/False/None, bare target text)."""
+    if not row.target:
+        return "", None, ""
+    ok, text = row.target(row)
+    if ok is None:
+        return f"{text}: n/a", None, text
+    return f"{text} {'MET' if ok else 'MISSED'}", ok, text
+
+
+# ---------------------------------------------------------------------------- cases 1-3
+
+def micro_argv(case, n, extra=()):
+    return [os.path.join(BIN, "micro"), case, str(n)] + [str(x) for x in extra]
+
+
+def py_argv(case, n):
+    return [PY, PY_MICRO, case, str(n)]
+
+
+def measure(row, plans, reps, timeout=120):
+    """plans: variant -> argv. Alternates variants within each repetition."""
+    for rep in range(reps):
+        for v in VARIANTS:
+            if v not in plans:
+                continue
+            argv = plans[v]
+            if v == "native1":
+                argv = taskset(ONE_CPU, argv)
+            r = run_prog(argv, v, timeout)
+            row.runs[v].append(r)
+            shown = r.get("failed") or f"{r.get(row.metric)}"
+            log(f"  {row.label} [{VARIANT_TITLE[v]}] rep {rep + 1}/{reps}: {shown}")
+
+
+def cases_micro(rows):
+    q = QUICK
+    one = {"native1": None} if HAVE_TASKSET and NCPU >= 2 else {}
+
+    def plan(argv, with1=True, ref=None):
+        p = {"native": argv, "shim": argv}
+        if with1 and one:
+            p["native1"] = argv
+        if ref:
+            p["ref"] = ref
+        return p
+
+    if want("create"):
+        log("== 1. thread create + join")
+        n = 20000 if q else 100000
+        r = Row("1. create + join", f"C pthread_create+join ×{n}", "ns/op", "ns_per_op",
+                target=t_speedup(20))
+        measure(r, plan(micro_argv("create_join", n)), REPS)
+        rows.append(r)
+        n, ng = (2000, 20000) if q else (10000, 100000)
+        r = Row("1. create + join", f"Py Thread start+join ×{n}; ref: gevent.spawn+join ×{ng}",
+                "ns/op", "ns_per_op")
+        p = plan(py_argv("thread_create", n), ref=py_argv("gevent_spawn", ng) if HAVE_GEVENT else None)
+        if not HAVE_GEVENT:
+            r.skipped["ref"] = "gevent not installed"
+        measure(r, p, REPS)
+        rows.append(r)
+
+    if want("switch"):
+        log("== 2. context switch (round trip between two threads)")
+        n = 20000 if q else 50000
+        for case, label, tgt in [
+            ("condvar_pp", "condvar ping-pong", t_speedup(20)),
+            ("mutex_handoff", "mutex hand-off, 3-mutex ring", None),
+            ("sem_pp", "semaphore ping-pong", None),
+            ("yield_pp", "sched_yield ping-pong", None),
+            ("pipe_pp", "pipe ping-pong (1 byte)", t_not_slower()),
+        ]:
+            r = Row("2. context switch", f"C {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
+            measure(r, plan(micro_argv(case, n)), REPS)
+            rows.append(r)
+        if HAVE_GEVENT:
+            n = 200000 if q else 1000000
+            r = Row("2. context switch", f"Py greenlet switch round trip ×{n} (ref only)",
+                    "ns/rt", "ns_per_op")
+            measure(r, {"ref": py_argv("greenlet_switch", n)}, REPS)
+            rows.append(r)
+
+    if want("fast"):
+        log("== 3. fast-path overhead (one green thread, always-ready fd)")
+        n = 300000 if q else 1000000
+        for case, label, tgt in [
+            ("fast_pipe", "pipe write+read 1 B", t_overhead(5)),
+            ("fast_sock", "socketpair write+read 1 B", t_overhead(5)),
+            ("fast_devzero", "read 1 B from /dev/zero", t_overhead(5)),
+        ]:
+            r = Row("3. fast path", f"C {label} ×{n}", "ns/op", "ns_per_op", target=tgt)
+            measure(r, plan(micro_argv(case, n), with1=False), REPS)
+            rows.append(r)
+        n = 5000000 if q else 20000000
+        r = Row("3. fast path", f"C uncontended mutex lock+unlock ×{n}", "ns/op", "ns_per_op",
+                target=t_overhead(10))
+        measure(r, plan(micro_argv("mutex_uncont", n), with1=False), REPS)
+        rows.append(r)
+
+
+# ---------------------------------------------------------------------------- case 4
+
+def cases_scale(rows):
+    if not want("scale"):
+        return
+    log("== 4. scale: N threads each sleeping 1 s")
+    ns = [1000, 10000, 30000] if QUICK else [1000, 10000, 30000, 100000]
+    for n in ns:
+        tgt = t_sleepers(16) if n == 30000 else None
+        r = Row("4. scale", f"C sleep 1 s × {n}, 64 KiB stacks", "KiB/thr", "kib_per_thread", target=tgt)
+        measure(r, {"native": micro_argv("sleepers", n, [64]), "shim": micro_argv("sleepers", n, [64])},
+                SCALE_REPS, timeout=180)
+        rows.append(r)
+        r = Row("4. scale", f"C sleep 1 s × {n}, default attrs", "KiB/thr", "kib_per_thread",
+                target=tgt)
+        measure(r, {"shim": micro_argv("sleepers", n, [0])}, SCALE_REPS, timeout=180)
+        rows.append(r)
+        p = {}
+        if n <= 10000:
+            p["native"] = py_argv("sleepers_threads", n)
+            p["shim"] = py_argv("sleepers_threads", n)
+        if HAVE_GEVENT:
+            p["ref"] = py_argv("sleepers_gevent", n)
+        if p:
+            r = Row("4. scale", f"Py threads sleep 1 s × {n}; ref: gevent", "KiB/thr", "kib_per_thread")
+            if n > 10000:
+                r.skipped["native"] = r.skipped["shim"] = "Python threads run at N ≤ 10000 only"
+            measure(r, p, SCALE_REPS, timeout=180)
+            rows.append(r)
+
+
+# ---------------------------------------------------------------------------- case 5
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_listening(port, proc, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def proc_status(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+LAT_UNIT = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def parse_wrk(out):
+    r = {}
+    m = re.search(r"Requests/sec:\s*([\d.]+)", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        if m:
+            r[f"p{pct}_ms"] = float(m.group(1)) * LAT_UNIT[m.group(2)]
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errs = dict(connect=0, read=0, write=0, timeout=0)
+    if m:
+        errs = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errs["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"(\d+) requests in", out)
+    if m:
+        r["requests"] = float(m.group(1))
+    r["err"] = errs
+    r["errors"] = float(sum(errs.values()))
+    return r
+
+
+def track(proc):
+    live[proc.pid] = proc
+    with open(PIDFILE, "w") as f:
+        f.write("".join(f"{p}\n" for p in live))
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    live.pop(proc.pid, None)
+    with open(PIDFILE, "w") as f:
+        f.write("".join(f"{p}\n" for p in live))
+
+
+def run_server(argv, variant, conns, tag):
+    """Starts a server, loads it with wrk, returns a RESULT-like dict."""
+    port = free_port()
+    argv = taskset(SERVER_CPU, argv + [str(port)]) if PIN else argv + [str(port)]
+    logf = open(os.path.join(LOGS, f"server-{tag}-{variant}-{conns}.log"), "w")
+    proc = subprocess.Popen(argv, env=env_for(variant), stdin=subprocess.DEVNULL, stdout=logf,
+                            stderr=subprocess.STDOUT)
+    track(proc)
+    try:
+        if not wait_listening(port, proc):
+            rc = proc.poll()
+            return {"failed": "server did not start" + (f" (exit {rc})" if rc is not None else "")}
+        peak_threads = [proc_status(proc.pid, "Threads") or 0]
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(0.1):
+                t = proc_status(proc.pid, "Threads")
+                if t:
+                    peak_threads[0] = max(peak_threads[0], t)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        wargv = [WRK, "-t", "1", "-c", str(conns), "-d", f"{DURATION}s", "--timeout", "2s", "--latency",
+                 f"http://127.0.0.1:{port}/"]
+        if PIN:
+            wargv = taskset(CLIENT_CPU, wargv)
+        try:
+            w = subprocess.run(wargv, capture_output=True, text=True, timeout=DURATION + 60)
+        except subprocess.TimeoutExpired:
+            done.set()
+            return {"failed": "wrk timed out"}
+        done.set()
+        sampler.join()
+        hwm = proc_status(proc.pid, "VmHWM")
+        alive = proc.poll() is None
+        r = parse_wrk(w.stdout)
+        with open(os.path.join(LOGS, f"wrk-{tag}-{variant}-{conns}.txt"), "a") as f:
+            f.write(w.stdout + w.stderr + "\n")
+        if w.returncode != 0 or "rps" not in r:
+            msg = (w.stderr.strip().splitlines() or w.stdout.strip().splitlines() or ["?"])[-1]
+            return {"failed": f"wrk exit {w.returncode}: {msg[:100]}"}
+        if not alive:
+            r["server_died"] = f"server exited ({proc.returncode}) during the run"
+        r["threads"] = float(peak_threads[0])
+        r["hwm_kib"] = float(hwm) if hwm else None
+        return r
+    finally:
+        stop(proc)
+        logf.close()
+
+
+SERVER_CASES = []  # (id, title, {variant: argv or None}, ref title, targets {conns: fn}, note)
+
+
+def server_cases():
+    c_bin = lambda name: [os.path.join(BIN, name)]
+    py_srv = lambda kind: [PY, PY_SERVERS, kind]
+    cases = []
+    cases.append(("c_http", "C thread-per-connection HTTP", {
+        "native": c_bin("thread_server"), "shim": c_bin("thread_server"), "ref": c_bin("epoll_server")},
+        "epoll server (1 thread)",
+        {1000: t_vs_ref(0.9, "of epoll"), 10000: t_zero_errors()}))
+    cases.append(("py_http", "Py http.server ThreadingHTTPServer", {
+        "native": py_srv("http_threading"), "shim": py_srv("http_threading"),
+        "ref": py_srv("pywsgi") if HAVE_GEVENT else None},
+        "gevent.pywsgi", {100: t_vs_ref(1.0, "pywsgi"), 1000: t_vs_ref(1.0, "pywsgi")}))
+    tcp_tgt = t_vs_ref(1.2, "gevent monkey")
+    cases.append(("tcp", "Py socketserver ThreadingTCPServer", {
+        "native": py_srv("tcp_responder"), "shim": py_srv("tcp_responder"),
+        "ref": [PY, "-m", "gevent.monkey", PY_SERVERS, "tcp_responder"] if HAVE_GEVENT else None},
+        "python -m gevent.monkey", {c: tcp_tgt for c in CONNS}))
+    if HAVE_FLASK:
+        fl_tgt = t_vs_ref(1.0, "Flask on gevent")
+        cases.append(("flask", "Flask threaded dev server", {
+            "native": py_srv("flask_threaded"), "shim": py_srv("flask_threaded"),
+            "ref": py_srv("flask_gevent") if HAVE_GEVENT else None},
+            "Flask on gevent.pywsgi", {c: fl_tgt for c in CONNS}))
+    return cases
+
+
+def cases_server(rows):
+    if not want("server", "c_http", "py_http", "tcp", "flask"):
+        return
+    if not WRK:
+        log("== 5. servers: SKIPPED — wrk is not installed (apt-get install wrk, or run as root)")
+        rows.append(Row("5. servers", "all server cases skipped: wrk missing", "req/s", "rps"))
+        return
+    if not HAVE_FLASK:
+        log("   (Flask case skipped: flask could not be installed into the venv)")
+    if not HAVE_GEVENT:
+        log("   (gevent references skipped: gevent could not be installed into the venv)")
+    log(f"== 5. servers: wrk -t1 -d{DURATION}s at {CONNS} connections, {SERVER_REPS} rep(s)"
+        + (f"; server on CPU {SERVER_CPU}, wrk on CPU {CLIENT_CPU}" if PIN else "; no pinning"))
+    for cid, title, plans, ref_title, targets in server_cases():
+        if ONLY and not want("server", cid):
+            continue
+        case_rows = {}
+        for c in CONNS:
+            r = Row("5. servers", f"{title} @ {c} conns", "req/s", "rps", better="higher", target=targets.get(c))
+            r.extra.update(case=cid, title=title, conns=c, ref_title=ref_title)
+            for v, argv in plans.items():
+                if argv is None:
+                    r.skipped[v] = "gevent not installed"
+            case_rows[c] = r
+            rows.append(r)
+        for rep in range(SERVER_REPS):
+            for c in CONNS:
+                r = case_rows[c]
+                for v in ("native", "shim", "ref"):
+                    argv = plans.get(v)
+                    if argv is None:
+                        continue
+                    res = run_server(argv, v, c, cid)
+                    r.runs[v].append(res)
+                    shown = res.get("failed") or (
+                        f"{res['rps']:.0f} req/s p99 {res.get('p99_ms', float('nan')):.2f} ms "
+                        f"err {res['errors']:.0f} thr {res['threads']:.0f}")
+                    log(f"  {title} @{c} [{VARIANT_TITLE[v]}] rep {rep + 1}/{SERVER_REPS}: {shown}")
+
+
+# ---------------------------------------------------------------------------- report
+
+def machine_info():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1048576:.1f} GiB"
+    except (OSError, ValueError):
+        pass
+
+    def cmd(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    rev = cmd(["git", "-C", os.path.dirname(os.path.dirname(HERE)), "rev-parse", "--short", "HEAD"])
+    dirty = cmd(["git", "-C", os.path.dirname(os.path.dirname(HERE)), "status", "--porcelain", "--", "src"])
+    pyver = cmd([PY, "-c", "import sys; print(sys.version.split()[0])"])
+    gv = cmd([PY, "-c", "import gevent, greenlet; print(gevent.__version__, greenlet.__version__)"]) if HAVE_GEVENT else ""
+    fv = cmd([PY, "-c", "import importlib.metadata as m; print(m.version('flask'), m.version('werkzeug'))"]) if HAVE_FLASK else ""
+    wv = ""
+    if WRK:
+        wv = (cmd(["sh", "-c", f"{WRK} -v 2>&1 | head -1"]) or "").split(" [")[0]
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "nproc": NCPU, "kernel": platform.release(), "cpu": cpu, "mem": mem,
+        "greenshim": (rev or "?") + (" + uncommitted src/ changes" if dirty else ""),
+        "python": pyver, "gevent": gv, "flask": fv, "wrk": wv,
+        "cc": cmd(["sh", "-c", "cc --version | head -1"]),
+        "ulimit_n": cmd(["sh", "-c", "ulimit -n"]),
+    }
+
+
+def table_lines(rows):
+    header = ["case", "unit", "native", "native, 1 CPU", "greenshim", "reference", "gain vs native",
+              "gain vs ref", "target"]
+    lines, section = [], None
+    verdicts = []
+    for r in rows:
+        if r.section != section:
+            section = r.section
+            lines.append([f"**{section}**"] + [""] * (len(header) - 1))
+        tcell, ok, ttext = target_cell(r)
+        if r.target:
+            verdicts.append((r, ttext, ok))
+        label = r.label
+        if r.section.startswith("5.") and r.extra:
+            label = f"{r.extra['title']} @ {r.extra['conns']}"
+        lines.append([label, r.unit] + [fmt_cell(r, v) if r.has(v) else "" for v in VARIANTS]
+                     + [fmt_gain(r.gain("native")) if r.has("native") else "",
+                        fmt_gain(r.gain("ref")) if r.has("ref") else "", tcell])
+    return header, lines, verdicts
+
+
+def render_text(header, lines):
+    """Plain fixed-width table for the terminal."""
+    cols = list(zip(*([header] + lines)))
+    widths = [min(max(len(c.replace("**", "")) for c in col), 60) for col in cols]
+    out = []
+
+    def fmt(row):
+        cells = []
+        for c, w in zip(row, widths):
+            c = c.replace("**", "")
+            cells.append(c[:w].ljust(w))
+        return " | ".join(cells).rstrip()
+
+    out.append(fmt(header))
+    out.append("-+-".join("-" * w for w in widths))
+    for row in lines:
+        if row[0].startswith("**"):
+            out.append(row[0].replace("**", ""))
+        else:
+            out.append(fmt(row))
+    return "\n".join(out)
+
+
+def render_md_table(header, lines):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in lines:
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(out)
+
+
+def server_detail_md(rows):
+    srows = [r for r in rows if r.section.startswith("5.") and r.extra]
+    if not srows:
+        return ""
+    out = ["| server | conns | variant | req/s median (min–max) | p50 ms | p99 ms | errors (connect/read/write/timeout/non-2xx, summed over runs) | peak RSS MiB | max OS threads |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in srows:
+        names = {"native": "native threads", "shim": "greenshim", "ref": r.extra["ref_title"]}
+        for v in ("native", "shim", "ref"):
+            if not r.has(v):
+                continue
+            if v in r.skipped and not r.runs[v]:
+                out.append(f"| {r.extra['title']} | {r.extra['conns']} | {names[v]} | skipped ({r.skipped[v]}) | | | | | |")
+                continue
+            ok = [x for x in r.runs[v] if "failed" not in x]
+            fails = r.failures(v)
+            cell = fmt_cell(r, v)
+            if not ok:
+                out.append(f"| {r.extra['title']} | {r.extra['conns']} | {names[v]} | {cell} | | | | | |")
+                continue
+            med = lambda k: statistics.median([x[k] for x in ok if x.get(k) is not None]) if any(x.get(k) is not None for x in ok) else None
+            e = {k: sum(x["err"][k] for x in ok) for k in ("connect", "read", "write", "timeout", "non2xx")}
+            errs = "/".join(str(e[k]) for k in ("connect", "read", "write", "timeout", "non2xx"))
+            hwm = max((x["hwm_kib"] for x in ok if x.get("hwm_kib")), default=None)
+            thr = max(x["threads"] for x in ok)
+            died = [x["server_died"] for x in ok if x.get("server_died")]
+            extra = (f" — {len(fails)} run(s) failed: {fails[0]}" if fails else "") + (f" — {died[0]}" if died else "")
+            p50, p99 = med("p50_ms"), med("p99_ms")
+            out.append(f"| {r.extra['title']} | {r.extra['conns']} | {names[v]} | {cell}{extra} | "
+                       f"{'' if p50 is None else f'{p50:.2f}'} | {'' if p99 is None else f'{p99:.2f}'} | {errs} | "
+                       f"{'' if hwm is None else f'{hwm / 1024:.1f}'} | {thr:.0f} |")
+    return "\n".join(out)
+
+
+def scale_detail_md(rows):
+    srows = [r for r in rows if r.section.startswith("4.")]
+    if not srows:
+        return ""
+    out = ["| case | variant | wall s | create s | peak RSS MiB | KiB/thread | OS threads | max alive at once |",
+           "|---|---|---|---|---|---|---|---|"]
+    names = {"native": "native", "shim": "greenshim", "ref": "gevent"}
+    for r in srows:
+        for v in ("native", "shim", "ref"):
+            if not r.runs[v]:
+                continue
+            if r.failures(v):
+                out.append(f"| {r.label} | {names[v]} | {fmt_cell(r, v)} | | | | | |")
+                continue
+            m = lambda k: r.med_field(v, k)
+            hwm = m("hwm_kib")
+            out.append(f"| {r.label} | {names[v]} | {m('wall_s'):.2f} | {m('create_s'):.2f} | "
+                       f"{hwm / 1024:.1f} | {m('kib_per_thread'):.2f} | {m('os_threads'):.0f} | {m('max_alive'):.0f} |")
+    return "\n".join(out)
+
+
+def svg_plot(rows, path):
+    """Throughput vs connections, one panel per server case, written by hand."""
+    srows = [r for r in rows if r.section.startswith("5.") and r.extra]
+    cases = []
+    for r in srows:
+        if r.extra["case"] not in [c[0] for c in cases]:
+            cases.append((r.extra["case"], r.extra["title"], r.extra["ref_title"]))
+    if not cases:
+        return False
+    colors = {"native": "#d62728", "shim": "#2ca02c", "ref": "#1f77b4"}
+    pw, ph, ml, mr, mt, mb = 460, 320, 70, 20, 40, 80
+    cols = 2
+    nrows = math.ceil(len(cases) / cols)
+    W, H = cols * pw, nrows * ph + 40
+    o = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+         f'font-family="sans-serif" font-size="11">',
+         f'<rect width="{W}" height="{H}" fill="white"/>',
+         f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">'
+         f'Throughput vs concurrent connections (median, bars: min–max)</text>']
+    for i, (cid, title, ref_title) in enumerate(cases):
+        x0, y0 = (i % cols) * pw, 40 + (i // cols) * ph
+        crow = [r for r in srows if r.extra["case"] == cid]
+        conns = [r.extra["conns"] for r in crow]
+        ymax = max([max(r.values(v), default=0) for r in crow for v in ("native", "shim", "ref")] + [1])
+        step = 10 ** math.floor(math.log10(ymax))
+        for mult in (1, 2, 2.5, 5, 10):
+            if ymax / (step * mult) <= 5:
+                step *= mult
+                break
+        ytop = step * math.ceil(ymax / step)
+        px0, px1, py0, py1 = x0 + ml, x0 + pw - mr, y0 + ph - mb, y0 + mt
+        lo, hi = math.log10(min(conns)), math.log10(max(conns))
+        xs = lambda c: px0 + (px1 - px0) * ((math.log10(c) - lo) / (hi - lo) if hi > lo else 0.5)
+        ys = lambda v: py0 - (py0 - py1) * v / ytop
+        o.append(f'<text x="{(px0 + px1) / 2}" y="{y0 + 22}" text-anchor="middle" font-size="12" '
+                 f'font-weight="bold">{title}</text>')
+        o.append(f'<rect x="{px0}" y="{py1}" width="{px1 - px0}" height="{py0 - py1}" fill="none" stroke="#888"/>')
+        k = 0
+        while k * step <= ytop + 1e-9:
+            yy = ys(k * step)
+            o.append(f'<line x1="{px0}" y1="{yy:.1f}" x2="{px1}" y2="{yy:.1f}" stroke="#eee"/>')
+            tick = k * step
+            label = f"{tick / 1000:g}k" if tick >= 1000 else f"{tick:g}"
+            o.append(f'<text x="{px0 - 5}" y="{yy + 4:.1f}" text-anchor="end">{label}</text>')
+            k += 1
+        for c in conns:
+            o.append(f'<text x="{xs(c):.1f}" y="{py0 + 15}" text-anchor="middle">{c}</text>')
+        o.append(f'<text x="{(px0 + px1) / 2}" y="{py0 + 32}" text-anchor="middle">concurrent connections (wrk -c, log scale)</text>')
+        o.append(f'<text x="{x0 + 14}" y="{(py0 + py1) / 2}" text-anchor="middle" '
+                 f'transform="rotate(-90 {x0 + 14} {(py0 + py1) / 2})">requests/s</text>')
+        names = {"native": "native threads", "shim": "greenshim", "ref": ref_title}
+        lx = px0
+        for v in ("native", "shim", "ref"):
+            pts = []
+            for r in crow:
+                vals = r.values(v)
+                if not vals:
+                    continue
+                x = xs(r.extra["conns"])
+                pts.append(f"{x:.1f},{ys(statistics.median(vals)):.1f}")
+                if len(vals) > 1:
+                    o.append(f'<line x1="{x:.1f}" y1="{ys(min(vals)):.1f}" x2="{x:.1f}" y2="{ys(max(vals)):.1f}" '
+                             f'stroke="{colors[v]}" stroke-width="1.5"/>')
+                o.append(f'<circle cx="{x:.1f}" cy="{ys(statistics.median(vals)):.1f}" r="3" fill="{colors[v]}"/>')
+                if r.failures(v):
+                    o.append(f'<text x="{x + 4:.1f}" y="{ys(statistics.median(vals)) - 5:.1f}" fill="{colors[v]}">!</text>')
+            if pts:
+                o.append(f'<polyline points="{" ".join(pts)}" fill="none" stroke="{colors[v]}" stroke-width="2"/>')
+                ly = py0 + 52
+                o.append(f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 18}" y2="{ly - 4}" stroke="{colors[v]}" stroke-width="2"/>')
+                o.append(f'<text x="{lx + 22}" y="{ly}">{names[v]}</text>')
+                lx += 30 + 6.2 * len(names[v])
+    o.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(o) + "\n")
+    return True
+
+
+METHODOLOGY = """\
+- **Alternation.** For every case, each repetition runs every variant once in turn
+  (native, native on 1 CPU, greenshim, reference), so drifts of the machine (frequency,
+  noisy neighbours) hit all variants alike. Cells show the median over the repetitions
+  and, in parentheses, the min–max spread. Micro cases: {reps} repetition(s); scale:
+  {scale_reps}; servers: {server_reps}.
+- **Variants.** *native*: the program as is. *native, 1 CPU*: the same, pinned with
+  `taskset -c {one_cpu}` — greenshim runs every green thread on one OS thread, so this
+  is the like-for-like comparison for the context-switch cases (cross-CPU wake-ups are
+  what make native ping-pong slow on this VM). *greenshim*: the same binary with
+  `LD_PRELOAD=libgreenshim.so`. *reference*: gevent (Python cases) or a hand-written
+  single-thread epoll server (C server case).
+- **Gain** columns: how many times better greenshim is than that column (less time,
+  less memory per thread, or more requests/s); > 1 means greenshim wins. Targets are
+  judged on medians, and against the unpinned native run.
+- **Micro cases** (scripts/bench/micro.c, py_micro.py): the C fast-path and
+  uncontended-mutex loops run inside one created thread (main joins it), so under the
+  shim they run as a green thread; the ping-pong peers never spin without calling a
+  blocking function (the yield case calls `sched_yield()` between checks). Mutex
+  hand-off passes ownership around a ring of three mutexes, so every step blocks in
+  `pthread_mutex_lock` until the other thread unlocks. Each case does a short warm-up
+  before timing.
+- **Scale** (case 4): N threads each `nanosleep` 1 s, created back to back and then
+  joined. KiB/thread = (VmHWM at the end − VmRSS before creating) / N. OS threads is
+  `Threads:` of /proc/self/status right after the last create. "max alive at once"
+  counts threads between start and end of their sleep: when creating N threads takes
+  longer than 1 s (native at 30000), the first ones are gone before the last start.
+  Python threads run at N ≤ 10000 only.
+- **Servers** (case 5): every run starts a fresh server{pin}, waits until it accepts,
+  runs `wrk -t 1 -c N -d {dur}s --timeout 2s --latency`, samples the server's
+  `Threads:` every 100 ms during the run, reads its VmHWM (peak RSS) before stopping
+  it. No warm-up: connection set-up is part of the run. Errors are wrk's socket errors
+  (connect/read/write/timeout) plus non-2xx responses. All servers answer
+  `GET /` with a 13-byte `Hello, world` body over HTTP/1.1 keep-alive, listen with a
+  backlog of 4096 (http.server's default of 5 and werkzeug's 128 raised to match) and
+  log no requests.
+- **Flask**: Werkzeug's dev server (what `app.run(threaded=True)` runs) answers every
+  request with `Connection: close`, so each request of the threaded variants costs a new
+  TCP connection, an accept and a new thread, while gevent.pywsgi keeps connections
+  alive. The Flask rows compare the two servers as shipped.
+- **Python thread start is O(N) in CPython 3.11**: `Thread.start()` scans every live
+  thread's shutdown lock (`threading._maintain_shutdown_locks`), so starting 10000
+  threads takes over a second natively and under the shim alike; hence "max alive at
+  once" < N for Python threads at 10000.
+- **TCP_NODELAY** is set on accepted sockets by http.server's ThreadingHTTPServer and
+  by Flask's threaded dev server (werkzeug), which write the headers and the body with
+  separate sends, and, for symmetry, by both gevent.pywsgi servers. The C servers and
+  the socketserver responder write each response with one call and leave Nagle on.
+- **Python**: every Python case runs the venv's interpreter (build/bench-venv) directly,
+  natively and under the shim alike; gevent cases use gevent's own API, the responder's
+  gevent variant is the unchanged script under `python -m gevent.monkey`.
+- Raw per-run numbers: build/bench/results.json; server and wrk logs: build/bench/.
+"""
+
+
+def write_results(rows, info, header, lines, verdicts, svg_ok, elapsed):
+    os.makedirs(OUT, exist_ok=True)
+    md = ["# greenshim benchmarks", "",
+          f"Generated by `make bench` (scripts/bench.sh){' with BENCH_QUICK=1' if QUICK else ''} "
+          f"on {info['date']} in {elapsed / 60:.1f} min.", "",
+          "## Machine", "",
+          f"- CPU: {info['cpu']} × {info['nproc']} (nproc)",
+          f"- memory: {info['mem']}; kernel: {info['kernel']}; `ulimit -n`: {info['ulimit_n']}",
+          f"- greenshim: {info['greenshim']}; compiler: {info['cc']}",
+          f"- Python {info['python']}; gevent/greenlet: {info['gevent'] or 'not installed'}; "
+          f"Flask/Werkzeug: {info['flask'] or 'not installed'}; wrk: {info['wrk'] or 'not installed'}", "",
+          "## Results", "",
+          "Median (min–max) over the repetitions. Units: ns/op and ns/rt (round trip) — lower is "
+          "better; KiB/thr — lower is better (cells also give OS threads); req/s — higher is better.", "",
+          render_md_table(header, lines), ""]
+    if verdicts:
+        met = sum(1 for _, _, ok in verdicts if ok)
+        missed = [(r, t) for r, t, ok in verdicts if ok is False]
+        na = [(r, t) for r, t, ok in verdicts if ok is None]
+        md += ["## Targets", "", f"{met} of {len(verdicts)} met" + (f", {len(na)} not measured" if na else "") + ".", ""]
+        for r, t, ok in verdicts:
+            md.append(f"- {'MET' if ok else 'MISSED' if ok is False else 'n/a'} — {r.label}: {t}")
+        md.append("")
+    if svg_ok:
+        md += ["## Servers: throughput vs connections", "", "![throughput vs connections](servers.svg)", ""]
+    d = server_detail_md(rows)
+    if d:
+        md += ["## Server details", "", d, ""]
+    d = scale_detail_md(rows)
+    if d:
+        md += ["## Scale details", "", d, ""]
+    md += ["## Methodology", "", METHODOLOGY.format(
+        reps=REPS, scale_reps=SCALE_REPS, server_reps=SERVER_REPS, one_cpu=ONE_CPU, dur=DURATION,
+        pin=(f" pinned to CPU {SERVER_CPU} with wrk on CPU {CLIENT_CPU}" if PIN else " (no taskset: not pinned)"))]
+    with open(os.path.join(OUT, "results.md"), "w") as f:
+        f.write("\n".join(md))
+    raw = [{"section": r.section, "label": r.label, "unit": r.unit, "metric": r.metric, "runs": r.runs,
+            "skipped": r.skipped, "extra": r.extra} for r in rows]
+    with open(os.path.join(LOGS, "results.json"), "w") as f:
+        json.dump({"machine": info, "rows": raw}, f, indent=1)
+
+
+def cleanup(*_):
+    for p in list(live.values()):
+        try:
+            p.kill()
+        except OSError:
+            pass
+    live.clear()
+
+
+def main():
+    t0 = time.time()
+    os.makedirs(LOGS, exist_ok=True)
+    signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(143)))
+    rows = []
+    try:
+        cases_micro(rows)
+        cases_scale(rows)
+        cases_server(rows)
+    except KeyboardInterrupt:
+        log("interrupted: reporting what was measured")
+    finally:
+        cleanup()
+    info = machine_info()
+    header, lines, verdicts = table_lines(rows)
+    svg_ok = svg_plot(rows, os.path.join(OUT, "servers.svg"))
+    elapsed = time.time() - t0
+    write_results(rows, info, header, lines, verdicts, svg_ok, elapsed)
+    print()
+    print(f"greenshim benchmarks — {info['date']} — {info['cpu']} × {info['nproc']}, kernel {info['kernel']}"
+          + (" — QUICK" if QUICK else ""))
+    print("median (min–max); gain = how many times better greenshim is (>1: greenshim wins)")
+    print(render_text(header, lines))
+    if verdicts:
+        met = sum(1 for _, _, ok in verdicts if ok)
+        print(f"\ntargets: {met}/{len(verdicts)} met"
+              + "".join(f"\n  MISSED: {r.label}: {t}" for r, t, ok in verdicts if ok is False)
+              + "".join(f"\n  n/a: {r.label}: {t}" for r, t, ok in verdicts if ok is None))
+    print(f"\nwrote {os.path.join(OUT, 'results.md')}" + (f" and {os.path.join(OUT, 'servers.svg')}" if svg_ok else "")
+          + f" in {elapsed / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
