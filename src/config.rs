@@ -6,6 +6,7 @@
 //! | `GREENSHIM_LOG` | `off`, `error`, `warn`, `info`, `debug`, `trace` | `error` |
 //! | `GREENSHIM_STATS` | `0` or `1` | `0` |
 //! | `GREENSHIM_DISABLE` | `0` or `1` (pass every call through) | `0` |
+//! | `GREENSHIM_OFFLOAD_THREADS` | 1..=256 | `4` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -31,6 +32,8 @@ pub struct Config {
     pub log: Level,
     pub stats: bool,
     pub disable: bool,
+    /// Most OS threads in the offload pool.
+    pub offload_threads: usize,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -52,6 +55,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_LOG", "off|error|warn|info|debug|trace", "error"),
     ("GREENSHIM_STATS", "0|1", "0"),
     ("GREENSHIM_DISABLE", "0|1", "0"),
+    ("GREENSHIM_OFFLOAD_THREADS", "an integer from 1 to 256", "4"),
 ];
 
 /// glibc's default thread stack: RLIMIT_STACK, capped at 8 MiB here because green
@@ -122,6 +126,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         log: field(&get, 1, parse_level, Level::Error)?,
         stats: field(&get, 2, parse_bool, false)?,
         disable: field(&get, 3, parse_bool, false)?,
+        offload_threads: field(&get, 4, |s| s.trim().parse::<usize>().ok().filter(|n| (1..=256).contains(n)), 4)?,
     })
 }
 

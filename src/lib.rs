@@ -28,6 +28,7 @@ pub mod hub;
 pub mod init;
 #[macro_use]
 pub mod log;
+pub mod offload;
 pub mod stats;
 pub mod sync;
 pub mod sys;

@@ -31,7 +31,13 @@ pub extern "C" fn at_exit() {
         }
     }
     b.flush_line();
-    let _ = write!(b, "greenshim stats: remote wakes {}, peak stack mappings {} KiB", s.remote_wakes, peak_stack >> 10);
+    let _ = write!(
+        b,
+        "greenshim stats: offloaded calls {}, remote wakes {}, peak stack reservations {} KiB",
+        crate::offload::OFFLOADED.load(Ordering::Relaxed),
+        s.remote_wakes,
+        peak_stack >> 10
+    );
     b.flush_line();
 }
 

@@ -174,3 +174,39 @@ fn signal_interrupts_blocked_calls_like_native() {
     let p = core("signals");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
 }
+
+/// Issue #5: GREENSHIM_STATS counts match a program whose counts are known.
+#[test]
+fn stats_match_known_counts() {
+    let p = core("stats_known");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_STATS", "1")];
+    let r = run(&spec, true);
+    assert!(r.ok(), "{}", r.stderr);
+    assert_eq!(r.stdout, "7 threads joined\n", "stats must not touch stdout");
+    let stats: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("greenshim stats:")).collect();
+    assert!(!stats.is_empty(), "no stats in:\n{}", r.stderr);
+    let all = stats.join("\n");
+    assert!(all.contains("green threads created 7,"), "{all}");
+    assert!(all.contains("peak alive 7,"), "{all}");
+    assert!(all.contains("sleep=7"), "{all}");
+    // Main parks in at least the first join (the threads are still asleep then).
+    let joins: u64 = all.split("join=").nth(1).and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!((1..=7).contains(&joins), "{all}");
+    let quiet = run(&Spec::new(&p), true);
+    assert!(!quiet.stderr.contains("greenshim stats"), "stats only when asked");
+}
+
+/// Issue #5: when every thread is parked and nothing can wake any of them, say so once.
+#[test]
+fn deadlock_is_reported_once() {
+    let p = core("deadlock");
+    let mut spec = Spec::new(&p);
+    spec.timeout = Duration::from_secs(10);
+    let r = run(&spec, true);
+    assert_eq!(r.signal, Some(14), "ended by its own SIGALRM: {r:?}");
+    assert_eq!(r.stderr.matches("greenshim: deadlock").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("main thread waits on join"), "{}", r.stderr);
+    assert!(r.stderr.contains("thread 1 waits on mutex"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+}

@@ -101,7 +101,9 @@ def parse_result(text):
 
 
 def describe_exit(rc, stderr):
-    tail = [l for l in stderr.strip().splitlines() if l.strip()]
+    # Skip Rust's backtrace boilerplate so the abort message itself is kept.
+    tail = [l for l in stderr.strip().splitlines()
+            if l.strip() and not l.startswith(("note:", "stack backtrace:")) and not l.startswith(" ")]
     why = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"exit {rc}"
     if tail:
         why += ": " + tail[-1][:120]
@@ -117,7 +119,7 @@ def run_prog(argv, variant, timeout):
     r = parse_result(p.stdout)
     if r is None or p.returncode != 0:
         if r and r.get("failed"):
-            r["failed"] = str(r.get("error", "failed")).replace("_", " ") + (
+            r["failed"] = str(r.get("error", "failed")).replace("+", " ") + (
                 f" after {int(r['created'])} threads" if "created" in r else "")
             return r
         return {"failed": describe_exit(p.returncode, p.stderr)}

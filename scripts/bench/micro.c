@@ -51,9 +51,9 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Prints s with blanks as '_' (RESULT values hold no spaces; the driver undoes it). */
+/* Prints s with blanks as '+' (RESULT values hold no spaces; the driver undoes it). */
 static void put_word(const char *s) {
-    for (; *s; s++) putchar(*s == ' ' ? '_' : *s);
+    for (; *s; s++) putchar(*s == ' ' ? '+' : *s);
 }
 
 static void die(const char *what) {

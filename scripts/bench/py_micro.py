@@ -102,7 +102,7 @@ def sleepers(n, kind):
                 ts.append(t)
                 created += 1
         except Exception as e:  # RuntimeError: can't start new thread
-            err = f"{type(e).__name__}:{str(e).replace(' ', '_')}"
+            err = f"{type(e).__name__}:{str(e).replace(' ', '+')}"
         create_s = time.perf_counter() - t0
         threads = status_field("Threads")
         for t in ts:

@@ -45,6 +45,10 @@ pub const COVERED: &[&str] = &[
     "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
     "signal", "bsd_signal", "sigaction", "__sigaction",
+    // served by the offload pool (real OS threads) while the green thread parks
+    "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",
+    "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
+    "system", "pclose", "fsync", "fdatasync", "flock", "lockf",
 ];
 
 /// libc functions that can block the calling OS thread and that the library does not
@@ -55,15 +59,14 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
     // unhooked aliases of hooked calls
     "__select", "__poll", "__read", "__write", "__connect", "__send", "__wait", "__waitpid",
     // name resolution (DNS over the network)
-    "getaddrinfo", "getnameinfo", "gai_suspend", "gethostbyname", "gethostbyname2",
-    "gethostbyname_r", "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
+    "gai_suspend",
     "res_query", "__res_query", "res_search", "__res_search", "res_nquery", "res_nsearch",
     "res_send", "res_nsend",
     // child processes
-    "system", "popen", "pclose",
+    "popen",
     // storage and locks
-    "fsync", "fdatasync", "sync", "syncfs", "sync_file_range", "msync",
-    "flock", "lockf", "lockf64", "tcdrain",
+    "sync", "syncfs", "sync_file_range", "msync",
+    "lockf64", "tcdrain",
     // signals
     "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause",
     "sigwait", "sigwaitinfo", "sigtimedwait",
@@ -96,8 +99,9 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
 pub const NOTES: &[(&str, &str)] = &[
     ("syscall", "only SYS_gettid is answered; other numbers (e.g. SYS_futex) go to the kernel and may block"),
-    ("fcntl", "F_SETLKW record locks still block"),
-    ("fcntl64", "F_SETLKW record locks still block"),
+    ("fcntl", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
+    ("fcntl64", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
+    ("popen", "the child runs normally; pclose's wait is offloaded"),
     ("open", "blocks on FIFOs"),
     ("open64", "blocks on FIFOs"),
     ("openat", "blocks on FIFOs"),

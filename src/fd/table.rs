@@ -46,6 +46,9 @@ pub struct FdEntry {
     pub registered: bool,
     /// `RWF_NOWAIT` is not supported: test with `poll(0)` before the real call.
     pub no_nowait: bool,
+    /// Another fd number may name the same open file description (dup, dup2, F_DUPFD):
+    /// a change of the program's O_NONBLOCK must reach it too.
+    pub shared: bool,
     /// Bumped whenever the number is closed or reclassified; tags epoll data.
     pub generation: u32,
     /// SO_RCVTIMEO / SO_SNDTIMEO in ns (0 = none).
@@ -63,6 +66,7 @@ impl FdEntry {
             shim_nb: false,
             registered: false,
             no_nowait: false,
+            shared: false,
             generation: 0,
             rcvtimeo: 0,
             sndtimeo: 0,
@@ -198,6 +202,40 @@ pub fn duplicated(from: i32, to: i32) {
             (*dst).no_nowait = (*src).no_nowait;
             (*dst).rcvtimeo = (*src).rcvtimeo;
             (*dst).sndtimeo = (*src).sndtimeo;
+            (*dst).shared = true;
+            (*src).shared = true;
+        }
+    }
+}
+
+/// Records the program's O_NONBLOCK for `fd` and for every other fd number naming the
+/// same open file description (found with kcmp(KCMP_FILE) among fds marked shared).
+pub fn set_user_nonblocking(fd: i32, e: *mut FdEntry, on: bool) {
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        (*e).user_nb = on;
+        if !(*e).shared {
+            return;
+        }
+    }
+    let pid = std::process::id() as usize;
+    for (c, chunk) in TABLE.iter().enumerate() {
+        let p = chunk.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            let other = (c * CHUNK + i) as i32;
+            // SAFETY: i < CHUNK; hub thread.
+            let o = unsafe { &mut *p.add(i) };
+            if other == fd || !o.shared || o.kind == Kind::Unknown {
+                continue;
+            }
+            // SAFETY: kcmp takes no pointers for KCMP_FILE.
+            let same = unsafe { sc!(libc::SYS_kcmp, pid, pid, 0 /* KCMP_FILE */, fd, other) };
+            if same == Ok(0) {
+                o.user_nb = on;
+            }
         }
     }
 }
@@ -306,5 +344,12 @@ pub fn before_exec() {
                 }
             }
         }
+    }
+}
+
+/// [`before_exec`] when called on the hub's thread (the table is the hub's).
+pub fn before_exec_if_hub() {
+    if hub::local().is_some() {
+        before_exec();
     }
 }

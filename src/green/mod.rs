@@ -73,6 +73,8 @@ pub enum Reason {
     Once,
     Join,
     Yield,
+    /// Waiting for a call served by the offload pool.
+    Offload,
     Other,
 }
 
@@ -101,7 +103,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "other",
+    "join", "yield", "offload", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.

@@ -166,8 +166,7 @@ fn fcntl_impl(fd: c_int, cmd: c_int, arg: usize) -> isize {
             let kernel_arg = if shim_nb { arg | libc::O_NONBLOCK as usize } else { arg };
             let r = sys::fcntl(fd, cmd, kernel_arg);
             if r.is_ok() {
-                // SAFETY: hub thread owns the table.
-                unsafe { (*e).user_nb = arg as i32 & libc::O_NONBLOCK != 0 };
+                table::set_user_nonblocking(fd, e, arg as i32 & libc::O_NONBLOCK != 0);
             }
             encode(r)
         }
@@ -178,6 +177,7 @@ fn fcntl_impl(fd: c_int, cmd: c_int, arg: usize) -> isize {
             }
             encode(r)
         }
+        libc::F_SETLKW | libc::F_OFD_SETLKW => crate::hooks::offloaded::fcntl_lock_wait(fd, cmd, arg),
         _ => encode(sys::fcntl(fd, cmd, arg)),
     }
 }
@@ -201,12 +201,12 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: libc::c_ulong, arg: usize) -> c_i
                 let on = *(arg as *const c_int) != 0;
                 if (*e).shim_nb {
                     // The kernel flag is already set by the shim; only the view changes.
-                    (*e).user_nb = on;
+                    table::set_user_nonblocking(fd, e, on);
                     return 0;
                 }
                 let r = sc!(libc::SYS_ioctl, fd, req, arg);
                 if r.is_ok() {
-                    (*e).user_nb = on;
+                    table::set_user_nonblocking(fd, e, on);
                 }
                 return encode(r) as c_int;
             }

@@ -8,6 +8,7 @@
 
 pub mod io;
 pub mod net;
+pub mod offloaded;
 pub mod poll;
 pub mod process;
 pub mod signal;

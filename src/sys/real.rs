@@ -121,6 +121,16 @@ reals! {
     pthread_rwlock_unlock(l: *mut libc::pthread_rwlock_t) -> c_int;
     pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
     fork() -> libc::pid_t;
+    getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int;
+    getnameinfo(sa: *const libc::sockaddr, salen: libc::socklen_t, host: *mut c_char, hostlen: libc::socklen_t, serv: *mut c_char, servlen: libc::socklen_t, flags: c_int) -> c_int;
+    gethostbyname(name: *const c_char) -> *mut libc::hostent;
+    gethostbyname2(name: *const c_char, af: c_int) -> *mut libc::hostent;
+    gethostbyaddr(addr: *const c_void, len: libc::socklen_t, ty: c_int) -> *mut libc::hostent;
+    gethostbyname_r(name: *const c_char, ret: *mut libc::hostent, buf: *mut c_char, buflen: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int;
+    gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut libc::hostent, buf: *mut c_char, buflen: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int;
+    gethostbyaddr_r(addr: *const c_void, len: libc::socklen_t, ty: c_int, ret: *mut libc::hostent, buf: *mut c_char, buflen: usize, result: *mut *mut libc::hostent, h_errnop: *mut c_int) -> c_int;
+    system(cmd: *const c_char) -> c_int;
+    pclose(f: *mut libc::FILE) -> c_int;
     sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
     execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
     execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;

@@ -1,0 +1,224 @@
+//! Calls epoll cannot watch, served by the offload pool (`crate::offload`): name
+//! resolution, fsync, blocking file locks, `system`, `pclose`. errno (and h_errno) are
+//! thread-local, so each is captured on the worker and set again on the caller.
+
+use crate::offload;
+use crate::sys::{self, real, sc};
+use core::ffi::{c_char, c_int, c_void};
+
+unsafe extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
+/// Offloads `f` and carries errno back.
+fn offload_errno<R: Send>(f: impl FnOnce() -> R) -> R {
+    let (r, e) = offload::run(|| {
+        sys::set_errno(0);
+        let r = f();
+        (r, sys::errno())
+    });
+    sys::set_errno(e);
+    r
+}
+
+/// Offloads `f` and carries errno and h_errno back.
+fn offload_h_errno<R: Send>(f: impl FnOnce() -> R) -> R {
+    let (r, h) = offload_errno(|| {
+        let r = f();
+        // SAFETY: glibc's per-thread h_errno location.
+        (r, unsafe { *__h_errno_location() })
+    });
+    let e = sys::errno();
+    // SAFETY: as above, on the calling thread.
+    unsafe { *__h_errno_location() = h };
+    sys::set_errno(e);
+    r
+}
+
+/// Raw pointers are only dereferenced by the real function on the worker while the
+/// caller is parked, so they are effectively borrowed across threads.
+#[derive(Clone, Copy)]
+struct P<T>(T);
+// SAFETY: see above — the caller's frame outlives the offloaded call.
+unsafe impl<T> Send for P<T> {}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int {
+    let a = P((node, service, hints, res));
+    // SAFETY: forwarded; pointers stay valid while the caller is parked.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getaddrinfo(a.0.0, a.0.1, a.0.2, a.0.3)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getnameinfo(
+    sa: *const libc::sockaddr,
+    salen: libc::socklen_t,
+    host: *mut c_char,
+    hostlen: libc::socklen_t,
+    serv: *mut c_char,
+    servlen: libc::socklen_t,
+    flags: c_int,
+) -> c_int {
+    let a = P((sa, host, serv));
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getnameinfo(a.0.0, salen, a.0.1, hostlen, a.0.2, servlen, flags)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
+    let a = P(name);
+    // SAFETY: forwarded; the result points to glibc's process-wide static buffer.
+    offload_h_errno(move || P(unsafe { real::gethostbyname({ a }.0) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut libc::hostent {
+    let a = P(name);
+    // SAFETY: forwarded.
+    offload_h_errno(move || P(unsafe { real::gethostbyname2({ a }.0, af) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: libc::socklen_t, ty: c_int) -> *mut libc::hostent {
+    let a = P(addr);
+    // SAFETY: forwarded.
+    offload_h_errno(move || P(unsafe { real::gethostbyaddr({ a }.0, len, ty) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let a = P((name, ret, buf, result, h_errnop));
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::gethostbyname_r(a.0.0, a.0.1, a.0.2, buflen, a.0.3, a.0.4)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let a = P((name, ret, buf, result, h_errnop));
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::gethostbyname2_r(a.0.0, af, a.0.1, a.0.2, buflen, a.0.3, a.0.4)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gethostbyaddr_r(
+    addr: *const c_void,
+    len: libc::socklen_t,
+    ty: c_int,
+    ret: *mut libc::hostent,
+    buf: *mut c_char,
+    buflen: usize,
+    result: *mut *mut libc::hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    let a = P((addr, ret, buf, result, h_errnop));
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::gethostbyaddr_r(a.0.0, len, ty, a.0.1, a.0.2, buflen, a.0.3, a.0.4)
+    })
+}
+
+/// A raw syscall that may block for long on storage: offloaded.
+fn offload_syscall(n: i64, a: usize, b: usize, c: usize) -> c_int {
+    // SAFETY: the program's own arguments.
+    sys::encode(offload::run(move || unsafe { sys::syscall6(n, a, b, c, 0, 0, 0) })) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
+    offload_syscall(libc::SYS_fsync, fd as usize, 0, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
+    offload_syscall(libc::SYS_fdatasync, fd as usize, 0, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
+    if op & libc::LOCK_NB != 0 {
+        // SAFETY: no memory arguments.
+        return sys::encode(unsafe { sc!(libc::SYS_flock, fd, op) }) as c_int;
+    }
+    offload_syscall(libc::SYS_flock, fd as usize, op as usize, 0)
+}
+
+/// fcntl's waiting lock commands (F_SETLKW, F_OFD_SETLKW), called from the fcntl hook.
+pub fn fcntl_lock_wait(fd: c_int, cmd: c_int, arg: usize) -> isize {
+    offload_syscall(libc::SYS_fcntl, fd as usize, cmd as usize, arg) as isize
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int {
+    // lockf is fcntl with a write lock over [current offset, +len).
+    // SAFETY: a zeroed flock is valid.
+    let mut fl: libc::flock = unsafe { core::mem::zeroed() };
+    fl.l_whence = libc::SEEK_CUR as i16;
+    fl.l_len = len;
+    fl.l_type = if cmd == libc::F_ULOCK { libc::F_UNLCK } else { libc::F_WRLCK } as i16;
+    let p = &mut fl as *mut libc::flock;
+    match cmd {
+        libc::F_ULOCK => sys::encode(sys::fcntl(fd, libc::F_SETLK, p as usize)) as c_int,
+        libc::F_LOCK => offload_syscall(libc::SYS_fcntl, fd as usize, libc::F_SETLKW as usize, p as usize),
+        libc::F_TLOCK => match sys::fcntl(fd, libc::F_SETLK, p as usize) {
+            Err(e) if e.0 == libc::EAGAIN => sys::encode(Err(sys::Errno(libc::EACCES))) as c_int,
+            r => sys::encode(r) as c_int,
+        },
+        libc::F_TEST => match sys::fcntl(fd, libc::F_GETLK, p as usize) {
+            // SAFETY: p points to fl, filled by the kernel.
+            Ok(_) if unsafe { (*p).l_type } == libc::F_UNLCK as i16 => 0,
+            Ok(_) => sys::encode(Err(sys::Errno(libc::EACCES))) as c_int,
+            Err(e) => sys::encode(Err(e)) as c_int,
+        },
+        _ => sys::encode(Err(sys::Errno(libc::EINVAL))) as c_int,
+    }
+}
+
+/// `system` waits for its child inside glibc, out of the shim's reach: run it whole on
+/// a pool thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
+    if cmd.is_null() {
+        // SAFETY: system(NULL) only checks for a shell.
+        return unsafe { real::system(cmd) };
+    }
+    crate::fd::table::before_exec_if_hub();
+    let a = P(cmd);
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe { real::system({ a }.0) })
+}
+
+/// `pclose` waits for the child of `popen` inside glibc: offloaded as well.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pclose(f: *mut libc::FILE) -> c_int {
+    let a = P(f);
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe { real::pclose({ a }.0) })
+}

@@ -1,0 +1,164 @@
+//! The offload pool: a few real OS threads for calls epoll cannot watch (DNS lookups,
+//! `fsync`, blocking file locks, `system`). The calling green thread parks; a worker
+//! runs the call with the real libc function and wakes it through the hub's remote
+//! queue and eventfd. Threads are started on first use, up to
+//! `GREENSHIM_OFFLOAD_THREADS`, block every signal (handlers keep running on the hub's
+//! thread) and are never torn down; a forked child starts with none.
+//!
+//! ```text
+//!  green thread ──push job──▶ queue ──futex wake──▶ worker: f() ; done=1 ; try_wake(g)
+//!       └─ park(Offload) ◀──────────── remote queue + eventfd ◀─────────────┘
+//! ```
+
+use crate::green::{Green, Reason, Wake};
+use crate::hub;
+use crate::sys::{self, SpinLock, real};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::collections::VecDeque;
+
+struct Job {
+    /// The call, type-erased; valid until `done` is set (it lives on the parked
+    /// thread's stack).
+    call: *mut dyn FnMut(),
+    green: *mut Green,
+    generation: u64,
+    done: AtomicBool,
+}
+
+struct Queue {
+    lock: SpinLock,
+    jobs: UnsafeCell<VecDeque<usize>>,
+}
+// SAFETY: jobs is only touched under lock.
+unsafe impl Sync for Queue {}
+
+static QUEUE: Queue = Queue { lock: SpinLock::new(), jobs: UnsafeCell::new(VecDeque::new()) };
+/// Futex word the idle workers sleep on: bumped on every push.
+static SIGNAL: AtomicU32 = AtomicU32::new(0);
+static WORKERS: AtomicUsize = AtomicUsize::new(0);
+static IDLE: AtomicUsize = AtomicUsize::new(0);
+static MAX_WORKERS: AtomicUsize = AtomicUsize::new(4);
+/// Calls served by the pool, for statistics.
+pub static OFFLOADED: AtomicU64 = AtomicU64::new(0);
+
+pub fn set_max_workers(n: usize) {
+    MAX_WORKERS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// Runs `f` on a pool thread while the calling green thread parks; runs it inline when
+/// the caller is not on the hub. `f` must only call real libc functions or raw syscalls
+/// (it runs on a thread without a hub, where hooks pass through anyway).
+pub fn run<R>(f: impl FnOnce() -> R) -> R {
+    let Some(h) = hub::local() else { return f() };
+    let mut f = Some(f);
+    let mut out: Option<R> = None;
+    let mut call = || out = Some((f.take().expect("offloaded call runs once"))());
+    let call_dyn: &mut dyn FnMut() = &mut call;
+    // SAFETY: h is this thread's hub. The job (and `call`, `out`) live in this frame,
+    // which stays suspended until the worker has set `done`; the erased lifetime is
+    // therefore never outlived.
+    unsafe {
+        let (g, generation) = hub::prepare_park(h);
+        let mut job = Job {
+            call: core::mem::transmute::<*mut dyn FnMut(), *mut (dyn FnMut() + 'static)>(call_dyn),
+            green: g,
+            generation,
+            done: AtomicBool::new(false),
+        };
+        push(&mut job as *mut Job as usize);
+        loop {
+            let why = hub::park(h, g, generation, None, Reason::Offload);
+            if job.done.load(Ordering::Acquire) {
+                break;
+            }
+            debug_assert!(why != Wake::Notified, "offload woke before done");
+            // Cannot happen (only the worker knows the generation); wait again.
+            let (_, again) = hub::prepare_park(h);
+            job.generation = again;
+        }
+    }
+    OFFLOADED.fetch_add(1, Ordering::Relaxed);
+    out.expect("offloaded call produced a result")
+}
+
+fn push(job: usize) {
+    QUEUE.lock.lock();
+    // SAFETY: under the queue lock. (VecDeque may allocate: this lock is never taken
+    // inside a hook's critical section, and malloc is not hooked.)
+    unsafe { (*QUEUE.jobs.get()).push_back(job) };
+    QUEUE.lock.unlock();
+    SIGNAL.fetch_add(1, Ordering::Release);
+    if IDLE.load(Ordering::Acquire) > 0 {
+        sys::futex_wake(&SIGNAL, 1);
+    } else if WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
+        spawn_worker();
+    } else {
+        sys::futex_wake(&SIGNAL, 1);
+    }
+}
+
+fn pop() -> Option<usize> {
+    QUEUE.lock.lock();
+    // SAFETY: under the queue lock.
+    let j = unsafe { (*QUEUE.jobs.get()).pop_front() };
+    QUEUE.lock.unlock();
+    j
+}
+
+extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: blocking every signal on this thread only.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, core::ptr::null_mut());
+    }
+    loop {
+        let seen = SIGNAL.load(Ordering::Acquire);
+        match pop() {
+            Some(j) => {
+                let job = j as *mut Job;
+                // SAFETY: the job stays alive until `done` is set; (green, generation)
+                // are copied before that, since the parked thread may return at once.
+                unsafe {
+                    (*(*job).call)();
+                    let (g, generation) = ((*job).green, (*job).generation);
+                    (*job).done.store(true, Ordering::Release);
+                    hub::try_wake(g, generation, Wake::Notified);
+                }
+            }
+            None => {
+                IDLE.fetch_add(1, Ordering::AcqRel);
+                let _ = sys::futex_wait(&SIGNAL, seen, None);
+                IDLE.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+fn spawn_worker() {
+    WORKERS.fetch_add(1, Ordering::AcqRel);
+    let mut t: libc::pthread_t = 0;
+    // SAFETY: real pthread_create (an OS thread), default attributes.
+    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) };
+    if r != 0 {
+        WORKERS.fetch_sub(1, Ordering::AcqRel);
+        crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one");
+        if WORKERS.load(Ordering::Relaxed) == 0 {
+            crate::log::fatal_parts(&[b"greenshim: cannot start any offload thread"]);
+        }
+    } else {
+        // SAFETY: t is a live real thread.
+        unsafe { real::pthread_detach(t) };
+    }
+}
+
+/// In a forked child the workers do not exist and queued jobs belong to the parent.
+pub fn after_fork_child() {
+    WORKERS.store(0, Ordering::Relaxed);
+    IDLE.store(0, Ordering::Relaxed);
+    QUEUE.lock.unlock();
+    // SAFETY: single-threaded child. The parent's jobs are forgotten without dropping
+    // their deque storage contents (plain integers).
+    unsafe { (*QUEUE.jobs.get()).clear() };
+}
