@@ -42,6 +42,11 @@ static MAX_WORKERS: AtomicUsize = AtomicUsize::new(4);
 /// Calls served by the pool, for statistics.
 pub static OFFLOADED: AtomicU64 = AtomicU64::new(0);
 
+/// OS threads the pool has started.
+pub fn workers() -> usize {
+    WORKERS.load(Ordering::Relaxed)
+}
+
 pub fn set_max_workers(n: usize) {
     MAX_WORKERS.store(n.max(1), Ordering::Relaxed);
 }

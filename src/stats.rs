@@ -33,8 +33,9 @@ pub extern "C" fn at_exit() {
     b.flush_line();
     let _ = write!(
         b,
-        "greenshim stats: offloaded calls {}, remote wakes {}, peak stack reservations {} KiB",
+        "greenshim stats: offloaded calls {} on {} offload threads, remote wakes {}, peak stack reservations {} KiB",
         crate::offload::OFFLOADED.load(Ordering::Relaxed),
+        crate::offload::workers(),
         s.remote_wakes,
         peak_stack >> 10
     );

@@ -8,6 +8,7 @@ use core::ffi::{c_char, c_int, c_void};
 
 unsafe extern "C" {
     fn __h_errno_location() -> *mut c_int;
+    fn inet_pton(af: c_int, src: *const c_char, dst: *mut c_void) -> c_int;
 }
 
 /// Offloads `f` and carries errno back.
@@ -42,8 +43,31 @@ struct P<T>(T);
 // SAFETY: see above — the caller's frame outlives the offloaded call.
 unsafe impl<T> Send for P<T> {}
 
+/// A numeric address (or none) resolves without any I/O: no need for a pool thread.
+fn is_numeric_host(node: *const c_char) -> bool {
+    if node.is_null() {
+        return true;
+    }
+    let mut buf = [0u8; 16];
+    // SAFETY: node is a C string; buf has room for an in6_addr.
+    unsafe {
+        inet_pton(libc::AF_INET, node, buf.as_mut_ptr().cast()) == 1
+            || inet_pton(libc::AF_INET6, node, buf.as_mut_ptr().cast()) == 1
+    }
+}
+
+/// A numeric service (or none) needs no /etc/services lookup.
+fn is_numeric_service(service: *const c_char) -> bool {
+    // SAFETY: service is null or a C string.
+    service.is_null() || unsafe { core::ffi::CStr::from_ptr(service) }.to_bytes().iter().all(u8::is_ascii_digit)
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int {
+    if is_numeric_host(node) && is_numeric_service(service) {
+        // SAFETY: forwarded; resolves without I/O.
+        return unsafe { real::getaddrinfo(node, service, hints, res) };
+    }
     let a = P((node, service, hints, res));
     // SAFETY: forwarded; pointers stay valid while the caller is parked.
     offload_errno(move || unsafe {
@@ -62,6 +86,11 @@ pub unsafe extern "C" fn getnameinfo(
     servlen: libc::socklen_t,
     flags: c_int,
 ) -> c_int {
+    let numeric = libc::NI_NUMERICHOST | libc::NI_NUMERICSERV;
+    if flags & numeric == numeric || (host.is_null() && flags & libc::NI_NUMERICSERV != 0) || (serv.is_null() && flags & libc::NI_NUMERICHOST != 0) {
+        // SAFETY: forwarded; numeric conversion needs no I/O.
+        return unsafe { real::getnameinfo(sa, salen, host, hostlen, serv, servlen, flags) };
+    }
     let a = P((sa, host, serv));
     // SAFETY: forwarded.
     offload_errno(move || unsafe {
