@@ -210,3 +210,11 @@ fn deadlock_is_reported_once() {
     assert!(r.stderr.contains("thread 1 waits on mutex"), "{}", r.stderr);
     assert!(r.stdout.is_empty());
 }
+
+/// The hub's fairness budget: an always-ready fd loop cannot starve a timer.
+#[test]
+fn busy_io_loop_does_not_starve_timers() {
+    let p = core("fairness");
+    let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
+    assert!(shim.metric("wake_ms") < 1000);
+}

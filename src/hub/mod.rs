@@ -313,6 +313,9 @@ pub unsafe fn tick_fast_op(h: *mut Hub) {
         if (*h).fast_ops >= FAST_OP_BUDGET {
             (*h).fast_ops = 0;
             if !(*h).ready.is_empty() || (*h).live > 0 {
+                // Fire due timers and collect fd events first, so that parked threads
+                // whose turn has come are queued ahead of this one.
+                poll(h, Some(0));
                 yield_now(h);
             }
         }
