@@ -30,6 +30,10 @@ if [[ ! -f "$LIB" ]]; then
     cargo build --release || { say "cargo build failed"; exit 1; }
 fi
 mkdir -p "$BUILD" "$ROOT/bench"
+# Measure a snapshot of the library: a rebuild during the run must not change it midway.
+cp "$LIB" "$BUILD/libgreenshim.so" || { say "cannot copy $LIB"; exit 1; }
+LIB="$BUILD/libgreenshim.so"
+LIB_SHA=$(sha256sum "$LIB" | cut -d' ' -f1)
 
 # Servers started by the driver are listed in this file while they run: stop any that
 # an interrupted run leaves behind (by pid, ours only).
@@ -107,7 +111,7 @@ fi
 
 command -v taskset >/dev/null || say "taskset missing: servers and wrk will not be pinned"
 
-export BENCH_LIB="$LIB" BENCH_BIN="$BUILD" BENCH_PY="$PY" BENCH_WRK="$WRK"
+export BENCH_LIB="$LIB" BENCH_LIB_SHA="$LIB_SHA" BENCH_BIN="$BUILD" BENCH_PY="$PY" BENCH_WRK="$WRK"
 export BENCH_HAVE_GEVENT=$HAVE_GEVENT BENCH_HAVE_FLASK=$HAVE_FLASK
 export BENCH_OUT="$ROOT/bench" BENCH_LOGS="$BUILD"
 # The driver itself runs natively (never under the shim).

@@ -20,15 +20,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)] // hooks carry libc's contracts
 
-pub mod config;
-pub mod fd;
-pub mod green;
-pub mod hooks;
-pub mod hub;
-pub mod init;
+pub(crate) mod config;
+pub(crate) mod fd;
+pub(crate) mod green;
+pub(crate) mod hooks;
+pub(crate) mod hub;
+pub(crate) mod init;
 #[macro_use]
-pub mod log;
-pub mod offload;
-pub mod stats;
-pub mod sync;
-pub mod sys;
+pub(crate) mod log;
+pub(crate) mod offload;
+pub(crate) mod stats;
+pub(crate) mod sync;
+pub(crate) mod sys;

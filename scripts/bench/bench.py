@@ -25,6 +25,7 @@ import math
 import os
 import platform
 import re
+import resource
 import signal
 import socket
 import statistics
@@ -49,7 +50,7 @@ QUICK = ENV.get("BENCH_QUICK", "0") not in ("", "0")
 REPS = int(ENV.get("BENCH_REPS", "1" if QUICK else "5"))
 SCALE_REPS = int(ENV.get("BENCH_SCALE_REPS", "1" if QUICK else "3"))
 SERVER_REPS = int(ENV.get("BENCH_SERVER_REPS", "1" if QUICK else "3"))
-DURATION = int(ENV.get("BENCH_DURATION", "2" if QUICK else "4"))
+DURATION = int(ENV.get("BENCH_DURATION", "2" if QUICK else "5"))
 CONNS = [int(c) for c in ENV.get("BENCH_CONNS", "10,100,1000" if QUICK else "10,100,1000,10000").split(",")]
 ONLY = set(filter(None, ENV.get("BENCH_ONLY", "").split(",")))
 NCPU = os.cpu_count() or 1
@@ -62,6 +63,39 @@ VARIANTS = ["native", "native1", "shim", "ref"]
 VARIANT_TITLE = {"native": "native", "native1": "native, 1 CPU", "shim": "greenshim", "ref": "reference"}
 
 live = {}  # pid -> Popen of servers still running
+loads = []  # 1-minute load average sampled before every measurement
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NOISY = 0.3  # CPUs used by other processes above which a run is flagged
+
+
+def cpu_snapshot():
+    """(wall, busy CPU s of the whole machine, CPU s of this driver and its reaped children)."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / CLK_TCK  # user nice system irq softirq
+    except (OSError, ValueError, IndexError):
+        busy = 0.0
+    c, m = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    return time.monotonic(), busy, c.ru_utime + c.ru_stime + m.ru_utime + m.ru_stime
+
+
+def foreign_cpu(a, b):
+    """CPUs (on average) used by processes other than the benchmark between two snapshots."""
+    dt = b[0] - a[0]
+    if dt <= 0 or a[1] == 0:
+        return 0.0
+    return max(0.0, (b[1] - a[1]) - (b[2] - a[2])) / dt
+
+
+def sample_load():
+    try:
+        with open("/proc/loadavg") as f:
+            loads.append(float(f.read().split()[0]))
+    except (OSError, ValueError):
+        pass
 
 
 def want(*groups):
@@ -112,6 +146,13 @@ def describe_exit(rc, stderr):
 
 def run_prog(argv, variant, timeout):
     """Runs one measurement; returns the RESULT dict, or {'failed': reason}."""
+    snap = cpu_snapshot()
+    r = run_prog1(argv, variant, timeout)
+    r["foreign_cpu"] = foreign_cpu(snap, cpu_snapshot())
+    return r
+
+
+def run_prog1(argv, variant, timeout):
     try:
         p = subprocess.run(argv, env=env_for(variant), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -158,7 +199,11 @@ class Row:
     def gain(self, v):
         """How many times better greenshim is than variant v (>1: greenshim better)."""
         s, o = self.median("shim"), self.median(v)
-        if s is None or o is None or s <= 0 or o <= 0:
+        if s is None or o is None:
+            return None
+        if self.better == "higher" and o == 0:
+            return math.inf if s > 0 else None
+        if s <= 0 or o <= 0:
             return None
         return o / s if self.better == "lower" else s / o
 
@@ -195,6 +240,8 @@ def fmt_cell(row, v):
     s = fmt_num(med)
     if len(vals) > 1:
         s += f" ({fmt_num(min(vals))}–{fmt_num(max(vals))})"
+    if any(r.get("foreign_cpu", 0) > NOISY for r in row.runs[v]):
+        s += "*"
     if row.section.startswith("4"):
         t = row.med_field(v, "os_threads")
         if t is not None:
@@ -205,6 +252,8 @@ def fmt_cell(row, v):
 def fmt_gain(g):
     if g is None:
         return ""
+    if math.isinf(g):
+        return "∞"
     return f"{g:.0f}×" if g >= 100 else f"{g:.2f}×" if g < 10 else f"{g:.1f}×"
 
 
@@ -293,11 +342,12 @@ def measure(row, plans, reps, timeout=120):
             if v not in plans:
                 continue
             argv = plans[v]
+            sample_load()
             if v == "native1":
                 argv = taskset(ONE_CPU, argv)
             r = run_prog(argv, v, timeout)
             row.runs[v].append(r)
-            shown = r.get("failed") or f"{r.get(row.metric)}"
+            shown = (r.get("failed") or f"{r.get(row.metric)}") + f"  (foreign CPU {r['foreign_cpu']:.2f})"
             log(f"  {row.label} [{VARIANT_TITLE[v]}] rep {rep + 1}/{reps}: {shown}")
 
 
@@ -479,6 +529,14 @@ def stop(proc):
 
 def run_server(argv, variant, conns, tag):
     """Starts a server, loads it with wrk, returns a RESULT-like dict."""
+    snap = cpu_snapshot()
+    r = run_server1(argv, variant, conns, tag)
+    r["foreign_cpu"] = foreign_cpu(snap, cpu_snapshot())
+    return r
+
+
+def run_server1(argv, variant, conns, tag):
+    sample_load()
     port = free_port()
     argv = taskset(SERVER_CPU, argv + [str(port)]) if PIN else argv + [str(port)]
     logf = open(os.path.join(LOGS, f"server-{tag}-{variant}-{conns}.log"), "w")
@@ -595,10 +653,21 @@ def cases_server(rows):
                     shown = res.get("failed") or (
                         f"{res['rps']:.0f} req/s p99 {res.get('p99_ms', float('nan')):.2f} ms "
                         f"err {res['errors']:.0f} thr {res['threads']:.0f}")
-                    log(f"  {title} @{c} [{VARIANT_TITLE[v]}] rep {rep + 1}/{SERVER_REPS}: {shown}")
+                    log(f"  {title} @{c} [{VARIANT_TITLE[v]}] rep {rep + 1}/{SERVER_REPS}: {shown}"
+                        f"  (foreign CPU {res['foreign_cpu']:.2f})")
 
 
 # ---------------------------------------------------------------------------- report
+
+def noise_summary(rows):
+    f = [r.get("foreign_cpu", 0.0) for row in rows for v in VARIANTS for r in row.runs[v]]
+    if not f:
+        return None
+    noisy = sum(1 for x in f if x > NOISY)
+    return (f"other processes used {statistics.mean(f):.2f} CPU on average during the measurements "
+            f"(max {max(f):.2f} in one run); {noisy} of {len(f)} runs had more than {NOISY} CPU of "
+            f"foreign load{' (marked * in the table)' if noisy else ''}")
+
 
 def machine_info():
     cpu = "?"
@@ -635,6 +704,7 @@ def machine_info():
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "nproc": NCPU, "kernel": platform.release(), "cpu": cpu, "mem": mem,
         "greenshim": (rev or "?") + (" + uncommitted src/ changes" if dirty else ""),
+        "lib_sha": ENV.get("BENCH_LIB_SHA", "?"),
         "python": pyver, "gevent": gv, "flask": fv, "wrk": wv,
         "cc": cmd(["sh", "-c", "cc --version | head -1"]),
         "ulimit_n": cmd(["sh", "-c", "ulimit -n"]),
@@ -665,7 +735,7 @@ def table_lines(rows):
 def render_text(header, lines):
     """Plain fixed-width table for the terminal."""
     cols = list(zip(*([header] + lines)))
-    widths = [min(max(len(c.replace("**", "")) for c in col), 60) for col in cols]
+    widths = [min(max(len(c.replace("**", "")) for c in col), 64) for col in cols]
     out = []
 
     def fmt(row):
@@ -876,6 +946,10 @@ METHODOLOGY = """\
 - **Python**: every Python case runs the venv's interpreter (build/bench-venv) directly,
   natively and under the shim alike; gevent cases use gevent's own API, the responder's
   gevent variant is the unchanged script under `python -m gevent.monkey`.
+- **Library**: bench.sh measures a copy of target/release/libgreenshim.so taken at the
+  start (its sha256 is above), so a rebuild during the run cannot mix two versions.
+- **Noise**: the machine may be shared (other builds and test suites); each run records
+  how much CPU other processes used meanwhile, and cells with a noisy run get a `*`.
 - Raw per-run numbers: build/bench/results.json; server and wrk logs: build/bench/.
 """
 
@@ -888,13 +962,18 @@ def write_results(rows, info, header, lines, verdicts, svg_ok, elapsed):
           "## Machine", "",
           f"- CPU: {info['cpu']} × {info['nproc']} (nproc)",
           f"- memory: {info['mem']}; kernel: {info['kernel']}; `ulimit -n`: {info['ulimit_n']}",
-          f"- greenshim: {info['greenshim']}; compiler: {info['cc']}",
+          f"- greenshim: {info['greenshim']} (libgreenshim.so sha256 {info['lib_sha'][:12]}, snapshot taken at "
+          f"the start of the run); compiler: {info['cc']}",
           f"- Python {info['python']}; gevent/greenlet: {info['gevent'] or 'not installed'}; "
           f"Flask/Werkzeug: {info['flask'] or 'not installed'}; wrk: {info['wrk'] or 'not installed'}", "",
           "## Results", "",
           "Median (min–max) over the repetitions. Units: ns/op and ns/rt (round trip) — lower is "
           "better; KiB/thr — lower is better (cells also give OS threads); req/s — higher is better.", "",
           render_md_table(header, lines), ""]
+    noise = noise_summary(rows)
+    if noise:
+        md += [f"Machine noise: {noise}. Foreign load = busy CPU time in /proc/stat minus the CPU time "
+               f"of the benchmark's own processes, over each run; a `*` cell had at least one such run.", ""]
     if verdicts:
         met = sum(1 for _, _, ok in verdicts if ok)
         missed = [(r, t) for r, t, ok in verdicts if ok is False]
@@ -954,6 +1033,9 @@ def main():
           + (" — QUICK" if QUICK else ""))
     print("median (min–max); gain = how many times better greenshim is (>1: greenshim wins)")
     print(render_text(header, lines))
+    noise = noise_summary(rows)
+    if noise:
+        print(f"noise: {noise}")
     if verdicts:
         met = sum(1 for _, _, ok in verdicts if ok)
         print(f"\ntargets: {met}/{len(verdicts)} met"

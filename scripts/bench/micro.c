@@ -51,13 +51,27 @@ static double now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Short name of the errno values pthread_create and friends return. */
+static const char *errno_name(int e) {
+    switch (e) {
+    case EAGAIN: return "EAGAIN";
+    case ENOMEM: return "ENOMEM";
+    case EINVAL: return "EINVAL";
+    case EPERM: return "EPERM";
+    case EMFILE: return "EMFILE";
+    case ENFILE: return "ENFILE";
+    case EDEADLK: return "EDEADLK";
+    default: return strerror(e);
+    }
+}
+
 /* Prints s with blanks as '+' (RESULT values hold no spaces; the driver undoes it). */
 static void put_word(const char *s) {
     for (; *s; s++) putchar(*s == ' ' ? '+' : *s);
 }
 
 static void die(const char *what) {
-    const char *e = strerror(errno);
+    const char *e = errno_name(errno);
     printf("RESULT failed=1 error=");
     put_word(what);
     putchar(':');
@@ -346,7 +360,7 @@ static void bench_sleepers(long stack_kib) {
     if (err) {
         printf("RESULT failed=1 created=%ld wall_s=%.3f hwm_kib=%ld os_threads=%ld error=pthread_create:", created,
                wall, hwm, threads);
-        put_word(strerror(err));
+        put_word(errno_name(err));
         putchar('\n');
         fflush(stdout);
         exit(3);

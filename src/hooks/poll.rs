@@ -171,6 +171,7 @@ pub unsafe extern "C" fn select(nfds: c_int, rd: *mut libc::fd_set, wr: *mut lib
     let timeout = timeout.flatten();
     let start = sys::now_ns();
     let r = select_for(nfds, rd, wr, ex, timeout);
+    // SAFETY: tv is null or the program's timeval (read above).
     if let (Some(t), Some(total)) = (unsafe { tv.as_mut() }, timeout) {
         // Linux reports the time not slept.
         let left = total.saturating_sub(sys::now_ns() - start);

@@ -42,7 +42,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char,
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
     // SAFETY: environ is the process environment.
-    unsafe { execve(path, argv, environ as *const *const c_char) }
+    unsafe { execve(path, argv, environ) }
 }
 
 unsafe extern "C" {

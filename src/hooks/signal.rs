@@ -63,8 +63,8 @@ pub fn take_pending() -> Option<bool> {
         return None;
     }
     let mut restart = true;
-    for n in 0..NSIG {
-        if bits & (1 << n) != 0 && USER_FLAGS[n].load(Ordering::Relaxed) & libc::SA_RESTART == 0 {
+    for (n, flags) in USER_FLAGS.iter().enumerate() {
+        if bits & (1 << n) != 0 && flags.load(Ordering::Relaxed) & libc::SA_RESTART == 0 {
             restart = false;
         }
     }

@@ -110,13 +110,12 @@ pub unsafe extern "C" fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_voi
     // SAFETY: as in pthread_join; abs is null or a valid timespec.
     match unsafe { green::from_handle(t) } {
         Some(g) => {
-            let deadline = unsafe { abs.as_ref() }.map(|a| sys::abs_to_monotonic(clock, a));
-            if let Some(a) = unsafe { abs.as_ref() } {
-                if !(0..1_000_000_000).contains(&a.tv_nsec) {
-                    return libc::EINVAL;
-                }
+            // SAFETY: abs is null or the program's timespec.
+            let abs = unsafe { abs.as_ref() };
+            if abs.is_some_and(|a| !(0..1_000_000_000).contains(&a.tv_nsec)) {
+                return libc::EINVAL;
             }
-            join_green(g, ret, deadline, false)
+            join_green(g, ret, abs.map(|a| sys::abs_to_monotonic(clock, a)), false)
         }
         // SAFETY: forwarded.
         None => unsafe { real::pthread_clockjoin_np(t, ret, clock, abs) },
@@ -133,6 +132,7 @@ pub unsafe extern "C" fn pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_voi
 pub unsafe extern "C" fn pthread_detach(t: pthread_t) -> c_int {
     // SAFETY: as in pthread_join.
     match unsafe { green::from_handle(t) } {
+        // SAFETY: g is a green control block (never freed); the hub is only touched on its thread.
         Some(g) => unsafe {
             if (*g).state == State::Free {
                 return libc::ESRCH;
@@ -224,6 +224,7 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
 pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int {
     // SAFETY: as in pthread_join; attr is the program's out-parameter.
     match unsafe { green::from_handle(t) } {
+        // SAFETY: g is a green control block; attr is the program's attribute object.
         Some(g) => unsafe {
             if !alive(g) {
                 return libc::ESRCH;
@@ -250,6 +251,7 @@ pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_att
 pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int {
     // SAFETY: as in pthread_join; name is a C string.
     match unsafe { green::from_handle(t) } {
+        // SAFETY: g is a green control block; name is the program's C string.
         Some(g) => unsafe {
             let s = core::ffi::CStr::from_ptr(name).to_bytes();
             if s.len() > 15 {
@@ -268,6 +270,7 @@ pub unsafe extern "C" fn pthread_setname_np(t: pthread_t, name: *const c_char) -
 pub unsafe extern "C" fn pthread_getname_np(t: pthread_t, buf: *mut c_char, len: usize) -> c_int {
     // SAFETY: as in pthread_join; buf has len bytes.
     match unsafe { green::from_handle(t) } {
+        // SAFETY: g is a green control block; buf holds len bytes.
         Some(g) => unsafe {
             let n = (*g).name.iter().position(|&b| b == 0).unwrap_or(15);
             if len < n + 1 {

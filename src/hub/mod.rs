@@ -373,9 +373,9 @@ unsafe fn remote_wake(h: *mut Hub, g: *mut Green) {
 unsafe fn drain_remote(h: *mut Hub) {
     // SAFETY: hub thread; swaps the shared vector with a spare under the lock.
     unsafe {
-        let mut spare = core::mem::take(&mut (*h).remote_spare);
+        let spare_in = core::mem::take(&mut (*h).remote_spare);
         (*h).remote_lock.lock();
-        core::mem::swap(&mut *(*h).remote.get(), &mut spare);
+        let mut spare = core::mem::replace(&mut *(*h).remote.get(), spare_in);
         (*h).remote_lock.unlock();
         (*h).stats.remote_wakes += spare.len() as u64;
         for g in spare.drain(..) {
@@ -533,15 +533,6 @@ unsafe fn fire_timers(h: *mut Hub, now: u64) {
             try_wake(g, generation, Wake::Timeout);
         }
     }
-}
-
-/// Pending timers, for the deadlock report.
-///
-/// # Safety
-/// `h` must be the calling OS thread's hub.
-pub unsafe fn has_timers(h: *mut Hub) -> bool {
-    // SAFETY: hub thread.
-    unsafe { !(*h).timers.is_empty() }
 }
 
 /// Every green control block ever created.

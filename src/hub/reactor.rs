@@ -79,11 +79,6 @@ impl Reactor {
         let _ = unsafe { sc!(libc::SYS_read, self.evfd, &mut v as *mut u64, 8) };
     }
 
-    pub fn close(&self) {
-        let _ = sys::close(self.epfd);
-        let _ = sys::close(self.evfd);
-    }
-
     pub fn owns(&self, fd: i32) -> bool {
         fd == self.epfd || fd == self.evfd
     }

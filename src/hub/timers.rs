@@ -47,14 +47,6 @@ impl Timers {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-
     pub fn clear(&mut self) {
         self.heap.clear();
     }

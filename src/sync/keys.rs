@@ -43,7 +43,8 @@ pub unsafe fn get(g: *mut Green, key: libc::pthread_key_t) -> *mut c_void {
     let Some(seq) = live_seq(k) else { return core::ptr::null_mut() };
     // SAFETY: g is the running thread; only it touches its own table.
     unsafe {
-        match (&(*g).specific).get(k) {
+        let table = &(*g).specific;
+        match table.get(k) {
             Some(&(s, v)) if s == seq => v,
             _ => core::ptr::null_mut(),
         }

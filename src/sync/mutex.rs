@@ -95,14 +95,8 @@ fn lock_contended(m: *mut libc::pthread_mutex_t, w: &AtomicI32, deadline: Option
         c = w.swap(2, Ordering::Acquire);
     }
     while c != 0 {
-        match parking_lot::park(m as usize, || w.load(Ordering::Relaxed) == 2, || {}, deadline, Reason::Mutex) {
-            Parked::TimedOut => {
-                if w.compare_exchange(0, 2, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    return 0;
-                }
-                return libc::ETIMEDOUT;
-            }
-            _ => {}
+        if parking_lot::park(m as usize, || w.load(Ordering::Relaxed) == 2, || {}, deadline, Reason::Mutex) == Parked::TimedOut {
+            return if w.compare_exchange(0, 2, Ordering::Acquire, Ordering::Relaxed).is_ok() { 0 } else { libc::ETIMEDOUT };
         }
         c = w.swap(2, Ordering::Acquire);
     }

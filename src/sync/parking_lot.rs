@@ -241,22 +241,6 @@ pub fn unpark_all(key: usize) -> usize {
     }
 }
 
-/// Whether anything is parked on `key` (a hint: may be stale as soon as it returns).
-pub fn has_waiters(key: usize) -> bool {
-    let b = bucket(key);
-    b.lock.lock();
-    // SAFETY: walked under the lock.
-    let found = unsafe {
-        let mut n = *b.head.get();
-        while !n.is_null() && (*n).key != key {
-            n = (*n).next;
-        }
-        !n.is_null()
-    };
-    b.lock.unlock();
-    found
-}
-
 unsafe fn wake_node(n: *mut Node, g: *mut Green, generation: u64) {
     // SAFETY: for green nodes only (g, generation) are used (the node may already be gone if a
     // timeout raced us; try_wake then fails harmlessly). For OS nodes the waiter keeps

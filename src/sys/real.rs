@@ -36,7 +36,7 @@ macro_rules! reals {
             /// # Safety
             /// Same contract as the libc function of that name.
             #[inline]
-            #[allow(clippy::missing_safety_doc)]
+            #[allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 let mut p = slot::$name.load(Ordering::Relaxed);
                 if p == 0 {
@@ -72,12 +72,9 @@ reals! {
     pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int;
     pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int;
     pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
-    pthread_timedjoin_np(t: pthread_t, ret: *mut *mut c_void, abs: *const timespec) -> c_int;
     pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: c_int, abs: *const timespec) -> c_int;
     pthread_detach(t: pthread_t) -> c_int;
     pthread_exit(ret: *mut c_void) -> ();
-    pthread_self() -> pthread_t;
-    pthread_equal(a: pthread_t, b: pthread_t) -> c_int;
     pthread_kill(t: pthread_t, sig: c_int) -> c_int;
     pthread_getattr_np(t: pthread_t, attr: *mut pthread_attr_t) -> c_int;
     pthread_setname_np(t: pthread_t, name: *const c_char) -> c_int;
@@ -95,7 +92,6 @@ reals! {
     pthread_setspecific(key: libc::pthread_key_t, v: *const c_void) -> c_int;
     pthread_mutex_lock(m: *mut libc::pthread_mutex_t) -> c_int;
     pthread_mutex_trylock(m: *mut libc::pthread_mutex_t) -> c_int;
-    pthread_mutex_timedlock(m: *mut libc::pthread_mutex_t, abs: *const timespec) -> c_int;
     pthread_mutex_clocklock(m: *mut libc::pthread_mutex_t, clock: c_int, abs: *const timespec) -> c_int;
     pthread_mutex_unlock(m: *mut libc::pthread_mutex_t) -> c_int;
     pthread_cond_init @ "GLIBC_2.3.2" (c: *mut libc::pthread_cond_t, a: *const libc::pthread_condattr_t) -> c_int;
@@ -112,11 +108,9 @@ reals! {
     sem_post(s: *mut libc::sem_t) -> c_int;
     pthread_rwlock_rdlock(l: *mut libc::pthread_rwlock_t) -> c_int;
     pthread_rwlock_tryrdlock(l: *mut libc::pthread_rwlock_t) -> c_int;
-    pthread_rwlock_timedrdlock(l: *mut libc::pthread_rwlock_t, abs: *const timespec) -> c_int;
     pthread_rwlock_clockrdlock(l: *mut libc::pthread_rwlock_t, clock: c_int, abs: *const timespec) -> c_int;
     pthread_rwlock_wrlock(l: *mut libc::pthread_rwlock_t) -> c_int;
     pthread_rwlock_trywrlock(l: *mut libc::pthread_rwlock_t) -> c_int;
-    pthread_rwlock_timedwrlock(l: *mut libc::pthread_rwlock_t, abs: *const timespec) -> c_int;
     pthread_rwlock_clockwrlock(l: *mut libc::pthread_rwlock_t, clock: c_int, abs: *const timespec) -> c_int;
     pthread_rwlock_unlock(l: *mut libc::pthread_rwlock_t) -> c_int;
     pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
