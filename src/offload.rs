@@ -116,7 +116,7 @@ extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
     unsafe {
         let mut all: libc::sigset_t = core::mem::zeroed();
         libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, core::ptr::null_mut());
+        real::pthread_sigmask(libc::SIG_BLOCK, &all, core::ptr::null_mut());
     }
     loop {
         let seen = SIGNAL.load(Ordering::Acquire);

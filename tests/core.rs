@@ -218,3 +218,10 @@ fn busy_io_loop_does_not_starve_timers() {
     let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
     assert!(shim.metric("wake_ms") < 1000);
 }
+
+/// Per-thread signal masks: a worker blocking every signal does not block them for main.
+#[test]
+fn signal_masks_are_per_thread() {
+    let p = core("sigmask_threads");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+}

@@ -18,7 +18,11 @@
  *      >= 90 ms, clears the fd_set and leaves the timeval at 0 (remaining
  *      time); the ticker ticks meanwhile.
  *   5. select with a 2 s timeout woken by a write after 50 ms returns 1 and
- *      leaves the remaining time (0.9 s .. 1.96 s) in the timeval.
+ *      leaves the remaining time (0.9 s .. 1.96 s) in the timeval;
+ *   6. select with read and write sets: all 500 write ends writable, no read
+ *      end readable;
+ *   7. select(0, NULL, NULL, NULL, 50 ms) and pselect likewise sleep while
+ *      the ticker ticks.
  *
  * stdout (deterministic):
  *   "pairs: 500, all fds < FD_SETSIZE\n"
@@ -28,8 +32,10 @@
  *   "ticker progressed while select waited: yes\n"
  *   "timeout: select returned 0 after >= 90 ms, fd_set cleared, timeval 0\n"
  *   "early wake: select returned 1, timeval holds the remaining time\n"
+ *   "write sets: select reported all 500 write ends writable, no read end readable\n"
+ *   "select/pselect with no fds sleep 50 ms each while the ticker runs\n"
  * metrics: os_threads_max, select_calls, ticks_during_loop,
- *          ticks_during_timeout, timeout_ms, remaining_ms.
+ *          ticks_during_timeout, timeout_ms, remaining_ms, ticks_during_sleeps.
  */
 #include "../common.h"
 #include <pthread.h>
@@ -248,6 +254,46 @@ int main(void) {
     CHECK(read(rd[target], &c, 1) == 1 && c == 'z', "read back");
     CHECK(pthread_join(lw, NULL) == 0, "join late writer");
     printf("early wake: select returned 1, timeval holds the remaining time\n");
+
+    /* 6. write sets: all 500 write ends are writable; read set empty */
+    fd_set rs, ws;
+    FD_ZERO(&rs);
+    FD_ZERO(&ws);
+    int maxw = -1;
+    for (int i = 0; i < NPAIRS; i++) {
+        FD_SET(rd[i], &rs);
+        FD_SET(wr[i], &ws);
+        if (wr[i] > maxw) maxw = wr[i];
+    }
+    if (maxfd > maxw) maxw = maxfd;
+    tv.tv_sec = 1;
+    tv.tv_usec = 0;
+    r = select(maxw + 1, &rs, &ws, NULL, &tv);
+    int nw = 0, nr = 0;
+    for (int i = 0; i < NPAIRS; i++) {
+        nw += FD_ISSET(wr[i], &ws) != 0;
+        nr += FD_ISSET(rd[i], &rs) != 0;
+    }
+    CHECK(r == NPAIRS && nw == NPAIRS && nr == 0, "write select returned %d (%d writable, %d readable)", r, nw, nr);
+    printf("write sets: select reported all %d write ends writable, no read end readable\n", NPAIRS);
+
+    /* 7. select(0, NULL, NULL, NULL, &tv) as a sleep, and pselect likewise */
+    t_before = get_ticks();
+    tv.tv_sec = 0;
+    tv.tv_usec = 50000;
+    t0 = now_ms();
+    r = select(0, NULL, NULL, NULL, &tv);
+    dt = now_ms() - t0;
+    CHECK(r == 0 && dt >= 45 && dt < 2000, "select as a 50 ms sleep returned %d after %lld ms", r, dt);
+    struct timespec ts = {0, 50000000};
+    t0 = now_ms();
+    r = pselect(0, NULL, NULL, NULL, &ts, NULL);
+    dt = now_ms() - t0;
+    CHECK(r == 0 && dt >= 45 && dt < 2000, "pselect as a 50 ms sleep returned %d after %lld ms", r, dt);
+    int t_sleep = get_ticks() - t_before;
+    metric("ticks_during_sleeps", t_sleep);
+    CHECK(t_sleep >= 5, "ticker only ticked %d times during 100 ms of select/pselect sleeps", t_sleep);
+    printf("select/pselect with no fds sleep 50 ms each while the ticker runs\n");
 
     __atomic_store_n(&stop_ticker, 1, __ATOMIC_SEQ_CST);
     CHECK(pthread_join(tk, NULL) == 0, "join ticker");

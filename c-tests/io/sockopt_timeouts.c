@@ -8,7 +8,8 @@
  *   1. setsockopt SO_RCVTIMEO 200 ms; getsockopt returns 200 ms;
  *   2. recv on the idle socket returns -1 EAGAIN after 180..2000 ms, and a
  *      ticker thread (usleep 10 ms) ticks meanwhile; read() likewise, and
- *      recvfrom() on a dup of the socket (the timeout is the socket's);
+ *      recvfrom() on a dup of the socket (the timeout is the socket's), and
+ *      accept() on a listening socket with SO_RCVTIMEO;
  *   3. with the timeout set, recv is still woken early by data another thread
  *      sends after 50 ms;
  *   4. setsockopt SO_SNDTIMEO 200 ms; getsockopt returns it; a blocking send of
@@ -22,12 +23,13 @@
  *   "read idle: -1 EAGAIN after the timeout\n"
  *   "recvfrom on a dup: -1 EAGAIN after the timeout\n"
  *   "ticker ran during the receive timeouts: yes\n"
+ *   "accept on an idle listener: -1 EAGAIN after the timeout\n"
  *   "recv woken by data before the timeout: 5 bytes\n"
  *   "getsockopt SO_SNDTIMEO: 0.200000\n"
  *   "send 64 MiB to a non-reading peer: partial or EAGAIN after the timeout\n"
  *   "write 64 MiB more: partial or EAGAIN after the timeout\n"
  *   "ticker ran during the send timeouts: yes\n"
- * metrics: os_threads_max, recv_ms, read_ms, dup_recv_ms, send_ms, send_result,
+ * metrics: os_threads_max, recv_ms, read_ms, dup_recv_ms, accept_ms, send_ms, send_result,
  *          write_ms, write_result, ticks_recv, ticks_send.
  */
 #include "../common.h"
@@ -130,6 +132,24 @@ int main(void) {
     /* ~60 ticks natively in 600 ms; 0 if the timeouts blocked the OS thread */
     CHECK(t_recv >= 10, "ticker only ticked %d times during three 200 ms receive timeouts", t_recv);
     printf("ticker ran during the receive timeouts: yes\n");
+
+    /* accept honours SO_RCVTIMEO on the listening socket */
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(l >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK(bind(l, (struct sockaddr *)&sa, sizeof sa) == 0, "bind: %s", strerror(errno));
+    CHECK(listen(l, 1) == 0, "listen: %s", strerror(errno));
+    struct timeval atv = {0, 200000};
+    CHECK(setsockopt(l, SOL_SOCKET, SO_RCVTIMEO, &atv, sizeof atv) == 0, "setsockopt: %s", strerror(errno));
+    t0 = now_ms();
+    int a = accept(l, NULL, NULL);
+    e = errno;
+    dt = now_ms() - t0;
+    metric("accept_ms", dt);
+    CHECK(a == -1 && (e == EAGAIN || e == EWOULDBLOCK), "accept returned %d (%s), want -1 EAGAIN", a, strerror(e));
+    CHECK(dt >= 180 && dt <= 2000, "accept timed out after %lld ms, want 180..2000", dt);
+    close(l);
+    printf("accept on an idle listener: -1 EAGAIN after the timeout\n");
 
     /* 3. woken early by data */
     peer = s;

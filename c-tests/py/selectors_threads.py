@@ -48,7 +48,7 @@ TIMEOUT = 5.0
 pairs = [socket.socketpair() for _ in range(N)]
 received = [b""] * N
 waits = [0] * N
-ready = threading.Barrier(N + 1, timeout=10)
+ready = threading.Barrier(N + 2, timeout=10)  # consumers, writer, main
 stop = threading.Event()
 ticks = 0
 ticks_in_waits = 0
@@ -143,7 +143,7 @@ def writer():
         if nxt[i] == MSGS:
             pairs[i][1].close()
         if k % 5 == 4:
-            time.sleep(0.002)
+            time.sleep(0.005)
 
 
 peak = 0
@@ -158,7 +158,10 @@ ts.append(threading.Thread(target=writer))
 for t in ts:
     t.start()
 peak = os_threads()  # every thread exists (the consumers wait at the barrier)
-ready.wait()
+try:
+    ready.wait()
+except threading.BrokenBarrierError:
+    fail("threads did not all reach the start barrier within 10 s")
 for t in ts:
     t.join(timeout=20)
     if t.is_alive():

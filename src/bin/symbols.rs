@@ -44,7 +44,7 @@ pub const COVERED: &[&str] = &[
     "fork", "vfork", "execv", "execve", "execvp", "execvpe", "fexecve",
     "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
-    "signal", "bsd_signal", "sigaction", "__sigaction",
+    "signal", "bsd_signal", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
     // served by the offload pool (real OS threads) while the green thread parks
     "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",
     "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",

@@ -38,7 +38,7 @@ pub fn prepare(fd: i32) -> Plan {
         if (*e).kind == Kind::NotPollable {
             return Plan::Bypass(Bypass::NotPollable);
         }
-        if (*e).user_nb {
+        if (*e).user_nb && table::nonblock_cached(e) {
             return Plan::Bypass(Bypass::UserNonblocking);
         }
     }
@@ -103,6 +103,11 @@ pub fn run(
             }
         }
         if first {
+            // A description shared with another process may have been made
+            // non-blocking there: then EAGAIN is the program's answer.
+            if table::program_nonblocking(fd, e) {
+                return Err(Errno::EAGAIN);
+            }
             deadline = deadline_after(timeout);
             first = false;
         }

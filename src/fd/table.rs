@@ -46,6 +46,11 @@ pub struct FdEntry {
     pub registered: bool,
     /// `RWF_NOWAIT` is not supported: test with `poll(0)` before the real call.
     pub no_nowait: bool,
+    /// The open file description was created by this process and has not been shared
+    /// with another process since (no fork): the cached `user_nb` is then the truth.
+    /// Otherwise another process may flip O_NONBLOCK on it, and the kernel flag is
+    /// checked before parking.
+    pub private: bool,
     /// Another fd number may name the same open file description (dup, dup2, F_DUPFD):
     /// a change of the program's O_NONBLOCK must reach it too.
     pub shared: bool,
@@ -66,6 +71,7 @@ impl FdEntry {
             shim_nb: false,
             registered: false,
             no_nowait: false,
+            private: false,
             shared: false,
             generation: 0,
             rcvtimeo: 0,
@@ -147,6 +153,7 @@ pub fn created(fd: i32, kind: Kind, user_nb: bool, shim_nb: bool) {
             (*e).kind = kind;
             (*e).user_nb = user_nb;
             (*e).shim_nb = shim_nb;
+            (*e).private = true;
         }
     }
 }
@@ -199,6 +206,7 @@ pub fn duplicated(from: i32, to: i32) {
             (*dst).kind = (*src).kind;
             (*dst).user_nb = (*src).user_nb;
             (*dst).shim_nb = (*src).shim_nb;
+            (*dst).private = (*src).private;
             (*dst).no_nowait = (*src).no_nowait;
             (*dst).rcvtimeo = (*src).rcvtimeo;
             (*dst).sndtimeo = (*src).sndtimeo;
@@ -302,6 +310,44 @@ pub unsafe fn forget_waiter(e: *mut FdEntry, g: *mut Green) {
     }
 }
 
+/// After a fork (in the parent): every description is now shared with the child.
+pub fn after_fork_parent() {
+    for c in TABLE.iter() {
+        let p = c.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: hub thread; i < CHUNK.
+            unsafe { (*p.add(i)).private = false };
+        }
+    }
+}
+
+/// Whether the cached O_NONBLOCK view is authoritative for this fd.
+///
+/// # Safety
+/// Hub thread only.
+#[inline]
+pub unsafe fn nonblock_cached(e: *mut FdEntry) -> bool {
+    // SAFETY: per contract.
+    unsafe { (*e).private || (*e).shim_nb }
+}
+
+/// The program-visible O_NONBLOCK, reading the kernel when the cache is not authoritative.
+pub fn program_nonblocking(fd: i32, e: *mut FdEntry) -> bool {
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        if nonblock_cached(e) {
+            return (*e).user_nb;
+        }
+    }
+    let nb = sys::fcntl(fd, libc::F_GETFL, 0).map(|f| f as i32 & libc::O_NONBLOCK != 0).unwrap_or(false);
+    // SAFETY: as above.
+    unsafe { (*e).user_nb = nb };
+    nb
+}
+
 /// In a forked child: the parent's epoll registrations and waiters do not exist here.
 pub fn after_fork_child() {
     for c in TABLE.iter() {
@@ -314,6 +360,7 @@ pub fn after_fork_child() {
             unsafe {
                 let e = p.add(i);
                 (*e).registered = false;
+                (*e).private = false;
                 (*e).generation = (*e).generation.wrapping_add(1);
                 (*e).readers.clear();
                 (*e).writers.clear();

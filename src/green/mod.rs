@@ -139,6 +139,9 @@ pub struct Green {
     pub specific: Vec<(u32, *mut c_void)>,
     /// `pthread_setname_np` name, NUL-terminated.
     pub name: [u8; 16],
+    /// The thread's own signal mask (`pthread_sigmask`), kept virtual: the OS thread's
+    /// real mask is shared by every green thread and stays the root's.
+    pub sigmask: libc::sigset_t,
 }
 
 impl Green {
@@ -162,6 +165,8 @@ impl Green {
             reason: Reason::Other,
             specific: Vec::new(),
             name: [0; 16],
+            // SAFETY: an all-zero sigset_t is the empty set.
+            sigmask: unsafe { core::mem::zeroed() },
         }
     }
 }

@@ -151,10 +151,15 @@ fn fcntl_impl(fd: c_int, cmd: c_int, arg: usize) -> isize {
         libc::F_GETFL => {
             let r = sys::fcntl(fd, cmd, arg);
             if let (Ok(fl), Some(e)) = (r, table::lookup(fd)) {
+                // Only a socket the shim made non-blocking differs from the kernel's view.
                 // SAFETY: hub thread owns the table.
-                let user_nb = unsafe { (*e).user_nb };
-                let fl = (fl as i32 & !libc::O_NONBLOCK) | if user_nb { libc::O_NONBLOCK } else { 0 };
-                return fl as isize;
+                let (shim_nb, user_nb) = unsafe { ((*e).shim_nb, (*e).user_nb) };
+                if shim_nb {
+                    let fl = (fl as i32 & !libc::O_NONBLOCK) | if user_nb { libc::O_NONBLOCK } else { 0 };
+                    return fl as isize;
+                }
+                // SAFETY: as above.
+                unsafe { (*e).user_nb = fl as i32 & libc::O_NONBLOCK != 0 };
             }
             encode(r)
         }

@@ -14,6 +14,8 @@ pub unsafe extern "C" fn fork() -> libc::pid_t {
     if pid == 0 {
         // SAFETY: in the child, on the forking thread, before anything else runs.
         unsafe { hub::after_fork_child() };
+    } else if pid > 0 && hub::local().is_some() {
+        table::after_fork_parent();
     }
     pid
 }

@@ -149,3 +149,95 @@ pub unsafe extern "C" fn bsd_signal(sig: c_int, handler: libc::sighandler_t) -> 
     // SAFETY: forwarded.
     unsafe { signal(sig, handler) }
 }
+
+// ---- signal masks ----------------------------------------------------------------------
+//
+// All green threads share one OS thread and so one kernel signal mask. A green thread's
+// pthread_sigmask/sigprocmask therefore changes only its own virtual mask (reported back
+// consistently); the kernel mask stays the root's. Blocking signals in worker threads
+// so that the main thread handles them (CPython's faulthandler watchdog does exactly
+// that) then keeps working: had the watchdog's call reached the kernel, it would have
+// blocked every signal for the whole process.
+
+fn kernel_mask() -> libc::sigset_t {
+    // SAFETY: a zeroed sigset_t is valid; a null new set only reads the mask.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, 0usize, &mut old as *mut libc::sigset_t, 8) };
+    old
+}
+
+/// The calling thread's signal mask: virtual for a green thread, the kernel's for the root.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn current_mask(h: *mut crate::hub::Hub) -> libc::sigset_t {
+    // SAFETY: h is this thread's hub; current is live.
+    unsafe {
+        let g = crate::hub::current(h);
+        if (*g).is_root { kernel_mask() } else { (*g).sigmask }
+    }
+}
+
+/// Applies `how`/`set` to a green thread's virtual mask. Returns an error number.
+fn virtual_sigmask(g: *mut crate::green::Green, how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
+    // SAFETY: g is the running green thread; set/old are null or the program's sigsets.
+    unsafe {
+        if !old.is_null() {
+            *old = (*g).sigmask;
+        }
+        let Some(set) = set.as_ref() else { return 0 };
+        let m = &mut (*g).sigmask;
+        match how {
+            libc::SIG_BLOCK | libc::SIG_UNBLOCK => {
+                for sig in 1..NSIG as c_int {
+                    if libc::sigismember(set, sig) == 1 {
+                        if how == libc::SIG_BLOCK {
+                            libc::sigaddset(m, sig);
+                        } else {
+                            libc::sigdelset(m, sig);
+                        }
+                    }
+                }
+            }
+            libc::SIG_SETMASK => *m = *set,
+            _ => return libc::EINVAL,
+        }
+        // As in the kernel, SIGKILL and SIGSTOP cannot be blocked.
+        libc::sigdelset(m, libc::SIGKILL);
+        libc::sigdelset(m, libc::SIGSTOP);
+    }
+    0
+}
+
+fn green_running() -> Option<*mut crate::green::Green> {
+    let h = crate::hub::local()?;
+    // SAFETY: h is this thread's hub.
+    let g = unsafe { crate::hub::current(h) };
+    // SAFETY: current is live.
+    (!unsafe { (*g).is_root }).then_some(g)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
+    match green_running() {
+        Some(g) => virtual_sigmask(g, how, set, old),
+        // SAFETY: forwarded.
+        None => unsafe { real::pthread_sigmask(how, set, old) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
+    match green_running() {
+        Some(g) => match virtual_sigmask(g, how, set, old) {
+            0 => 0,
+            e => {
+                crate::sys::set_errno(e);
+                -1
+            }
+        },
+        // SAFETY: forwarded.
+        None => unsafe { real::sigprocmask(how, set, old) },
+    }
+}

@@ -158,6 +158,8 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
+        // A new thread inherits its creator's signal mask, as with pthread_create.
+        (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
         (*g).coro = Some(green::Coro::with_stack(stack, move |y, ()| {
             let g = gp as *mut Green;

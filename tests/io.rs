@@ -1,0 +1,122 @@
+//! I/O multiplexing, socket timeouts, fd flags, fork/exec/wait and name resolution
+//! under the shim (c-tests/io/*.c and some c-tests/py/*.py). Each program runs natively
+//! and under the shim: stdout and exit status must match, and under the shim the process
+//! keeps one OS thread (plus the offload pool's workers, which compare_one_thread allows).
+
+mod common;
+use common::*;
+
+fn io(name: &str) -> (Run, Run) {
+    let p = c_program("io", name);
+    compare_one_thread(&Spec::new(&p), "os_threads_max")
+}
+
+fn py(name: &str) -> (Run, Run) {
+    let p = py_program(name);
+    let interp = python();
+    let mut spec = Spec::new(&p);
+    spec.interpreter = Some(&interp);
+    compare_one_thread(&spec, "os_threads_max")
+}
+
+/// select() over 500 socketpairs reports exactly the written fds; its timeout and the
+/// remaining time in the timeval are as on Linux; a ticker keeps running meanwhile.
+#[test]
+fn select_over_500_socketpairs() {
+    let (native, shim) = io("select500");
+    assert!(native.metric("os_threads_max") > 1, "native should use OS threads");
+    assert!(shim.metric("ticks_during_loop") >= 10, "{}", shim.stderr);
+    assert!(shim.metric("ticks_during_timeout") >= 10, "{}", shim.stderr);
+    let t = shim.metric("timeout_ms");
+    assert!((90..2000).contains(&t), "100 ms select timeout took {t} ms");
+    let rem = shim.metric("remaining_ms");
+    assert!((900..=1960).contains(&rem), "remaining time {rem} ms");
+}
+
+/// SO_RCVTIMEO / SO_SNDTIMEO fire under the shim (EAGAIN or a partial count) while
+/// other threads keep running.
+#[test]
+fn socket_timeouts_fire_while_others_run() {
+    let (_, shim) = io("sockopt_timeouts");
+    for m in ["recv_ms", "read_ms", "dup_recv_ms"] {
+        let v = shim.metric(m);
+        assert!((180..=2000).contains(&v), "{m}={v}\n{}", shim.stderr);
+    }
+    for m in ["send_ms", "write_ms"] {
+        let v = shim.metric(m);
+        assert!((180..5000).contains(&v), "{m}={v}\n{}", shim.stderr);
+    }
+    assert!(shim.metric("ticks_recv") >= 10, "{}", shim.stderr);
+    assert!(shim.metric("ticks_send") >= 10, "{}", shim.stderr);
+}
+
+/// O_NONBLOCK belongs to the open file description: dup, dup2, dup3, F_DUPFD_CLOEXEC,
+/// FIONBIO and fork all share it, in both directions.
+#[test]
+fn nonblock_flag_is_shared_by_dups_and_forked_children() {
+    io("dup_flags");
+}
+
+/// fork from a thread while ten others are parked: the child has only the forking
+/// thread (and a working hub), the parent's threads finish normally.
+#[test]
+fn fork_while_threads_are_parked() {
+    let (native, _) = io("fork_parked");
+    assert!(native.metric("os_threads_max") >= 12, "{}", native.stderr);
+}
+
+/// 50 threads fork+exec and waitpid their own child; process-group and any-child waits
+/// reap posix_spawn children.
+#[test]
+fn fork_exec_waitpid_from_50_threads() {
+    let (native, shim) = io("fork_exec_waitpid");
+    assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
+    assert!(shim.metric("ticks") >= 10, "{}", shim.stderr);
+}
+
+/// An epoll + timerfd event loop inside a thread, fed by another thread.
+#[test]
+fn event_loop_in_a_thread() {
+    let (_, shim) = io("event_loop");
+    assert!(shim.metric("expirations") >= 5, "{}", shim.stderr);
+    assert!(shim.metric("ticks") >= 10, "{}", shim.stderr);
+}
+
+/// 50 threads each subprocess.run a shell with captured output.
+#[test]
+fn py_subprocess_from_50_threads() {
+    py("subprocess50");
+}
+
+/// selectors (epoll), select.epoll and select.select from 30 threads at once.
+#[test]
+fn py_selectors_epoll_select_threads() {
+    let (_, shim) = py("selectors_threads");
+    assert!(shim.metric("ticks") >= 5, "{}", shim.stderr);
+}
+
+/// 100 concurrent getaddrinfo calls: served by the offload pool, so under the shim the
+/// process has the hub's OS thread plus the pool's workers (compare_one_thread allows
+/// exactly those; at most GREENSHIM_OFFLOAD_THREADS = 4 by default); the ticker must not
+/// stall.
+#[test]
+fn py_getaddrinfo_from_100_threads() {
+    let (_, shim) = py("getaddrinfo_threads");
+    let pool = offload_threads(&shim);
+    assert!((1..=4).contains(&pool), "{pool} offload threads for 100 lookups, want 1..=4\n{}", shim.stderr);
+    let gap = shim.metric("max_tick_gap_ms");
+    assert!(gap < 500, "ticker stalled for {gap} ms during the lookups\n{}", shim.stderr);
+}
+
+/// The same with GREENSHIM_OFFLOAD_THREADS=1: one worker next to the hub.
+#[test]
+fn py_getaddrinfo_with_one_offload_thread() {
+    let p = py_program("getaddrinfo_threads");
+    let interp = python();
+    let mut spec = Spec::new(&p);
+    spec.interpreter = Some(&interp);
+    spec.env = &[("GREENSHIM_OFFLOAD_THREADS", "1")];
+    let (_, shim) = compare_one_thread(&spec, "os_threads_max");
+    assert_eq!(offload_threads(&shim), 1, "{}", shim.stderr);
+    assert!(shim.metric("os_threads_max") <= 2, "{}", shim.stderr);
+}
