@@ -37,6 +37,8 @@ const POLL_BUDGET: u32 = 64;
 /// Fast-path (non-blocking) I/O operations a thread may do before it is sent to the back
 /// of the ready queue.
 pub const FAST_OP_BUDGET: u32 = 128;
+/// Longest the hub goes without polling epoll and timers while threads keep running.
+const POLL_INTERVAL_NS: u64 = 2_000_000;
 
 #[derive(Default, Clone, Copy)]
 pub struct Stats {
@@ -70,6 +72,8 @@ pub struct Hub {
     /// process ends when the last green thread does.
     root_exited: bool,
     since_poll: u32,
+    /// Monotonic time of the last poll.
+    last_poll: u64,
     pub fast_ops: u32,
     pub default_stack: usize,
     pub stats: Stats,
@@ -113,6 +117,7 @@ pub fn install(default_stack: usize) -> Result<(), sys::Errno> {
         live: 0,
         root_exited: false,
         since_poll: 0,
+        last_poll: 0,
         fast_ops: 0,
         default_stack,
         stats: Stats::default(),
@@ -403,7 +408,12 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                     resume(h, g);
                     deliver_signals(h);
                     (*h).since_poll += 1;
-                    if (*h).since_poll >= POLL_BUDGET {
+                    // Poll after POLL_BUDGET resumes, or sooner when threads run long
+                    // between parks (a fork, a computation): checked every 8 resumes so
+                    // the clock read stays off the common path.
+                    if (*h).since_poll >= POLL_BUDGET
+                        || ((*h).since_poll % 8 == 0 && sys::now_ns().saturating_sub((*h).last_poll) > POLL_INTERVAL_NS)
+                    {
                         poll(h, Some(0));
                     }
                 }
@@ -481,6 +491,7 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
     unsafe {
         (*h).since_poll = 0;
         let now = sys::now_ns();
+        (*h).last_poll = now;
         fire_timers(h, now);
         let mut timeout = if (*h).ready.is_empty() { max_ns } else { Some(0) };
         if let Some(d) = (*h).timers.next_deadline() {
