@@ -13,7 +13,8 @@
 # Tools go into the build directory only: a venv at build/bench-venv with gevent and
 # Flask, and the C programs in build/bench/. wrk comes from `apt-get install wrk` when
 # missing and running as root. Whatever cannot be had is skipped with a message.
-# Writes bench/results.md and bench/servers.svg; logs and raw numbers in build/bench/.
+# Writes bench/results.md and bench/servers.svg (BENCH_OUT=DIR to write elsewhere);
+# logs and raw numbers in build/bench/.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,9 @@ if [[ ! -f "$LIB" ]]; then
     say "building libgreenshim.so (cargo build --release)"
     cargo build --release || { say "cargo build failed"; exit 1; }
 fi
-mkdir -p "$BUILD" "$ROOT/bench"
+OUT=${BENCH_OUT:-$ROOT/bench}
+mkdir -p "$BUILD" "$OUT"
+rm -f "$BUILD"/server-*.log "$BUILD"/wrk-*.txt
 # Measure a snapshot of the library: a rebuild during the run must not change it midway.
 cp "$LIB" "$BUILD/libgreenshim.so" || { say "cannot copy $LIB"; exit 1; }
 LIB="$BUILD/libgreenshim.so"
@@ -113,6 +116,6 @@ command -v taskset >/dev/null || say "taskset missing: servers and wrk will not 
 
 export BENCH_LIB="$LIB" BENCH_LIB_SHA="$LIB_SHA" BENCH_BIN="$BUILD" BENCH_PY="$PY" BENCH_WRK="$WRK"
 export BENCH_HAVE_GEVENT=$HAVE_GEVENT BENCH_HAVE_FLASK=$HAVE_FLASK
-export BENCH_OUT="$ROOT/bench" BENCH_LOGS="$BUILD"
+export BENCH_OUT="$OUT" BENCH_LOGS="$BUILD"
 # The driver itself runs natively (never under the shim).
 env -u LD_PRELOAD "$PY" "$ROOT/scripts/bench/bench.py"

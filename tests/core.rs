@@ -225,3 +225,10 @@ fn signal_masks_are_per_thread() {
     let p = core("sigmask_threads");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
 }
+
+/// A signal-handling thread in sigwait, sigtimedwait timing out, pause in main.
+#[test]
+fn sigwait_thread_and_pause() {
+    let p = core("sigwait");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+}

@@ -11,7 +11,6 @@ cases:
   sleepers_threads N threading.Threads each time.sleep(1), then joined
   sleepers_gevent  N greenlets each gevent.sleep(1), then joined
 """
-import os
 import sys
 import time
 

@@ -45,6 +45,7 @@ pub const COVERED: &[&str] = &[
     "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
     "signal", "bsd_signal", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
+    "pause", "sigsuspend", "sigwait", "sigwaitinfo", "sigtimedwait",
     // served by the offload pool (real OS threads) while the green thread parks
     "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",
     "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
@@ -68,8 +69,7 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
     "sync", "syncfs", "sync_file_range", "msync",
     "lockf64", "tcdrain",
     // signals
-    "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause",
-    "sigwait", "sigwaitinfo", "sigtimedwait",
+    "__sigsuspend", "sigpause", "__sigpause",
     // opening (a FIFO blocks until the other end opens)
     "open", "__open", "open64", "__open64", "openat", "openat64",
     "__open_2", "__open64_2", "__openat_2", "__openat64_2", "creat", "creat64",

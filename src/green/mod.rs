@@ -75,6 +75,8 @@ pub enum Reason {
     Yield,
     /// Waiting for a call served by the offload pool.
     Offload,
+    /// pause, sigsuspend, sigwait.
+    Signal,
     Other,
 }
 
@@ -83,7 +85,7 @@ impl Reason {
     pub fn on_signal(self) -> OnSignal {
         match self {
             Reason::Read | Reason::Write | Reason::Accept | Reason::Other => OnSignal::InterruptUnlessRestart,
-            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore => OnSignal::Interrupt,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal => OnSignal::Interrupt,
             _ => OnSignal::Ignore,
         }
     }
@@ -103,7 +105,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "offload", "other",
+    "join", "yield", "offload", "signal", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.

@@ -22,6 +22,14 @@ static USER_HANDLER: [AtomicUsize; NSIG] = [const { AtomicUsize::new(0) }; NSIG]
 static USER_FLAGS: [AtomicI32; NSIG] = [const { AtomicI32::new(0) }; NSIG];
 /// Bit n: a handler for signal n ran since the root last parked.
 static PENDING: AtomicU64 = AtomicU64::new(0);
+/// Handlers run so far: the root remembers the count when it parks, and is interrupted
+/// when it moves.
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+/// Number of handler runs so far.
+pub fn count() -> u64 {
+    COUNT.load(Ordering::Acquire)
+}
 
 extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let n = sig as usize;
@@ -44,6 +52,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc:
         }
     }
     PENDING.fetch_or(1 << n, Ordering::AcqRel);
+    COUNT.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Forgets handlers that ran before the root parked (a signal that arrives before a
@@ -240,4 +249,151 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
         // SAFETY: forwarded.
         None => unsafe { real::sigprocmask(how, set, old) },
     }
+}
+
+// ---- waiting for signals -----------------------------------------------------------------
+
+/// Parks the root until a signal handler runs (counted from `baseline`).
+fn park_root_until_signal(h: *mut crate::hub::Hub, baseline: u64) {
+    // SAFETY: h is this thread's hub and the caller is its root.
+    unsafe {
+        (*h).signal_baseline = Some(baseline);
+        let (g, generation) = crate::hub::prepare_park(h);
+        crate::hub::park(h, g, generation, None, crate::green::Reason::Signal);
+    }
+}
+
+fn root_hub() -> Option<*mut crate::hub::Hub> {
+    let h = crate::hub::local()?;
+    // SAFETY: h is this thread's hub.
+    unsafe { (*crate::hub::current(h)).is_root }.then_some(h)
+}
+
+/// `pause`: on the main thread, park until a handler runs; then -1/EINTR as natively.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pause() -> c_int {
+    match root_hub() {
+        Some(h) => {
+            park_root_until_signal(h, count());
+            crate::sys::set_errno(libc::EINTR);
+            -1
+        }
+        // SAFETY: no arguments.
+        None => crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
+    }
+}
+
+/// `sigsuspend`: on the main thread, swap the kernel mask and park until a handler runs.
+/// The baseline is taken before the mask changes, so a signal the new mask lets through
+/// at once still counts.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
+    let Some(h) = root_hub() else {
+        // SAFETY: the program's own mask.
+        return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_rt_sigsuspend, mask, 8) }) as c_int;
+    };
+    let baseline = count();
+    // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
+    if count() == baseline {
+        park_root_until_signal(h, baseline);
+    }
+    // SAFETY: restoring the mask saved above.
+    unsafe { real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
+    crate::sys::set_errno(libc::EINTR);
+    -1
+}
+
+/// sigwait family: a signalfd for the awaited (blocked) signals, parked on like any fd.
+/// Returns the signal number, or Err(errno).
+fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: Option<u64>) -> Result<c_int, crate::sys::Errno> {
+    use crate::fd::{io as fio, table};
+    use crate::green::Wake;
+    use crate::sys::{self, Errno, sc};
+    let h = crate::hub::local().expect("caller checked the hub");
+    // SAFETY: set is the program's sigset; the kernel copies it.
+    let fd = unsafe { sc!(libc::SYS_signalfd4, -1isize, set, 8, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) }? as i32;
+    table::created(fd, table::Kind::Pollable, false, false);
+    let deadline = timeout.map(|t| sys::now_ns().saturating_add(t));
+    let result = loop {
+        // SAFETY: a zeroed signalfd_siginfo is valid; read fills it.
+        let mut si: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
+        // SAFETY: reads one record into si.
+        match unsafe { sc!(libc::SYS_read, fd, &mut si as *mut libc::signalfd_siginfo, core::mem::size_of::<libc::signalfd_siginfo>()) } {
+            Ok(_) => {
+                if !info.is_null() {
+                    // SAFETY: info is the program's siginfo; fill the common fields.
+                    unsafe {
+                        core::ptr::write_bytes(info as *mut u8, 0, core::mem::size_of::<libc::siginfo_t>());
+                        let raw = info as *mut i32;
+                        *raw = si.ssi_signo as i32; // si_signo
+                        *raw.add(1) = si.ssi_errno; // si_errno
+                        *raw.add(2) = si.ssi_code; // si_code
+                        *raw.add(4) = si.ssi_pid as i32; // si_pid
+                        *raw.add(5) = si.ssi_uid as i32; // si_uid
+                    }
+                }
+                break Ok(si.ssi_signo as c_int);
+            }
+            Err(Errno::EAGAIN) => {}
+            Err(e) => break Err(e),
+        }
+        if deadline.is_some_and(|d| sys::now_ns() >= d) {
+            break Err(Errno::EAGAIN);
+        }
+        let Some(e) = table::slot(fd) else { break Err(Errno::EBADF) };
+        match fio::park_on(h, fd, e, fio::Dir::Read, deadline, crate::green::Reason::Signal) {
+            Ok(Wake::Timeout) => break Err(Errno::EAGAIN),
+            Ok(Wake::Interrupted) => break Err(Errno::EINTR),
+            Ok(_) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    table::closing(fd);
+    let _ = sys::close(fd);
+    result
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int {
+    if crate::hub::local().is_none() {
+        // SAFETY: forwarded.
+        return unsafe { real::sigwait(set, sig) };
+    }
+    loop {
+        match wait_signal(set, core::ptr::null_mut(), None) {
+            Ok(s) => {
+                // SAFETY: the program's out-parameter.
+                unsafe { *sig = s };
+                return 0;
+            }
+            Err(e) if e.0 == libc::EINTR => continue,
+            Err(e) => return e.0,
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, ts: *const libc::timespec) -> c_int {
+    if crate::hub::local().is_none() {
+        // SAFETY: forwarded.
+        return unsafe { real::sigtimedwait(set, info, ts) };
+    }
+    // SAFETY: ts is null or the program's timespec.
+    let timeout = unsafe { ts.as_ref() }.map(crate::sys::ts_to_ns);
+    match wait_signal(set, info, timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            e.set();
+            -1
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sigtimedwait(set, info, core::ptr::null()) }
 }

@@ -77,6 +77,10 @@ pub struct Hub {
     pub fast_ops: u32,
     pub default_stack: usize,
     pub stats: Stats,
+    /// Signal-handler count the parked root compares against (hooks::signal).
+    root_signals_seen: u64,
+    /// Set by sigsuspend/pause to use a count taken before the park itself.
+    pub signal_baseline: Option<u64>,
 }
 
 static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
@@ -121,6 +125,8 @@ pub fn install(default_stack: usize) -> Result<(), sys::Errno> {
         fast_ops: 0,
         default_stack,
         stats: Stats::default(),
+        root_signals_seen: 0,
+        signal_baseline: None,
     }));
     HUB.store(h, Ordering::Release);
     HUB_TP.store(sys::thread_pointer(), Ordering::Release);
@@ -145,16 +151,19 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
     // SAFETY: h is this thread's hub; no switch happens in this function.
     unsafe {
         let stack = (*h).stacks.get(stack_size)?;
+        // Every thread gets a fresh id (its gettid), like kernel tids, which are not
+        // reused right away even when the control block is.
+        let id = (*h).next_id;
+        (*h).next_id = (*h).next_id.wrapping_add(1).max(green::FIRST_ID);
         let g = match (*h).free.pop() {
             Some(g) => g,
             None => {
-                let id = (*h).next_id;
-                (*h).next_id = (*h).next_id.wrapping_add(1).max(green::FIRST_ID);
                 let g = Box::into_raw(Box::new(Green::new(id, false)));
                 (*h).all.push(g);
                 g
             }
         };
+        (*g).id = id;
         (*g).detached = detached;
         (*g).exiting = false;
         (*g).start = Some(start);
@@ -265,6 +274,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         }
         if (*g).is_root {
             crate::hooks::signal::clear_pending();
+            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::count);
         }
         (*g).state = State::Parked;
         (*g).reason = reason;
@@ -521,13 +531,13 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
 /// If a signal handler ran while the root was parked in an interruptible call, wake the
 /// root with `Interrupted` (see hooks::signal).
 unsafe fn deliver_signals(h: *mut Hub) {
-    let Some(all_restart) = crate::hooks::signal::take_pending() else { return };
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;
-        if (*root).state != State::Parked {
+        if (*root).state != State::Parked || crate::hooks::signal::count() == (*h).root_signals_seen {
             return;
         }
+        let all_restart = crate::hooks::signal::take_pending().unwrap_or(true);
         let interrupt = match (*root).reason.on_signal() {
             green::OnSignal::Interrupt => true,
             green::OnSignal::InterruptUnlessRestart => !all_restart,
