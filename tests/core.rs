@@ -232,3 +232,10 @@ fn sigwait_thread_and_pause() {
     let p = core("sigwait");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
 }
+
+/// The hub's fds sit high; closing every fd (close_range) does not break the hub.
+#[test]
+fn fd_numbers_and_close_range() {
+    let p = core("fd_numbers");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+}

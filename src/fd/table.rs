@@ -400,3 +400,31 @@ pub fn before_exec_if_hub() {
         before_exec();
     }
 }
+
+/// After the hub's epoll instance was recreated: forget every registration and register
+/// again the fds someone is parked on (others register on their next EAGAIN).
+pub fn reregister_all(h: *mut hub::Hub) {
+    for (c, chunk) in TABLE.iter().enumerate() {
+        let p = chunk.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: hub thread; i < CHUNK.
+            let e = unsafe { p.add(i) };
+            // SAFETY: as above.
+            unsafe {
+                (*e).registered = false;
+                if !(*e).readers.is_empty() || !(*e).writers.is_empty() {
+                    let fd = (c * CHUNK + i) as i32;
+                    if ensure_registered(h, fd, e).is_err() {
+                        // The fd itself is gone too: wake its waiters with EBADF.
+                        for (g, generation) in (*e).readers.drain(..).chain((*e).writers.drain(..)).collect::<Vec<_>>() {
+                            hub::try_wake(g, generation, crate::green::Wake::Closed);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -513,6 +513,10 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
         }
         (*h).stats.epoll_waits += 1;
         let n = (*h).reactor.wait(timeout);
+        if (*h).reactor.broken.is_some() {
+            rebuild_reactor(h);
+            return;
+        }
         for i in 0..n {
             let ev = (*h).reactor.events[i];
             let (data, events) = (ev.u64, ev.events);
@@ -546,6 +550,22 @@ unsafe fn deliver_signals(h: *mut Hub) {
         if interrupt {
             try_wake(root, (*root).park_gen, Wake::Interrupted);
         }
+    }
+}
+
+/// The program closed the hub's epoll instance or eventfd (close_range, closefrom):
+/// make new ones and re-register every fd a thread is parked on.
+unsafe fn rebuild_reactor(h: *mut Hub) {
+    crate::warn!("the hub's epoll fd was closed by the program; rebuilding it");
+    // SAFETY: hub thread; the old fds are already gone (or unusable).
+    unsafe {
+        let _ = sys::close((*h).reactor.epfd);
+        let _ = sys::close((*h).reactor.evfd);
+        match Reactor::new() {
+            Ok(r) => (*h).reactor = r,
+            Err(_) => crate::log::fatal_parts(&[b"greenshim: cannot recreate the hub's epoll instance"]),
+        }
+        crate::fd::table::reregister_all(h);
     }
 }
 

@@ -11,12 +11,31 @@ use crate::sys::{self, Errno, sc};
 pub const WAKER_TOKEN: u64 = u64::MAX;
 pub const MAX_EVENTS: usize = 256;
 
+/// Moves `fd` to a high number (just below the soft fd limit, at least 64), close-on-exec;
+/// keeps it where it is if that fails.
+fn move_high(fd: i32) -> i32 {
+    let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: r is a valid out-pointer.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) };
+    let soft = if r.rlim_cur == libc::RLIM_INFINITY { 1 << 20 } else { r.rlim_cur as usize };
+    let base = soft.saturating_sub(32).clamp(64, 1 << 20);
+    match sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, base) {
+        Ok(high) => {
+            let _ = sys::close(fd);
+            high as i32
+        }
+        Err(_) => fd,
+    }
+}
+
 pub struct Reactor {
     pub epfd: i32,
     pub evfd: i32,
     pub events: Box<[libc::epoll_event; MAX_EVENTS]>,
     /// Whether `epoll_pwait2` (ns timeouts) is available; else `epoll_wait` (ms, rounded up).
     pwait2: bool,
+    /// Set when epoll_wait failed for a reason other than a signal.
+    pub broken: Option<Errno>,
 }
 
 impl Reactor {
@@ -31,7 +50,10 @@ impl Reactor {
                 return Err(e);
             }
         };
-        let r = Reactor { epfd, evfd, events: Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]), pwait2: true };
+        // Keep the hub's fds out of the program's way: programs expect their first
+        // open() to return 3, and print or pass fd numbers.
+        let (epfd, evfd) = (move_high(epfd), move_high(evfd));
+        let r = Reactor { epfd, evfd, events: Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]), pwait2: true, broken: None };
         r.ctl(libc::EPOLL_CTL_ADD, evfd, libc::EPOLLIN as u32, WAKER_TOKEN)?;
         Ok(r)
     }
@@ -67,7 +89,12 @@ impl Reactor {
             match r {
                 Ok(n) => return n,
                 Err(Errno::EINTR) => return 0,
-                Err(_) => return 0,
+                Err(e) => {
+                    // The program closed the hub's epoll fd behind the shim's back
+                    // (close_range, closefrom): the caller rebuilds the reactor.
+                    self.broken = Some(e);
+                    return 0;
+                }
             }
         }
     }
