@@ -7,6 +7,7 @@
 //! | `GREENSHIM_STATS` | `0` or `1` | `0` |
 //! | `GREENSHIM_DISABLE` | `0` or `1` (pass every call through) | `0` |
 //! | `GREENSHIM_OFFLOAD_THREADS` | 1..=256 | `4` |
+//! | `GREENSHIM_STACK_GUARD` | `0` or `1` (guard page below each green stack) | `1` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -34,6 +35,9 @@ pub struct Config {
     pub disable: bool,
     /// Most OS threads in the offload pool.
     pub offload_threads: usize,
+    /// A PROT_NONE guard page below each green stack (overflow detection; costs one
+    /// more kernel memory map per thread, which caps threads near vm.max_map_count / 2).
+    pub stack_guard: bool,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -56,6 +60,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_STATS", "0|1", "0"),
     ("GREENSHIM_DISABLE", "0|1", "0"),
     ("GREENSHIM_OFFLOAD_THREADS", "an integer from 1 to 256", "4"),
+    ("GREENSHIM_STACK_GUARD", "0|1", "1"),
 ];
 
 /// glibc's default thread stack: RLIMIT_STACK, capped at 8 MiB here because green
@@ -127,6 +132,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         stats: field(&get, 2, parse_bool, false)?,
         disable: field(&get, 3, parse_bool, false)?,
         offload_threads: field(&get, 4, |s| s.trim().parse::<usize>().ok().filter(|n| (1..=256).contains(n)), 4)?,
+        stack_guard: field(&get, 5, parse_bool, true)?,
     })
 }
 

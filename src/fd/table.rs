@@ -119,15 +119,33 @@ pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
     // SAFETY: fstat writes into st.
     unsafe { sc!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) }?;
     let fl = sys::fcntl(fd, libc::F_GETFL, 0)? as i32;
-    let kind = match st.st_mode & libc::S_IFMT {
+    let mut kind = match st.st_mode & libc::S_IFMT {
         libc::S_IFSOCK => Kind::Socket,
         libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK | libc::S_IFLNK => Kind::NotPollable,
         _ => Kind::Pollable,
     };
+    let mut registered = false;
+    if st.st_mode & libc::S_IFMT == libc::S_IFCHR {
+        // Character devices without a poll method (/dev/null, /dev/zero, /dev/urandom)
+        // are always ready: epoll refuses them, and they are served like files. Others
+        // (ttys) stay registered from now on.
+        if let Some(h) = hub::local() {
+            let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
+            // SAFETY: hub thread; e is this fd's slot.
+            let next_gen = unsafe { (*e).generation.wrapping_add(1) };
+            // SAFETY: as above.
+            match unsafe { (*h).reactor.ctl(libc::EPOLL_CTL_ADD, fd, events, fd as u32 as u64 | (next_gen as u64) << 32) } {
+                Err(Errno(libc::EPERM)) => kind = Kind::NotPollable,
+                Ok(()) => registered = true,
+                Err(_) => {}
+            }
+        }
+    }
     // SAFETY: hub thread owns the table.
     unsafe {
         reset(e);
         (*e).kind = kind;
+        (*e).registered = registered;
         (*e).user_nb = fl & libc::O_NONBLOCK != 0;
     }
     Ok(())

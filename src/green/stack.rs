@@ -23,13 +23,15 @@ pub struct StackMem {
     pub limit: usize,
     /// One past the highest usable byte; the initial stack pointer.
     pub base: usize,
+    /// Whether the lowest page is a PROT_NONE guard.
+    pub guard: bool,
 }
 
 impl StackMem {
-    /// Maps a stack with `size` usable bytes (page-rounded) and a guard page.
-    pub fn map(size: usize) -> Option<StackMem> {
+    /// Maps a stack with `size` usable bytes (page-rounded) and, if `guard`, a guard page.
+    pub fn map(size: usize, guard: bool) -> Option<StackMem> {
         let size = (size + PAGE - 1) & !(PAGE - 1);
-        let total = size + PAGE;
+        let total = size + if guard { PAGE } else { 0 };
         // SAFETY: anonymous private mapping with no address hint; result checked.
         let p = unsafe {
             libc::mmap(
@@ -44,22 +46,32 @@ impl StackMem {
         if p == libc::MAP_FAILED {
             return None;
         }
+        if !guard {
+            // Without a guard page, neighbouring stacks merge into one kernel memory
+            // map, so vm.max_map_count no longer limits the thread count.
+            return Some(StackMem { limit: p as usize, base: p as usize + total, guard: false });
+        }
         // SAFETY: the first page lies inside the mapping just created.
         if unsafe { libc::mprotect(p, PAGE, libc::PROT_NONE) } != 0 {
             // SAFETY: unmapping exactly what was mapped.
             unsafe { libc::munmap(p, total) };
             return None;
         }
-        Some(StackMem { limit: p as usize, base: p as usize + total })
+        Some(StackMem { limit: p as usize, base: p as usize + total, guard: true })
     }
 
     /// Usable bytes (without the guard page).
     pub fn usable(&self) -> usize {
-        self.base - self.limit - PAGE
+        self.base - self.limit - if self.guard { PAGE } else { 0 }
+    }
+
+    /// Lowest usable address.
+    pub fn bottom(&self) -> usize {
+        self.limit + if self.guard { PAGE } else { 0 }
     }
 
     pub fn guard_contains(&self, addr: usize) -> bool {
-        addr >= self.limit && addr < self.limit + PAGE
+        self.guard && addr >= self.limit && addr < self.limit + PAGE
     }
 
     pub fn unmap(self) {
@@ -88,11 +100,39 @@ pub struct StackPool {
     /// Bytes currently mapped for stacks (in use or pooled), for statistics.
     pub mapped: usize,
     pub peak_mapped: usize,
+    /// Stacks currently mapped (in use or pooled).
+    count: usize,
+    /// Most stacks allowed by vm.max_map_count (0 = not read yet).
+    max_stacks: usize,
+    /// Guard pages on new stacks (GREENSHIM_STACK_GUARD).
+    pub guard: bool,
+}
+
+/// Memory maps left for everything that is not a green stack.
+const MAP_HEADROOM: usize = 1024;
+
+/// vm.max_map_count, read once with raw syscalls (65530 if unreadable).
+fn max_map_count() -> usize {
+    use crate::sys::sc;
+    let mut buf = [0u8; 32];
+    // SAFETY: NUL-terminated path; buf is a live buffer.
+    let n = unsafe {
+        match sc!(libc::SYS_openat, libc::AT_FDCWD, c"/proc/sys/vm/max_map_count".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) {
+            Ok(fd) => {
+                let n = sc!(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len()).unwrap_or(0);
+                let _ = crate::sys::close(fd as i32);
+                n
+            }
+            Err(_) => 0,
+        }
+    };
+    let v = buf[..n].iter().take_while(|c| c.is_ascii_digit()).fold(0usize, |a, c| a * 10 + (c - b'0') as usize);
+    if v == 0 { 65530 } else { v }
 }
 
 impl StackPool {
     pub const fn new() -> Self {
-        StackPool { by_size: Vec::new(), keep: 4096, mapped: 0, peak_mapped: 0 }
+        StackPool { by_size: Vec::new(), keep: 4096, mapped: 0, peak_mapped: 0, count: 0, max_stacks: 0, guard: true }
     }
 
     pub fn get(&mut self, size: usize) -> Option<StackMem> {
@@ -102,14 +142,31 @@ impl StackPool {
                 return Some(s);
             }
         }
-        let s = StackMem::map(size)?;
-        self.mapped += size + PAGE;
+        // Each stack costs two kernel memory maps (guard + stack). Stop short of
+        // vm.max_map_count so that malloc and the program keep room to map: past it,
+        // pthread_create fails with EAGAIN, as it does natively, instead of the process
+        // dying of a failed allocation.
+        if self.max_stacks == 0 {
+            self.max_stacks = max_map_count().saturating_sub(MAP_HEADROOM) / 2;
+        }
+        if self.guard && self.count >= self.max_stacks {
+            return None;
+        }
+        let s = StackMem::map(size, self.guard)?;
+        self.count += 1;
+        self.mapped += s.base - s.limit;
         self.peak_mapped = self.peak_mapped.max(self.mapped);
         Some(s)
     }
 
     pub fn put(&mut self, s: StackMem) {
         let size = s.usable();
+        if s.guard != self.guard {
+            self.mapped -= s.base - s.limit;
+            self.count -= 1;
+            s.unmap();
+            return;
+        }
         let idx = match self.by_size.iter().position(|(sz, _)| *sz == size) {
             Some(i) => i,
             None => {
@@ -121,7 +178,8 @@ impl StackPool {
         if v.len() < self.keep {
             v.push(s);
         } else {
-            self.mapped -= size + PAGE;
+            self.mapped -= s.base - s.limit;
+            self.count -= 1;
             s.unmap();
         }
     }

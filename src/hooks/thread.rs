@@ -234,8 +234,8 @@ pub unsafe extern "C" fn pthread_getattr_np(t: pthread_t, attr: *mut pthread_att
                 return r;
             }
             if let Some(s) = (*g).stack {
-                libc::pthread_attr_setstack(attr, (s.limit + green::stack::PAGE) as *mut c_void, s.usable());
-                libc::pthread_attr_setguardsize(attr, green::stack::PAGE);
+                libc::pthread_attr_setstack(attr, s.bottom() as *mut c_void, s.usable());
+                libc::pthread_attr_setguardsize(attr, if s.guard { green::stack::PAGE } else { 0 });
             }
             if (*g).detached {
                 libc::pthread_attr_setdetachstate(attr, libc::PTHREAD_CREATE_DETACHED);

@@ -101,7 +101,7 @@ pub fn global() -> *mut Hub {
 }
 
 /// Creates the hub for the calling OS thread. Called once from the constructor.
-pub fn install(default_stack: usize) -> Result<(), sys::Errno> {
+pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
     let reactor = Reactor::new()?;
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
@@ -128,6 +128,8 @@ pub fn install(default_stack: usize) -> Result<(), sys::Errno> {
         root_signals_seen: 0,
         signal_baseline: None,
     }));
+    // SAFETY: h was just created and is not shared yet.
+    unsafe { (*h).stacks.guard = stack_guard };
     HUB.store(h, Ordering::Release);
     HUB_TP.store(sys::thread_pointer(), Ordering::Release);
     Ok(())
