@@ -8,6 +8,7 @@
 //! | `GREENSHIM_DISABLE` | `0` or `1` (pass every call through) | `0` |
 //! | `GREENSHIM_OFFLOAD_THREADS` | 1..=256 | `4` |
 //! | `GREENSHIM_STACK_GUARD` | `0` or `1` (guard page below each green stack) | `1` |
+//! | `GREENSHIM_FILE_IO` | `inline` or `offload` (regular-file read/write) | `inline` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -38,6 +39,8 @@ pub struct Config {
     /// A PROT_NONE guard page below each green stack (overflow detection; costs one
     /// more kernel memory map per thread, which caps threads near vm.max_map_count / 2).
     pub stack_guard: bool,
+    /// Regular-file reads and writes on the offload pool instead of inline.
+    pub file_io_offload: bool,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -61,6 +64,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_DISABLE", "0|1", "0"),
     ("GREENSHIM_OFFLOAD_THREADS", "an integer from 1 to 256", "4"),
     ("GREENSHIM_STACK_GUARD", "0|1", "1"),
+    ("GREENSHIM_FILE_IO", "inline|offload", "inline"),
 ];
 
 /// glibc's default thread stack: RLIMIT_STACK, capped at 8 MiB here because green
@@ -133,6 +137,16 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         disable: field(&get, 3, parse_bool, false)?,
         offload_threads: field(&get, 4, |s| s.trim().parse::<usize>().ok().filter(|n| (1..=256).contains(n)), 4)?,
         stack_guard: field(&get, 5, parse_bool, true)?,
+        file_io_offload: field(
+            &get,
+            6,
+            |s| match s.trim() {
+                "inline" | "" => Some(false),
+                "offload" => Some(true),
+                _ => None,
+            },
+            false,
+        )?,
     })
 }
 

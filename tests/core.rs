@@ -239,3 +239,14 @@ fn fd_numbers_and_close_range() {
     let p = core("fd_numbers");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
 }
+
+/// Regular-file I/O inline (default) and on the offload pool (GREENSHIM_FILE_IO=offload).
+#[test]
+fn regular_file_io_inline_and_offloaded() {
+    let p = core("file_io");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_FILE_IO", "offload")];
+    let (_, shim) = compare_one_thread(&spec, "os_threads_max");
+    assert!(offload_threads(&shim) >= 1, "reads should have gone to the pool:\n{}", shim.stderr);
+}

@@ -28,6 +28,21 @@ pub enum Plan {
     Bypass(Bypass),
 }
 
+static FILE_IO_OFFLOAD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// GREENSHIM_FILE_IO=offload: regular-file reads and writes run on the offload pool.
+pub fn set_file_io_offload(on: bool) {
+    FILE_IO_OFFLOAD.store(on, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether a not-pollable fd's read/write goes to the offload pool.
+#[inline]
+pub fn offload_file(fd: i32) -> bool {
+    FILE_IO_OFFLOAD.load(core::sync::atomic::Ordering::Relaxed)
+        // SAFETY: hub thread (prepare succeeded on it); the slot exists.
+        && table::peek(fd).is_some_and(|e| unsafe { (*e).regular })
+}
+
 /// Decides how a potentially blocking call on `fd` is served.
 #[inline]
 pub fn prepare(fd: i32) -> Plan {

@@ -39,6 +39,9 @@ pub struct FdEntry {
     pub kind: Kind,
     /// O_NONBLOCK as the program set it: the shim then passes every call through.
     pub user_nb: bool,
+    /// A regular file or block device (GREENSHIM_FILE_IO=offload serves these on the
+    /// offload pool).
+    pub regular: bool,
     /// The shim set O_NONBLOCK on the kernel description (only on sockets this process
     /// created; the program's F_GETFL does not show it and exec clears it).
     pub shim_nb: bool,
@@ -68,6 +71,7 @@ impl FdEntry {
         FdEntry {
             kind: Kind::Unknown,
             user_nb: false,
+            regular: false,
             shim_nb: false,
             registered: false,
             no_nowait: false,
@@ -146,6 +150,7 @@ pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
         reset(e);
         (*e).kind = kind;
         (*e).registered = registered;
+        (*e).regular = matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK);
         (*e).user_nb = fl & libc::O_NONBLOCK != 0;
     }
     Ok(())
@@ -222,6 +227,7 @@ pub fn duplicated(from: i32, to: i32) {
         unsafe {
             reset(dst);
             (*dst).kind = (*src).kind;
+            (*dst).regular = (*src).regular;
             (*dst).user_nb = (*src).user_nb;
             (*dst).shim_nb = (*src).shim_nb;
             (*dst).private = (*src).private;

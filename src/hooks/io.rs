@@ -17,6 +17,11 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
             let iov = libc::iovec { iov_base: buf, iov_len: n };
             encode(fio::readv(h, fd, e, &iov, 1))
         }
+        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
+            let a = (fd as usize, buf as usize, n as usize);
+            // SAFETY: the program's own arguments; its buffers outlive the parked call.
+            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_read, a.0, a.1, a.2) }))
+        }
         Plan::Bypass(why) => {
             fio::bypassed("read", fd, why);
             // SAFETY: the program's own arguments.
@@ -39,6 +44,11 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: usize, bufle
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     match fio::prepare(fd) {
         Plan::Green(h, e) => encode(fio::readv(h, fd, e, iov, cnt)),
+        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
+            let a = (fd as usize, iov as usize, cnt as usize);
+            // SAFETY: the program's own arguments; its buffers outlive the parked call.
+            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_readv, a.0, a.1, a.2) }))
+        }
         Plan::Bypass(why) => {
             fio::bypassed("readv", fd, why);
             // SAFETY: the program's own arguments.
@@ -54,6 +64,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
             let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
             encode(fio::writev(h, fd, e, &iov, 1))
         }
+        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
+            let a = (fd as usize, buf as usize, n as usize);
+            // SAFETY: the program's own arguments; its buffers outlive the parked call.
+            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_write, a.0, a.1, a.2) }))
+        }
         Plan::Bypass(why) => {
             fio::bypassed("write", fd, why);
             // SAFETY: the program's own arguments.
@@ -66,6 +81,11 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     match fio::prepare(fd) {
         Plan::Green(h, e) => encode(fio::writev(h, fd, e, iov, cnt)),
+        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
+            let a = (fd as usize, iov as usize, cnt as usize);
+            // SAFETY: the program's own arguments; its buffers outlive the parked call.
+            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_writev, a.0, a.1, a.2) }))
+        }
         Plan::Bypass(why) => {
             fio::bypassed("writev", fd, why);
             // SAFETY: the program's own arguments.
