@@ -7,6 +7,7 @@ use crate::{config, hub, log, sys};
 #[ctor::ctor(unsafe)]
 fn greenshim_init() {
     sys::real::resolve_all();
+    crate::hooks::process::REAL_VFORK.store(sys::real::address_of_vfork(), core::sync::atomic::Ordering::Relaxed);
     let cfg = match config::from_env() {
         Ok(c) => c,
         Err(e) => {

@@ -250,3 +250,10 @@ fn regular_file_io_inline_and_offloaded() {
     let (_, shim) = compare_one_thread(&spec, "os_threads_max");
     assert!(offload_threads(&shim) >= 1, "reads should have gone to the pool:\n{}", shim.stderr);
 }
+
+/// vfork + dup2 + exec from a program with another thread running.
+#[test]
+fn vfork_exec_children() {
+    let p = core("vfork_exec");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+}

@@ -20,12 +20,37 @@ pub unsafe extern "C" fn fork() -> libc::pid_t {
     pid
 }
 
-/// `vfork` children share the parent's memory (and so the hub and fd table); the
-/// hooks they call would corrupt the parent. POSIX allows vfork to be a fork.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn vfork() -> libc::pid_t {
+/// glibc's vfork, resolved by the constructor (0 until then).
+pub static REAL_VFORK: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Before the constructor has resolved glibc's vfork: a plain fork (POSIX allows it).
+extern "C" fn vfork_fallback() -> libc::pid_t {
     // SAFETY: forwarded.
     unsafe { fork() }
+}
+
+/// `vfork`: a child that shares the parent's memory until it execs or exits. This hook
+/// cannot have a stack frame of its own — the child returns from vfork first and
+/// reuses the stack below the caller, which would clobber a wrapper's frame before the
+/// parent returns through it — so it is a naked jump to glibc's vfork. Before jumping
+/// it raises `hub::VFORK_PENDING`: hooks the child calls then see a foreign pid and pass
+/// straight through (touching nothing the parent owns), and the parent's first hook
+/// after the child execs clears the flag. (CPython's subprocess spawns with vfork.)
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn vfork() -> libc::pid_t {
+    core::arch::naked_asm!(
+        "mov rax, qword ptr [rip + {real}]",
+        "test rax, rax",
+        "jz 2f",
+        "mov byte ptr [rip + {flag}], 1",
+        "jmp rax",
+        "2:",
+        "jmp {fallback}",
+        real = sym REAL_VFORK,
+        flag = sym hub::VFORK_PENDING,
+        fallback = sym vfork_fallback,
+    )
 }
 
 fn prepare_exec() {

@@ -87,11 +87,38 @@ static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
 /// The hub's thread pointer, 0 until the hub is ready: the hooks' single-load gate.
 static HUB_TP: AtomicUsize = AtomicUsize::new(0);
 
+/// Set by the `vfork` hook just before it jumps to glibc's vfork: until the parent runs
+/// again, hooks called on the hub's thread pointer may be the child's, which shares the
+/// parent's memory and must not touch the hub.
+pub static VFORK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// The hub's process id (for telling a vfork child from its parent).
+static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
+
 /// The hub, if the calling OS thread owns it.
 #[inline(always)]
 pub fn local() -> Option<*mut Hub> {
     let tp = HUB_TP.load(Ordering::Relaxed);
-    if tp != 0 && tp == sys::thread_pointer() { Some(HUB.load(Ordering::Relaxed)) } else { None }
+    if tp != 0 && tp == sys::thread_pointer() {
+        if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
+            return None;
+        }
+        Some(HUB.load(Ordering::Relaxed))
+    } else {
+        None
+    }
+}
+
+/// After a vfork: true (and the flag cleared) in the parent, false in the child.
+#[cold]
+fn vfork_parent() -> bool {
+    // SAFETY: no arguments.
+    let pid = unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32;
+    if pid == HUB_PID.load(Ordering::Relaxed) {
+        VFORK_PENDING.store(false, Ordering::Relaxed);
+        true
+    } else {
+        false
+    }
 }
 
 /// The hub, from any OS thread (for remote wake-ups).
@@ -130,6 +157,8 @@ pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno
     }));
     // SAFETY: h was just created and is not shared yet.
     unsafe { (*h).stacks.guard = stack_guard };
+    // SAFETY: no arguments.
+    HUB_PID.store(unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32, Ordering::Relaxed);
     HUB.store(h, Ordering::Release);
     HUB_TP.store(sys::thread_pointer(), Ordering::Release);
     Ok(())
@@ -633,6 +662,8 @@ pub unsafe fn after_fork_child() {
             (*(*h).root).id = sys::gettid() as u32;
             (*h).live = 0;
         }
+        HUB_PID.store(sys::sc!(libc::SYS_getpid).unwrap_or(0) as i32, Ordering::Relaxed);
+        VFORK_PENDING.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
         crate::offload::after_fork_child();

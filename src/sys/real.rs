@@ -36,7 +36,7 @@ macro_rules! reals {
             /// # Safety
             /// Same contract as the libc function of that name.
             #[inline]
-            #[allow(clippy::missing_safety_doc, clippy::too_many_arguments)]
+            #[allow(clippy::missing_safety_doc, clippy::too_many_arguments, dead_code)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 let mut p = slot::$name.load(Ordering::Relaxed);
                 if p == 0 {
@@ -50,6 +50,11 @@ macro_rules! reals {
                 unsafe { f($($arg),*) }
             }
         )*
+
+        /// The address of glibc's vfork, once resolved (the vfork hook jumps to it).
+        pub fn address_of_vfork() -> usize {
+            slot::vfork.load(Ordering::Relaxed)
+        }
 
         /// Resolves every entry now; exits naming the first symbol that is missing.
         pub fn resolve_all() {
@@ -115,6 +120,7 @@ reals! {
     pthread_rwlock_unlock(l: *mut libc::pthread_rwlock_t) -> c_int;
     pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int;
     fork() -> libc::pid_t;
+    vfork() -> libc::pid_t;
     getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int;
     getnameinfo(sa: *const libc::sockaddr, salen: libc::socklen_t, host: *mut c_char, hostlen: libc::socklen_t, serv: *mut c_char, servlen: libc::socklen_t, flags: c_int) -> c_int;
     gethostbyname(name: *const c_char) -> *mut libc::hostent;
