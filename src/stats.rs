@@ -21,6 +21,10 @@ pub extern "C" fn at_exit() {
     }
     // SAFETY: read-only snapshot of counters at exit.
     let (s, peak_stack) = unsafe { ((*h).stats, hub::peak_stack_bytes(h)) };
+    // Single-threaded helper processes (shell wrappers, children) have nothing to say.
+    if s.created == 0 && crate::offload::OFFLOADED.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let mut b = LineBuf::new();
     let _ = write!(b, "greenshim stats: green threads created {}, peak alive {}, context switches {}, epoll waits {}", s.created, s.peak_live, s.switches, s.epoll_waits);
     b.flush_line();

@@ -58,3 +58,9 @@ fn py_gevent_classics() {
 fn py_keyboard_interrupt_is_prompt() {
     check("keyboard_interrupt");
 }
+
+/// Issue #4: reading a terminal (pty) while other threads run.
+#[test]
+fn py_tty_read_does_not_freeze_others() {
+    check("tty_read");
+}
