@@ -176,15 +176,33 @@ fn kernel_mask() -> libc::sigset_t {
     old
 }
 
+/// The root's kernel mask as last read, valid while ROOT_MASK_VALID: pthread_create
+/// copies it into every green thread, and a syscall per create would be a third of its
+/// cost. Every mask change the root makes goes through the hooks below, which invalidate.
+struct MaskCache(core::cell::UnsafeCell<libc::sigset_t>);
+// SAFETY: only the hub thread reads or writes it (pthread_create and the mask hooks on
+// the hub's root).
+unsafe impl Sync for MaskCache {}
+// SAFETY: an all-zero sigset_t is the empty set.
+static ROOT_MASK: MaskCache = MaskCache(core::cell::UnsafeCell::new(unsafe { core::mem::zeroed() }));
+static ROOT_MASK_VALID: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
 /// The calling thread's signal mask: virtual for a green thread, the kernel's for the root.
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
 pub unsafe fn current_mask(h: *mut crate::hub::Hub) -> libc::sigset_t {
-    // SAFETY: h is this thread's hub; current is live.
+    // SAFETY: h is this thread's hub; current is live; the cache is hub-thread only.
     unsafe {
         let g = crate::hub::current(h);
-        if (*g).is_root { kernel_mask() } else { (*g).sigmask }
+        if !(*g).is_root {
+            return (*g).sigmask;
+        }
+        if !ROOT_MASK_VALID.load(Ordering::Relaxed) {
+            *ROOT_MASK.0.get() = kernel_mask();
+            ROOT_MASK_VALID.store(true, Ordering::Relaxed);
+        }
+        *ROOT_MASK.0.get()
     }
 }
 
@@ -231,8 +249,11 @@ fn green_running() -> Option<*mut crate::green::Green> {
 pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
     match green_running() {
         Some(g) => virtual_sigmask(g, how, set, old),
-        // SAFETY: forwarded.
-        None => unsafe { real::pthread_sigmask(how, set, old) },
+        None => {
+            ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+            // SAFETY: forwarded.
+            unsafe { real::pthread_sigmask(how, set, old) }
+        }
     }
 }
 
@@ -246,8 +267,11 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
                 -1
             }
         },
-        // SAFETY: forwarded.
-        None => unsafe { real::sigprocmask(how, set, old) },
+        None => {
+            ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+            // SAFETY: forwarded.
+            unsafe { real::sigprocmask(how, set, old) }
+        }
     }
 }
 
@@ -295,6 +319,7 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     let baseline = count();
     // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
     let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
     // SAFETY: as above.
     unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
     if count() == baseline {
