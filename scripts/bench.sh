@@ -37,6 +37,10 @@ rm -f "$BUILD"/server-*.log "$BUILD"/wrk-*.txt
 cp "$LIB" "$BUILD/libgreenshim.so" || { say "cannot copy $LIB"; exit 1; }
 LIB="$BUILD/libgreenshim.so"
 LIB_SHA=$(sha256sum "$LIB" | cut -d' ' -f1)
+# The commit the snapshot was built from (the tree may move on during the run).
+LIB_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -n "$(git -C "$ROOT" status --porcelain -- src 2>/dev/null)" ]] && LIB_REV="$LIB_REV+changes"
+export BENCH_LIB_REV="$LIB_REV"
 
 # Servers started by the driver are listed in this file while they run: stop any that
 # an interrupted run leaves behind (by pid, ours only).

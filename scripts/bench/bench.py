@@ -687,8 +687,8 @@ def machine_info():
         except (OSError, subprocess.TimeoutExpired):
             return ""
 
-    rev = cmd(["git", "-C", os.path.dirname(os.path.dirname(HERE)), "rev-parse", "--short", "HEAD"])
-    dirty = cmd(["git", "-C", os.path.dirname(os.path.dirname(HERE)), "status", "--porcelain", "--", "src"])
+    rev = os.environ.get("BENCH_LIB_REV") or cmd(["git", "-C", os.path.dirname(os.path.dirname(HERE)), "rev-parse", "--short", "HEAD"])
+    dirty = "" if os.environ.get("BENCH_LIB_REV") else cmd(["git", "-C", os.path.dirname(os.path.dirname(HERE)), "status", "--porcelain", "--", "src"])
     pyver = cmd([PY, "-c", "import sys; print(sys.version.split()[0])"])
     gv = cmd([PY, "-c", "import gevent, greenlet; print(gevent.__version__, greenlet.__version__)"]) if HAVE_GEVENT else ""
     fv = cmd([PY, "-c", "import importlib.metadata as m; print(m.version('flask'), m.version('werkzeug'))"]) if HAVE_FLASK else ""

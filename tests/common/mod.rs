@@ -179,8 +179,10 @@ pub fn compare_one_thread(spec: &Spec<'_>, metric: &str) -> (Run, Run) {
     env.push(("GREENSHIM_STATS", "1"));
     let with_stats = Spec { program: spec.program, args: spec.args, stdin: spec.stdin, env: &env, timeout: spec.timeout, interpreter: spec.interpreter };
     let (n, s) = compare(&with_stats);
+    // The pool may still grow after the program sampled its thread count.
     let pool = offload_threads(&s);
-    assert_eq!(s.metric(metric), 1 + pool, "under the shim {metric} should be 1 (+{pool} offload threads)\nstderr:\n{}", s.stderr);
+    let seen = s.metric(metric);
+    assert!((1..=1 + pool).contains(&seen), "under the shim {metric} should be 1 (+ up to {pool} offload threads), was {seen}\nstderr:\n{}", s.stderr);
     (n, s)
 }
 
