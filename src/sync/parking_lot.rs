@@ -210,8 +210,9 @@ pub fn unpark_all(key: usize) -> usize {
     let b = bucket(key);
     let mut total = 0;
     loop {
-        // Fixed batch: no allocation under the bucket lock.
-        let mut batch: [(*mut Node, *mut Green, u64); 32] = [(null_mut(), null_mut(), 0); 32];
+        // Fixed batch: no allocation under the bucket lock, and left uninitialised (only
+        // the first k entries are ever read): this runs at every joinable thread's exit.
+        let mut batch: [core::mem::MaybeUninit<(*mut Node, *mut Green, u64)>; 32] = [const { core::mem::MaybeUninit::uninit() }; 32];
         let mut k = 0;
         b.lock.lock();
         // SAFETY: as in unpark_one.
@@ -222,17 +223,20 @@ pub fn unpark_all(key: usize) -> usize {
                 if (*n).key == key {
                     unlink(b, n);
                     (*n).unparked = true;
-                    batch[k] = (n, (*n).green, (*n).generation);
+                    batch[k].write((n, (*n).green, (*n).generation));
                     k += 1;
                 }
                 n = next;
             }
         }
         b.lock.unlock();
-        for &(n, g, generation) in &batch[..k] {
-            // SAFETY: each node was unlinked above; wake_node touches an OS node only
-            // through its futex word, last.
-            unsafe { wake_node(n, g, generation) };
+        for slot in &batch[..k] {
+            // SAFETY: the first k entries were written above. Each node was unlinked;
+            // wake_node touches an OS node only through its futex word, last.
+            unsafe {
+                let (n, g, generation) = slot.assume_init();
+                wake_node(n, g, generation);
+            }
         }
         total += k;
         if k < batch.len() {
