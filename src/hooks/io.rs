@@ -18,7 +18,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
             encode(fio::readv(h, fd, e, &iov, 1))
         }
         Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
-            let a = (fd as usize, buf as usize, n as usize);
+            let a = (fd as usize, buf as usize, n);
             // SAFETY: the program's own arguments; its buffers outlive the parked call.
             encode(crate::offload::run(move || unsafe { sc!(libc::SYS_read, a.0, a.1, a.2) }))
         }
@@ -65,7 +65,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
             encode(fio::writev(h, fd, e, &iov, 1))
         }
         Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
-            let a = (fd as usize, buf as usize, n as usize);
+            let a = (fd as usize, buf as usize, n);
             // SAFETY: the program's own arguments; its buffers outlive the parked call.
             encode(crate::offload::run(move || unsafe { sc!(libc::SYS_write, a.0, a.1, a.2) }))
         }
