@@ -59,3 +59,8 @@ fn mutex_stress_10000_threads_exact_total() {
 fn spinlocks_do_not_spin_forever_on_parked_owner() {
     check("spin");
 }
+
+#[test]
+fn old_glibc_2_2_5_condvar_abi_is_served() {
+    check("old_condvar");
+}
