@@ -46,8 +46,9 @@ pub extern "C" fn at_exit() {
     b.flush_line();
 }
 
+/// Waits something outside the process can end: an fd event, a signal, an offloaded call.
 fn fd_reason(r: Reason) -> bool {
-    matches!(r, Reason::Read | Reason::Write | Reason::Accept | Reason::Connect | Reason::Poll)
+    matches!(r, Reason::Read | Reason::Write | Reason::Accept | Reason::Connect | Reason::Poll | Reason::Signal | Reason::Offload)
 }
 
 /// Called when the hub is about to wait forever: if no thread waits for an fd (the only
