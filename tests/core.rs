@@ -257,3 +257,10 @@ fn vfork_exec_children() {
     let p = core("vfork_exec");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
 }
+
+/// recv(MSG_WAITALL) collects the whole amount (and MSG_PEEK|MSG_WAITALL waits for it).
+#[test]
+fn recv_waitall_waits_for_everything() {
+    let p = core("recv_waitall");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+}

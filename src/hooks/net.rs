@@ -138,6 +138,7 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: 
         return encode(raw(flags));
     }
     match fio::prepare(fd) {
+        Plan::Green(h, e) if flags & libc::MSG_WAITALL != 0 && flags & libc::MSG_PEEK == 0 => encode(recv_waitall(h, fd, e, buf, n, flags, addr, len)),
         Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
         Plan::Bypass(why) => {
             fio::bypassed("recv", fd, why);
@@ -145,6 +146,49 @@ pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: 
         }
     }
 }
+
+/// MSG_WAITALL: a blocking recv waits for all `n` bytes (on a stream) unless the peer
+/// closes, an error or a signal comes first, or a timeout expires; then it returns what
+/// it has. With MSG_DONTWAIT added the kernel returns what is there at once, so collect.
+#[allow(clippy::too_many_arguments)]
+fn recv_waitall(
+    h: *mut crate::hub::Hub,
+    fd: c_int,
+    e: *mut table::FdEntry,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> Result<usize, Errno> {
+    let mut got = 0usize;
+    loop {
+        let at = (buf as usize + got) as *mut c_void;
+        let want = n - got;
+        let r = fio::run(
+            h,
+            fd,
+            e,
+            Dir::Read,
+            Reason::Read,
+            // SAFETY: the rest of the program's buffer.
+            || unsafe { sc!(libc::SYS_recvfrom, fd, at, want, flags | libc::MSG_DONTWAIT, addr, len) },
+            // SAFETY: as above, blocking.
+            || unsafe { sc!(libc::SYS_recvfrom, fd, at, want, flags, addr, len) },
+        );
+        match r {
+            Ok(0) => return Ok(got),
+            Ok(k) => {
+                got += k;
+                if got >= n {
+                    return Ok(got);
+                }
+            }
+            Err(err) => return if got > 0 { Ok(got) } else { Err(err) },
+        }
+    }
+}
+
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, n: usize, flags: c_int) -> isize {
