@@ -12,25 +12,7 @@ import threading
 import time
 
 
-def fail(msg):
-    sys.stderr.write(f"FAIL: {msg}\n")
-    sys.stderr.flush()
-    os._exit(1)
-
-
-def os_threads():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return -1
-
-
-def metric(name, value):
-    sys.stderr.write(f"METRIC {name}={value}\n")
-
-
-threading.excepthook = lambda a: fail(f"{a.thread.name}: {a.exc_type.__name__}: {a.exc_value}")
+from testlib import fail, metric, os_threads  # noqa: E402 (also installs the excepthook)
 
 NCLIENTS, PER_CLIENT = 50, 5
 BODY = b"".join(b"line %04d of the greenshim test body\n" % i for i in range(500))
