@@ -13,30 +13,13 @@ import threading
 import time
 
 
-def fail(msg):
-    sys.stderr.write(f"FAIL: {msg}\n")
-    sys.stderr.flush()
-    os._exit(1)
+from testlib import fail, metric, os_threads  # noqa: E402 (also installs the excepthook)
 
 
 def check(cond, msg):
     if not cond:
         fail(msg)
 
-
-def os_threads():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("Threads:"):
-                return int(line.split()[1])
-    return -1
-
-
-def metric(name, value):
-    sys.stderr.write(f"METRIC {name}={value}\n")
-
-
-threading.excepthook = lambda a: fail(f"{a.thread.name}: {a.exc_type.__name__}: {a.exc_value}")
 
 peak = 0
 
