@@ -32,6 +32,13 @@ pub const COVERED: &[&str] = &[
     // file descriptors and I/O
     "read", "__read_chk", "readv", "write", "writev", "close", "dup", "dup2", "dup3",
     "pipe", "pipe2", "fcntl", "fcntl64", "ioctl",
+    // zero-copy transfers
+    "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
+    // stdio input (parks while the buffer is empty and the fd has no data)
+    "fgets", "fgets_unlocked", "__fgets_chk", "__fgets_unlocked_chk", "fread",
+    "fread_unlocked", "__fread_chk", "__fread_unlocked_chk", "fgetc", "getc", "_IO_getc",
+    "fgetc_unlocked", "getc_unlocked", "getchar", "getchar_unlocked", "__uflow",
+    "__underflow", "getline", "getdelim", "__getdelim",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
@@ -49,6 +56,10 @@ pub const COVERED: &[&str] = &[
     // served by the offload pool (real OS threads) while the green thread parks
     "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",
     "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
+    "res_query", "__res_query", "res_search", "__res_search", "res_querydomain",
+    "__res_querydomain", "res_send", "__res_send", "res_nquery", "__res_nquery",
+    "res_nsearch", "__res_nsearch", "res_nquerydomain", "__res_nquerydomain", "res_nsend",
+    "__res_nsend",
     "system", "pclose", "fsync", "fdatasync", "flock", "lockf",
 ];
 
@@ -61,8 +72,6 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
     "__select", "__poll", "__read", "__write", "__connect", "__send", "__wait", "__waitpid",
     // name resolution (DNS over the network)
     "gai_suspend",
-    "res_query", "__res_query", "res_search", "__res_search", "res_nquery", "res_nsearch",
-    "res_send", "res_nsend",
     // child processes
     "popen",
     // storage and locks
@@ -77,13 +86,9 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
     "pread", "pread64", "__pread64", "__pread_chk", "__pread64_chk",
     "pwrite", "pwrite64", "__pwrite64", "preadv", "preadv64", "preadv2", "preadv64v2",
     "pwritev", "pwritev64", "pwritev2", "pwritev64v2",
-    "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
     "recvmmsg", "sendmmsg",
-    // stdio input: glibc reads through its internal __read, which no preload can hook
-    "fgetc", "fgetc_unlocked", "getc", "_IO_getc", "getc_unlocked", "getchar",
-    "getchar_unlocked", "fgets", "fgets_unlocked", "__fgets_chk", "__fgets_unlocked_chk",
-    "fread", "fread_unlocked", "__fread_chk", "__fread_unlocked_chk", "gets",
-    "getline", "getdelim", "__getdelim", "__uflow", "__underflow",
+    // stdio input: wide characters and scanf (glibc reads through its internal __read)
+    "gets",
     "fgetwc", "getwc", "getwchar", "fgetws", "__fgetws_chk",
     "scanf", "fscanf", "vscanf", "vfscanf", "__isoc99_scanf", "__isoc99_fscanf",
     "__isoc99_vscanf", "__isoc99_vfscanf", "__isoc23_scanf", "__isoc23_fscanf",

@@ -42,6 +42,9 @@ pub struct FdEntry {
     /// A regular file or block device (GREENSHIM_FILE_IO=offload serves these on the
     /// offload pool).
     pub regular: bool,
+    /// A pipe or FIFO: splice/tee/vmsplice can make their pipe side non-blocking per
+    /// call with SPLICE_F_NONBLOCK.
+    pub fifo: bool,
     /// The shim set O_NONBLOCK on the kernel description (only on sockets this process
     /// created; the program's F_GETFL does not show it and exec clears it).
     pub shim_nb: bool,
@@ -72,6 +75,7 @@ impl FdEntry {
             kind: Kind::Unknown,
             user_nb: false,
             regular: false,
+            fifo: false,
             shim_nb: false,
             registered: false,
             no_nowait: false,
@@ -151,6 +155,7 @@ pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
         (*e).kind = kind;
         (*e).registered = registered;
         (*e).regular = matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK);
+        (*e).fifo = st.st_mode & libc::S_IFMT == libc::S_IFIFO;
         (*e).user_nb = fl & libc::O_NONBLOCK != 0;
     }
     Ok(())
@@ -178,6 +183,37 @@ pub fn created(fd: i32, kind: Kind, user_nb: bool, shim_nb: bool) {
             (*e).shim_nb = shim_nb;
             (*e).private = true;
         }
+    }
+}
+
+/// Marks a pipe end the program just created.
+pub fn mark_fifo(fd: i32) {
+    if let Some(e) = peek(fd) {
+        // SAFETY: hub thread owns the table.
+        unsafe { (*e).fifo = true };
+    }
+}
+
+/// Gives a blocking socket this process created (accept, socketpair) the hidden kernel
+/// O_NONBLOCK that `socket()` gives its own, for calls that have no per-call
+/// non-blocking flag (sendfile, splice). Only a private description named by one fd
+/// qualifies: nobody else can observe the flag, and `exec` and F_GETFL hide it as for
+/// any `shim_nb` socket. Returns whether the kernel flag is now set.
+pub fn adopt_nonblocking(fd: i32, e: *mut FdEntry) -> bool {
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        if (*e).shim_nb {
+            return true;
+        }
+        if (*e).kind != Kind::Socket || !(*e).private || (*e).shared || (*e).user_nb {
+            return false;
+        }
+        let Ok(fl) = sys::fcntl(fd, libc::F_GETFL, 0) else { return false };
+        if sys::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK as usize).is_err() {
+            return false;
+        }
+        (*e).shim_nb = true;
+        true
     }
 }
 
@@ -228,6 +264,7 @@ pub fn duplicated(from: i32, to: i32) {
             reset(dst);
             (*dst).kind = (*src).kind;
             (*dst).regular = (*src).regular;
+            (*dst).fifo = (*src).fifo;
             (*dst).user_nb = (*src).user_nb;
             (*dst).shim_nb = (*src).shim_nb;
             (*dst).private = (*src).private;

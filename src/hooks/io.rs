@@ -251,6 +251,8 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
         unsafe {
             table::created(*fds, Kind::Pollable, nb, nb);
             table::created(*fds.add(1), Kind::Pollable, nb, nb);
+            table::mark_fifo(*fds);
+            table::mark_fifo(*fds.add(1));
         }
     }
     encode(r) as c_int

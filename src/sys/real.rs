@@ -36,7 +36,7 @@ macro_rules! reals {
             /// # Safety
             /// Same contract as the libc function of that name.
             #[inline]
-            #[allow(clippy::missing_safety_doc, clippy::too_many_arguments, dead_code)]
+            #[allow(clippy::missing_safety_doc, clippy::too_many_arguments, dead_code, non_snake_case)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 let mut p = slot::$name.load(Ordering::Relaxed);
                 if p == 0 {
@@ -139,5 +139,17 @@ reals! {
     execvp(file: *const c_char, argv: *const *const c_char) -> c_int;
     execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int;
     posix_spawn(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+    fgets(s: *mut c_char, n: c_int, fp: *mut libc::FILE) -> *mut c_char;
+    fgets_unlocked(s: *mut c_char, n: c_int, fp: *mut libc::FILE) -> *mut c_char;
+    fread(p: *mut c_void, size: usize, n: usize, fp: *mut libc::FILE) -> usize;
+    fread_unlocked(p: *mut c_void, size: usize, n: usize, fp: *mut libc::FILE) -> usize;
+    fgetc(fp: *mut libc::FILE) -> c_int;
+    getc(fp: *mut libc::FILE) -> c_int;
+    _IO_getc(fp: *mut libc::FILE) -> c_int;
+    fgetc_unlocked(fp: *mut libc::FILE) -> c_int;
+    getc_unlocked(fp: *mut libc::FILE) -> c_int;
+    __uflow(fp: *mut libc::FILE) -> c_int;
+    __underflow(fp: *mut libc::FILE) -> c_int;
+    getdelim(line: *mut *mut c_char, cap: *mut usize, delim: c_int, fp: *mut libc::FILE) -> isize;
     posix_spawnp(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
 }
