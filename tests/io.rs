@@ -120,3 +120,45 @@ fn py_getaddrinfo_with_one_offload_thread() {
     assert_eq!(offload_threads(&shim), 1, "{}", shim.stderr);
     assert!(shim.metric("os_threads_max") <= 2, "{}", shim.stderr);
 }
+
+/// sendfile (to a TCP socket, with an offset, to a pipe), a splice proxy, tee, vmsplice,
+/// copy_file_range, user O_NONBLOCK, errno and an inherited blocking socket (re-exec):
+/// each blocking transfer completes only because another thread runs meanwhile.
+#[test]
+fn zero_copy_transfers_park() {
+    let (native, shim) = io("sendfile_splice");
+    assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
+    for m in ["ticks_sendfile_sock", "ticks_sendfile_pipe", "ticks_splice_proxy", "ticks_tee", "ticks_vmsplice", "ticks_sendfile_inherited"] {
+        assert!(shim.metric(m) >= 3, "{m}\n{}", shim.stderr);
+    }
+}
+
+/// res_nquery/res_nsearch from 20 threads against a slow fake DNS server on 127.0.0.1,
+/// and res_query/res_search/res_send through the main thread's customised `_res`:
+/// offloaded with the caller's resolver state while a ticker keeps running.
+#[test]
+fn resolver_queries_use_the_callers_state() {
+    let (_, shim) = io("res_query");
+    assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
+    assert!(shim.metric("queries_ms") < 5000, "{}", shim.stderr);
+}
+
+/// FIFO open in both directions, eventfd, timerfd, signalfd, inotify, recvmmsg, System V
+/// msgrcv/semop/semtimedop, POSIX mq_receive/mq_timedreceive, sync/msync/tcdrain and
+/// lockf/lockf64 against another process: each waits while the ticker ticks.
+#[test]
+fn fifo_open_fd_kinds_ipc_and_storage_calls_park() {
+    let (native, shim) = io("misc_blocking");
+    assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
+    for m in ["fifo_read", "fifo_write", "eventfd", "timerfd", "signalfd", "inotify", "recvmmsg", "msgrcv", "semop", "mq_receive", "lockf64"] {
+        assert!(shim.metric(&format!("{m}_ticks")) >= 3, "{m}\n{}", shim.stderr);
+    }
+    assert_eq!(shim.metric("recvmmsg_first_count"), native.metric("recvmmsg_first_count"));
+}
+
+/// fgets/getline/getdelim/fread/getc/ungetc/fscanf on pipes, a socket and stdin fed in
+/// pieces by another thread; regular files, fmemopen and /dev/null unchanged.
+#[test]
+fn stdio_input_parks_until_data() {
+    io("stdio_input");
+}

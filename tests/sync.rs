@@ -64,3 +64,12 @@ fn spinlocks_do_not_spin_forever_on_parked_owner() {
 fn old_glibc_2_2_5_condvar_abi_is_served() {
     check("old_condvar");
 }
+
+/// C11 <threads.h>: thrd_create/join/exit/detach, mtx (plain, timed, recursive), cnd,
+/// call_once, tss destructors, thrd_sleep in 50 threads: green threads on one OS thread.
+#[test]
+fn c11_threads_are_green() {
+    let (native, shim) = check("c11_threads");
+    assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
+    assert!(shim.metric("sleep50_ms") < 3000, "{}", shim.stderr);
+}

@@ -18,6 +18,11 @@ pub const COVERED: &[&str] = &[
     "pthread_getattr_np", "pthread_getname_np", "pthread_setname_np",
     "pthread_getaffinity_np", "pthread_setaffinity_np", "pthread_getcpuclockid",
     "pthread_getschedparam", "pthread_setschedparam", "pthread_setschedprio", "sched_yield",
+    // C11 <threads.h>, mapped onto the pthread hooks
+    "thrd_create", "thrd_join", "thrd_exit", "thrd_detach", "thrd_current", "thrd_equal",
+    "thrd_sleep", "thrd_yield", "mtx_lock", "mtx_trylock", "mtx_timedlock", "mtx_unlock",
+    "cnd_init", "cnd_destroy", "cnd_signal", "cnd_broadcast", "cnd_wait", "cnd_timedwait",
+    "call_once", "tss_create", "tss_delete", "tss_get", "tss_set",
     // synchronisation
     "pthread_mutex_lock", "pthread_mutex_trylock", "pthread_mutex_timedlock",
     "pthread_mutex_clocklock", "pthread_mutex_unlock",
@@ -32,6 +37,15 @@ pub const COVERED: &[&str] = &[
     // file descriptors and I/O
     "read", "__read_chk", "readv", "write", "writev", "close", "dup", "dup2", "dup3",
     "pipe", "pipe2", "fcntl", "fcntl64", "ioctl",
+    // fds made or closed where the table would not see it
+    "eventfd", "timerfd_create", "signalfd", "inotify_init", "inotify_init1", "epoll_create",
+    "epoll_create1", "memfd_create", "fclose", "closedir", "close_range", "closefrom",
+    // opening (a FIFO waits for its other end: offloaded)
+    "open", "open64", "openat", "openat64", "__open_2", "__open64_2", "__openat_2",
+    "__openat64_2", "creat", "creat64",
+    // positioned I/O (files; the v2 forms at offset -1 also pipes and sockets)
+    "pread", "pread64", "__pread_chk", "__pread64_chk", "pwrite", "pwrite64", "preadv",
+    "preadv64", "pwritev", "pwritev64", "preadv2", "preadv64v2", "pwritev2", "pwritev64v2",
     // zero-copy transfers
     "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
     // stdio input (parks while the buffer is empty and the fd has no data)
@@ -39,20 +53,23 @@ pub const COVERED: &[&str] = &[
     "fread_unlocked", "__fread_chk", "__fread_unlocked_chk", "fgetc", "getc", "_IO_getc",
     "fgetc_unlocked", "getc_unlocked", "getchar", "getchar_unlocked", "__uflow",
     "__underflow", "getline", "getdelim", "__getdelim",
+    "scanf", "fscanf", "vscanf", "vfscanf", "__isoc99_scanf", "__isoc99_fscanf",
+    "__isoc99_vscanf", "__isoc99_vfscanf",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
+    "recvmmsg", "sendmmsg",
     // readiness and event loops
     "poll", "__poll_chk", "ppoll", "__ppoll_chk", "select", "pselect",
     "epoll_wait", "epoll_pwait", "epoll_pwait2",
     // sleeping
     "sleep", "usleep", "nanosleep", "__nanosleep", "clock_nanosleep",
     // processes
-    "fork", "vfork", "execv", "execve", "execvp", "execvpe", "fexecve",
+    "fork", "vfork", "execv", "execve", "execvp", "execvpe", "fexecve", "execl", "execlp", "execle",
     "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
     "signal", "bsd_signal", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
-    "pause", "sigsuspend", "sigwait", "sigwaitinfo", "sigtimedwait",
+    "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause", "__xpg_sigpause", "sigwait", "sigwaitinfo", "sigtimedwait",
     // served by the offload pool (real OS threads) while the green thread parks
     "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",
     "gethostbyname2_r", "gethostbyaddr", "gethostbyaddr_r",
@@ -60,7 +77,11 @@ pub const COVERED: &[&str] = &[
     "__res_querydomain", "res_send", "__res_send", "res_nquery", "__res_nquery",
     "res_nsearch", "__res_nsearch", "res_nquerydomain", "__res_nquerydomain", "res_nsend",
     "__res_nsend",
-    "system", "pclose", "fsync", "fdatasync", "flock", "lockf",
+    "system", "pclose", "fsync", "fdatasync", "flock", "lockf", "lockf64", "sync", "syncfs",
+    "sync_file_range", "msync", "tcdrain", "aio_suspend", "aio_suspend64", "gai_suspend",
+    // message queues and semaphores between processes
+    "mq_receive", "mq_timedreceive", "mq_send", "mq_timedsend",
+    "msgrcv", "msgsnd", "semop", "semtimedop",
 ];
 
 /// libc functions that can block the calling OS thread and that the library does not
@@ -70,35 +91,16 @@ pub const COVERED: &[&str] = &[
 pub const BLOCKING_UNCOVERED: &[&str] = &[
     // unhooked aliases of hooked calls
     "__select", "__poll", "__read", "__write", "__connect", "__send", "__wait", "__waitpid",
-    // name resolution (DNS over the network)
-    "gai_suspend",
     // child processes
     "popen",
-    // storage and locks
-    "sync", "syncfs", "sync_file_range", "msync",
-    "lockf64", "tcdrain",
-    // signals
-    "__sigsuspend", "sigpause", "__sigpause",
-    // opening (a FIFO blocks until the other end opens)
-    "open", "__open", "open64", "__open64", "openat", "openat64",
-    "__open_2", "__open64_2", "__openat_2", "__openat64_2", "creat", "creat64",
-    // positioned, vectored-positioned, multi-message and zero-copy I/O
-    "pread", "pread64", "__pread64", "__pread_chk", "__pread64_chk",
-    "pwrite", "pwrite64", "__pwrite64", "preadv", "preadv64", "preadv2", "preadv64v2",
-    "pwritev", "pwritev64", "pwritev2", "pwritev64v2",
-    "recvmmsg", "sendmmsg",
-    // stdio input: wide characters and scanf (glibc reads through its internal __read)
+    "__open", "__open64",
+    "__pread64", "__pwrite64",
+    // stdio input: wide characters, gets, C23 scanf names (glibc reads through its internal __read)
     "gets",
     "fgetwc", "getwc", "getwchar", "fgetws", "__fgetws_chk",
-    "scanf", "fscanf", "vscanf", "vfscanf", "__isoc99_scanf", "__isoc99_fscanf",
-    "__isoc99_vscanf", "__isoc99_vfscanf", "__isoc23_scanf", "__isoc23_fscanf",
+    "__isoc23_scanf", "__isoc23_fscanf",
     "__isoc23_vscanf", "__isoc23_vfscanf",
-    // System V and POSIX IPC, asynchronous I/O
-    "msgrcv", "msgsnd", "semop", "semtimedop",
-    "mq_receive", "mq_send", "mq_timedreceive", "mq_timedsend", "aio_suspend", "aio_suspend64",
-    // C11 threads: glibc implements them with internal pthread calls that bypass the hooks
-    "thrd_create", "thrd_join", "thrd_sleep", "thrd_yield", "mtx_lock", "mtx_timedlock",
-    "cnd_wait", "cnd_timedwait", "call_once", "pthread_yield",
+    "pthread_yield",
 ];
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
@@ -107,12 +109,12 @@ pub const NOTES: &[(&str, &str)] = &[
     ("fcntl", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("fcntl64", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("popen", "the child runs normally; pclose's wait is offloaded"),
-    ("open", "blocks on FIFOs"),
-    ("open64", "blocks on FIFOs"),
-    ("openat", "blocks on FIFOs"),
-    ("openat64", "blocks on FIFOs"),
+    ("scanf", "waits for the first input only; input arriving mid-parse blocks"),
+    ("fscanf", "waits for the first input only; input arriving mid-parse blocks"),
+    ("__isoc99_scanf", "waits for the first input only; input arriving mid-parse blocks"),
+    ("__isoc99_fscanf", "waits for the first input only; input arriving mid-parse blocks"),
+    ("open", "a FIFO open is served by the offload pool"),
     ("pthread_yield", "does not yield to other green threads"),
-    ("thrd_yield", "does not yield to other green threads"),
 ];
 
 /// The note for `name`, if any.

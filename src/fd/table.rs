@@ -254,6 +254,35 @@ pub fn closing(fd: i32) {
     }
 }
 
+/// A number the kernel just handed out (open, eventfd, …): whatever the table holds for
+/// it describes an fd that libc closed behind the shim's back (fclose, closedir use
+/// glibc's internal close). Forget it, so the new fd is classified on first use.
+#[inline]
+pub fn fresh(fd: i32) {
+    if let Some(e) = peek(fd) {
+        // SAFETY: hub thread owns the table.
+        if unsafe { (*e).kind != Kind::Unknown || (*e).registered } {
+            closing(fd);
+        }
+    }
+}
+
+/// close_range/closefrom: [`closing`] for every known fd in `first..=last`.
+pub fn closing_range(first: u32, last: u32) {
+    for (c, chunk) in TABLE.iter().enumerate() {
+        let base = (c * CHUNK) as u64;
+        if chunk.load(Ordering::Acquire).is_null() || base + CHUNK as u64 <= first as u64 || base > last as u64 {
+            continue;
+        }
+        for i in 0..CHUNK {
+            let fd = base + i as u64;
+            if fd >= first as u64 && fd <= last as u64 {
+                fresh(fd as i32);
+            }
+        }
+    }
+}
+
 /// Copies what the program believes about `from` to `to` (dup, dup2, F_DUPFD): O_NONBLOCK
 /// belongs to the open file description, which the two numbers now share.
 pub fn duplicated(from: i32, to: i32) {

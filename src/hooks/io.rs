@@ -263,3 +263,335 @@ pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
     // SAFETY: forwarded.
     unsafe { pipe2(fds, 0) }
 }
+
+// ---- open: FIFOs ---------------------------------------------------------------------------
+
+/// `open` of a FIFO without O_NONBLOCK waits until the other end is opened (by a
+/// thread of this program, often). Such opens run on the offload pool; every other open
+/// is the plain syscall, after one `fstatat` — only made while other green threads
+/// exist, when a block would stall them.
+fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    // SAFETY: the program's own arguments.
+    let raw = move || unsafe { sc!(libc::SYS_openat, dirfd, path, flags | libc::O_LARGEFILE, mode) };
+    let Some(h) = hub::local() else { return encode(raw()) as c_int };
+    let raw = move || {
+        let r = raw();
+        if let Ok(fd) = r {
+            table::fresh(fd as c_int);
+        }
+        r
+    };
+    let may_wait = flags & (libc::O_NONBLOCK | libc::O_PATH) == 0
+        && flags & libc::O_ACCMODE != libc::O_RDWR
+        && flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT | libc::O_EXCL
+        // SAFETY: hub thread.
+        && unsafe { (*h).live } > 0;
+    if !may_wait {
+        return encode(raw()) as c_int;
+    }
+    // SAFETY: a zeroed stat is a valid out-buffer; path is the program's C string.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    let at = if flags & libc::O_NOFOLLOW != 0 { libc::AT_SYMLINK_NOFOLLOW } else { 0 };
+    // SAFETY: as above.
+    let is_fifo = unsafe { sc!(libc::SYS_newfstatat, dirfd, path, &mut st as *mut libc::stat, at) }.is_ok()
+        && st.st_mode & libc::S_IFMT == libc::S_IFIFO;
+    if !is_fifo {
+        return encode(raw()) as c_int;
+    }
+    let (p, f) = (path as usize, flags);
+    // SAFETY: the path outlives the parked call.
+    let r = crate::offload::run(move || unsafe { sc!(libc::SYS_openat, dirfd, p, f | libc::O_LARGEFILE, mode) });
+    if let Ok(fd) = r {
+        table::fresh(fd as c_int);
+    }
+    encode(r) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn open(path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    open_impl(libc::AT_FDCWD, path, flags, mode)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn open64(path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    open_impl(libc::AT_FDCWD, path, flags, mode)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn openat(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    open_impl(dirfd, path, flags, mode)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    open_impl(dirfd, path, flags, mode)
+}
+
+/// What glibc's fortified open does for O_CREAT without a mode: report and abort.
+fn invalid_open() -> ! {
+    sys::write_all_stderr(b"*** invalid open call: O_CREAT or O_TMPFILE without mode ***: terminated\n");
+    // SAFETY: abort never returns.
+    unsafe { libc::abort() }
+}
+
+/// Fortified `open` (no mode: O_CREAT without one is the error glibc checks for).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __open_2(path: *const core::ffi::c_char, flags: c_int) -> c_int {
+    if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        invalid_open();
+    }
+    open_impl(libc::AT_FDCWD, path, flags, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __open64_2(path: *const core::ffi::c_char, flags: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { __open_2(path, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __openat_2(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int) -> c_int {
+    if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
+        invalid_open();
+    }
+    open_impl(dirfd, path, flags, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { __openat_2(dirfd, path, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn creat(path: *const core::ffi::c_char, mode: libc::mode_t) -> c_int {
+    open_impl(libc::AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn creat64(path: *const core::ffi::c_char, mode: libc::mode_t) -> c_int {
+    open_impl(libc::AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode)
+}
+
+// ---- positioned I/O --------------------------------------------------------------------------
+
+/// Positioned reads and writes only work on seekable files, which never wait for
+/// readiness: inline, or on the offload pool under GREENSHIM_FILE_IO=offload.
+fn positioned(fd: c_int, nr: i64, b: usize, c: usize, d: usize, f: usize) -> isize {
+    // SAFETY: the program's own arguments; its buffers outlive a parked call.
+    let call = move || unsafe { sys::syscall6(nr, fd as usize, b, c, d, 0, f) };
+    if hub::local().is_some() && fio::offload_file(fd) { encode(crate::offload::run(call)) } else { encode(call()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
+    positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
+    positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __pread_chk(fd: c_int, buf: *mut c_void, n: usize, off: i64, buflen: usize) -> isize {
+    if n > buflen {
+        // SAFETY: glibc's fortify failure handler; never returns.
+        unsafe { __chk_fail() }
+    }
+    positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __pread64_chk(fd: c_int, buf: *mut c_void, n: usize, off: i64, buflen: usize) -> isize {
+    // SAFETY: forwarded.
+    unsafe { __pread_chk(fd, buf, n, off, buflen) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
+    positioned(fd, libc::SYS_pwrite64, buf as usize, n, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
+    positioned(fd, libc::SYS_pwrite64, buf as usize, n, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn preadv(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
+    positioned(fd, libc::SYS_preadv, iov as usize, cnt as usize, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
+    positioned(fd, libc::SYS_preadv, iov as usize, cnt as usize, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
+    positioned(fd, libc::SYS_pwritev, iov as usize, cnt as usize, off as usize, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
+    positioned(fd, libc::SYS_pwritev, iov as usize, cnt as usize, off as usize, 0)
+}
+
+/// preadv2/pwritev2: at offset -1 on a pipe, socket or tty they are readv/writev with
+/// flags, served like them (RWF_NOWAIT per try, park on EAGAIN); else positioned.
+fn rw_v2(fd: c_int, nr: i64, dir: fio::Dir, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
+    // SAFETY: the program's own arguments.
+    let raw = |f: c_int| unsafe { sys::syscall6(nr, fd as usize, iov as usize, cnt as usize, off as usize, 0, f as usize) };
+    if off != -1 || flags & sys::RWF_NOWAIT != 0 {
+        return positioned(fd, nr, iov as usize, cnt as usize, off as usize, flags as usize);
+    }
+    match fio::prepare(fd) {
+        Plan::Green(h, e) => {
+            let (reason, ev) = if dir == fio::Dir::Read { (crate::green::Reason::Read, libc::POLLIN) } else { (crate::green::Reason::Write, libc::POLLOUT) };
+            let attempt = || {
+                // SAFETY: hub thread owns the entry.
+                if unsafe { !(*e).no_nowait } {
+                    match raw(flags | sys::RWF_NOWAIT) {
+                        // SAFETY: as above.
+                        Err(Errno(libc::EOPNOTSUPP)) => unsafe { (*e).no_nowait = true },
+                        r => return r,
+                    }
+                }
+                if sys::poll_now(fd, ev)? == 0 {
+                    return Err(Errno::EAGAIN);
+                }
+                raw(flags)
+            };
+            encode(fio::run(h, fd, e, dir, reason, attempt, || raw(flags)))
+        }
+        _ => positioned(fd, nr, iov as usize, cnt as usize, off as usize, flags as usize),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
+    rw_v2(fd, libc::SYS_preadv2, fio::Dir::Read, iov, cnt, off, flags)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
+    rw_v2(fd, libc::SYS_preadv2, fio::Dir::Read, iov, cnt, off, flags)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
+    rw_v2(fd, libc::SYS_pwritev2, fio::Dir::Write, iov, cnt, off, flags)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
+    rw_v2(fd, libc::SYS_pwritev2, fio::Dir::Write, iov, cnt, off, flags)
+}
+
+// ---- fds created and closed elsewhere ------------------------------------------------------
+
+/// Forgets what the table knew about a number the kernel just returned.
+fn fresh_fd(r: Result<usize, Errno>) -> c_int {
+    if let (Ok(fd), Some(_)) = (r, hub::local()) {
+        table::fresh(fd as c_int);
+    }
+    encode(r) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn eventfd(init: libc::c_uint, flags: c_int) -> c_int {
+    // SAFETY: no memory arguments.
+    fresh_fd(unsafe { sc!(libc::SYS_eventfd2, init, flags) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn timerfd_create(clock: c_int, flags: c_int) -> c_int {
+    // SAFETY: no memory arguments.
+    fresh_fd(unsafe { sc!(libc::SYS_timerfd_create, clock, flags) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn signalfd(fd: c_int, mask: *const libc::sigset_t, flags: c_int) -> c_int {
+    // SAFETY: the program's sigset (the kernel copies 8 bytes of it).
+    let r = unsafe { sc!(libc::SYS_signalfd4, fd, mask, 8, flags) };
+    if fd != -1 {
+        return encode(r) as c_int;
+    }
+    fresh_fd(r)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn inotify_init() -> c_int {
+    // SAFETY: no arguments.
+    fresh_fd(unsafe { sc!(libc::SYS_inotify_init1, 0) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn inotify_init1(flags: c_int) -> c_int {
+    // SAFETY: no memory arguments.
+    fresh_fd(unsafe { sc!(libc::SYS_inotify_init1, flags) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    if size <= 0 {
+        return encode(Err(Errno(libc::EINVAL))) as c_int;
+    }
+    // SAFETY: no memory arguments.
+    fresh_fd(unsafe { sc!(libc::SYS_epoll_create1, 0) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    // SAFETY: no memory arguments.
+    fresh_fd(unsafe { sc!(libc::SYS_epoll_create1, flags) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memfd_create(name: *const core::ffi::c_char, flags: libc::c_uint) -> c_int {
+    // SAFETY: the program's name string.
+    fresh_fd(unsafe { sc!(libc::SYS_memfd_create, name, flags) })
+}
+
+/// glibc closes a FILE's fd with its internal close: forget the fd first.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
+    if !fp.is_null() && hub::local().is_some() {
+        // SAFETY: the program's FILE.
+        let fd = unsafe { libc::fileno(fp) };
+        if fd >= 0 {
+            table::closing(fd);
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { sys::real::fclose(fp) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closedir(d: *mut libc::DIR) -> c_int {
+    if !d.is_null() && hub::local().is_some() {
+        // SAFETY: the program's DIR.
+        let fd = unsafe { libc::dirfd(d) };
+        if fd >= 0 {
+            table::closing(fd);
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { sys::real::closedir(d) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && hub::local().is_some() {
+        table::closing_range(first, last);
+    }
+    // SAFETY: no memory arguments.
+    encode(unsafe { sc!(libc::SYS_close_range, first, last, flags) }) as c_int
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    // SAFETY: forwarded.
+    unsafe { close_range(low.max(0) as libc::c_uint, libc::c_uint::MAX, 0) };
+}

@@ -6,7 +6,9 @@
 //! word-sized argument: on x86-64 an integer or pointer third argument arrives in the
 //! same register either way, and stable Rust cannot define C variadics.
 
+pub mod c11;
 pub mod io;
+pub mod ipc;
 pub mod net;
 pub mod offloaded;
 pub mod poll;
@@ -17,4 +19,5 @@ pub mod stdio;
 pub mod sync;
 pub mod thread;
 pub mod time;
+pub mod variadic;
 pub mod zerocopy;

@@ -338,3 +338,67 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
     }
     encode(r) as c_int
 }
+
+/// `recvmmsg`: waits for the first datagram like `recvmsg`; then, as the kernel does,
+/// keeps waiting until `vlen` are in unless MSG_WAITFORONE is set or the timeout (checked
+/// after each arrival, as natively) has passed. The timeout is updated with the time left.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmmsg(fd: c_int, vec: *mut libc::mmsghdr, vlen: libc::c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int {
+    let raw = |v: *mut libc::mmsghdr, n: libc::c_uint, f: c_int, t: *mut libc::timespec| {
+        // SAFETY: the program's own vector (or its tail) and timeout.
+        unsafe { sc!(libc::SYS_recvmmsg, fd, v, n, f, t) }
+    };
+    if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 {
+        return encode(raw(vec, vlen, flags, timeout)) as c_int;
+    }
+    let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw(vec, vlen, flags, timeout)) as c_int };
+    // SAFETY: the program's timespec, if any.
+    let deadline = (!timeout.is_null()).then(|| crate::sys::now_ns().saturating_add(crate::sys::ts_to_ns(unsafe { &*timeout })));
+    let mut got: libc::c_uint = 0;
+    let null = core::ptr::null_mut();
+    let r = loop {
+        // SAFETY: got < vlen, so the tail is inside the program's vector.
+        let tail = unsafe { vec.add(got as usize) };
+        let n = vlen - got;
+        match fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(tail, n, flags | libc::MSG_DONTWAIT, null), || raw(tail, n, flags, null)) {
+            Ok(k) => got += k as libc::c_uint,
+            Err(err) if got == 0 => break Err(err),
+            Err(_) => break Ok(got as usize),
+        }
+        if got >= vlen || flags & libc::MSG_WAITFORONE != 0 || deadline.is_some_and(|d| crate::sys::now_ns() >= d) {
+            break Ok(got as usize);
+        }
+    };
+    if let Some(d) = deadline {
+        // SAFETY: non-null (deadline exists).
+        unsafe { *timeout = crate::sys::ns_to_ts(d.saturating_sub(crate::sys::now_ns())) };
+    }
+    encode(r) as c_int
+}
+
+/// `sendmmsg`: each message is sent as a blocking `sendmsg` would, parking while the
+/// socket is full; stops at the first error after at least one was sent.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut libc::mmsghdr, vlen: libc::c_uint, flags: c_int) -> c_int {
+    let raw = |v: *mut libc::mmsghdr, n: libc::c_uint, f: c_int| {
+        // SAFETY: the program's own vector (or its tail).
+        unsafe { sc!(libc::SYS_sendmmsg, fd, v, n, f) }
+    };
+    if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 {
+        return encode(raw(vec, vlen, flags)) as c_int;
+    }
+    let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw(vec, vlen, flags)) as c_int };
+    let mut done: libc::c_uint = 0;
+    while done < vlen {
+        // SAFETY: done < vlen.
+        let tail = unsafe { vec.add(done as usize) };
+        let n = vlen - done;
+        match fio::run(h, fd, e, Dir::Write, Reason::Write, || raw(tail, n, flags | libc::MSG_DONTWAIT), || raw(tail, n, flags)) {
+            Ok(0) => break,
+            Ok(k) => done += k as libc::c_uint,
+            Err(err) if done == 0 => return encode(Err(err)) as c_int,
+            Err(_) => break,
+        }
+    }
+    done as c_int
+}

@@ -247,7 +247,94 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
 /// `pclose` waits for the child of `popen` inside glibc: offloaded as well.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pclose(f: *mut libc::FILE) -> c_int {
+    if !f.is_null() && crate::hub::local().is_some() {
+        // SAFETY: the program's FILE from popen.
+        let fd = unsafe { libc::fileno(f) };
+        if fd >= 0 {
+            crate::fd::table::closing(fd);
+        }
+    }
     let a = P(f);
     // SAFETY: forwarded.
     offload_errno(move || unsafe { real::pclose({ a }.0) })
+}
+
+/// Writes back every dirty page of every filesystem: offloaded.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sync() {
+    // SAFETY: no arguments.
+    let _ = offload::run(|| unsafe { sc!(libc::SYS_sync) });
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn syncfs(fd: c_int) -> c_int {
+    offload_syscall(libc::SYS_syncfs, fd as usize, 0, 0)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sync_file_range(fd: c_int, off: i64, n: i64, flags: libc::c_uint) -> c_int {
+    // SAFETY: no memory arguments.
+    sys::encode(offload::run(move || unsafe { sc!(libc::SYS_sync_file_range, fd, off, n, flags) })) as c_int
+}
+
+/// `msync(MS_SYNC)` waits for storage; `MS_ASYNC` and `MS_INVALIDATE` alone do not.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn msync(addr: *mut c_void, len: usize, flags: c_int) -> c_int {
+    if flags & libc::MS_SYNC == 0 {
+        // SAFETY: the program's own mapping.
+        return sys::encode(unsafe { sc!(libc::SYS_msync, addr, len, flags) }) as c_int;
+    }
+    offload_syscall(libc::SYS_msync, addr as usize, len, flags as usize)
+}
+
+/// `tcdrain` waits until a terminal has transmitted its output (on a pty: until the
+/// other side, maybe a thread of this program, has read it): offloaded.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tcdrain(fd: c_int) -> c_int {
+    offload_syscall(libc::SYS_ioctl, fd as usize, libc::TCSBRK as usize, 1)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn lockf64(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int {
+    // SAFETY: forwarded; off_t is 64-bit here.
+    unsafe { lockf(fd, cmd, len) }
+}
+
+static AIO_SUSPEND: real::Lazy = real::Lazy::new(c"aio_suspend", c"aio_suspend64");
+static GAI_SUSPEND: real::Lazy = real::Lazy::new(c"gai_suspend", c"gai_suspend");
+type SuspendFn = unsafe extern "C" fn(*const *const c_void, c_int, *const libc::timespec) -> c_int;
+
+/// aio_suspend/gai_suspend wait inside libc for requests its helper threads complete.
+fn suspend_offloaded(l: &real::Lazy, list: *const *const c_void, n: c_int, ts: *const libc::timespec) -> c_int {
+    let Some(f) = l.get() else {
+        sys::set_errno(libc::ENOSYS);
+        return -1;
+    };
+    // SAFETY: f is the libc function with this signature.
+    let f: SuspendFn = unsafe { core::mem::transmute(f) };
+    let a = P((list, ts));
+    // SAFETY: forwarded; the program's arrays outlive the parked call.
+    offload_errno(move || unsafe {
+        let a = a;
+        f(a.0.0, n, a.0.1)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aio_suspend(list: *const *const c_void, n: c_int, ts: *const libc::timespec) -> c_int {
+    suspend_offloaded(&AIO_SUSPEND, list, n, ts)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aio_suspend64(list: *const *const c_void, n: c_int, ts: *const libc::timespec) -> c_int {
+    suspend_offloaded(&AIO_SUSPEND, list, n, ts)
+}
+
+/// gai_suspend returns EAI_* codes, not -1/errno.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gai_suspend(list: *const *const c_void, n: c_int, ts: *const libc::timespec) -> c_int {
+    match GAI_SUSPEND.get() {
+        None => libc::EAI_SYSTEM,
+        Some(_) => suspend_offloaded(&GAI_SUSPEND, list, n, ts),
+    }
 }

@@ -53,7 +53,7 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
     )
 }
 
-fn prepare_exec() {
+pub fn prepare_exec() {
     if hub::local().is_some() {
         table::before_exec();
     }

@@ -21,8 +21,8 @@ use crate::offload;
 use crate::sync::parking_lot;
 use crate::sys;
 use core::cell::UnsafeCell;
-use core::ffi::{CStr, c_char, c_int, c_uchar, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::ffi::{c_char, c_int, c_uchar, c_void};
+use crate::sys::real::Lazy;
 
 unsafe extern "C" {
     fn __res_state() -> *mut c_void;
@@ -34,34 +34,6 @@ const RES_INIT: u64 = 1;
 const OPTIONS_OFFSET: usize = 8;
 /// h_errno for "the resolver itself failed".
 const NETDB_INTERNAL: c_int = -1;
-
-/// A real function resolved on first use: the name as exported since glibc 2.34, then
-/// the libresolv name older glibc used.
-struct Lazy {
-    addr: AtomicUsize,
-    names: [&'static CStr; 2],
-}
-
-impl Lazy {
-    const fn new(a: &'static CStr, b: &'static CStr) -> Self {
-        Lazy { addr: AtomicUsize::new(0), names: [a, b] }
-    }
-
-    fn get(&self) -> Option<usize> {
-        let mut p = self.addr.load(Ordering::Relaxed);
-        if p == 0 {
-            for n in self.names {
-                // SAFETY: n is NUL-terminated; dlsym is not hooked.
-                p = unsafe { libc::dlsym(libc::RTLD_NEXT, n.as_ptr()) } as usize;
-                if p != 0 {
-                    break;
-                }
-            }
-            self.addr.store(p, Ordering::Relaxed);
-        }
-        (p != 0).then_some(p)
-    }
-}
 
 static NQUERY: Lazy = Lazy::new(c"res_nquery", c"__res_nquery");
 static NSEARCH: Lazy = Lazy::new(c"res_nsearch", c"__res_nsearch");

@@ -293,26 +293,76 @@ fn root_hub() -> Option<*mut crate::hub::Hub> {
     unsafe { (*crate::hub::current(h)).is_root }.then_some(h)
 }
 
-/// `pause`: on the main thread, park until a handler runs; then -1/EINTR as natively.
+/// Green threads other than main parked in `pause`/`sigsuspend` (hub thread only), with
+/// the mask `sigsuspend` waits under. A process-directed signal goes to the main thread
+/// (the hub's OS thread, whose mask is main's), so these wake only for a signal sent to
+/// them with `pthread_kill` that has a handler and that their mask lets through.
+struct Pausers(core::cell::UnsafeCell<Vec<(*mut crate::green::Green, u64, Option<libc::sigset_t>)>>);
+// SAFETY: only touched from the hub's OS thread.
+unsafe impl Sync for Pausers {}
+static PAUSERS: Pausers = Pausers(core::cell::UnsafeCell::new(Vec::new()));
+
+/// Parks a green thread other than main until `wake_paused` picks it.
+fn park_pauser(h: *mut crate::hub::Hub, mask: Option<libc::sigset_t>) {
+    // SAFETY: hub thread; the entry is removed before this frame returns.
+    unsafe {
+        let (g, generation) = crate::hub::prepare_park(h);
+        (*PAUSERS.0.get()).push((g, generation, mask));
+        crate::hub::park(h, g, generation, None, crate::green::Reason::Signal);
+        (*PAUSERS.0.get()).retain(|p| p.0 != g);
+    }
+}
+
+/// `pthread_kill(t, sig)` was delivered for green thread `g`: if it is paused and `sig`
+/// has a handler its mask does not block, its `pause`/`sigsuspend` returns EINTR.
+pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
+    if sig <= 0 || sig as usize >= NSIG || USER_HANDLER[sig as usize].load(Ordering::Acquire) <= 1 {
+        return;
+    }
+    // SAFETY: hub thread (pthread_kill runs in a green thread of this hub).
+    unsafe {
+        let list = &*PAUSERS.0.get();
+        if let Some(&(_, generation, mask)) = list.iter().find(|p| p.0 == g) {
+            if mask.is_some_and(|m| libc::sigismember(&m, sig) == 1) {
+                return;
+            }
+            crate::hub::try_wake(g, generation, crate::green::Wake::Interrupted);
+        }
+    }
+}
+
+/// In a forked child only the forking thread exists.
+pub fn after_fork_child() {
+    // SAFETY: single-threaded child, before any other code runs.
+    unsafe { (*PAUSERS.0.get()).clear() };
+}
+
+/// `pause`: park until a handler runs (main thread) or a signal is sent to this thread
+/// (others); then -1/EINTR as natively.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pause() -> c_int {
-    match root_hub() {
-        Some(h) => {
-            park_root_until_signal(h, count());
-            crate::sys::set_errno(libc::EINTR);
-            -1
-        }
+    match (root_hub(), crate::hub::local()) {
+        (Some(h), _) => park_root_until_signal(h, count()),
+        (None, Some(h)) => park_pauser(h, None),
         // SAFETY: no arguments.
-        None => crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
+        (None, None) => return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
     }
+    crate::sys::set_errno(libc::EINTR);
+    -1
 }
 
 /// `sigsuspend`: on the main thread, swap the kernel mask and park until a handler runs.
 /// The baseline is taken before the mask changes, so a signal the new mask lets through
-/// at once still counts.
+/// at once still counts. Other green threads park until `wake_paused`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     let Some(h) = root_hub() else {
+        if let (Some(h), false) = (crate::hub::local(), mask.is_null()) {
+            // SAFETY: the program's sigset.
+            park_pauser(h, Some(unsafe { *mask }));
+            crate::sys::set_errno(libc::EINTR);
+            return -1;
+        }
         // SAFETY: the program's own mask.
         return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_rt_sigsuspend, mask, 8) }) as c_int;
     };
@@ -329,6 +379,52 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
     unsafe { real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
     crate::sys::set_errno(libc::EINTR);
     -1
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __sigsuspend(mask: *const libc::sigset_t) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { sigsuspend(mask) }
+}
+
+/// glibc's common body of the `sigpause` forms: wait with `sig` removed from the
+/// current mask (`is_sig`), or with the old BSD mask word.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __sigpause(sig_or_mask: c_int, is_sig: c_int) -> c_int {
+    // SAFETY: a zeroed sigset_t is valid; pthread_sigmask (the hook) reads the calling
+    // thread's mask.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe {
+        if is_sig != 0 {
+            pthread_sigmask(libc::SIG_BLOCK, core::ptr::null(), &mut set);
+            if libc::sigdelset(&mut set, sig_or_mask) != 0 {
+                return -1;
+            }
+        } else {
+            libc::sigemptyset(&mut set);
+            for n in 1..32 {
+                if sig_or_mask & (1 << (n - 1)) != 0 {
+                    libc::sigaddset(&mut set, n);
+                }
+            }
+        }
+        sigsuspend(&set)
+    }
+}
+
+/// The BSD form: the argument is a mask word.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigpause(mask: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { __sigpause(mask, 0) }
+}
+
+/// The X/Open form `<signal.h>` maps `sigpause` to: the argument is a signal.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __xpg_sigpause(sig: c_int) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { __sigpause(sig, 1) }
 }
 
 /// sigwait family: a signalfd for the awaited (blocked) signals, parked on like any fd.

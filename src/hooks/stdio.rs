@@ -23,6 +23,8 @@ use libc::FILE;
 
 const OFF_READ_PTR: usize = 8;
 const OFF_READ_END: usize = 16;
+const OFF_SAVE_BASE: usize = 72;
+const OFF_SAVE_END: usize = 88;
 const OFF_FILENO: usize = 112;
 const OFF_MODE: usize = 192;
 const IO_EOF_SEEN: c_int = 0x10;
@@ -58,6 +60,19 @@ unsafe fn buffered(fp: *mut FILE) -> usize {
     }
 }
 
+/// After an `ungetc` the FILE reads from a pushback area; the main buffer is parked in
+/// `_IO_save_base.._IO_save_end` and glibc switches back to it without reading.
+unsafe fn main_area_after_backup(fp: *mut FILE) -> usize {
+    // SAFETY: fp is live (caller).
+    unsafe {
+        if *field::<c_int>(fp, 0) & IO_IN_BACKUP == 0 {
+            return 0;
+        }
+        let (b, e) = (*field::<*mut u8>(fp, OFF_SAVE_BASE), *field::<*mut u8>(fp, OFF_SAVE_END));
+        if b.is_null() || e <= b { 0 } else { e as usize - b as usize }
+    }
+}
+
 /// Whether the shim serves reads of `fp` (on the hub, byte-oriented, not at a sticky
 /// end of file). Everything else goes straight to glibc.
 unsafe fn eligible(fp: *mut FILE) -> bool {
@@ -73,8 +88,7 @@ unsafe fn eligible(fp: *mut FILE) -> bool {
 /// errno a blocking read would have failed with (a signal, a close).
 unsafe fn wait_input(fp: *mut FILE) -> Result<(), Errno> {
     // SAFETY: fp is live (caller).
-    if unsafe { buffered(fp) > 0 || *field::<c_int>(fp, 0) & IO_IN_BACKUP != 0 } {
-        // Data buffered, or read ahead of an ungetc: glibc switches back without reading.
+    if unsafe { buffered(fp) > 0 || main_area_after_backup(fp) > 0 } {
         return Ok(());
     }
     // SAFETY: as above.
@@ -96,6 +110,26 @@ unsafe fn wait_input(fp: *mut FILE) -> Result<(), Errno> {
     }
 }
 
+/// For hooks that then let glibc read (the scanf family): wait until the first read of
+/// `fp` cannot block. An interrupted or failed wait is left for glibc's own read to meet.
+///
+/// # Safety
+/// `fp` is a live FILE.
+pub unsafe fn wait_before_read(fp: *mut FILE) {
+    // SAFETY: per contract.
+    unsafe {
+        if eligible(fp) {
+            let _ = wait_input(fp);
+        }
+    }
+}
+
+/// glibc's `stdin` stream.
+pub fn stdin_stream() -> *mut FILE {
+    // SAFETY: reading the pointer glibc keeps in `stdin`.
+    unsafe { stdin }
+}
+
 /// Records a failed read as glibc would: the error flag and errno.
 unsafe fn fail(fp: *mut FILE, e: Errno) {
     // SAFETY: fp is live (caller).
@@ -112,7 +146,7 @@ unsafe fn fill(fp: *mut FILE) -> bool {
             fail(fp, e);
             return false;
         }
-        buffered(fp) > 0 || real::__underflow(fp) != EOF
+        buffered(fp) > 0 || real::__underflow(fp) != EOF && buffered(fp) > 0
     }
 }
 

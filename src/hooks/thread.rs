@@ -211,9 +211,14 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
             if sig == 0 {
                 return 0;
             }
-            // A signal for a green thread is delivered to the OS thread that runs it.
+            // A signal for a green thread is delivered to the OS thread that runs it;
+            // if the target waits in pause/sigsuspend, that wait ends as natively.
             // SAFETY: forwarded to a real thread.
-            unsafe { real::pthread_kill(hub_os_thread(), sig) }
+            let r = unsafe { real::pthread_kill(hub_os_thread(), sig) };
+            if r == 0 {
+                crate::hooks::signal::wake_paused(g, sig);
+            }
+            r
         }
         // SAFETY: forwarded.
         None => unsafe { real::pthread_kill(t, sig) },

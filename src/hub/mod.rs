@@ -667,6 +667,7 @@ pub unsafe fn after_fork_child() {
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
         crate::offload::after_fork_child();
+        crate::hooks::signal::after_fork_child();
         HUB_TP.store((*h).tp, Ordering::Release);
     }
 }

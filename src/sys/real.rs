@@ -151,5 +151,38 @@ reals! {
     __uflow(fp: *mut libc::FILE) -> c_int;
     __underflow(fp: *mut libc::FILE) -> c_int;
     getdelim(line: *mut *mut c_char, cap: *mut usize, delim: c_int, fp: *mut libc::FILE) -> isize;
+    fclose(fp: *mut libc::FILE) -> c_int;
+    closedir(d: *mut libc::DIR) -> c_int;
     posix_spawnp(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
+}
+
+/// A real function most programs never use, resolved on first call rather than at
+/// start-up (a missing one is then only an error for the program that calls it): the
+/// first of `names` that `dlsym(RTLD_NEXT)` finds (glibc moved some functions between
+/// libraries and names across versions).
+pub struct Lazy {
+    addr: AtomicUsize,
+    names: [&'static core::ffi::CStr; 2],
+}
+
+impl Lazy {
+    pub const fn new(a: &'static core::ffi::CStr, b: &'static core::ffi::CStr) -> Self {
+        Lazy { addr: AtomicUsize::new(0), names: [a, b] }
+    }
+
+    /// The function's address, if any library provides it.
+    pub fn get(&self) -> Option<usize> {
+        let mut p = self.addr.load(Ordering::Relaxed);
+        if p == 0 {
+            for n in self.names {
+                // SAFETY: n is NUL-terminated; dlsym is not hooked.
+                p = unsafe { libc::dlsym(libc::RTLD_NEXT, n.as_ptr()) } as usize;
+                if p != 0 {
+                    break;
+                }
+            }
+            self.addr.store(p, Ordering::Relaxed);
+        }
+        (p != 0).then_some(p)
+    }
 }
