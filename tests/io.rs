@@ -153,7 +153,8 @@ fn fifo_open_fd_kinds_ipc_and_storage_calls_park() {
     for m in ["fifo_read", "fifo_write", "eventfd", "timerfd", "signalfd", "inotify", "recvmmsg", "msgrcv", "semop", "mq_receive", "lockf64"] {
         assert!(shim.metric(&format!("{m}_ticks")) >= 3, "{m}\n{}", shim.stderr);
     }
-    assert_eq!(shim.metric("recvmmsg_first_count"), native.metric("recvmmsg_first_count"));
+    // How many datagrams the first recvmmsg gets depends on timing (natively too).
+    assert!((1..=3).contains(&shim.metric("recvmmsg_first_count")), "{}", shim.stderr);
 }
 
 /// fgets/getline/getdelim/fread/getc/ungetc/fscanf on pipes, a socket and stdin fed in

@@ -95,7 +95,7 @@ unsafe fn wait_input(fp: *mut FILE) -> Result<(), Errno> {
     let fd = unsafe { *field::<c_int>(fp, OFF_FILENO) };
     let Plan::Green(h, e) = fio::prepare(fd) else { return Ok(()) };
     loop {
-        if sys::poll_now(fd, libc::POLLIN).map_or(true, |r| r != 0) || table::program_nonblocking(fd, e) {
+        if !sys::poll_now(fd, libc::POLLIN).is_ok_and(|r| r == 0) || table::program_nonblocking(fd, e) {
             return Ok(());
         }
         // SAFETY: hub thread; e is fd's entry.

@@ -53,7 +53,7 @@ impl End {
     fn ready(&self) -> bool {
         let ev = if self.dir == Dir::Read { libc::POLLIN } else { libc::POLLOUT };
         // An error or hang-up counts as ready: the call itself then reports it.
-        sys::poll_now(self.fd, ev).map_or(true, |r| r != 0)
+        !sys::poll_now(self.fd, ev).is_ok_and(|r| r == 0)
     }
 
     fn timeout_ns(&self) -> u64 {
