@@ -163,3 +163,11 @@ fn fifo_open_fd_kinds_ipc_and_storage_calls_park() {
 fn stdio_input_parks_until_data() {
     io("stdio_input");
 }
+
+/// pause, sigsuspend and sigpause in a thread other than main park, and a signal sent
+/// to that thread with pthread_kill ends the wait with EINTR after its handler ran.
+#[test]
+fn pause_in_a_thread_parks_until_signalled() {
+    let (_, shim) = io("pause_thread");
+    assert!(shim.metric("ticks") >= 10, "{}", shim.stderr);
+}
