@@ -1,5 +1,6 @@
 /* stdio_input: stdio input functions (fgets, getline, getdelim, fread, getc,
- * fgetc, getc_unlocked, ungetc, getchar, fscanf) on pipes and sockets that
+ * fgetc, getc_unlocked, ungetc, getchar, fscanf, and on a wide-oriented stream
+ * fgetws and fgetwc) on pipes and sockets that
  * another thread fills slowly.
  *
  * Why: glibc's stdio refills a FILE's buffer with its internal read, which
@@ -100,6 +101,8 @@
 #include "../common.h"
 #include <fcntl.h>
 #include <pthread.h>
+#include <locale.h>
+#include <wchar.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -535,6 +538,27 @@ static void case_fscanf(void) {
     fclose(fp);
 }
 
+static void case_wide(void) {
+    /* Wide-oriented stream: whole lines per write (a multibyte character split
+     * across writes would be read by glibc itself). */
+    static const struct step steps[] = {{50, "caf\xc3\xa9 one\n", 0}, {30, "two\n", 0}, {30, "x", 0}};
+    struct script s;
+    pthread_t th;
+    FILE *fp = start_pipe(&s, steps, 3, &th);
+    CHECK(fwide(fp, 1) > 0, "fwide");
+    int t0 = get_ticks();
+    wchar_t line[32];
+    CHECK(fgetws(line, 32, fp) == line, "fgetws: %s", strerror(errno));
+    printf("fgetws: %zu wide chars, 4th is U+%04X\n", wcslen(line), (unsigned)line[3]);
+    wint_t c;
+    int n = 0;
+    while ((c = fgetwc(fp)) != WEOF) n++;
+    printf("fgetwc: %d more wide chars, then WEOF feof=%d\n", n, feof(fp) != 0);
+    check_ticks("wide", t0);
+    CHECK(pthread_join(th, NULL) == 0, "join writer");
+    fclose(fp);
+}
+
 static void case_regular(void) {
     char path[] = "/tmp/greenshim_stdio_input_XXXXXX";
     int fd = mkstemp(path);
@@ -624,11 +648,12 @@ static const struct {
     void (*fn)(void);
 } cases[] = {
     {"fgets", case_fgets},   {"getline", case_getline}, {"fread", case_fread},   {"getc", case_getc},
-    {"stdin", case_stdin},   {"socket", case_socket},   {"fscanf", case_fscanf}, {"regular", case_regular},
+    {"stdin", case_stdin},   {"socket", case_socket},   {"fscanf", case_fscanf}, {"wide", case_wide}, {"regular", case_regular},
 };
 
 int main(int argc, char **argv) {
     alarm(60);
+    CHECK(setlocale(LC_CTYPE, "C.UTF-8") != NULL, "no C.UTF-8 locale");
     const char *only = argc > 1 ? argv[1] : NULL;
     int found = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

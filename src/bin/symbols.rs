@@ -46,6 +46,9 @@ pub const COVERED: &[&str] = &[
     // positioned I/O (files; the v2 forms at offset -1 also pipes and sockets)
     "pread", "pread64", "__pread_chk", "__pread64_chk", "pwrite", "pwrite64", "preadv",
     "preadv64", "pwritev", "pwritev64", "preadv2", "preadv64v2", "pwritev2", "pwritev64v2",
+    // glibc's old aliases, pthread_yield, popen
+    "__read", "__write", "__open", "__open64", "__pread64", "__pwrite64", "__connect",
+    "__send", "__poll", "__select", "__wait", "__waitpid", "pthread_yield", "popen",
     // zero-copy transfers
     "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
     // stdio input (parks while the buffer is empty and the fd has no data)
@@ -54,7 +57,10 @@ pub const COVERED: &[&str] = &[
     "fgetc_unlocked", "getc_unlocked", "getchar", "getchar_unlocked", "__uflow",
     "__underflow", "getline", "getdelim", "__getdelim",
     "scanf", "fscanf", "vscanf", "vfscanf", "__isoc99_scanf", "__isoc99_fscanf",
-    "__isoc99_vscanf", "__isoc99_vfscanf",
+    "__isoc99_vscanf", "__isoc99_vfscanf", "__isoc23_scanf", "__isoc23_fscanf",
+    "__isoc23_vscanf", "__isoc23_vfscanf", "fgetwc", "getwc", "fgetwc_unlocked",
+    "getwc_unlocked", "getwchar", "getwchar_unlocked", "fgetws", "fgetws_unlocked",
+    "__fgetws_chk", "gets",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
@@ -89,18 +95,14 @@ pub const COVERED: &[&str] = &[
 /// glibc exports them). Under greenshim a call to one of these stalls every green thread
 /// sharing the OS thread until it returns.
 pub const BLOCKING_UNCOVERED: &[&str] = &[
-    // unhooked aliases of hooked calls
-    "__select", "__poll", "__read", "__write", "__connect", "__send", "__wait", "__waitpid",
-    // child processes
-    "popen",
-    "__open", "__open64",
-    "__pread64", "__pwrite64",
-    // stdio input: wide characters, gets, C23 scanf names (glibc reads through its internal __read)
-    "gets",
-    "fgetwc", "getwc", "getwchar", "fgetws", "__fgetws_chk",
-    "__isoc23_scanf", "__isoc23_fscanf",
-    "__isoc23_vscanf", "__isoc23_vfscanf",
-    "pthread_yield",
+    // user and group lookups: instant from /etc files, network round trips with LDAP or
+    // sssd NSS backends
+    "getpwnam", "getpwnam_r", "getpwuid", "getpwuid_r", "getgrnam", "getgrnam_r",
+    "getgrgid", "getgrgid_r", "getgrouplist", "initgroups",
+    // terminal line break (a quarter second)
+    "tcsendbreak",
+    // Beyond these, what blocks unseen is inside libc (stdio's internal writes, a scanf
+    // that needs more input mid-parse) or raw syscalls, which no symbol names.
 ];
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
@@ -108,13 +110,18 @@ pub const NOTES: &[(&str, &str)] = &[
     ("syscall", "only SYS_gettid is answered; other numbers (e.g. SYS_futex) go to the kernel and may block"),
     ("fcntl", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("fcntl64", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
-    ("popen", "the child runs normally; pclose's wait is offloaded"),
+    ("popen", "spawns inside glibc; pclose's wait is offloaded"),
+    ("getpwnam", "blocks only with a network NSS backend (LDAP, sssd)"),
+    ("getpwuid", "blocks only with a network NSS backend (LDAP, sssd)"),
+    ("getgrnam", "blocks only with a network NSS backend (LDAP, sssd)"),
+    ("getgrgid", "blocks only with a network NSS backend (LDAP, sssd)"),
     ("scanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("fscanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("__isoc99_scanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("__isoc99_fscanf", "waits for the first input only; input arriving mid-parse blocks"),
+    ("fgetws", "waits for the first input only; a line arriving in pieces blocks"),
+    ("gets", "waits for the first input only; a line arriving in pieces blocks"),
     ("open", "a FIFO open is served by the offload pool"),
-    ("pthread_yield", "does not yield to other green threads"),
 ];
 
 /// The note for `name`, if any.

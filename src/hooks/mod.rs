@@ -6,6 +6,7 @@
 //! word-sized argument: on x86-64 an integer or pointer third argument arrives in the
 //! same register either way, and stable Rust cannot define C variadics.
 
+pub mod aliases;
 pub mod c11;
 pub mod io;
 pub mod ipc;

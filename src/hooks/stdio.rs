@@ -26,6 +26,7 @@ const OFF_READ_END: usize = 16;
 const OFF_SAVE_BASE: usize = 72;
 const OFF_SAVE_END: usize = 88;
 const OFF_FILENO: usize = 112;
+const OFF_WIDE_DATA: usize = 160;
 const OFF_MODE: usize = 192;
 const IO_EOF_SEEN: c_int = 0x10;
 const IO_ERR_SEEN: c_int = 0x20;
@@ -70,6 +71,36 @@ unsafe fn main_area_after_backup(fp: *mut FILE) -> usize {
         }
         let (b, e) = (*field::<*mut u8>(fp, OFF_SAVE_BASE), *field::<*mut u8>(fp, OFF_SAVE_END));
         if b.is_null() || e <= b { 0 } else { e as usize - b as usize }
+    }
+}
+
+/// Wide characters buffered in a wide-oriented FILE (`_wide_data->_IO_read_ptr/end`).
+unsafe fn wide_buffered(fp: *mut FILE) -> usize {
+    // SAFETY: fp is live (caller); _wide_data is set on every glibc FILE that has
+    // been wide-oriented.
+    unsafe {
+        let w = *field::<*mut *mut u8>(fp, OFF_WIDE_DATA);
+        if w.is_null() {
+            return 0;
+        }
+        let (p, e) = (*w, *w.add(1));
+        if p.is_null() || e <= p { 0 } else { e as usize - p as usize }
+    }
+}
+
+/// Wide-character input: wait until the wide buffer or the byte buffer holds data, or
+/// the fd is readable; then glibc converts (reading once more only if a multibyte
+/// character is incomplete).
+unsafe fn wait_wide(fp: *mut FILE) -> Result<(), Errno> {
+    // SAFETY: fp is the program's FILE.
+    unsafe {
+        if fp.is_null() || crate::hub::local().is_none() || *field::<c_int>(fp, 0) & (IO_EOF_SEEN | IO_NO_READS) != 0 {
+            return Ok(());
+        }
+        if *field::<c_int>(fp, OFF_FILENO) < 0 || wide_buffered(fp) > 0 {
+            return Ok(());
+        }
+        wait_input(fp)
     }
 }
 
@@ -388,4 +419,92 @@ pub unsafe extern "C" fn __getdelim(line: *mut *mut c_char, cap: *mut usize, del
 pub unsafe extern "C" fn getline(line: *mut *mut c_char, cap: *mut usize, fp: *mut FILE) -> isize {
     // SAFETY: forwarded.
     unsafe { getdelim_impl(line, cap, b'\n' as c_int, fp) }
+}
+
+const WEOF: u32 = 0xffff_ffff;
+
+macro_rules! wide_char_reader {
+    ($($name:ident => $real:ident;)*) => {$(
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name(fp: *mut FILE) -> u32 {
+            // SAFETY: fp is the program's FILE.
+            unsafe {
+                if let Err(e) = wait_wide(fp) {
+                    fail(fp, e);
+                    return WEOF;
+                }
+                real::$real(fp)
+            }
+        }
+    )*};
+}
+
+wide_char_reader! {
+    fgetwc => fgetwc;
+    getwc => getwc;
+    fgetwc_unlocked => fgetwc_unlocked;
+    getwc_unlocked => getwc_unlocked;
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getwchar() -> u32 {
+    // SAFETY: glibc's stdin stream.
+    unsafe { getwc(stdin) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getwchar_unlocked() -> u32 {
+    // SAFETY: glibc's stdin stream.
+    unsafe { getwc_unlocked(stdin) }
+}
+
+/// `fgetws` waits for the first input; a line arriving in pieces is then read by glibc.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fgetws(s: *mut libc::wchar_t, n: c_int, fp: *mut FILE) -> *mut libc::wchar_t {
+    // SAFETY: fp is the program's FILE; forwarded.
+    unsafe {
+        if let Err(e) = wait_wide(fp) {
+            fail(fp, e);
+            return core::ptr::null_mut();
+        }
+        real::fgetws(s, n, fp)
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fgetws_unlocked(s: *mut libc::wchar_t, n: c_int, fp: *mut FILE) -> *mut libc::wchar_t {
+    // SAFETY: as in fgetws.
+    unsafe {
+        if let Err(e) = wait_wide(fp) {
+            fail(fp, e);
+            return core::ptr::null_mut();
+        }
+        real::fgetws_unlocked(s, n, fp)
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __fgetws_chk(s: *mut libc::wchar_t, size: usize, n: c_int, fp: *mut FILE) -> *mut libc::wchar_t {
+    if n as usize > size {
+        // SAFETY: never returns.
+        unsafe { __chk_fail() }
+    }
+    // SAFETY: forwarded.
+    unsafe { fgetws(s, n, fp) }
+}
+
+/// `gets` (gone from C11, still exported for old binaries): waits for the first input.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn gets(s: *mut c_char) -> *mut c_char {
+    // SAFETY: glibc's stdin; forwarded.
+    unsafe {
+        let fp = stdin;
+        if eligible(fp) {
+            if let Err(e) = wait_input(fp) {
+                fail(fp, e);
+                return core::ptr::null_mut();
+            }
+        }
+        real::gets(s)
+    }
 }

@@ -9,7 +9,8 @@
 //! argument, restores the registers and tail-jumps to the real function, which then
 //! finds its arguments — stack ones included — exactly where the caller put them.
 //!
-//! The pre-hook returns the real function's address. A `scanf` pre-hook only waits for
+//! The pre-hook returns the real function's address. (`__isoc23_*` exist from glibc
+//! 2.38; on older glibc no binary can import them, so their lookup is never made.) A `scanf` pre-hook only waits for
 //! the first input: input arriving in pieces while `scanf` parses is read by glibc
 //! itself, blocking the OS thread until it is there.
 
@@ -87,6 +88,10 @@ pre_hooks! {
     pre_isoc99_scanf(_a) { wait_stdin(); } => c"__isoc99_scanf", c"__isoc99_scanf";
     pre_vscanf(_a) { wait_stdin(); } => c"vscanf", c"vscanf";
     pre_isoc99_vscanf(_a) { wait_stdin(); } => c"__isoc99_vscanf", c"__isoc99_vscanf";
+    pre_isoc23_fscanf(fp) { wait_file(fp); } => c"__isoc23_fscanf", c"__isoc23_fscanf";
+    pre_isoc23_vfscanf(fp) { wait_file(fp); } => c"__isoc23_vfscanf", c"__isoc23_vfscanf";
+    pre_isoc23_scanf(_a) { wait_stdin(); } => c"__isoc23_scanf", c"__isoc23_scanf";
+    pre_isoc23_vscanf(_a) { wait_stdin(); } => c"__isoc23_vscanf", c"__isoc23_vscanf";
 }
 
 trampoline! {
@@ -101,4 +106,8 @@ trampoline! {
     __isoc99_scanf => pre_isoc99_scanf;
     vscanf => pre_vscanf;
     __isoc99_vscanf => pre_isoc99_vscanf;
+    __isoc23_fscanf => pre_isoc23_fscanf;
+    __isoc23_vfscanf => pre_isoc23_vfscanf;
+    __isoc23_scanf => pre_isoc23_scanf;
+    __isoc23_vscanf => pre_isoc23_vscanf;
 }

@@ -152,6 +152,14 @@ reals! {
     __underflow(fp: *mut libc::FILE) -> c_int;
     getdelim(line: *mut *mut c_char, cap: *mut usize, delim: c_int, fp: *mut libc::FILE) -> isize;
     fclose(fp: *mut libc::FILE) -> c_int;
+    popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE;
+    fgetwc(fp: *mut libc::FILE) -> u32;
+    getwc(fp: *mut libc::FILE) -> u32;
+    fgetwc_unlocked(fp: *mut libc::FILE) -> u32;
+    getwc_unlocked(fp: *mut libc::FILE) -> u32;
+    fgetws(s: *mut libc::wchar_t, n: c_int, fp: *mut libc::FILE) -> *mut libc::wchar_t;
+    fgetws_unlocked(s: *mut libc::wchar_t, n: c_int, fp: *mut libc::FILE) -> *mut libc::wchar_t;
+    gets(s: *mut c_char) -> *mut c_char;
     closedir(d: *mut libc::DIR) -> c_int;
     posix_spawnp(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;
 }
