@@ -23,9 +23,12 @@ use libc::FILE;
 
 const OFF_READ_PTR: usize = 8;
 const OFF_READ_END: usize = 16;
+const OFF_BUF_BASE: usize = 56;
+const OFF_BUF_END: usize = 64;
 const OFF_SAVE_BASE: usize = 72;
 const OFF_SAVE_END: usize = 88;
 const OFF_FILENO: usize = 112;
+const OFF_OFFSET: usize = 144;
 const OFF_WIDE_DATA: usize = 160;
 const OFF_MODE: usize = 192;
 const IO_EOF_SEEN: c_int = 0x10;
@@ -248,6 +251,43 @@ pub unsafe extern "C" fn __fgets_unlocked_chk(s: *mut c_char, size: usize, n: c_
     unsafe { fgets_impl(s, n, fp, true) }
 }
 
+/// The direct path of a large `fread`: None when the buffered path applies; else the
+/// bytes read (0 at end of file or on an error, with the FILE's flag set as glibc would).
+unsafe fn direct_read(fp: *mut FILE, dst: *mut u8, want: usize) -> Option<usize> {
+    // SAFETY: fp is live (caller).
+    unsafe {
+        let flags = *field::<c_int>(fp, 0);
+        if flags & (IO_CURRENTLY_PUTTING | IO_IN_BACKUP) != 0 || buffered(fp) > 0 {
+            return None;
+        }
+        let (b, e) = (*field::<*mut u8>(fp, OFF_BUF_BASE), *field::<*mut u8>(fp, OFF_BUF_END));
+        if b.is_null() || e <= b || want < e as usize - b as usize {
+            return None;
+        }
+        let fd = *field::<c_int>(fp, OFF_FILENO);
+        if !matches!(fio::prepare(fd), Plan::Green(..)) {
+            return None;
+        }
+        match crate::hooks::io::read(fd, dst.cast(), want) {
+            n if n > 0 => {
+                let off = field::<i64>(fp, OFF_OFFSET);
+                if *off != -1 {
+                    *off += n as i64;
+                }
+                Some(n as usize)
+            }
+            0 => {
+                *field::<c_int>(fp, 0) |= IO_EOF_SEEN;
+                Some(0)
+            }
+            _ => {
+                *field::<c_int>(fp, 0) |= IO_ERR_SEEN;
+                Some(0)
+            }
+        }
+    }
+}
+
 unsafe fn fread_impl(ptr: *mut c_void, size: usize, nmemb: usize, fp: *mut FILE, unlocked: bool) -> usize {
     let real_fread = |p: *mut c_void, n: usize| {
         // SAFETY: forwarded to glibc with the program's buffer.
@@ -263,6 +303,17 @@ unsafe fn fread_impl(ptr: *mut c_void, size: usize, nmemb: usize, fp: *mut FILE,
     // SAFETY: fp is live; ptr has `bytes` bytes of room.
     unsafe {
         while total < bytes {
+            // A request of at least a buffer's size with the buffer empty: read straight
+            // into the program's memory, as glibc does, through the parking `read`.
+            if let Some(r) = direct_read(fp, (ptr as *mut u8).add(total), bytes - total) {
+                match r {
+                    0 => break,
+                    n => {
+                        total += n;
+                        continue;
+                    }
+                }
+            }
             if !fill(fp) {
                 break;
             }
