@@ -411,6 +411,16 @@ def cases_micro(rows):
                 target=t_overhead(10))
         measure(r, plan(micro_argv("mutex_uncont", n), with1=False), REPS)
         rows.append(r)
+        n = 1000 if q else 4000
+        r = Row("3. fast path", f"C sendfile {n} MiB over a socketpair to a reading thread", "ns/MiB", "ns_per_op",
+                target=t_overhead(10))
+        measure(r, plan(micro_argv("stream_sendfile", n), with1=False), REPS)
+        rows.append(r)
+        n = 1000000 if q else 4000000
+        r = Row("3. fast path", f"C fgets {n} 64-byte lines from a pipe another thread fills", "ns/line", "ns_per_op",
+                target=t_overhead(10))
+        measure(r, plan(micro_argv("stream_fgets", n), with1=False), REPS)
+        rows.append(r)
 
 
 # ---------------------------------------------------------------------------- case 4

@@ -22,6 +22,11 @@
  *   fast_sock        same on an AF_UNIX socketpair
  *   fast_devzero     N x read(1 byte) from /dev/zero
  *   mutex_uncont     N x pthread_mutex_lock + unlock, no other thread
+ *   stream_sendfile  N MiB sent with sendfile (from a 16 MiB file, repeatedly) over an
+ *                    AF_UNIX socketpair to a thread reading 256 KiB at a time
+ *                    (ns_per_op is per MiB)
+ *   stream_fgets     N lines of 64 bytes written by one thread in 64 KiB writes to a
+ *                    pipe and read by another with fgets (ns_per_op is per line)
  *   sleepers         N threads each nanosleep(1 s), then joined; STACK_KIB = 0
  *                    keeps the default attributes, else pthread_attr_setstacksize
  *
@@ -321,6 +326,91 @@ static void bench_fast(const char *name) {
            fast_threads);
 }
 
+/* ---- streams: sendfile, stdio ---- */
+#include <sys/sendfile.h>
+static int stream_fd[2];
+static long stream_bytes;
+
+static void *sendfile_reader(void *arg) {
+    (void)arg;
+    static char buf[256 * 1024];
+    long got = 0;
+    while (got < stream_bytes) {
+        ssize_t n = read(stream_fd[1], buf, sizeof buf);
+        if (n <= 0) die("read");
+        got += n;
+    }
+    return NULL;
+}
+
+static void bench_sendfile(void) {
+    char path[] = "/tmp/greenshim_bench_XXXXXX";
+    int f = mkstemp(path);
+    if (f < 0) die("mkstemp");
+    unlink(path);
+    static char chunk[1 << 20];
+    memset(chunk, 'z', sizeof chunk);
+    for (int i = 0; i < 16; i++)
+        if (write(f, chunk, sizeof chunk) != (ssize_t)sizeof chunk) die("write");
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, stream_fd) != 0) die("socketpair");
+    stream_bytes = N << 20;
+    pthread_t t;
+    double t0 = now_s();
+    check(pthread_create(&t, NULL, sendfile_reader, NULL), "pthread_create");
+    long threads = status_field("Threads");
+    long sent = 0;
+    while (sent < stream_bytes) {
+        off_t off = 0;
+        long want = stream_bytes - sent < (16L << 20) ? stream_bytes - sent : (16L << 20);
+        ssize_t n = sendfile(stream_fd[0], f, &off, (size_t)want);
+        if (n <= 0) die("sendfile");
+        sent += n;
+    }
+    check(pthread_join(t, NULL), "pthread_join");
+    double secs = now_s() - t0;
+    printf("RESULT ns_per_op=%.2f ops=%ld secs=%.4f os_threads=%ld\n", secs * 1e9 / N, N, secs, threads);
+}
+
+static void *fgets_writer(void *arg) {
+    (void)arg;
+    static char block[64 * 1024];
+    for (size_t i = 0; i < sizeof block; i += 64) {
+        memset(block + i, 'a' + (int)(i / 64 % 26), 63);
+        block[i + 63] = '\n';
+    }
+    long lines = 0;
+    while (lines < N) {
+        long k = N - lines < 1024 ? N - lines : 1024;
+        size_t len = (size_t)k * 64;
+        for (size_t done = 0; done < len;) {
+            ssize_t n = write(stream_fd[1], block + done, len - done);
+            if (n <= 0) die("write");
+            done += (size_t)n;
+        }
+        lines += k;
+    }
+    close(stream_fd[1]);
+    return NULL;
+}
+
+static void bench_fgets(void) {
+    if (pipe(stream_fd) != 0) die("pipe");
+    FILE *fp = fdopen(stream_fd[0], "r");
+    if (!fp) die("fdopen");
+    pthread_t t;
+    double t0 = now_s();
+    check(pthread_create(&t, NULL, fgets_writer, NULL), "pthread_create");
+    long threads = status_field("Threads");
+    char line[128];
+    long n = 0;
+    while (fgets(line, sizeof line, fp)) n++;
+    if (n != N) die("fgets line count");
+    check(pthread_join(t, NULL), "pthread_join");
+    double secs = now_s() - t0;
+    printf("RESULT ns_per_op=%.2f ops=%ld secs=%.4f os_threads=%ld\n", secs * 1e9 / N, N, secs, threads);
+    fclose(fp);
+}
+
 /* ---- sleepers ---- */
 static _Atomic long alive, max_alive;
 
@@ -389,6 +479,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "yield_pp")) bench_pingpong(yield_peer, yield_main, NULL);
     else if (!strcmp(c, "pipe_pp")) bench_pingpong(pipe_peer, pipe_main, NULL);
     else if (!strncmp(c, "fast_", 5) || !strcmp(c, "mutex_uncont")) bench_fast(c);
+    else if (!strcmp(c, "stream_sendfile")) bench_sendfile();
+    else if (!strcmp(c, "stream_fgets")) bench_fgets();
     else if (!strcmp(c, "sleepers")) bench_sleepers(argc > 3 ? atol(argv[3]) : 0);
     else {
         fprintf(stderr, "micro: unknown case %s\n", c);
