@@ -41,6 +41,9 @@
  *   j. Record locks held by another process: a child takes an fcntl write lock
  *      on a file, holds it 150 ms and releases it; meanwhile a thread blocks in
  *      lockf64(F_LOCK) ("lockf64"), and again with lockf(F_LOCK) ("lockf").
+ *   k. User and group lookups (getpwnam_r, getpwuid_r, getgrgid_r, getgrnam_r,
+ *      getgrouplist, an unknown user) from 20 threads, then getpwuid/getgrnam:
+ *      same answers as natively (the shim serves them on its offload pool).
  * A hang ends with SIGALRM after 60 s: the handler removes the System V objects
  * and the temp dir, prints "FAIL: ... sub-case <name> still blocked" and exits 1.
  * argv[1] (optional) runs a single sub-case: its letter (its default entries)
@@ -65,6 +68,7 @@
  *   "tcdrain on a pty slave: 0, master read \"tcdrain ok\"\n"
  *   "lockf64 acquired after the other process released it\n"
  *   "lockf acquired after the other process released it\n"
+ *   "nss: 20 of 20 threads got root's passwd, group and group list; ..."
  *   ("fopen on a FIFO waited for the writer: fifo fopen ok\n" when run by name)
  * metrics: os_threads_max; per blocking call <name>_ms and <name>_ticks
  *          (fifo_read, fifo_write, fifo_openat, eventfd, timerfd, signalfd,
@@ -90,6 +94,8 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <pwd.h>
 #include <termios.h>
 
 #define DELAY_US 100000 /* the partner acts after 100 ms */
@@ -801,6 +807,40 @@ struct subcase {
     int by_default;
 };
 
+/* ---- k. user and group lookups (NSS) from 20 threads ------------------------ */
+static int nss_ok[20];
+
+static void *nss_thread(void *arg) {
+    int i = (int)(long)arg;
+    char buf[4096];
+    struct passwd pw, *pr = NULL;
+    struct group gr, *grr = NULL;
+    int ok = getpwnam_r("root", &pw, buf, sizeof buf, &pr) == 0 && pr && pr->pw_uid == 0;
+    ok = ok && getpwuid_r(0, &pw, buf, sizeof buf, &pr) == 0 && pr && strcmp(pr->pw_name, "root") == 0;
+    ok = ok && getgrgid_r(0, &gr, buf, sizeof buf, &grr) == 0 && grr && strcmp(grr->gr_name, "root") == 0;
+    ok = ok && getgrnam_r("root", &gr, buf, sizeof buf, &grr) == 0 && grr && grr->gr_gid == 0;
+    gid_t groups[64];
+    int ng = 64;
+    ok = ok && getgrouplist("root", 0, groups, &ng) >= 1 && ng >= 1 && groups[0] == 0;
+    ok = ok && getpwnam_r("no-such-user-greenshim", &pw, buf, sizeof buf, &pr) == 0 && pr == NULL;
+    nss_ok[i] = ok;
+    return NULL;
+}
+
+static void case_nss(void) {
+    pthread_t t[20];
+    for (long i = 0; i < 20; i++) CHECK(pthread_create(&t[i], NULL, nss_thread, (void *)i) == 0, "create");
+    note_threads();
+    for (int i = 0; i < 20; i++) CHECK(pthread_join(t[i], NULL) == 0, "join");
+    int good = 0;
+    for (int i = 0; i < 20; i++) good += nss_ok[i];
+    struct passwd *p = getpwuid(0);
+    struct group *g = getgrnam("root");
+    printf("nss: %d of 20 threads got root's passwd, group and group list; getpwuid(0) -> %s, getgrnam(root) -> %d\n",
+           good, p ? p->pw_name : "NULL", g ? (int)g->gr_gid : -1);
+    CHECK(good == 20, "%d threads failed a lookup", 20 - good);
+}
+
 static const struct subcase cases[] = {
     {'a', "fifo-read", case_fifo_read, 1},
     {'a', "fifo-write", case_fifo_write, 1},
@@ -819,6 +859,7 @@ static const struct subcase cases[] = {
     {'i', "sync", case_sync, 1},
     {'j', "lockf64", case_lockf64, 1},
     {'j', "lockf", case_lockf, 1},
+    {'k', "nss", case_nss, 1},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

@@ -85,6 +85,8 @@ pub const COVERED: &[&str] = &[
     "__res_nsend",
     "system", "pclose", "fsync", "fdatasync", "flock", "lockf", "lockf64", "sync", "syncfs",
     "sync_file_range", "msync", "tcdrain", "aio_suspend", "aio_suspend64", "gai_suspend",
+    "getpwnam", "getpwnam_r", "getpwuid", "getpwuid_r", "getgrnam", "getgrnam_r",
+    "getgrgid", "getgrgid_r", "getgrouplist", "initgroups", "tcsendbreak",
     // message queues and semaphores between processes
     "mq_receive", "mq_timedreceive", "mq_send", "mq_timedsend",
     "msgrcv", "msgsnd", "semop", "semtimedop",
@@ -95,14 +97,9 @@ pub const COVERED: &[&str] = &[
 /// glibc exports them). Under greenshim a call to one of these stalls every green thread
 /// sharing the OS thread until it returns.
 pub const BLOCKING_UNCOVERED: &[&str] = &[
-    // user and group lookups: instant from /etc files, network round trips with LDAP or
-    // sssd NSS backends
-    "getpwnam", "getpwnam_r", "getpwuid", "getpwuid_r", "getgrnam", "getgrnam_r",
-    "getgrgid", "getgrgid_r", "getgrouplist", "initgroups",
-    // terminal line break (a quarter second)
-    "tcsendbreak",
-    // Beyond these, what blocks unseen is inside libc (stdio's internal writes, a scanf
-    // that needs more input mid-parse) or raw syscalls, which no symbol names.
+    // Every blocking libc function we know of is hooked. What blocks unseen is inside
+    // libc (stdio's internal writes, a scanf that needs more input mid-parse) or a raw
+    // syscall, which no symbol names. Add names here when one is found.
 ];
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
@@ -111,10 +108,6 @@ pub const NOTES: &[(&str, &str)] = &[
     ("fcntl", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("fcntl64", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("popen", "spawns inside glibc; pclose's wait is offloaded"),
-    ("getpwnam", "blocks only with a network NSS backend (LDAP, sssd)"),
-    ("getpwuid", "blocks only with a network NSS backend (LDAP, sssd)"),
-    ("getgrnam", "blocks only with a network NSS backend (LDAP, sssd)"),
-    ("getgrgid", "blocks only with a network NSS backend (LDAP, sssd)"),
     ("scanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("fscanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("__isoc99_scanf", "waits for the first input only; input arriving mid-parse blocks"),

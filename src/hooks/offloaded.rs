@@ -338,3 +338,98 @@ pub unsafe extern "C" fn gai_suspend(list: *const *const c_void, n: c_int, ts: *
         Some(_) => suspend_offloaded(&GAI_SUSPEND, list, n, ts),
     }
 }
+
+// ---- user and group lookups (NSS) ----------------------------------------------------------
+// With the `files` backend these read /etc; with LDAP, sssd or systemd-userdbd they make
+// network or socket round trips inside libc. Offloaded either way: a few µs on a pool
+// thread against a possibly unbounded stall of every green thread.
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getpwnam(name: *const c_char) -> *mut libc::passwd {
+    let a = P(name);
+    // SAFETY: forwarded; the result points to glibc's process-wide static buffer.
+    offload_errno(move || P(unsafe { real::getpwnam({ a }.0) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getpwuid(uid: libc::uid_t) -> *mut libc::passwd {
+    // SAFETY: forwarded.
+    offload_errno(move || P(unsafe { real::getpwuid(uid) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getpwnam_r(name: *const c_char, pw: *mut libc::passwd, buf: *mut c_char, len: usize, res: *mut *mut libc::passwd) -> c_int {
+    let a = P((name, pw, buf, res));
+    // SAFETY: forwarded; the program's buffers outlive the parked call.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getpwnam_r(a.0.0, a.0.1, a.0.2, len, a.0.3)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getpwuid_r(uid: libc::uid_t, pw: *mut libc::passwd, buf: *mut c_char, len: usize, res: *mut *mut libc::passwd) -> c_int {
+    let a = P((pw, buf, res));
+    // SAFETY: as above.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getpwuid_r(uid, a.0.0, a.0.1, len, a.0.2)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getgrnam(name: *const c_char) -> *mut libc::group {
+    let a = P(name);
+    // SAFETY: forwarded; static result buffer.
+    offload_errno(move || P(unsafe { real::getgrnam({ a }.0) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getgrgid(gid: libc::gid_t) -> *mut libc::group {
+    // SAFETY: forwarded.
+    offload_errno(move || P(unsafe { real::getgrgid(gid) })).0
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getgrnam_r(name: *const c_char, gr: *mut libc::group, buf: *mut c_char, len: usize, res: *mut *mut libc::group) -> c_int {
+    let a = P((name, gr, buf, res));
+    // SAFETY: as above.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getgrnam_r(a.0.0, a.0.1, a.0.2, len, a.0.3)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getgrgid_r(gid: libc::gid_t, gr: *mut libc::group, buf: *mut c_char, len: usize, res: *mut *mut libc::group) -> c_int {
+    let a = P((gr, buf, res));
+    // SAFETY: as above.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getgrgid_r(gid, a.0.0, a.0.1, len, a.0.2)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getgrouplist(user: *const c_char, group: libc::gid_t, groups: *mut libc::gid_t, n: *mut c_int) -> c_int {
+    let a = P((user, groups, n));
+    // SAFETY: as above.
+    offload_errno(move || unsafe {
+        let a = a;
+        real::getgrouplist(a.0.0, group, a.0.1, a.0.2)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn initgroups(user: *const c_char, group: libc::gid_t) -> c_int {
+    let a = P(user);
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe { real::initgroups({ a }.0, group) })
+}
+
+/// A break on a serial line lasts a quarter of a second or more.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tcsendbreak(fd: c_int, duration: c_int) -> c_int {
+    // SAFETY: forwarded.
+    offload_errno(move || unsafe { real::tcsendbreak(fd, duration) })
+}

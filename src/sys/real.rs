@@ -152,6 +152,17 @@ reals! {
     __underflow(fp: *mut libc::FILE) -> c_int;
     getdelim(line: *mut *mut c_char, cap: *mut usize, delim: c_int, fp: *mut libc::FILE) -> isize;
     fclose(fp: *mut libc::FILE) -> c_int;
+    getpwnam(name: *const c_char) -> *mut libc::passwd;
+    getpwuid(uid: libc::uid_t) -> *mut libc::passwd;
+    getpwnam_r(name: *const c_char, pw: *mut libc::passwd, buf: *mut c_char, len: usize, res: *mut *mut libc::passwd) -> c_int;
+    getpwuid_r(uid: libc::uid_t, pw: *mut libc::passwd, buf: *mut c_char, len: usize, res: *mut *mut libc::passwd) -> c_int;
+    getgrnam(name: *const c_char) -> *mut libc::group;
+    getgrgid(gid: libc::gid_t) -> *mut libc::group;
+    getgrnam_r(name: *const c_char, gr: *mut libc::group, buf: *mut c_char, len: usize, res: *mut *mut libc::group) -> c_int;
+    getgrgid_r(gid: libc::gid_t, gr: *mut libc::group, buf: *mut c_char, len: usize, res: *mut *mut libc::group) -> c_int;
+    getgrouplist(user: *const c_char, group: libc::gid_t, groups: *mut libc::gid_t, n: *mut c_int) -> c_int;
+    initgroups(user: *const c_char, group: libc::gid_t) -> c_int;
+    tcsendbreak(fd: c_int, duration: c_int) -> c_int;
     popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE;
     fgetwc(fp: *mut libc::FILE) -> u32;
     getwc(fp: *mut libc::FILE) -> u32;
