@@ -52,10 +52,17 @@ pub fn set_max_workers(n: usize) {
 }
 
 /// Runs `f` on a pool thread while the calling green thread parks; runs it inline when
-/// the caller is not on the hub. `f` must only call real libc functions or raw syscalls
-/// (it runs on a thread without a hub, where hooks pass through anyway).
+/// the caller is not on the hub, or is the only thread there. `f` must only call real
+/// libc functions or raw syscalls (it runs on a thread without a hub, where hooks pass
+/// through anyway).
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
     let Some(h) = hub::local() else { return f() };
+    // SAFETY: h is this thread's hub.
+    if unsafe { (*h).live } == 0 && unsafe { hub::current(h) } == unsafe { (*h).root } {
+        // Only the main thread exists: blocking the OS thread stalls nobody, and a
+        // single-threaded program never starts a pool thread.
+        return f();
+    }
     let mut f = Some(f);
     let mut out: Option<R> = None;
     let mut call = || out = Some((f.take().expect("offloaded call runs once"))());
