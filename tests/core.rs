@@ -264,3 +264,12 @@ fn recv_waitall_waits_for_everything() {
     let p = core("recv_waitall");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
 }
+
+/// A program that never waits on another thread has exactly the fds it opened (the
+/// hub's epoll fd and eventfd open on first need): sleeping, a ready pipe, fopen and
+/// getaddrinfo leave /proc/self/fd as natively.
+#[test]
+fn no_hub_fds_until_needed() {
+    let p = core("fd_list");
+    compare(&Spec::new(&p));
+}

@@ -129,7 +129,7 @@ pub fn global() -> *mut Hub {
 
 /// Creates the hub for the calling OS thread. Called once from the constructor.
 pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
-    let reactor = Reactor::new()?;
+    let reactor = Reactor::new();
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
@@ -274,11 +274,34 @@ pub unsafe fn exit_root(h: *mut Hub) -> ! {
 pub unsafe fn prepare_park(h: *mut Hub) -> (*mut Green, u64) {
     // SAFETY: h is this thread's hub; current is live.
     unsafe {
+        // Any waker (another OS thread included) may act as soon as the token below is
+        // published, and wakes through the eventfd: open it first.
+        open_reactor(h);
+        prepare_park_local(h)
+    }
+}
+
+/// The token part of [`prepare_park`], for a park only the clock can end.
+#[inline]
+unsafe fn prepare_park_local(h: *mut Hub) -> (*mut Green, u64) {
+    // SAFETY: h is this thread's hub; current is live.
+    unsafe {
         let g = (*h).current;
         (*g).park_gen += 1;
         let generation = (*g).park_gen;
         (*g).wake_token.store(generation, Ordering::Release);
         (g, generation)
+    }
+}
+
+/// Opens the hub's epoll instance and eventfd on first need (see hub::reactor).
+#[inline]
+unsafe fn open_reactor(h: *mut Hub) {
+    // SAFETY: hub thread.
+    unsafe {
+        if !(*h).reactor.is_open() && (*h).reactor.open().is_err() {
+            crate::log::fatal_parts(&[b"greenshim: cannot open the hub's epoll instance and eventfd (out of fds?); raise the open-file limit (ulimit -n)"]);
+        }
     }
 }
 
@@ -303,6 +326,9 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         if let Some(d) = deadline {
             (*h).timers.add(d, g, generation);
         }
+        if !((*g).is_root && reason == Reason::Sleep) {
+            open_reactor(h);
+        }
         if (*g).is_root {
             crate::hooks::signal::clear_pending();
             (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::count);
@@ -323,7 +349,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
 pub unsafe fn sleep_until(h: *mut Hub, deadline: u64) -> Wake {
     // SAFETY: forwarded contract.
     unsafe {
-        let (g, generation) = prepare_park(h);
+        let (g, generation) = prepare_park_local(h);
         park(h, g, generation, Some(deadline), Reason::Sleep)
     }
 }
@@ -414,6 +440,7 @@ unsafe fn remote_wake(h: *mut Hub, g: *mut Green) {
         (*h).remote_lock.lock();
         (*(*h).remote.get()).push(g);
         (*h).remote_lock.unlock();
+        // Whoever parked the target opened the reactor (see `park`).
         sys::eventfd_signal((*h).reactor.evfd);
     }
 }
@@ -590,11 +617,10 @@ unsafe fn rebuild_reactor(h: *mut Hub) {
     crate::warn!("the hub's epoll fd was closed by the program; rebuilding it");
     // SAFETY: hub thread; the old fds are already gone (or unusable).
     unsafe {
-        let _ = sys::close((*h).reactor.epfd);
-        let _ = sys::close((*h).reactor.evfd);
-        match Reactor::new() {
-            Ok(r) => (*h).reactor = r,
-            Err(_) => crate::log::fatal_parts(&[b"greenshim: cannot recreate the hub's epoll instance"]),
+        // The numbers may already name the program's new fds: forget, do not close.
+        (*h).reactor.forget();
+        if (*h).reactor.open().is_err() {
+            crate::log::fatal_parts(&[b"greenshim: cannot recreate the hub's epoll instance"]);
         }
         crate::fd::table::reregister_all(h);
     }
@@ -641,12 +667,9 @@ pub unsafe fn after_fork_child() {
     // SAFETY: in the child only this thread exists, so nothing else touches the hub.
     unsafe {
         let forker = (*h).current;
-        let _ = sys::close((*h).reactor.epfd);
-        let _ = sys::close((*h).reactor.evfd);
-        match Reactor::new() {
-            Ok(r) => (*h).reactor = r,
-            Err(_) => crate::log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance in a forked child"]),
-        }
+        // The parent's epoll and eventfd are shared with it: drop them; new ones open
+        // on first need.
+        (*h).reactor.close();
         (*h).ready.clear();
         (*h).timers.clear();
         (*h).remote_lock = SpinLock::new();

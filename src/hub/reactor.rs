@@ -1,5 +1,11 @@
 //! The hub's epoll instance and its eventfd waker.
 //!
+//! Both are opened on first need — the first park that another thread may end, the first
+//! registration, the first wait without a deadline — not at start-up: a program that
+//! never waits on anything (most single-threaded commands) never has the two extra fds
+//! in its /proc/self/fd, which programs list (CPython's subprocess tests do). Until
+//! then a timed wait of the main thread alone is a plain `clock_nanosleep`.
+//!
 //! fds are registered once, edge-triggered for both directions, on the first `EAGAIN`
 //! (see `fd::table`), and stay registered until closed. Each registration carries the
 //! fd number and the fd slot's generation, so an event for a number that was closed and
@@ -39,7 +45,27 @@ pub struct Reactor {
 }
 
 impl Reactor {
-    pub fn new() -> Result<Reactor, Errno> {
+    /// A reactor whose fds are not open yet (see the module doc).
+    pub fn new() -> Reactor {
+        Reactor { epfd: -1, evfd: -1, events: Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]), pwait2: true, broken: None }
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.epfd >= 0
+    }
+
+    /// Opens the epoll instance and the eventfd if not yet done.
+    pub fn open(&mut self) -> Result<(), Errno> {
+        if self.is_open() {
+            return Ok(());
+        }
+        let (epfd, evfd) = Self::make()?;
+        self.epfd = epfd;
+        self.evfd = evfd;
+        Ok(())
+    }
+
+    fn make() -> Result<(i32, i32), Errno> {
         // SAFETY: plain flags.
         let epfd = unsafe { sc!(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC) }? as i32;
         // SAFETY: plain flags.
@@ -53,12 +79,34 @@ impl Reactor {
         // Keep the hub's fds out of the program's way: programs expect their first
         // open() to return 3, and print or pass fd numbers.
         let (epfd, evfd) = (move_high(epfd), move_high(evfd));
-        let r = Reactor { epfd, evfd, events: Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]), pwait2: true, broken: None };
-        r.ctl(libc::EPOLL_CTL_ADD, evfd, libc::EPOLLIN as u32, WAKER_TOKEN)?;
-        Ok(r)
+        let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: WAKER_TOKEN };
+        // SAFETY: ev is a valid epoll_event for the duration of the call.
+        if let Err(e) = unsafe { sc!(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_ADD, evfd, &mut ev as *mut libc::epoll_event) } {
+            let _ = sys::close(epfd);
+            let _ = sys::close(evfd);
+            return Err(e);
+        }
+        Ok((epfd, evfd))
     }
 
-    pub fn ctl(&self, op: i32, fd: i32, events: u32, data: u64) -> Result<(), Errno> {
+    /// Closes both fds (fork child, rebuild); the next need opens new ones.
+    pub fn close(&mut self) {
+        if self.is_open() {
+            let _ = sys::close(self.epfd);
+            let _ = sys::close(self.evfd);
+        }
+        self.epfd = -1;
+        self.evfd = -1;
+    }
+
+    /// Drops both numbers without closing them (the program already closed them).
+    pub fn forget(&mut self) {
+        self.epfd = -1;
+        self.evfd = -1;
+    }
+
+    pub fn ctl(&mut self, op: i32, fd: i32, events: u32, data: u64) -> Result<(), Errno> {
+        self.open()?;
         let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: ev is a valid epoll_event for the duration of the call.
         unsafe { sc!(libc::SYS_epoll_ctl, self.epfd, op, fd, &mut ev as *mut libc::epoll_event) }.map(|_| ())
@@ -67,6 +115,24 @@ impl Reactor {
     /// Waits for events; `timeout_ns` None = forever. Returns the number of events in
     /// `self.events`.
     pub fn wait(&mut self, timeout_ns: Option<u64>) -> usize {
+        if !self.is_open() {
+            match timeout_ns {
+                Some(0) => return 0,
+                Some(ns) => {
+                    // Nothing is registered and nobody else can wake the hub: sleep.
+                    let ts = sys::ns_to_ts(ns);
+                    // SAFETY: ts is valid; no remainder wanted (EINTR just returns).
+                    let _ = unsafe { sc!(libc::SYS_clock_nanosleep, libc::CLOCK_MONOTONIC, 0, &ts as *const libc::timespec, 0) };
+                    return 0;
+                }
+                None => {
+                    if let Err(e) = self.open() {
+                        self.broken = Some(e);
+                        return 0;
+                    }
+                }
+            }
+        }
         loop {
             let r = if self.pwait2 {
                 let ts = timeout_ns.map(sys::ns_to_ts);
@@ -107,6 +173,6 @@ impl Reactor {
     }
 
     pub fn owns(&self, fd: i32) -> bool {
-        fd == self.epfd || fd == self.evfd
+        self.is_open() && (fd == self.epfd || fd == self.evfd)
     }
 }
