@@ -1,6 +1,6 @@
 /* stdio_input: stdio input functions (fgets, getline, getdelim, fread, getc,
  * fgetc, getc_unlocked, ungetc, getchar, fscanf, and on a wide-oriented stream
- * fgetws and fgetwc) on pipes and sockets that
+ * fgetws and fgetwc; a prompt flushed before reading stdin) on pipes and sockets that
  * another thread fills slowly.
  *
  * Why: glibc's stdio refills a FILE's buffer with its internal read, which
@@ -559,6 +559,57 @@ static void case_wide(void) {
     fclose(fp);
 }
 
+/* Interactive prompt: stdout line-buffered, a prompt without a newline, then a
+ * read of stdin. glibc flushes the prompt before it waits for input; a checker
+ * thread only answers once it has seen the prompt, so a shim that waits first
+ * deadlocks. stdout is temporarily a pipe the checker reads. */
+static int prompt_out[2], prompt_in[2];
+
+static void *prompt_checker(void *arg) {
+    (void)arg;
+    char got[64];
+    size_t n = 0;
+    while (n < 8) {
+        ssize_t r = read(prompt_out[0], got + n, sizeof got - 1 - n);
+        CHECK(r > 0, "checker read: %s", strerror(errno));
+        n += (size_t)r;
+    }
+    got[n] = 0;
+    CHECK(strcmp(got, "prompt: ") == 0, "checker saw \"%s\"", got);
+    write_all(prompt_in[1], "answer\n", 7);
+    close(prompt_in[1]);
+    return NULL;
+}
+
+static void case_prompt(void) {
+    fflush(stdout);
+    int saved_out = dup(1), saved_in = dup(0);
+    CHECK(saved_out >= 0 && saved_in >= 0, "dup");
+    CHECK(pipe(prompt_out) == 0 && pipe(prompt_in) == 0, "pipe");
+    CHECK(dup2(prompt_out[1], 1) == 1 && dup2(prompt_in[0], 0) == 0, "dup2");
+    close(prompt_out[1]);
+    close(prompt_in[0]);
+    clearerr(stdin);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    setvbuf(stdin, NULL, _IOLBF, 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, prompt_checker, NULL) == 0, "create");
+    int t0 = get_ticks();
+    printf("prompt: ");
+    char buf[32];
+    char *r = fgets(buf, sizeof buf, stdin);
+    CHECK(pthread_join(th, NULL) == 0, "join");
+    fflush(stdout);
+    CHECK(dup2(saved_out, 1) == 1 && dup2(saved_in, 0) == 0, "restore");
+    close(saved_out);
+    close(saved_in);
+    close(prompt_out[0]);
+    clearerr(stdin);
+    CHECK(r && strcmp(buf, "answer\n") == 0, "fgets after the prompt");
+    printf("prompt: flushed before the wait, answer \"answer\"\n");
+    (void)t0;
+}
+
 static void case_regular(void) {
     char path[] = "/tmp/greenshim_stdio_input_XXXXXX";
     int fd = mkstemp(path);
@@ -648,7 +699,7 @@ static const struct {
     void (*fn)(void);
 } cases[] = {
     {"fgets", case_fgets},   {"getline", case_getline}, {"fread", case_fread},   {"getc", case_getc},
-    {"stdin", case_stdin},   {"socket", case_socket},   {"fscanf", case_fscanf}, {"wide", case_wide}, {"regular", case_regular},
+    {"stdin", case_stdin},   {"socket", case_socket},   {"fscanf", case_fscanf}, {"wide", case_wide}, {"prompt", case_prompt}, {"regular", case_regular},
 };
 
 int main(int argc, char **argv) {

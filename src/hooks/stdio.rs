@@ -36,10 +36,15 @@ const IO_ERR_SEEN: c_int = 0x20;
 const IO_NO_READS: c_int = 0x4;
 const IO_CURRENTLY_PUTTING: c_int = 0x800;
 const IO_IN_BACKUP: c_int = 0x100;
+const IO_LINE_BUF: c_int = 0x200;
+const IO_UNBUFFERED: c_int = 0x2;
+const IO_LINKED: c_int = 0x80;
+const IO_NO_WRITES: c_int = 0x8;
 const EOF: c_int = -1;
 
 unsafe extern "C" {
     static mut stdin: *mut FILE;
+    static mut stdout: *mut FILE;
     fn __chk_fail() -> !;
 }
 
@@ -128,9 +133,15 @@ unsafe fn wait_input(fp: *mut FILE) -> Result<(), Errno> {
     // SAFETY: as above.
     let fd = unsafe { *field::<c_int>(fp, OFF_FILENO) };
     let Plan::Green(h, e) = fio::prepare(fd) else { return Ok(()) };
+    let mut flushed = false;
     loop {
         if !sys::poll_now(fd, libc::POLLIN).is_ok_and(|r| r == 0) || table::program_nonblocking(fd, e) {
             return Ok(());
+        }
+        if !flushed {
+            // SAFETY: fp is live.
+            unsafe { flush_prompt(fp, fd) };
+            flushed = true;
         }
         // SAFETY: hub thread; e is fd's entry.
         let timeout = unsafe { (*e).rcvtimeo };
@@ -162,6 +173,28 @@ pub unsafe fn wait_before_read(fp: *mut FILE) {
 pub fn stdin_stream() -> *mut FILE {
     // SAFETY: reading the pointer glibc keeps in `stdin`.
     unsafe { stdin }
+}
+
+/// What glibc does before reading a line-buffered or unbuffered stream (a terminal):
+/// flush a line-buffered stdout, so that a prompt printed without a newline shows
+/// before the wait. A stream whose buffer is not allocated yet becomes line-buffered
+/// on its first read if it is a terminal.
+unsafe fn flush_prompt(fp: *mut FILE, fd: c_int) {
+    // SAFETY: fp and glibc's stdout are live FILEs.
+    unsafe {
+        let flags = *field::<c_int>(fp, 0);
+        let unallocated = (*field::<*mut u8>(fp, OFF_BUF_BASE)).is_null();
+        if flags & (IO_LINE_BUF | IO_UNBUFFERED) == 0 && !(unallocated && libc::isatty(fd) == 1) {
+            return;
+        }
+        let out = stdout;
+        if out.is_null() || out == fp {
+            return;
+        }
+        if *field::<c_int>(out, 0) & (IO_LINKED | IO_NO_WRITES | IO_LINE_BUF) == IO_LINKED | IO_LINE_BUF {
+            libc::fflush(out);
+        }
+    }
 }
 
 /// Records a failed read as glibc would: the error flag and errno.
