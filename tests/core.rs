@@ -273,3 +273,12 @@ fn no_hub_fds_until_needed() {
     let p = core("fd_list");
     compare(&Spec::new(&p));
 }
+
+/// Handlers that sem_post, write to a self-pipe or ask pthread_self: inside a handler
+/// hooks go straight to the kernel (a handler never parks), and these still wake the
+/// waiting threads and name the interrupted thread, as natively.
+#[test]
+fn signal_handlers_calling_hooked_functions() {
+    let p = core("handler_calls");
+    compare_one_thread(&Spec::new(&p), "os_threads_max");
+}

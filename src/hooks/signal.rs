@@ -39,6 +39,8 @@ extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc:
     let h = USER_HANDLER[n].load(Ordering::Acquire);
     let flags = USER_FLAGS[n].load(Ordering::Acquire);
     if h > 1 {
+        // While the handler runs, hooks pass straight through (hub::local is None).
+        let recorded = crate::hub::handler_enter();
         // SAFETY: h is the handler the program registered for this signal, with the
         // signature its SA_SIGINFO flag declares.
         unsafe {
@@ -50,6 +52,7 @@ extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc:
                 f(sig);
             }
         }
+        crate::hub::handler_exit(recorded);
     }
     PENDING.fetch_or(1 << n, Ordering::AcqRel);
     COUNT.fetch_add(1, Ordering::AcqRel);
@@ -238,7 +241,7 @@ fn virtual_sigmask(g: *mut crate::green::Green, how: c_int, set: *const libc::si
 }
 
 fn green_running() -> Option<*mut crate::green::Green> {
-    let h = crate::hub::local()?;
+    let h = crate::hub::local_identity()?;
     // SAFETY: h is this thread's hub.
     let g = unsafe { crate::hub::current(h) };
     // SAFETY: current is live.

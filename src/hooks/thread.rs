@@ -171,7 +171,7 @@ pub unsafe extern "C" fn pthread_exit(ret: *mut c_void) -> ! {
 
 #[unsafe(no_mangle)]
 pub extern "C" fn pthread_self() -> pthread_t {
-    if let Some(h) = hub::local() {
+    if let Some(h) = hub::local_identity() {
         // SAFETY: h is this thread's hub.
         let g = unsafe { hub::current(h) };
         // SAFETY: current is live.
@@ -354,7 +354,7 @@ pub unsafe extern "C" fn pthread_key_delete(key: libc::pthread_key_t) -> c_int {
 
 #[inline]
 fn green_current() -> Option<*mut Green> {
-    let h = hub::local()?;
+    let h = hub::local_identity()?;
     // SAFETY: h is this thread's hub.
     let g = unsafe { hub::current(h) };
     // SAFETY: current is live.

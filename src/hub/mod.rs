@@ -94,9 +94,30 @@ pub static VFORK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::A
 /// The hub's process id (for telling a vfork child from its parent).
 static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
-/// The hub, if the calling OS thread owns it.
+/// The hub, if the calling OS thread owns it — and is not running a signal handler:
+/// inside a handler every hook passes straight to the kernel, so a handler never parks
+/// (it may have interrupted the scheduler itself) and a blocking call in it blocks, as
+/// natively.
 #[inline(always)]
 pub fn local() -> Option<*mut Hub> {
+    let tp = HUB_TP.load(Ordering::Relaxed);
+    if tp != 0 && tp == sys::thread_pointer() {
+        if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
+            return None;
+        }
+        if HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler() {
+            return None;
+        }
+        Some(HUB.load(Ordering::Relaxed))
+    } else {
+        None
+    }
+}
+
+/// The hub for identity questions (which green thread is running: `pthread_self`,
+/// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
+#[inline(always)]
+pub fn local_identity() -> Option<*mut Hub> {
     let tp = HUB_TP.load(Ordering::Relaxed);
     if tp != 0 && tp == sys::thread_pointer() {
         if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
@@ -105,6 +126,71 @@ pub fn local() -> Option<*mut Hub> {
         Some(HUB.load(Ordering::Relaxed))
     } else {
         None
+    }
+}
+
+/// Signal handlers running on the hub's thread, innermost last: the green thread they
+/// interrupted and the stack pointer at entry (hub thread only; a handler that nests
+/// deeper than this is not recorded and is not shielded).
+const MAX_HANDLERS: usize = 16;
+static HANDLER_DEPTH: AtomicUsize = AtomicUsize::new(0);
+struct HandlerFrames(core::cell::UnsafeCell<[(usize, usize); MAX_HANDLERS]>);
+// SAFETY: only the hub's OS thread touches it (the trampoline checks).
+unsafe impl Sync for HandlerFrames {}
+static HANDLER_FRAMES: HandlerFrames = HandlerFrames(core::cell::UnsafeCell::new([(0, 0); MAX_HANDLERS]));
+/// How far below its entry a handler's stack may reach; a stack pointer farther away
+/// is on another stack (the handler left with longjmp).
+const HANDLER_REACH: usize = 8 << 20;
+
+fn stack_pointer() -> usize {
+    let marker = 0u8;
+    core::hint::black_box(&marker) as *const u8 as usize
+}
+
+/// The signal trampoline is about to call a handler on this thread (returns whether it
+/// was recorded, to pass to [`handler_exit`]).
+pub fn handler_enter() -> bool {
+    if HUB_TP.load(Ordering::Relaxed) != sys::thread_pointer() {
+        return false;
+    }
+    let h = HUB.load(Ordering::Relaxed);
+    let d = HANDLER_DEPTH.load(Ordering::Relaxed);
+    if h.is_null() || d >= MAX_HANDLERS {
+        return false;
+    }
+    // SAFETY: hub thread; a nested handler only appends after this slot is written.
+    unsafe { (*HANDLER_FRAMES.0.get())[d] = ((*h).current as usize, stack_pointer()) };
+    HANDLER_DEPTH.store(d + 1, Ordering::Release);
+    true
+}
+
+pub fn handler_exit(recorded: bool) {
+    if recorded {
+        let d = HANDLER_DEPTH.load(Ordering::Relaxed);
+        HANDLER_DEPTH.store(d.saturating_sub(1), Ordering::Release);
+    }
+}
+
+/// Whether the innermost recorded handler is still running here. A handler that left
+/// with longjmp leaves a record behind: it is dropped once the current green thread or
+/// the stack pointer shows it is gone.
+#[cold]
+fn in_handler() -> bool {
+    let h = HUB.load(Ordering::Relaxed);
+    let sp = stack_pointer();
+    loop {
+        let d = HANDLER_DEPTH.load(Ordering::Relaxed);
+        if d == 0 {
+            return false;
+        }
+        // SAFETY: hub thread (checked by the caller).
+        let (g, entry_sp) = unsafe { (*HANDLER_FRAMES.0.get())[d - 1] };
+        // SAFETY: h is the installed hub.
+        let current = unsafe { (*h).current } as usize;
+        if g == current && sp <= entry_sp && entry_sp - sp < HANDLER_REACH {
+            return true;
+        }
+        HANDLER_DEPTH.store(d - 1, Ordering::Release);
     }
 }
 
