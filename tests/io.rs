@@ -171,3 +171,10 @@ fn pause_in_a_thread_parks_until_signalled() {
     let (_, shim) = io("pause_thread");
     assert!(shim.metric("ticks") >= 10, "{}", shim.stderr);
 }
+
+/// execl/execle/execlp with arguments on the stack reach the new program intact, and
+/// a socket the shim made (hidden O_NONBLOCK) is blocking again in the exec'd child.
+#[test]
+fn execl_family_passes_every_argument() {
+    io("execl_variadic");
+}
