@@ -18,7 +18,9 @@ import time
 import xml.etree.ElementTree as ET
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT = ["test_threading", "test_thread", "test_queue", "test_threading_local", "test_socketserver"]
+DEFAULT = ["test_threading", "test_thread", "test_queue", "test_threading_local", "test_socketserver",
+           "test_subprocess", "test_os", "test_selectors", "test_fcntl", "test_fileio", "test_file",
+           "test_poll", "test_select", "test_epoll"]
 
 
 def lib_path():
