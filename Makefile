@@ -3,7 +3,8 @@
 #   make test     build and run every test (cargo nextest, or cargo test without it)
 #   make demo     build, then show the effect on real programs (native vs shim)
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
-#   make compat   CPython's own threading/queue/socket test suites, native vs shim
+#   make compat   CPython's own threading, queue, socket, subprocess, os and I/O test
+#                 suites, native vs shim, case by case
 
 PREFIX ?= /usr/local
 CARGO  ?= cargo
@@ -31,7 +32,7 @@ bench: build
 	@bash scripts/bench.sh
 
 compat: build
-	@bash scripts/cpython-compat.sh
+	@python3 scripts/cpython-compat.py
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
