@@ -39,6 +39,8 @@ static SIGNAL: AtomicU32 = AtomicU32::new(0);
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
 static IDLE: AtomicUsize = AtomicUsize::new(0);
 static MAX_WORKERS: AtomicUsize = AtomicUsize::new(4);
+/// One-off threads started for waiting calls when the pool was busy (statistics).
+pub static OWN_THREADS: AtomicU64 = AtomicU64::new(0);
 /// Calls served by the pool, for statistics.
 pub static OFFLOADED: AtomicU64 = AtomicU64::new(0);
 
@@ -56,6 +58,18 @@ pub fn set_max_workers(n: usize) {
 /// libc functions or raw syscalls (it runs on a thread without a hub, where hooks pass
 /// through anyway).
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
+    run_via(f, push)
+}
+
+/// [`run`] for a call that may wait on another thread of this program (the other end
+/// of a FIFO, the holder of a file lock): when every pool thread is busy it gets an OS
+/// thread of its own, which ends with the call, rather than queueing behind calls that
+/// may be waiting for it (natively each waiter is its own thread too).
+pub fn run_waiting<R>(f: impl FnOnce() -> R) -> R {
+    run_via(f, push_or_own_thread)
+}
+
+fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize)) -> R {
     let Some(h) = hub::local() else { return f() };
     // SAFETY: h is this thread's hub.
     if unsafe { (*h).live } == 0 && unsafe { hub::current(h) } == unsafe { (*h).root } {
@@ -78,7 +92,7 @@ pub fn run<R>(f: impl FnOnce() -> R) -> R {
             generation,
             done: AtomicBool::new(false),
         };
-        push(&mut job as *mut Job as usize);
+        dispatch(&mut job as *mut Job as usize);
         loop {
             let why = hub::park(h, g, generation, None, Reason::Offload);
             if job.done.load(Ordering::Acquire) {
@@ -110,6 +124,55 @@ fn push(job: usize) {
     }
 }
 
+fn push_or_own_thread(job: usize) {
+    if IDLE.load(Ordering::Acquire) > 0 || WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
+        return push(job);
+    }
+    let mut t: libc::pthread_t = 0;
+    // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
+    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) };
+    if r != 0 {
+        crate::warn!("cannot start a thread for a waiting call (error {r}); it queues for the pool");
+        return push(job);
+    }
+    OWN_THREADS.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: t is a live real thread.
+    unsafe { real::pthread_detach(t) };
+}
+
+/// Runs one job and ends.
+extern "C" fn own_thread(job: *mut libc::c_void) -> *mut libc::c_void {
+    block_all_signals();
+    // SAFETY: the job is live until `done` is set (run_via).
+    unsafe { execute(job as usize) };
+    core::ptr::null_mut()
+}
+
+fn block_all_signals() {
+    // SAFETY: blocking every signal on this thread only.
+    unsafe {
+        let mut all: libc::sigset_t = core::mem::zeroed();
+        libc::sigfillset(&mut all);
+        real::pthread_sigmask(libc::SIG_BLOCK, &all, core::ptr::null_mut());
+    }
+}
+
+/// Runs a job and wakes its green thread.
+///
+/// # Safety
+/// `j` is a live `Job` whose `done` is not set.
+unsafe fn execute(j: usize) {
+    let job = j as *mut Job;
+    // SAFETY: the job stays alive until `done` is set; (green, generation) are copied
+    // before that, since the parked thread may return at once.
+    unsafe {
+        (*(*job).call)();
+        let (g, generation) = ((*job).green, (*job).generation);
+        (*job).done.store(true, Ordering::Release);
+        hub::try_wake(g, generation, Wake::Notified);
+    }
+}
+
 fn pop() -> Option<usize> {
     QUEUE.lock.lock();
     // SAFETY: under the queue lock.
@@ -119,26 +182,12 @@ fn pop() -> Option<usize> {
 }
 
 extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
-    // SAFETY: blocking every signal on this thread only.
-    unsafe {
-        let mut all: libc::sigset_t = core::mem::zeroed();
-        libc::sigfillset(&mut all);
-        real::pthread_sigmask(libc::SIG_BLOCK, &all, core::ptr::null_mut());
-    }
+    block_all_signals();
     loop {
         let seen = SIGNAL.load(Ordering::Acquire);
         match pop() {
-            Some(j) => {
-                let job = j as *mut Job;
-                // SAFETY: the job stays alive until `done` is set; (green, generation)
-                // are copied before that, since the parked thread may return at once.
-                unsafe {
-                    (*(*job).call)();
-                    let (g, generation) = ((*job).green, (*job).generation);
-                    (*job).done.store(true, Ordering::Release);
-                    hub::try_wake(g, generation, Wake::Notified);
-                }
-            }
+            // SAFETY: queued jobs are live until their `done` is set.
+            Some(j) => unsafe { execute(j) },
             None => {
                 IDLE.fetch_add(1, Ordering::AcqRel);
                 let _ = sys::futex_wait(&SIGNAL, seen, None);

@@ -39,7 +39,8 @@ pub extern "C" fn at_exit() {
         b,
         "greenshim stats: offloaded calls {} on {} offload threads, remote wakes {}, peak stack reservations {} KiB",
         crate::offload::OFFLOADED.load(Ordering::Relaxed),
-        crate::offload::workers(),
+        // Pool threads plus the one-off threads of waiting calls made while it was busy.
+        crate::offload::workers() + crate::offload::OWN_THREADS.load(Ordering::Relaxed) as usize,
         s.remote_wakes,
         peak_stack >> 10
     );

@@ -144,13 +144,14 @@ fn resolver_queries_use_the_callers_state() {
 }
 
 /// FIFO open in both directions, eventfd, timerfd, signalfd, inotify, recvmmsg, System V
-/// msgrcv/semop/semtimedop, POSIX mq_receive/mq_timedreceive, sync/msync/tcdrain and
-/// lockf/lockf64 against another process: each waits while the ticker ticks.
+/// msgrcv/semop/semtimedop, POSIX mq_receive/mq_timedreceive, sync/msync/tcdrain,
+/// lockf/lockf64 against another process, NSS lookups, and more waiters than offload
+/// threads (10 FIFO pairs, a chain of 6 flock holders): each waits while the ticker ticks.
 #[test]
 fn fifo_open_fd_kinds_ipc_and_storage_calls_park() {
     let (native, shim) = io("misc_blocking");
     assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
-    for m in ["fifo_read", "fifo_write", "eventfd", "timerfd", "signalfd", "inotify", "recvmmsg", "msgrcv", "semop", "mq_receive", "lockf64"] {
+    for m in ["fifo_read", "fifo_write", "eventfd", "timerfd", "signalfd", "inotify", "recvmmsg", "msgrcv", "semop", "mq_receive", "lockf64", "fifo_many", "flock_chain"] {
         assert!(shim.metric(&format!("{m}_ticks")) >= 3, "{m}\n{}", shim.stderr);
     }
     // How many datagrams the first recvmmsg gets depends on timing (natively too).

@@ -41,6 +41,10 @@
  *   j. Record locks held by another process: a child takes an fcntl write lock
  *      on a file, holds it 150 ms and releases it; meanwhile a thread blocks in
  *      lockf64(F_LOCK) ("lockf64"), and again with lockf(F_LOCK) ("lockf").
+ *   l. Many waits at once: 10 threads open 10 FIFOs for reading before 10 others
+ *      open them for writing 100 ms later; 6 threads take an exclusive flock on one
+ *      file in turn (each holds it 20 ms). More waiters than offload threads: each
+ *      needs another thread of this program to end its wait.
  *   k. User and group lookups (getpwnam_r, getpwuid_r, getgrgid_r, getgrnam_r,
  *      getgrouplist, an unknown user) from 20 threads, then getpwuid/getgrnam:
  *      same answers as natively (the shim serves them on its offload pool).
@@ -69,6 +73,8 @@
  *   "lockf64 acquired after the other process released it\n"
  *   "lockf acquired after the other process released it\n"
  *   "nss: 20 of 20 threads got root's passwd, group and group list; ..."
+ *   "10 FIFO readers opened before their writers: got abcdefghij\n"
+ *   "6 threads took an exclusive flock in turn, each waiting for the previous holder\n"
  *   ("fopen on a FIFO waited for the writer: fifo fopen ok\n" when run by name)
  * metrics: os_threads_max; per blocking call <name>_ms and <name>_ticks
  *          (fifo_read, fifo_write, fifo_openat, eventfd, timerfd, signalfd,
@@ -84,6 +90,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
@@ -807,6 +814,81 @@ struct subcase {
     int by_default;
 };
 
+/* ---- l. many waits at once: 10 FIFO pairs, a chain of 6 flock waiters ---------- */
+#define NPAIRS 10
+static char many_p[NPAIRS][200];
+static char many_got[NPAIRS];
+
+static void *many_reader(void *arg) {
+    int i = (int)(long)arg;
+    int fd = open(many_p[i], O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0, "open %s: %s", many_p[i], strerror(errno));
+    char c = 0;
+    CHECK(read(fd, &c, 1) == 1, "read fifo %d", i);
+    many_got[i] = c;
+    close(fd);
+    return NULL;
+}
+
+static void *many_writer(void *arg) {
+    int i = (int)(long)arg;
+    delay();
+    int fd = open(many_p[i], O_WRONLY | O_CLOEXEC);
+    CHECK(fd >= 0, "open %s for writing: %s", many_p[i], strerror(errno));
+    char c = (char)('a' + i);
+    CHECK(write(fd, &c, 1) == 1, "write fifo %d", i);
+    close(fd);
+    return NULL;
+}
+
+static void case_fifo_many(void) {
+    pthread_t r[NPAIRS], w[NPAIRS];
+    for (int i = 0; i < NPAIRS; i++) {
+        snprintf(many_p[i], sizeof many_p[i], "%s/many%d", dir, i);
+        CHECK(mkfifo(many_p[i], 0600) == 0, "mkfifo: %s", strerror(errno));
+    }
+    struct window win = win_start();
+    for (long i = 0; i < NPAIRS; i++) CHECK(pthread_create(&r[i], NULL, many_reader, (void *)i) == 0, "create");
+    for (long i = 0; i < NPAIRS; i++) CHECK(pthread_create(&w[i], NULL, many_writer, (void *)i) == 0, "create");
+    note_threads();
+    for (int i = 0; i < NPAIRS; i++) CHECK(pthread_join(r[i], NULL) == 0 && pthread_join(w[i], NULL) == 0, "join");
+    win_end(win, "fifo_many", MIN_BLOCK_MS, 1);
+    printf("10 FIFO readers opened before their writers: got ");
+    for (int i = 0; i < NPAIRS; i++) putchar(many_got[i]);
+    printf("\n");
+    for (int i = 0; i < NPAIRS; i++) unlink(many_p[i]);
+}
+
+#define NCHAIN 6
+static int chain_order[NCHAIN], chain_n;
+
+static void *chain_locker(void *arg) {
+    int i = (int)(long)arg;
+    int fd = open(lock_p, O_RDWR | O_CLOEXEC);
+    CHECK(fd >= 0, "open lock file: %s", strerror(errno));
+    CHECK(flock(fd, LOCK_EX) == 0, "flock: %s", strerror(errno));
+    chain_order[__atomic_fetch_add(&chain_n, 1, __ATOMIC_SEQ_CST)] = i;
+    CHECK(usleep(20000) == 0, "usleep");
+    CHECK(flock(fd, LOCK_UN) == 0, "unlock: %s", strerror(errno));
+    close(fd);
+    return NULL;
+}
+
+static void case_flock_chain(void) {
+    int fd = open(lock_p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    CHECK(fd >= 0, "create lock file: %s", strerror(errno));
+    close(fd);
+    chain_n = 0;
+    pthread_t t[NCHAIN];
+    struct window win = win_start();
+    for (long i = 0; i < NCHAIN; i++) CHECK(pthread_create(&t[i], NULL, chain_locker, (void *)i) == 0, "create");
+    note_threads();
+    for (int i = 0; i < NCHAIN; i++) CHECK(pthread_join(t[i], NULL) == 0, "join");
+    win_end(win, "flock_chain", 100, 1);
+    CHECK(chain_n == NCHAIN, "%d lockers got the lock", chain_n);
+    printf("6 threads took an exclusive flock in turn, each waiting for the previous holder\n");
+}
+
 /* ---- k. user and group lookups (NSS) from 20 threads ------------------------ */
 static int nss_ok[20];
 
@@ -860,6 +942,8 @@ static const struct subcase cases[] = {
     {'j', "lockf64", case_lockf64, 1},
     {'j', "lockf", case_lockf, 1},
     {'k', "nss", case_nss, 1},
+    {'l', "fifo-many", case_fifo_many, 1},
+    {'l', "flock-chain", case_flock_chain, 1},
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 

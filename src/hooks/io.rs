@@ -300,7 +300,7 @@ fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: l
     }
     let (p, f) = (path as usize, flags);
     // SAFETY: the path outlives the parked call.
-    let r = crate::offload::run(move || unsafe { sc!(libc::SYS_openat, dirfd, p, f | libc::O_LARGEFILE, mode) });
+    let r = crate::offload::run_waiting(move || unsafe { sc!(libc::SYS_openat, dirfd, p, f | libc::O_LARGEFILE, mode) });
     if let Ok(fd) = r {
         table::fresh(fd as c_int);
     }

@@ -180,6 +180,13 @@ fn offload_syscall(n: i64, a: usize, b: usize, c: usize) -> c_int {
     sys::encode(offload::run(move || unsafe { sys::syscall6(n, a, b, c, 0, 0, 0) })) as c_int
 }
 
+/// A raw syscall that waits for another party (a lock holder, a terminal's reader),
+/// which may be a thread of this program: never queued behind other such waits.
+fn waiting_syscall(n: i64, a: usize, b: usize, c: usize) -> c_int {
+    // SAFETY: the program's own arguments.
+    sys::encode(offload::run_waiting(move || unsafe { sys::syscall6(n, a, b, c, 0, 0, 0) })) as c_int
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
     offload_syscall(libc::SYS_fsync, fd as usize, 0, 0)
@@ -192,16 +199,22 @@ pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn flock(fd: c_int, op: c_int) -> c_int {
-    if op & libc::LOCK_NB != 0 {
+    if op & libc::LOCK_NB != 0 || op & libc::LOCK_UN != 0 {
+        // Non-blocking tries and unlocks never wait.
         // SAFETY: no memory arguments.
         return sys::encode(unsafe { sc!(libc::SYS_flock, fd, op) }) as c_int;
     }
-    offload_syscall(libc::SYS_flock, fd as usize, op as usize, 0)
+    waiting_syscall(libc::SYS_flock, fd as usize, op as usize, 0)
 }
 
 /// fcntl's waiting lock commands (F_SETLKW, F_OFD_SETLKW), called from the fcntl hook.
 pub fn fcntl_lock_wait(fd: c_int, cmd: c_int, arg: usize) -> isize {
-    offload_syscall(libc::SYS_fcntl, fd as usize, cmd as usize, arg) as isize
+    // An unlock never waits.
+    // SAFETY: F_SETLKW's argument is the program's struct flock (checked non-null).
+    if arg != 0 && unsafe { (*(arg as *const libc::flock)).l_type } == libc::F_UNLCK as i16 {
+        return sys::encode(sys::fcntl(fd, cmd, arg));
+    }
+    waiting_syscall(libc::SYS_fcntl, fd as usize, cmd as usize, arg) as isize
 }
 
 #[unsafe(no_mangle)]
@@ -215,7 +228,7 @@ pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int
     let p = &mut fl as *mut libc::flock;
     match cmd {
         libc::F_ULOCK => sys::encode(sys::fcntl(fd, libc::F_SETLK, p as usize)) as c_int,
-        libc::F_LOCK => offload_syscall(libc::SYS_fcntl, fd as usize, libc::F_SETLKW as usize, p as usize),
+        libc::F_LOCK => waiting_syscall(libc::SYS_fcntl, fd as usize, libc::F_SETLKW as usize, p as usize),
         libc::F_TLOCK => match sys::fcntl(fd, libc::F_SETLK, p as usize) {
             Err(e) if e.0 == libc::EAGAIN => sys::encode(Err(sys::Errno(libc::EACCES))) as c_int,
             r => sys::encode(r) as c_int,
@@ -291,7 +304,7 @@ pub unsafe extern "C" fn msync(addr: *mut c_void, len: usize, flags: c_int) -> c
 /// other side, maybe a thread of this program, has read it): offloaded.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tcdrain(fd: c_int) -> c_int {
-    offload_syscall(libc::SYS_ioctl, fd as usize, libc::TCSBRK as usize, 1)
+    waiting_syscall(libc::SYS_ioctl, fd as usize, libc::TCSBRK as usize, 1)
 }
 
 #[unsafe(no_mangle)]
