@@ -839,6 +839,26 @@ static void case_inherited(const char *argv0) {
     printf("10 child exited with status 0\n");
 }
 
+/* ---- 11. sendfile with a pipe as the source: whatever the kernel answers (EINVAL
+ * on Linux 6.x, where in_fd must support mmap-like reads), the shim answers the same
+ * and does not turn it into a splice. ---- */
+static void case_sendfile_from_pipe(void) {
+    current_case = "11 sendfile pipe->tcp";
+    int p[2], s, c;
+    CHECK(pipe2(p, O_CLOEXEC) == 0, "pipe: %s", strerror(errno));
+    tcp_pair(&s, &c, 256 * 1024);
+    CHECK(write(p[1], "hello", 5) == 5, "write");
+    ssize_t n = sendfile(s, p[0], NULL, 5);
+    if (n < 0)
+        printf("11 sendfile from a pipe to a socket: -1 %s\n", errname(errno));
+    else
+        printf("11 sendfile from a pipe to a socket: %zd\n", n);
+    close(p[0]);
+    close(p[1]);
+    close(s);
+    close(c);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "inherited") == 0) return inherited_main();
     int only = argc > 1 ? atoi(argv[1]) : 0;
@@ -859,6 +879,7 @@ int main(int argc, char **argv) {
     if (!only || only == 8) case_nonblock();
     if (!only || only == 9) case_errors();
     if (!only || only == 10) case_inherited(argv[0]);
+    if (!only || only == 11) case_sendfile_from_pipe();
 
     current_case = "teardown";
     __atomic_store_n(&stop_ticker, 1, __ATOMIC_SEQ_CST);
