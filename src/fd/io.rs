@@ -127,12 +127,22 @@ pub fn run(
             first = false;
         }
         match park_on(h, fd, e, dir, deadline, reason) {
-            Ok(Wake::FdReady) | Ok(Wake::Notified) => {}
-            Ok(Wake::Timeout) => return Err(Errno::EAGAIN),
-            Ok(Wake::Closed) => return Err(Errno::EBADF),
-            Ok(Wake::Interrupted) => return Err(Errno::EINTR),
+            Ok(w) => woke(w, Errno::EAGAIN)?,
             Err(_) => return blocking(),
         }
+    }
+}
+
+/// What the end of a park on an fd means for the blocking call: try again (ready, or
+/// woken), or fail as the native call would — `on_timeout` when its deadline passed,
+/// `EBADF` when another thread closed the fd, `EINTR` when a handler interrupted it.
+#[inline]
+pub fn woke(w: Wake, on_timeout: Errno) -> Result<(), Errno> {
+    match w {
+        Wake::FdReady | Wake::Notified => Ok(()),
+        Wake::Timeout => Err(on_timeout),
+        Wake::Closed => Err(Errno::EBADF),
+        Wake::Interrupted => Err(Errno::EINTR),
     }
 }
 

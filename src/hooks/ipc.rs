@@ -142,10 +142,7 @@ fn mq_call(mqd: c_int, dir: Dir, abs: *const libc::timespec, raw: impl Fn(*const
         }
         let reason = if dir == Dir::Read { Reason::Read } else { Reason::Write };
         match fio::park_on(h, mqd, e, dir, deadline, reason) {
-            Ok(Wake::Timeout) => return Err(Errno(libc::ETIMEDOUT)),
-            Ok(Wake::Interrupted) => return Err(Errno::EINTR),
-            Ok(Wake::Closed) => return Err(Errno::EBADF),
-            Ok(_) => {}
+            Ok(w) => fio::woke(w, Errno(libc::ETIMEDOUT))?,
             // epoll refuses it: the real call waits.
             Err(_) => return raw(abs),
         }

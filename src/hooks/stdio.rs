@@ -16,7 +16,7 @@
 
 use crate::fd::io::{self as fio, Dir, Plan};
 use crate::fd::table;
-use crate::green::{Reason, Wake};
+use crate::green::Reason;
 use crate::sys::{self, Errno, real};
 use core::ffi::{c_char, c_int, c_void};
 use libc::FILE;
@@ -146,10 +146,7 @@ unsafe fn wait_input(fp: *mut FILE) -> Result<(), Errno> {
         // SAFETY: hub thread; e is fd's entry.
         let timeout = unsafe { (*e).rcvtimeo };
         match fio::park_on(h, fd, e, Dir::Read, fio::deadline_after(timeout), Reason::Read) {
-            Ok(Wake::Interrupted) => return Err(Errno::EINTR),
-            Ok(Wake::Closed) => return Err(Errno::EBADF),
-            Ok(Wake::Timeout) => return Err(Errno::EAGAIN),
-            Ok(_) => {}
+            Ok(w) => fio::woke(w, Errno::EAGAIN)?,
             Err(_) => return Ok(()),
         }
     }

@@ -19,7 +19,7 @@
 
 use crate::fd::io::{self as fio, Dir, Plan};
 use crate::fd::table::{self, FdEntry, Kind};
-use crate::green::{Reason, Wake};
+use crate::green::Reason;
 use crate::hub::{self, Hub};
 use crate::sys::{self, Errno, encode, sc};
 use core::ffi::{c_int, c_uint};
@@ -84,10 +84,7 @@ fn wait(h: *mut Hub, x: &End, deadline: &mut Option<Option<u64>>) -> Result<(), 
     let d = *deadline.get_or_insert_with(|| fio::deadline_after(x.timeout_ns()));
     let reason = if x.dir == Dir::Read { Reason::Read } else { Reason::Write };
     match fio::park_on(h, x.fd, x.e, x.dir, d, reason) {
-        Ok(Wake::FdReady) | Ok(Wake::Notified) => Ok(()),
-        Ok(Wake::Timeout) => Err(Errno::EAGAIN),
-        Ok(Wake::Closed) => Err(Errno::EBADF),
-        Ok(Wake::Interrupted) => Err(Errno::EINTR),
+        Ok(w) => fio::woke(w, Errno::EAGAIN),
         // epoll cannot watch it: let the real call block.
         Err(_) => Ok(()),
     }
@@ -193,8 +190,8 @@ fn sendfile_by_copy(h: *mut Hub, out: c_int, eo: *mut FdEntry, inp: c_int, off: 
 }
 
 fn sendfile_impl(out: c_int, inp: c_int, off: *mut libc::off_t, count: usize) -> Result<usize, Errno> {
-    let eo = match fio::prepare(out) {
-        Plan::Green(_, eo) => eo,
+    let (h, eo) = match fio::prepare(out) {
+        Plan::Green(h, eo) => (h, eo),
         Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(out) => {
             let a = (out as usize, inp as usize, off as usize);
             // SAFETY: the program's own arguments; they outlive the parked call.
@@ -205,7 +202,7 @@ fn sendfile_impl(out: c_int, inp: c_int, off: *mut libc::off_t, count: usize) ->
             return raw_sendfile(out, inp, off, count);
         }
     };
-    let Some((h, ei, eo)) = both(inp, out).map(|(h, ei, _)| (h, ei, eo)) else { return raw_sendfile(out, inp, off, count) };
+    let Some(ei) = table::lookup(inp) else { return raw_sendfile(out, inp, off, count) };
     let Some(o) = end(out, eo, Dir::Write) else { return raw_sendfile(out, inp, off, count) };
     let Some(i) = end(inp, ei, Dir::Read) else { return raw_sendfile(out, inp, off, count) };
     match o.mode {

@@ -100,18 +100,11 @@ static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::n
 /// natively.
 #[inline(always)]
 pub fn local() -> Option<*mut Hub> {
-    let tp = HUB_TP.load(Ordering::Relaxed);
-    if tp != 0 && tp == sys::thread_pointer() {
-        if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
-            return None;
-        }
-        if HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler() {
-            return None;
-        }
-        Some(HUB.load(Ordering::Relaxed))
-    } else {
-        None
+    let h = local_identity()?;
+    if HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler() {
+        return None;
     }
+    Some(h)
 }
 
 /// The hub for identity questions (which green thread is running: `pthread_self`,
