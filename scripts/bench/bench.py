@@ -401,6 +401,7 @@ def cases_micro(rows):
         for case, label, tgt in [
             ("fast_pipe", "pipe write+read 1 B", t_overhead(5)),
             ("fast_sock", "socketpair write+read 1 B", t_overhead(5)),
+            ("fast_tcp", "TCP loopback write+read 1 B", t_overhead(5)),
             ("fast_devzero", "read 1 B from /dev/zero", t_overhead(5)),
         ]:
             r = Row("3. fast path", f"C {label} ×{n}", "ns/op", "ns_per_op", target=tgt)
@@ -420,6 +421,16 @@ def cases_micro(rows):
         r = Row("3. fast path", f"C fgets {n} 64-byte lines from a pipe another thread fills", "ns/line", "ns_per_op",
                 target=t_overhead(10))
         measure(r, plan(micro_argv("stream_fgets", n), with1=False), REPS)
+        rows.append(r)
+        n = 300000 if q else 1000000
+        r = Row("3. fast path", f"C pread 4 KiB of a cached file ×{n} (another thread alive)", "ns/op", "ns_per_op",
+                target=t_overhead(5))
+        measure(r, plan(micro_argv("file_cached", n), with1=False), REPS)
+        rows.append(r)
+        n = 256 if q else 1024
+        r = Row("3. fast path", f"C pread 1 MiB of an uncached file ×{n} (another thread alive)", "ns/MiB", "ns_per_op",
+                target=t_overhead(10))
+        measure(r, plan(micro_argv("file_uncached", n), with1=False), REPS)
         rows.append(r)
 
 
