@@ -9,6 +9,7 @@
 //! | `GREENSHIM_OFFLOAD_THREADS` | 1..=256 | `4` |
 //! | `GREENSHIM_STACK_GUARD` | `0` or `1` (guard page below each green stack) | `1` |
 //! | `GREENSHIM_FILE_IO` | `auto`, `inline` or `offload` (regular-file read/write) | `auto` |
+//! | `GREENSHIM_SLICE` | `0` (off) or a duration with unit `ns`, `us`, `ms`, `s` | `5ms` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -55,6 +56,9 @@ pub struct Config {
     pub stack_guard: bool,
     /// Regular-file reads and writes on the offload pool instead of inline.
     pub file_io: FileIo,
+    /// Time slice in ns (0 = none): a green thread that keeps making hooked calls that
+    /// never park yields after this long.
+    pub slice_ns: u64,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -79,7 +83,27 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_OFFLOAD_THREADS", "an integer from 1 to 256", "4"),
     ("GREENSHIM_STACK_GUARD", "0|1", "1"),
     ("GREENSHIM_FILE_IO", "auto|inline|offload", "auto"),
+    ("GREENSHIM_SLICE", "0 (off) or a duration with unit ns, us, ms or s (e.g. 5ms), at most 10s", "5ms"),
 ];
+
+/// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mul = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mul).filter(|v| *v <= 10_000_000_000)
+}
 
 /// glibc's default thread stack: RLIMIT_STACK, capped at 8 MiB here because green
 /// stacks are reserved eagerly (though committed lazily).
@@ -162,6 +186,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             },
             FileIo::Auto,
         )?,
+        slice_ns: field(&get, 7, parse_duration, 5_000_000)?,
     })
 }
 

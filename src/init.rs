@@ -19,6 +19,7 @@ fn greenshim_init() {
     crate::stats::set_enabled(cfg.stats);
     crate::offload::set_max_workers(cfg.offload_threads);
     crate::fd::io::set_file_io(cfg.file_io);
+    crate::hub::set_slice_ns(cfg.slice_ns);
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;

@@ -179,3 +179,33 @@ fn pause_in_a_thread_parks_until_signalled() {
 fn execl_family_passes_every_argument() {
     io("execl_variadic");
 }
+
+/// Threads that keep making hooked calls that never wait (sched_yield, a poll that finds
+/// an fd ready, waitpid(WNOHANG), trylock) do not starve threads waiting on a timer, a
+/// pipe or a mutex: the time slice sends them to the back of the ready queue.
+#[test]
+fn spinning_on_calls_that_never_wait_does_not_starve_others() {
+    io("time_slices");
+}
+
+/// sem_wait on process-shared semaphores (sem_open, sem_init pshared=1) posted by
+/// another process only after a thread of this one acts: the hub keeps running.
+#[test]
+fn process_shared_semaphore_waits_keep_the_hub_running() {
+    let (_, shim) = io("pshared_sem");
+    for m in ["ticks_during_named", "ticks_during_unnamed"] {
+        assert!(shim.metric(m) >= 10, "{m}: {}", shim.stderr);
+    }
+}
+
+/// multiprocessing: Pool (apply, map, imap_unordered, apply_async), Process + Queue
+/// drained by a thread, a Lock shared with children.
+#[test]
+fn py_multiprocessing_pool_queue_lock() {
+    let p = py_program("mp_pool");
+    let interp = python();
+    let mut spec = Spec::new(&p);
+    spec.interpreter = Some(&interp);
+    spec.timeout = std::time::Duration::from_secs(120);
+    compare(&spec);
+}

@@ -153,6 +153,7 @@ pub unsafe extern "C" fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_
     // SAFETY: the program's own arguments.
     let raw = |opts: c_int| unsafe { sc!(libc::SYS_wait4, pid, status, opts, ru) };
     if options & libc::WNOHANG != 0 || hub::local().is_none() || TRACER.load(Ordering::Relaxed) {
+        hub::tick_local();
         return encode(raw(options)) as libc::pid_t;
     }
     let exact = pid > 0 && options & (libc::WUNTRACED | libc::WCONTINUED) == 0;
@@ -187,6 +188,7 @@ pub unsafe extern "C" fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *m
     // SAFETY: the program's own arguments.
     let raw = |opts: c_int| unsafe { sc!(libc::SYS_waitid, idtype, id, info, opts, 0) };
     if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() || TRACER.load(Ordering::Relaxed) {
+        hub::tick_local();
         return encode(raw(options)) as c_int;
     }
     let exact = idtype == libc::P_PID && options & (libc::WSTOPPED | libc::WCONTINUED) == 0;

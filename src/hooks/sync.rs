@@ -34,6 +34,7 @@ pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int
         // SAFETY: forwarded.
         return unsafe { real::pthread_mutex_trylock(m) };
     }
+    hub::tick_local();
     mutex::trylock(m)
 }
 
@@ -148,11 +149,34 @@ fn sem_result(r: Result<(), c_int>) -> c_int {
     }
 }
 
+/// A wait on a process-shared semaphore (`sem_open`, `sem_init(s, 1, n)`): another
+/// process may post it, through the kernel futex, which epoll cannot watch. Natively
+/// only the calling thread waits; here the wait runs on the offload pool (an OS thread
+/// of its own when the pool is busy) while the green thread parks, so the hub keeps
+/// running — the post may well depend on another green thread of this process.
+fn shared_sem_wait(s: *mut sem_t, wait: impl FnOnce(*mut sem_t) -> c_int) -> c_int {
+    if hub::local().is_none() {
+        return wait(s);
+    }
+    // SAFETY: the program's semaphore.
+    if unsafe { real::sem_trywait(s) } == 0 {
+        return 0;
+    }
+    let p = s as usize;
+    let (r, e) = crate::offload::run_waiting(move || {
+        sys::set_errno(0);
+        let r = wait(p as *mut sem_t);
+        (r, sys::errno())
+    });
+    sys::set_errno(e);
+    r
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
     if !sem::is_ours(s) {
-        // SAFETY: forwarded.
-        return unsafe { real::sem_wait(s) };
+        // SAFETY: forwarded (on a pool thread when the hub would block).
+        return shared_sem_wait(s, |s| unsafe { real::sem_wait(s) });
     }
     sem_result(sem::wait(s, None))
 }
@@ -163,14 +187,16 @@ pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
         // SAFETY: forwarded.
         return unsafe { real::sem_trywait(s) };
     }
+    hub::tick_local();
     sem_result(if sem::trywait(s) { Ok(()) } else { Err(libc::EAGAIN) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
     if !sem::is_ours(s) {
-        // SAFETY: forwarded.
-        return unsafe { real::sem_clockwait(s, clock, abs) };
+        let a = abs as usize;
+        // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
+        return shared_sem_wait(s, move |s| unsafe { real::sem_clockwait(s, clock, a as *const timespec) });
     }
     if sem::trywait(s) {
         return 0;
@@ -181,8 +207,9 @@ pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *co
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
     if !sem::is_ours(s) {
-        // SAFETY: forwarded.
-        return unsafe { real::sem_timedwait(s, abs) };
+        let a = abs as usize;
+        // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
+        return shared_sem_wait(s, move |s| unsafe { real::sem_timedwait(s, a as *const timespec) });
     }
     // SAFETY: forwarded.
     unsafe { sem_clockwait(s, libc::CLOCK_REALTIME, abs) }

@@ -39,6 +39,15 @@ const POLL_BUDGET: u32 = 64;
 pub const FAST_OP_BUDGET: u32 = 128;
 /// Longest the hub goes without polling epoll and timers while threads keep running.
 const POLL_INTERVAL_NS: u64 = 2_000_000;
+/// Hooked calls between two clock reads for the time slice.
+const SLICE_CHECK_EVERY: u32 = 16;
+/// GREENSHIM_SLICE in ns (0 = off).
+static SLICE_NS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(5_000_000);
+
+/// Sets the time slice (GREENSHIM_SLICE).
+pub fn set_slice_ns(ns: u64) {
+    SLICE_NS.store(ns, Ordering::Relaxed);
+}
 
 #[derive(Default, Clone, Copy)]
 pub struct Stats {
@@ -75,6 +84,9 @@ pub struct Hub {
     /// Monotonic time of the last poll.
     last_poll: u64,
     pub fast_ops: u32,
+    /// When the running thread's time slice began (first clock read after it was
+    /// resumed; 0 = not read yet, so switching costs no clock read).
+    slice_start: u64,
     pub default_stack: usize,
     pub stats: Stats,
     /// Signal-handler count the parked root compares against (hooks::signal).
@@ -229,6 +241,7 @@ pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno
         since_poll: 0,
         last_poll: 0,
         fast_ops: 0,
+        slice_start: 0,
         default_stack,
         stats: Stats::default(),
         root_signals_seen: 0,
@@ -416,6 +429,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         (*g).reason = reason;
         (*h).stats.parks[reason as usize] += 1;
         (*h).fast_ops = 0;
+        (*h).slice_start = 0;
         switch_out(h, g);
         (*g).wake.get()
     }
@@ -434,7 +448,9 @@ pub unsafe fn sleep_until(h: *mut Hub, deadline: u64) -> Wake {
 }
 
 /// `sched_yield` / `gevent.sleep(0)`: go to the back of the ready queue, so every other
-/// ready thread runs once first.
+/// ready thread runs once first. With nothing else ready, poll epoll and timers first:
+/// a thread spinning on `sched_yield` must still let parked threads whose fd, timer or
+/// signal came wake up.
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
@@ -443,8 +459,15 @@ pub unsafe fn yield_now(h: *mut Hub) {
     unsafe {
         let g = (*h).current;
         (*h).fast_ops = 0;
-        if (*h).ready.is_empty() && (*h).live == 0 {
-            return;
+        (*h).slice_start = 0;
+        if (*h).ready.is_empty() {
+            if (*h).live == 0 {
+                return;
+            }
+            poll(h, Some(0));
+            if (*h).ready.is_empty() {
+                return;
+            }
         }
         (*g).state = State::Ready;
         (*h).stats.parks[Reason::Yield as usize] += 1;
@@ -453,18 +476,34 @@ pub unsafe fn yield_now(h: *mut Hub) {
     }
 }
 
-/// Counts one non-blocking operation; past the budget, yields so that a thread whose
-/// socket is always ready cannot starve the others or the poller.
+/// Counts one hooked call that did not park (an I/O call that found its fd ready, a
+/// `poll` with results, `wait4(WNOHANG)`, a `trylock`). A thread that makes
+/// [`FAST_OP_BUDGET`] of them in a row, or keeps making them for longer than its time
+/// slice (GREENSHIM_SLICE), goes to the back of the ready queue after due timers and fd
+/// events were collected, so it cannot starve the others or the poller.
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-#[inline]
 pub unsafe fn tick_fast_op(h: *mut Hub) {
     // SAFETY: h is live.
     unsafe {
         (*h).fast_ops += 1;
-        if (*h).fast_ops >= FAST_OP_BUDGET {
+        if (*h).fast_ops % SLICE_CHECK_EVERY != 0 && (*h).fast_ops < FAST_OP_BUDGET {
+            return;
+        }
+        let mut due = (*h).fast_ops >= FAST_OP_BUDGET;
+        let slice = SLICE_NS.load(Ordering::Relaxed);
+        if !due && slice != 0 {
+            let now = sys::now_ns();
+            if (*h).slice_start == 0 {
+                (*h).slice_start = now;
+            } else {
+                due = now.saturating_sub((*h).slice_start) >= slice;
+            }
+        }
+        if due {
             (*h).fast_ops = 0;
+            (*h).slice_start = 0;
             if !(*h).ready.is_empty() || (*h).live > 0 {
                 // Fire due timers and collect fd events first, so that parked threads
                 // whose turn has come are queued ahead of this one.
@@ -472,6 +511,16 @@ pub unsafe fn tick_fast_op(h: *mut Hub) {
                 yield_now(h);
             }
         }
+    }
+}
+
+/// [`tick_fast_op`] for a hook about to make a call that will not park, when the
+/// calling thread has the hub.
+#[inline]
+pub fn tick_local() {
+    if let Some(h) = local() {
+        // SAFETY: h is this thread's hub.
+        unsafe { tick_fast_op(h) };
     }
 }
 
@@ -549,6 +598,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                 Some(g) if g == (*h).root => {
                     (*g).state = State::Running;
                     (*h).current = g;
+                    (*h).slice_start = 0;
                     return;
                 }
                 Some(g) => {
@@ -580,6 +630,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
     unsafe {
         (*h).current = g;
         (*g).state = State::Running;
+        (*h).slice_start = 0;
         (*h).stats.switches += 1;
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
         (*h).current = (*h).root;
