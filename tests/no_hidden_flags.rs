@@ -15,9 +15,10 @@
 //! - `child_without_shim_sees_blocking_fds`: /proc/self/fdinfo shows O_NONBLOCK (04002)
 //!   on the listener, the connected TCP socket and the UDP socket; then it hangs while
 //!   threads are parked (watchdog);
-//! - `fdopen_streams_on_sockets_and_pipes`: the connected TCP socket's fprintf fails
-//!   with EAGAIN after ~3.9 MiB; the accepted socket, socketpair and pipe streams hang
-//!   (glibc's own write blocks the only OS thread while the reader is a green thread);
+//! - `fdopen_streams_on_sockets_and_pipes`: on the connected TCP socket fprintf fails
+//!   with EAGAIN after ~3.9 MiB (reader in a child process or a thread); with the reader
+//!   in a thread the accepted socket, socketpair and pipe streams hang (glibc's own write
+//!   blocks the only OS thread, so the reader never runs);
 //! - `msg_waitall_streams_and_datagrams`: recvmsg(MSG_WAITALL) returns 20 of 200 bytes
 //!   (TCP and AF_UNIX); recv(MSG_WAITALL) on UDP with 16 datagrams queued never returns;
 //! - `recv_flags_as_native`: recvmsg(MSG_ERRQUEUE) on an empty error queue parks
@@ -137,7 +138,8 @@ fn accepted_socket_inherits_timeouts() {
 #[test]
 fn connect_from_50_threads_and_with_sndtimeo() {
     let (native, shim) = io("connect_threads");
-    assert!(native.metric("os_threads_max") > 50, "{}", native.stderr);
+    // Sampled when the barrier opens; early connectors may already have finished.
+    assert!(native.metric("os_threads_max") > 10, "native should use OS threads\n{}", native.stderr);
     let t = shim.metric("timeout_ms");
     assert!((280..=2000).contains(&t), "timeout_ms={t}\n{}", shim.stderr);
     assert!(shim.metric("ticks_timeout") >= 10, "{}", shim.stderr);

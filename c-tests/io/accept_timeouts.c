@@ -21,7 +21,10 @@
  * sends a byte, drains the peer, or connects a client) so the failure is
  * reported rather than hung. A 15 s alarm watchdog fails on a hang.
  *
- * Result under the unfixed shim: see tests/no_hidden_flags.rs (top comment).
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): getsockopt reports the inherited values, but recv, read and send
+ * on the accepted sockets never time out (ended by the rescuer after 3 s);
+ * accept's own timeout works.
  *
  * stdout (deterministic): one line per check.
  * metrics: os_threads_max, recv_ms, read_ms, send_ms, accept_ms, ticks_recv, ticks_send.

@@ -30,7 +30,11 @@
  *      its pattern, no EAGAIN, exit 0.
  * A 15 s alarm watchdog fails on a hang.
  *
- * Result under the unfixed shim: see tests/no_hidden_flags.rs (top comment).
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): "after creation", /proc/self/fdinfo shows O_NONBLOCK (04002) on
+ * the listener, the connected TCP socket and the UDP socket (not on the
+ * accepted socket, socketpair or pipe); then the program hangs while threads
+ * are parked (watchdog).
  *
  * stdout (deterministic): one line per point and per child I/O.
  * metrics: os_threads_max, connect_ms (the parked connect's duration).

@@ -21,7 +21,11 @@
  * /proc/self/fdinfo of T show no O_NONBLOCK.
  * A 10 s alarm watchdog fails on a hang.
  *
- * Result under the unfixed shim: see tests/no_hidden_flags.rs (top comment).
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): dup2(fd not open, T) and dup3(W, T, bad flags) wake the reader
+ * blocked on T with EBADF (pipe, socketpair, TCP); on the TCP socket every
+ * later blocking read on T then fails at once with EAGAIN and fdinfo shows
+ * O_NONBLOCK.
  *
  * stdout (deterministic): one line per failed call and kind, one summary per kind.
  * metrics: os_threads_max.

@@ -23,7 +23,9 @@
  * served N (hold) or N - 3 (accept), the child served 3 and exited 0, F_GETFL
  * of the listener shows no O_NONBLOCK. A 12 s alarm watchdog fails on a hang.
  *
- * Result under the unfixed shim: see tests/no_hidden_flags.rs (top comment).
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): every round hangs once the clients connect (watchdog): the
+ * parent's accept() blocks the process.
  *
  * stdout (deterministic): one line per round.
  * metrics: os_threads_max, ticks_min (fewest ticks in any 300 ms window).

@@ -21,7 +21,9 @@
  *      a plain recv, sockatmark as natively, then EINVAL again.
  * A 10 s alarm watchdog fails on a hang (naming the check).
  *
- * Result under the unfixed shim: see tests/no_hidden_flags.rs (top comment).
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): recvmsg(MSG_ERRQUEUE) on UDP with an empty error queue parks
+ * forever (watchdog); the other checks pass ("./recv_flags 2345" runs them).
  *
  * stdout (deterministic): one line per check.
  * metrics: os_threads_max, errqueue_ms_max, dontwait_ms_max, oob_ms.

@@ -23,9 +23,10 @@
  * Every case runs; failures are reported on stderr, exit 1 at the end.
  * A 20 s alarm watchdog fails on a hang.
  *
- * Result under the unfixed shim (hidden O_NONBLOCK on sockets made by
- * socket()/accept()): every TCP case fails (dd/head: "Resource temporarily
- * unavailable", ~3.9 MiB of 8 MiB arrive); the socketpair cases pass.
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): vfork+exec with the connected TCP socket fails, child with and
+ * without the shim (dd: "Resource temporarily unavailable", ~3.9 MiB of 8 MiB
+ * arrive); the other cases pass there (its exec hook cleared the flag).
  *
  * stdout (deterministic): one line per case.
  * metrics: os_threads_max, wall_ms.

@@ -26,7 +26,10 @@
  *      second datagram follows 20 ms later.
  * A 10 s alarm watchdog fails on a hang.
  *
- * Result under the unfixed shim: see tests/no_hidden_flags.rs (top comment).
+ * Result under the shim that kept a hidden O_NONBLOCK on sockets (commit
+ * 896db20): recvmsg(MSG_WAITALL) returns 20 of 200 bytes (TCP and AF_UNIX
+ * stream); recv(MSG_WAITALL) on UDP with 16 datagrams queued never returns
+ * (watchdog).
  *
  * stdout (deterministic): one line per check.
  * metrics: os_threads_max.

@@ -21,7 +21,7 @@ status 0, stderr empty, exactly 8388608 bytes received, sha256 of the received
 bytes equal to the source's, and os.get_blocking(sock) still True afterwards in
 the parent (the program never made it non-blocking).
 
-Under the unfixed shim (hidden O_NONBLOCK on sockets the program creates) the six
+Under the shim that kept a hidden O_NONBLOCK on sockets (commit 896db20) the six
 "tcp connected socket" cases fail: dd and head report "Resource temporarily
 unavailable" and only ~3.9 MiB of 8 MiB arrive; the accepted-socket and
 socketpair cases pass there.
