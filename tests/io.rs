@@ -209,3 +209,14 @@ fn py_multiprocessing_pool_queue_lock() {
     spec.timeout = std::time::Duration::from_secs(120);
     compare(&spec);
 }
+
+/// Process-shared and robust mutexes, condvars, rwlocks and barriers: glibc's semantics
+/// across processes (a child with the shim and one without), EOWNERDEAD after the
+/// owner process is killed, a robust mutex between two threads; the hub keeps running.
+#[test]
+fn process_shared_and_robust_objects_keep_the_hub_running() {
+    let (_, shim) = io("pshared_sync");
+    for m in ["ticks_cv_round1", "ticks_cv_round2", "ticks_rwlock", "ticks_barrier"] {
+        assert!(shim.metric(m) >= 10, "{m}: {}", shim.stderr);
+    }
+}
