@@ -28,9 +28,6 @@ fn greenshim_init() {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();
-    if cfg.tls_per_green && !crate::green::tls::enable(sys::thread_pointer()) {
-        crate::warn!("GREENSHIM_TLS=per-green: this glibc lacks _dl_allocate_tls; green threads share TLS");
-    }
     if cfg.stats {
         // SAFETY: registering a plain extern "C" fn with atexit.
         unsafe { libc::atexit(crate::stats::at_exit) };

@@ -130,7 +130,7 @@ fn push_or_own_thread(job: usize) {
     }
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
-    let r = crate::green::tls::as_hub(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) });
+    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) };
     if r != 0 {
         crate::warn!("cannot start a thread for a waiting call (error {r}); it queues for the pool");
         return push(job);
@@ -201,7 +201,7 @@ fn spawn_worker() {
     WORKERS.fetch_add(1, Ordering::AcqRel);
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread), default attributes.
-    let r = crate::green::tls::as_hub(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) });
+    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) };
     if r != 0 {
         WORKERS.fetch_sub(1, Ordering::AcqRel);
         crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one");

@@ -14,7 +14,6 @@
 //! | `Free`    | in the control-block pool                 | `Ready` (reused)             |
 
 pub mod stack;
-pub mod tls;
 
 use core::cell::Cell;
 use core::ffi::c_void;
@@ -124,8 +123,6 @@ pub struct Green {
     /// `pthread_exit` was called: the scheduler abandons the coroutine without unwinding.
     pub exiting: bool,
     pub coro: Option<Coro>,
-    /// Its own TCB (thread pointer) under GREENSHIM_TLS=per-green; 0 = the hub's TLS.
-    pub tls: usize,
     pub stack: Option<StackMem>,
     /// Valid while the coroutine runs; set on first entry.
     pub yielder: *const Yielder<(), ()>,
@@ -160,7 +157,6 @@ impl Green {
             exiting: false,
             coro: None,
             stack: None,
-            tls: 0,
             yielder: core::ptr::null(),
             start: None,
             arg: core::ptr::null_mut(),

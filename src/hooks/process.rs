@@ -9,21 +9,16 @@ use core::ffi::c_int;
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
-    let on_hub = hub::local().is_some();
-    // glibc's fork runs the pthread_atfork handlers around the clone. It walks its lists
-    // of thread stacks from the calling TCB, so a green thread with TLS of its own forks
-    // with the hub's TCB loaded (and gets its own back after, in both processes).
-    crate::green::tls::as_hub(|| {
-        // SAFETY: forwarded.
-        let pid = unsafe { real::fork() };
-        if pid == 0 {
-            // SAFETY: in the child, on the forking thread, before anything else runs.
-            unsafe { hub::after_fork_child() };
-        } else if pid > 0 && on_hub {
-            table::after_fork_parent();
-        }
-        pid
-    })
+    // glibc's fork runs the pthread_atfork handlers around the clone.
+    // SAFETY: forwarded.
+    let pid = unsafe { real::fork() };
+    if pid == 0 {
+        // SAFETY: in the child, on the forking thread, before anything else runs.
+        unsafe { hub::after_fork_child() };
+    } else if pid > 0 && hub::local().is_some() {
+        table::after_fork_parent();
+    }
+    pid
 }
 
 /// glibc's vfork, resolved by the constructor (0 until then).

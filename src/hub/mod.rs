@@ -123,7 +123,8 @@ pub fn local() -> Option<*mut Hub> {
 /// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
 #[inline(always)]
 pub fn local_identity() -> Option<*mut Hub> {
-    if on_hub_thread() {
+    let tp = HUB_TP.load(Ordering::Relaxed);
+    if tp != 0 && tp == sys::thread_pointer() {
         if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
             return None;
         }
@@ -131,28 +132,6 @@ pub fn local_identity() -> Option<*mut Hub> {
     } else {
         None
     }
-}
-
-/// Whether the calling OS thread is the hub's: its TCB is the hub's own, or (with
-/// per-green TLS) a green thread's TCB marked with the hub's thread pointer.
-#[inline(always)]
-fn on_hub_thread() -> bool {
-    let tp = HUB_TP.load(Ordering::Relaxed);
-    if tp == 0 {
-        return false;
-    }
-    let mine = sys::thread_pointer();
-    if mine == tp {
-        return true;
-    }
-    if !green::tls::enabled() {
-        return false;
-    }
-    let mark: usize;
-    // SAFETY: every x86-64 TCB has tcbhead_t's 0x38 word (unused by glibc); green TCBs
-    // carry the hub's thread pointer there (green::tls).
-    unsafe { core::arch::asm!("mov {}, fs:0x38", out(reg) mark, options(nostack, readonly, preserves_flags)) };
-    mark == tp
 }
 
 /// Signal handlers running on the hub's thread, innermost last: the green thread they
@@ -176,7 +155,7 @@ fn stack_pointer() -> usize {
 /// The signal trampoline is about to call a handler on this thread (returns whether it
 /// was recorded, to pass to [`handler_exit`]).
 pub fn handler_enter() -> bool {
-    if !on_hub_thread() {
+    if HUB_TP.load(Ordering::Relaxed) != sys::thread_pointer() {
         return false;
     }
     let h = HUB.load(Ordering::Relaxed);
@@ -316,7 +295,6 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
-        (*g).tls = if green::tls::enabled() { green::tls::as_hub(green::tls::allocate) } else { 0 };
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -344,9 +322,6 @@ unsafe fn finish_current(g: *mut Green, retval: *mut libc::c_void) {
     // SAFETY: g is the running green thread.
     unsafe {
         crate::sync::keys::run_destructors(g);
-        if (*g).tls != 0 {
-            green::tls::run_destructors();
-        }
         (*g).retval = retval;
     }
 }
@@ -657,14 +632,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*g).state = State::Running;
         (*h).slice_start = 0;
         (*h).stats.switches += 1;
-        let tls = (*g).tls;
-        if tls != 0 {
-            green::tls::load(tls);
-        }
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
-        if tls != 0 {
-            green::tls::load((*h).tp);
-        }
         (*h).current = (*h).root;
         match r {
             CoroutineResult::Return(()) => retire(h, g),
@@ -689,10 +657,6 @@ unsafe fn retire(h: *mut Hub, g: *mut Green) {
             (*h).stacks.put(c.into_stack());
         }
         (*g).stack = None;
-        if (*g).tls != 0 {
-            green::tls::deallocate((*g).tls);
-            (*g).tls = 0;
-        }
         (*g).state = State::Exited;
         (*h).live -= 1;
         if (*g).detached {
@@ -848,14 +812,9 @@ pub unsafe fn after_fork_child() {
             (*(*h).root).state = State::Exited;
             (*h).live = 1;
         } else {
+            (*(*h).root).id = sys::gettid() as u32;
             (*h).live = 0;
         }
-        // The root's id is the hub thread's kernel tid (glibc's owner for all of us).
-        (*(*h).root).id = sys::gettid() as u32;
-        if (*forker).tls != 0 {
-            green::tls::set_tid((*forker).tls, sys::gettid());
-        }
-        green::tls::rehome((*h).tp);
         HUB_PID.store(sys::sc!(libc::SYS_getpid).unwrap_or(0) as i32, Ordering::Relaxed);
         VFORK_PENDING.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();

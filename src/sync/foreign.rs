@@ -98,7 +98,7 @@ pub fn mutex_lock(m: *mut pthread_mutex_t, deadline: Option<u64>) -> i32 {
             Some(o) if o == me => {
                 return match kind(m) & KIND_MASK {
                     // SAFETY: glibc counts the recursion (its owner is this OS thread).
-                    1 => crate::green::tls::as_hub(|| unsafe { real::pthread_mutex_trylock(m) }),
+                    1 => unsafe { real::pthread_mutex_trylock(m) },
                     2 => libc::EDEADLK,
                     // A normal mutex locked twice by its holder deadlocks natively;
                     // a timed lock times out.
@@ -117,9 +117,8 @@ pub fn mutex_lock(m: *mut pthread_mutex_t, deadline: Option<u64>) -> i32 {
             }
             None => {}
         }
-        // SAFETY: the program's mutex; trylock never blocks. glibc keeps robust and PI
-        // mutexes on the OS thread's lists: made with the hub's TCB loaded.
-        match crate::green::tls::as_hub(|| unsafe { real::pthread_mutex_trylock(m) }) {
+        // SAFETY: the program's mutex; trylock never blocks.
+        match unsafe { real::pthread_mutex_trylock(m) } {
             r @ (0 | libc::EOWNERDEAD) => {
                 set_owner(m, Some(me));
                 return r;
@@ -146,8 +145,8 @@ pub fn mutex_trylock(m: *mut pthread_mutex_t) -> i32 {
         Some(_) if kind(m) & KIND_MASK != 1 => return libc::EBUSY,
         _ => {}
     }
-    // SAFETY: forwarded; never blocks (hub's TCB: see mutex_lock).
-    let r = crate::green::tls::as_hub(|| unsafe { real::pthread_mutex_trylock(m) });
+    // SAFETY: forwarded; never blocks.
+    let r = unsafe { real::pthread_mutex_trylock(m) };
     if r == 0 || r == libc::EOWNERDEAD {
         set_owner(m, Some(me));
     }
@@ -167,8 +166,8 @@ pub fn mutex_unlock(m: *mut pthread_mutex_t) -> i32 {
         Some(o) if o != me && (kind(m) & (KIND_MASK | ROBUST | PI_PP)) != 0 => return libc::EPERM,
         _ => {}
     }
-    // SAFETY: forwarded (hub's TCB: see mutex_lock).
-    let r = crate::green::tls::as_hub(|| unsafe { real::pthread_mutex_unlock(m) });
+    // SAFETY: forwarded.
+    let r = unsafe { real::pthread_mutex_unlock(m) };
     // SAFETY: the root's id is the hub thread's kernel tid, glibc's owner for all of us.
     let tid = unsafe { (*(*h).root).id } as i32;
     if r == 0 && glibc_owner(m) != tid {
