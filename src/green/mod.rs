@@ -14,6 +14,7 @@
 //! | `Free`    | in the control-block pool                 | `Ready` (reused)             |
 
 pub mod stack;
+pub mod tls;
 
 use core::cell::Cell;
 use core::ffi::c_void;
@@ -144,7 +145,15 @@ pub struct Green {
     /// The thread's own signal mask (`pthread_sigmask`), kept virtual: the OS thread's
     /// real mask is shared by every green thread and stays the root's.
     pub sigmask: libc::sigset_t,
+    /// This thread's copy of the executable's thread-local block while it is not
+    /// running (see [`tls`]); None when the executable has none.
+    pub tls: Option<Box<[u8]>>,
+    /// Destructors of thread-locals (`__cxa_thread_atexit_impl`), run at thread exit.
+    pub tls_dtors: Vec<(TlsDtor, *mut c_void)>,
 }
+
+/// A C++/Rust thread-local destructor.
+pub type TlsDtor = unsafe extern "C" fn(*mut c_void);
 
 impl Green {
     pub fn new(id: u32, is_root: bool) -> Green {
@@ -169,6 +178,8 @@ impl Green {
             name: [0; 16],
             // SAFETY: an all-zero sigset_t is the empty set.
             sigmask: unsafe { core::mem::zeroed() },
+            tls: (tls::size() > 0).then(tls::fresh),
+            tls_dtors: Vec::new(),
         }
     }
 }

@@ -209,6 +209,7 @@ pub fn global() -> *mut Hub {
 /// Creates the hub for the calling OS thread. Called once from the constructor.
 pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
     let reactor = Reactor::new();
+    green::tls::install();
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
@@ -282,6 +283,9 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
+        if let Some(t) = (*g).tls.as_mut() {
+            green::tls::reset(t);
+        }
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -308,6 +312,10 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
 unsafe fn finish_current(g: *mut Green, retval: *mut libc::c_void) {
     // SAFETY: g is the running green thread.
     unsafe {
+        // As glibc: thread-local destructors first, then thread-specific data.
+        while let Some((dtor, obj)) = (*g).tls_dtors.pop() {
+            dtor(obj);
+        }
         crate::sync::keys::run_destructors(g);
         (*g).retval = retval;
     }
@@ -581,7 +589,9 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*h).current = g;
         (*g).state = State::Running;
         (*h).stats.switches += 1;
+        swap_tls((*h).root, g);
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        swap_tls(g, (*h).root);
         (*h).current = (*h).root;
         match r {
             CoroutineResult::Return(()) => retire(h, g),
@@ -593,6 +603,18 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
                     retire(h, g);
                 }
             }
+        }
+    }
+}
+
+/// Saves the live thread-local block as `from`'s and makes `to`'s live (green::tls).
+#[inline(always)]
+unsafe fn swap_tls(from: *mut Green, to: *mut Green) {
+    // SAFETY: hub thread; both control blocks are live and only touched here.
+    unsafe {
+        if let (Some(a), Some(b)) = ((*from).tls.as_mut(), (*to).tls.as_ref()) {
+            green::tls::save(a);
+            green::tls::load(b);
         }
     }
 }
