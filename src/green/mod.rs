@@ -78,6 +78,10 @@ pub enum Reason {
     Offload,
     /// pause, sigsuspend, sigwait.
     Signal,
+    /// `syscall(SYS_futex)` wait without a timeout (restarted under SA_RESTART).
+    Futex,
+    /// A futex wait with a timeout (EINTR whatever the flags, as the kernel does).
+    FutexTimed,
     Other,
 }
 
@@ -85,8 +89,8 @@ impl Reason {
     /// How a signal handler affects a call parked for this reason.
     pub fn on_signal(self) -> OnSignal {
         match self {
-            Reason::Read | Reason::Write | Reason::Accept | Reason::Other => OnSignal::InterruptUnlessRestart,
-            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal => OnSignal::Interrupt,
+            Reason::Read | Reason::Write | Reason::Accept | Reason::Futex | Reason::Other => OnSignal::InterruptUnlessRestart,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal | Reason::FutexTimed => OnSignal::Interrupt,
             _ => OnSignal::Ignore,
         }
     }
@@ -106,7 +110,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "offload", "signal", "other",
+    "join", "yield", "offload", "signal", "futex", "futex-timed", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.

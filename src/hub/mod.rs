@@ -694,6 +694,8 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
 /// If a signal handler ran while the root was parked in an interruptible call, wake the
 /// root with `Interrupted` (see hooks::signal).
 unsafe fn deliver_signals(h: *mut Hub) {
+    // Futex wakes a signal handler could not do itself (sync::futex).
+    crate::sync::futex::run_deferred();
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;

@@ -137,6 +137,13 @@ impl SpinLock {
         }
     }
 
+    /// Takes the lock if it is free (for a signal handler, which must not spin on a lock
+    /// the code it interrupted may hold).
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        !self.locked.swap(true, core::sync::atomic::Ordering::Acquire)
+    }
+
     #[inline]
     pub fn unlock(&self) {
         self.locked.store(false, core::sync::atomic::Ordering::Release);
