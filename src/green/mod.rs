@@ -149,9 +149,8 @@ pub struct Green {
     /// The thread's own signal mask (`pthread_sigmask`), kept virtual: the OS thread's
     /// real mask is shared by every green thread and stays the root's.
     pub sigmask: libc::sigset_t,
-    /// This thread's copy of the executable's thread-local block while it is not
-    /// running (see [`tls`]); None when the executable has none.
-    pub tls: Option<Box<[u8]>>,
+    /// This thread's TLS area and control block (see [`tls`]); None when off.
+    pub tls: Option<tls::Area>,
     /// Destructors of thread-locals (`__cxa_thread_atexit_impl`), run at thread exit.
     pub tls_dtors: Vec<(TlsDtor, *mut c_void)>,
 }
@@ -182,7 +181,7 @@ impl Green {
             name: [0; 16],
             // SAFETY: an all-zero sigset_t is the empty set.
             sigmask: unsafe { core::mem::zeroed() },
-            tls: (tls::size() > 0).then(tls::fresh),
+            tls: None,
             tls_dtors: Vec::new(),
         }
     }

@@ -1,35 +1,58 @@
-//! Per-green-thread copies of the executable's thread-local block.
+//! Per-green-thread thread-local storage.
 //!
-//! Green threads share one OS thread and so one TLS area. For C that mostly goes
-//! unnoticed, but Rust's std keeps each thread's identity in a `#[thread_local]` of the
-//! executable (`thread::current()`, set exactly once per thread by the spawn
-//! trampoline, which aborts if it finds it set), and C++ `thread_local` in a program
-//! is expected to be per thread. So the executable's static TLS block (module 1, in the
-//! static TLS area below the thread pointer) is swapped on every switch:
+//! Green threads share one OS thread, and so, by default, one TLS area. Rust's std keeps
+//! a thread's identity in thread-locals (`thread::current()` is set once per thread by
+//! the spawn trampoline, which aborts if it finds it set; `mpsc` tells threads apart by
+//! the *address* of a thread-local), and C++ `thread_local` is expected to be per
+//! thread. So each green thread gets its own copy of the OS thread's static TLS area
+//! and thread control block, and the hub points `%fs` at it while the thread runs:
 //!
 //! ```text
-//!  resume(g):  live ──copy──▶ root.tls     g.tls ──copy──▶ live
-//!  g suspends: live ──copy──▶ g.tls        root.tls ──copy──▶ live
+//!   hub's real area                       a green thread's copy
+//!   [ static TLS | struct pthread ]        [ static TLS | struct pthread ]
+//!                 ▲ tp (%fs while the root      ▲ %fs while it runs
+//!                 │  or the scheduler runs)      header.tcb = its own tp
+//!                 └───────────────────────────── header.self = the real tp
 //! ```
 //!
-//! A new green thread starts from the module's initialisation image (`.tdata`, then
-//! zeroes for `.tbss`), as a new OS thread would. Shared libraries' TLS (libc's
-//! `errno`, libstdc++'s) stays shared, as before. Addresses of thread-locals are the
-//! same in every green thread (the live block does not move): a pointer to a
-//! thread-local handed to another thread sees whichever thread runs.
+//! The copy is made from the real area when the thread starts, with the executable's
+//! own block reset to its initialisation image (as a new thread's); libraries' blocks
+//! keep the creator's values (errno, malloc's per-thread cache pointer, locale). Its
+//! `header.self` still points at the real control block, so everything glibc reaches
+//! through `THREAD_SELF` (`pthread_self`, stdio lock owners, the kernel tid) is the
+//! same for every green thread, exactly as without copies, and the shim's own "am I on
+//! the hub?" test ([`crate::sys::thread_pointer`]) reads `header.self`. Fields glibc
+//! reads directly at `%fs:offset` get safe values: `multiple_threads` = 1 (always
+//! lock), the rseq `cpu_id` = -2 (so `sched_getcpu` asks the vDSO), and the dtv pointer
+//! is kept equal in every copy (a `dlopen` may reallocate it).
+//!
+//! Switching is one `wrfsbase` (or `arch_prctl(ARCH_SET_FS)` where the kernel has not
+//! enabled FSGSBASE). Dynamically allocated TLS (modules `dlopen`ed with the
+//! general-dynamic model) stays shared. Without the loader's private symbols this is
+//! off and thread-locals are shared, as before.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// Live block address, its size, the init image and its size (0 size: nothing to swap).
-static BLOCK: AtomicUsize = AtomicUsize::new(0);
-static SIZE: AtomicUsize = AtomicUsize::new(0);
-static IMAGE: AtomicUsize = AtomicUsize::new(0);
-static IMAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+/// Bytes of static TLS below the thread pointer, control block above it, alignment.
+static BELOW: AtomicUsize = AtomicUsize::new(0);
+static TCB: AtomicUsize = AtomicUsize::new(0);
+static ALIGN: AtomicUsize = AtomicUsize::new(64);
+/// The executable's block: offset below the thread pointer, image, sizes.
+static EXE_OFF: AtomicUsize = AtomicUsize::new(0);
+static EXE_SIZE: AtomicUsize = AtomicUsize::new(0);
+static EXE_IMAGE: AtomicUsize = AtomicUsize::new(0);
+static EXE_IMAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+/// Offset of glibc's rseq area from the thread pointer (0: none).
+static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static FSGSBASE: AtomicBool = AtomicBool::new(false);
 
-/// Most bytes swapped: a larger block is left shared (and a warning says so).
-const MAX_SWAPPED: usize = 64 << 10;
+/// tcbhead_t offsets (x86-64 glibc ABI).
+const TCB_SELF: usize = 0;
+const DTV: usize = 8;
+const MULTIPLE_THREADS: usize = 24;
 
-unsafe extern "C" fn find_exe(info: *mut libc::dl_phdr_info, _size: usize, _data: *mut libc::c_void) -> libc::c_int {
+unsafe extern "C" fn find_exe(info: *mut libc::dl_phdr_info, _size: usize, tp: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the loader passes a valid info record with dlpi_phnum program headers.
     unsafe {
         let i = &*info;
@@ -39,71 +62,157 @@ unsafe extern "C" fn find_exe(info: *mut libc::dl_phdr_info, _size: usize, _data
         for k in 0..i.dlpi_phnum as usize {
             let ph = &*i.dlpi_phdr.add(k);
             if ph.p_type == libc::PT_TLS {
-                if ph.p_memsz as usize > MAX_SWAPPED {
-                    crate::warn!("the executable's thread-local block is too large to give each green thread its own copy");
-                    return 1;
-                }
-                BLOCK.store(i.dlpi_tls_data as usize, Ordering::Relaxed);
-                IMAGE.store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
-                IMAGE_SIZE.store(ph.p_filesz as usize, Ordering::Relaxed);
-                SIZE.store(ph.p_memsz as usize, Ordering::Relaxed);
-                return 1;
+                EXE_OFF.store(tp as usize - i.dlpi_tls_data as usize, Ordering::Relaxed);
+                EXE_SIZE.store(ph.p_memsz as usize, Ordering::Relaxed);
+                EXE_IMAGE.store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
+                EXE_IMAGE_SIZE.store(ph.p_filesz as usize, Ordering::Relaxed);
             }
         }
         1
     }
 }
 
-/// Finds the executable's TLS block (called once, on the hub's thread, at start-up).
-pub fn install() {
-    // SAFETY: dl_iterate_phdr is not hooked; the callback only reads the records.
-    unsafe { libc::dl_iterate_phdr(Some(find_exe), core::ptr::null_mut()) };
+fn dlsym(name: &[u8]) -> usize {
+    // SAFETY: name is NUL-terminated; dlsym is not hooked.
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) as usize }
 }
 
-/// Bytes in each green thread's copy (0: the executable has no thread-locals).
-#[inline(always)]
-pub fn size() -> usize {
-    SIZE.load(Ordering::Relaxed)
-}
-
-/// Whether `addr` is in the swapped block (a thread-local of the executable).
-#[inline]
-pub fn contains(addr: usize) -> bool {
-    let b = BLOCK.load(Ordering::Relaxed);
-    size() > 0 && addr >= b && addr < b + size()
-}
-
-/// A fresh copy for a new thread, as the loader initialises a new thread's block.
-pub fn fresh() -> Box<[u8]> {
-    let n = size();
-    let mut b = vec![0u8; n].into_boxed_slice();
-    let img = IMAGE_SIZE.load(Ordering::Relaxed).min(n);
-    if img > 0 {
-        // SAFETY: IMAGE points to the module's PT_TLS image of at least `img` bytes.
-        unsafe { core::ptr::copy_nonoverlapping(IMAGE.load(Ordering::Relaxed) as *const u8, b.as_mut_ptr(), img) };
+/// Measures the OS thread's TLS layout (once, on the hub's thread, at start-up).
+pub fn install(tp: usize) {
+    if std::env::var_os("GREENSHIM_SHARED_TLS").is_some_and(|v| v == "1") {
+        return;
     }
-    b
+    let info = dlsym(b"_dl_get_tls_static_info\0");
+    let tcb = dlsym(b"_thread_db_sizeof_pthread\0");
+    if info == 0 || tcb == 0 {
+        crate::warn!("glibc's TLS layout is unknown here: green threads share thread-locals");
+        return;
+    }
+    let (mut size, mut align) = (0usize, 0usize);
+    // SAFETY: _dl_get_tls_static_info(size_t *, size_t *) is ld.so's; the sizeof
+    // descriptor is a const uint32_t in libc.
+    let tcb = unsafe {
+        let f: unsafe extern "C" fn(*mut usize, *mut usize) = core::mem::transmute(info);
+        f(&mut size, &mut align);
+        *(tcb as *const u32) as usize
+    };
+    if size <= tcb || tcb < 64 {
+        return;
+    }
+    let rseq = dlsym(b"__rseq_offset\0");
+    if rseq != 0 {
+        // SAFETY: __rseq_offset is a const ptrdiff_t in libc.
+        let off = unsafe { *(rseq as *const isize) };
+        if off > 0 && (off as usize) + 8 <= tcb {
+            RSEQ_OFF.store(off as usize, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: dl_iterate_phdr is not hooked; the callback only reads the records.
+    unsafe { libc::dl_iterate_phdr(Some(find_exe), tp as *mut libc::c_void) };
+    BELOW.store(size - tcb, Ordering::Relaxed);
+    TCB.store(tcb, Ordering::Relaxed);
+    ALIGN.store(align.max(64), Ordering::Relaxed);
+    // SAFETY: getauxval is not hooked. HWCAP2_FSGSBASE (bit 1): the kernel lets user
+    // space write the fs base directly.
+    FSGSBASE.store(unsafe { libc::getauxval(libc::AT_HWCAP2) } & 2 != 0, Ordering::Relaxed);
+    ENABLED.store(true, Ordering::Release);
 }
 
-/// Resets a reused copy to the initial image.
-pub fn reset(b: &mut [u8]) {
-    let img = IMAGE_SIZE.load(Ordering::Relaxed).min(b.len());
-    // SAFETY: as in `fresh`.
-    unsafe { core::ptr::copy_nonoverlapping(IMAGE.load(Ordering::Relaxed) as *const u8, b.as_mut_ptr(), img) };
-    b[img..].fill(0);
-}
-
-/// Saves the live block into `out`.
+/// Whether green threads get their own TLS areas.
 #[inline]
-pub fn save(out: &mut [u8]) {
-    // SAFETY: BLOCK is this OS thread's live block of `size()` bytes (only the hub's
-    // thread switches); out has size() bytes.
-    unsafe { core::ptr::copy_nonoverlapping(BLOCK.load(Ordering::Relaxed) as *const u8, out.as_mut_ptr(), out.len()) };
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
 }
 
-/// Makes `from` the live block.
-#[inline]
-pub fn load(from: &[u8]) {
-    // SAFETY: as in `save`.
-    unsafe { core::ptr::copy_nonoverlapping(from.as_ptr(), BLOCK.load(Ordering::Relaxed) as *mut u8, from.len()) };
+/// A green thread's TLS area and thread pointer.
+pub struct Area {
+    mem: *mut u8,
+    layout: std::alloc::Layout,
+    pub tp: usize,
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        // SAFETY: mem was allocated with layout.
+        unsafe { std::alloc::dealloc(self.mem, self.layout) };
+    }
+}
+
+/// A new area for a thread that is about to start, copied from the OS thread's real
+/// area `real_tp` (see module docs); None when per-green TLS is off.
+pub fn new_area(real_tp: usize) -> Option<Area> {
+    if !ENABLED.load(Ordering::Acquire) {
+        return None;
+    }
+    let (below, tcb, align) = (BELOW.load(Ordering::Relaxed), TCB.load(Ordering::Relaxed), ALIGN.load(Ordering::Relaxed));
+    let lead = below.div_ceil(align) * align;
+    let layout = std::alloc::Layout::from_size_align(lead + tcb, align).ok()?;
+    // SAFETY: layout has a non-zero size.
+    let mem = unsafe { std::alloc::alloc(layout) };
+    if mem.is_null() {
+        return None;
+    }
+    let a = Area { mem, layout, tp: mem as usize + lead };
+    reset(&a, real_tp);
+    Some(a)
+}
+
+/// Re-initialises an area for a thread that starts anew (control blocks are pooled).
+pub fn reset(a: &Area, real_tp: usize) {
+    let (below, tcb) = (BELOW.load(Ordering::Relaxed), TCB.load(Ordering::Relaxed));
+    // SAFETY: the real area spans [real_tp - below, real_tp + tcb) (glibc's static TLS
+    // layout, measured at install); the copy has the same span around a.tp.
+    unsafe {
+        core::ptr::copy_nonoverlapping((real_tp - below) as *const u8, (a.tp - below) as *mut u8, below + tcb);
+        *((a.tp + TCB_SELF) as *mut usize) = a.tp;
+        *((a.tp + MULTIPLE_THREADS) as *mut i32) = 1;
+        let rseq = RSEQ_OFF.load(Ordering::Relaxed);
+        if rseq != 0 {
+            // struct rseq.cpu_id = RSEQ_CPU_ID_REGISTRATION_FAILED: the kernel updates
+            // only the real area, so the copy must not look registered.
+            *((a.tp + rseq + 4) as *mut i32) = -2;
+        }
+        let (off, size, img) = (EXE_OFF.load(Ordering::Relaxed), EXE_SIZE.load(Ordering::Relaxed), EXE_IMAGE_SIZE.load(Ordering::Relaxed));
+        if size > 0 {
+            let block = (a.tp - off) as *mut u8;
+            core::ptr::copy_nonoverlapping(EXE_IMAGE.load(Ordering::Relaxed) as *const u8, block, img.min(size));
+            core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
+        }
+    }
+}
+
+/// Marks the real control block multi-threaded: green threads' copies always lock, and
+/// so must the root (offload threads may run beside it).
+pub fn mark_multithreaded(real_tp: usize) {
+    if ENABLED.load(Ordering::Relaxed) {
+        // SAFETY: real_tp is the hub's live control block; glibc only ever sets it to 1.
+        unsafe { *((real_tp + MULTIPLE_THREADS) as *mut i32) = 1 };
+    }
+}
+
+/// Points `%fs` at `tp`.
+#[inline(always)]
+pub fn set_fs(tp: usize) {
+    if FSGSBASE.load(Ordering::Relaxed) {
+        // SAFETY: the kernel enabled FSGSBASE (AT_HWCAP2); tp is a live TLS area whose
+        // layout matches the real one.
+        unsafe { core::arch::asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags)) };
+    } else {
+        // SAFETY: ARCH_SET_FS with a live TLS area.
+        let _ = unsafe { crate::sys::sc!(libc::SYS_arch_prctl, 0x1002, tp) };
+    }
+}
+
+/// Makes a copy's dtv pointer the real one before it runs (the root may have grown it).
+#[inline(always)]
+pub fn sync_dtv_in(a: &Area, real_tp: usize) {
+    // SAFETY: both are live control blocks.
+    unsafe { *((a.tp + DTV) as *mut usize) = *((real_tp + DTV) as *const usize) };
+}
+
+/// After a copy ran: if glibc reallocated its dtv (a dlopen), the real one follows.
+#[inline(always)]
+pub fn sync_dtv_out(a: &Area, real_tp: usize) {
+    // SAFETY: both are live control blocks.
+    unsafe { *((real_tp + DTV) as *mut usize) = *((a.tp + DTV) as *const usize) };
 }

@@ -353,14 +353,12 @@ pub unsafe extern "C" fn pthread_key_delete(key: libc::pthread_key_t) -> c_int {
 }
 
 /// Registers a thread-local's destructor (C++ `thread_local`, Rust `thread_local!`):
-/// a green thread's run when it exits, on its own stack and thread-local block, when
-/// the object is one of the executable's thread-locals (each green thread has its own
-/// copy, see green::tls) or has no address. Other objects are shared by every green
-/// thread and are destroyed at process exit by glibc.
+/// a green thread's run when it exits, on its own stack and TLS area (see green::tls),
+/// as glibc runs an OS thread's when it exits.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn __cxa_thread_atexit_impl(dtor: green::TlsDtor, obj: *mut c_void, dso: *mut c_void) -> c_int {
     match green_current() {
-        Some(g) if obj.is_null() || green::tls::contains(obj as usize) => {
+        Some(g) if green::tls::enabled() => {
             // SAFETY: g is the running green thread.
             unsafe { (*g).tls_dtors.push((dtor, obj)) };
             0

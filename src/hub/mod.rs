@@ -209,7 +209,7 @@ pub fn global() -> *mut Hub {
 /// Creates the hub for the calling OS thread. Called once from the constructor.
 pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
     let reactor = Reactor::new();
-    green::tls::install();
+    green::tls::install(sys::thread_pointer());
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
@@ -283,8 +283,12 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
-        if let Some(t) = (*g).tls.as_mut() {
-            green::tls::reset(t);
+        match (*g).tls.as_ref() {
+            Some(a) => green::tls::reset(a, (*h).tp),
+            None => {
+                (*g).tls = green::tls::new_area((*h).tp);
+                green::tls::mark_multithreaded((*h).tp);
+            }
         }
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
@@ -589,9 +593,15 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*h).current = g;
         (*g).state = State::Running;
         (*h).stats.switches += 1;
-        swap_tls((*h).root, g);
+        if let Some(a) = (*g).tls.as_ref() {
+            green::tls::sync_dtv_in(a, (*h).tp);
+            green::tls::set_fs(a.tp);
+        }
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
-        swap_tls(g, (*h).root);
+        if let Some(a) = (*g).tls.as_ref() {
+            green::tls::sync_dtv_out(a, (*h).tp);
+            green::tls::set_fs((*h).tp);
+        }
         (*h).current = (*h).root;
         match r {
             CoroutineResult::Return(()) => retire(h, g),
@@ -603,18 +613,6 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
                     retire(h, g);
                 }
             }
-        }
-    }
-}
-
-/// Saves the live thread-local block as `from`'s and makes `to`'s live (green::tls).
-#[inline(always)]
-unsafe fn swap_tls(from: *mut Green, to: *mut Green) {
-    // SAFETY: hub thread; both control blocks are live and only touched here.
-    unsafe {
-        if let (Some(a), Some(b)) = ((*from).tls.as_mut(), (*to).tls.as_ref()) {
-            green::tls::save(a);
-            green::tls::load(b);
         }
     }
 }
