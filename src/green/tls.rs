@@ -181,9 +181,17 @@ pub fn reset(a: &Area, real_tp: usize) {
     }
 }
 
-/// Marks the real control block multi-threaded: green threads' copies always lock, and
-/// so must the root (offload threads may run beside it).
+/// The program now has a second thread: tell glibc and the libraries that read
+/// `__libc_single_threaded` (libstdc++ skips the hand-over in `std::stop_token` and
+/// makes `shared_ptr` counts non-atomic while it is set, as if no other thread could
+/// run), and mark the real control block multi-threaded (green threads' copies always
+/// lock, and so must the root: offload threads may run beside it).
 pub fn mark_multithreaded(real_tp: usize) {
+    let single = dlsym(b"__libc_single_threaded\0");
+    if single != 0 {
+        // SAFETY: glibc's `char __libc_single_threaded`; it only ever goes from 1 to 0.
+        unsafe { *(single as *mut u8) = 0 };
+    }
     if ENABLED.load(Ordering::Relaxed) {
         // SAFETY: real_tp is the hub's live control block; glibc only ever sets it to 1.
         unsafe { *((real_tp + MULTIPLE_THREADS) as *mut i32) = 1 };

@@ -285,10 +285,10 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).specific.clear();
         match (*g).tls.as_ref() {
             Some(a) => green::tls::reset(a, (*h).tp),
-            None => {
-                (*g).tls = green::tls::new_area((*h).tp);
-                green::tls::mark_multithreaded((*h).tp);
-            }
+            None => (*g).tls = green::tls::new_area((*h).tp),
+        }
+        if (*h).stats.created == 0 {
+            green::tls::mark_multithreaded((*h).tp);
         }
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);

@@ -102,6 +102,16 @@ pub fn futex(uaddr: usize, op: u32, val: u32, arg4: usize, uaddr2: usize, val3: 
     if op & CLOCK_REALTIME != 0 && !matches!(cmd, WAIT_BITSET | WAIT_REQUEUE_PI | LOCK_PI2) {
         return Err(Errno(libc::ENOSYS));
     }
+    // A "shared" futex on memory no other process can map (private anonymous or
+    // copied-on-write pages) is keyed by the kernel exactly like a private one: libstdc++
+    // 12's atomic waits are such. Waits and requeues there are served in the lot;
+    // wakes also ask the kernel (cheap), in case the word is shared after all.
+    let private = private
+        || (matches!(cmd, WAIT | WAIT_BITSET | REQUEUE | CMP_REQUEUE | WAKE_OP)
+            && hub::local().is_some()
+            && check_addr(uaddr).is_ok()
+            && !page_is_shared(uaddr)
+            && (!matches!(cmd, REQUEUE | CMP_REQUEUE | WAKE_OP) || (check_addr(uaddr2).is_ok() && !page_is_shared(uaddr2))));
     if !private {
         return shared(uaddr, op, val, arg4, uaddr2, val3);
     }
@@ -285,16 +295,14 @@ fn shared(uaddr: usize, op: u32, val: u32, arg4: usize, uaddr2: usize, val3: u32
     let call = || unsafe { sys::syscall6(libc::SYS_futex, uaddr, op as usize, val as usize, arg4, uaddr2, val3 as usize) };
     match cmd {
         WAIT | WAIT_BITSET | LOCK_PI | LOCK_PI2 | WAIT_REQUEUE_PI => {
-            if hub::local().is_none() {
-                return call();
-            }
-            if matches!(cmd, WAIT | WAIT_BITSET) {
+            if hub::local().is_some() && matches!(cmd, WAIT | WAIT_BITSET) {
                 check_addr(uaddr)?;
                 if word(uaddr).load(Ordering::SeqCst) != val {
                     return Err(Errno::EAGAIN);
                 }
             }
             KERNEL_WAITERS.fetch_add(1, Ordering::AcqRel);
+            // run_waiting calls inline off the hub (an OS thread of its own may block).
             let r = crate::offload::run_waiting(call);
             KERNEL_WAITERS.fetch_sub(1, Ordering::AcqRel);
             r
@@ -309,6 +317,22 @@ fn shared(uaddr: usize, op: u32, val: u32, arg4: usize, uaddr2: usize, val3: u32
             Ok(k)
         }
         _ => call(),
+    }
+}
+
+/// Whether the page holding `addr` may be mapped by another process: a file page or
+/// shared anonymous memory (`/proc/self/pagemap` bit 61), or unknown. Private anonymous
+/// pages (the heap, stacks, copied-on-write data) are not.
+fn page_is_shared(addr: usize) -> bool {
+    const PATH: &[u8] = b"/proc/self/pagemap\0";
+    // SAFETY: raw open/pread/close on a path literal and a local buffer.
+    unsafe {
+        let Ok(fd) = sys::sc!(libc::SYS_openat, libc::AT_FDCWD, PATH.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) else { return true };
+        let mut e = 0u64;
+        let r = sys::sc!(libc::SYS_pread64, fd, &mut e as *mut u64, 8, (addr / 4096) * 8);
+        let _ = sys::close(fd as i32);
+        // Present (bit 63), not swapped (62), and not a file or shared page (61).
+        !(r == Ok(8) && e >> 63 & 1 == 1 && e >> 61 & 3 == 0)
     }
 }
 
