@@ -79,9 +79,6 @@ fn dlsym(name: &[u8]) -> usize {
 
 /// Measures the OS thread's TLS layout (once, on the hub's thread, at start-up).
 pub fn install(tp: usize) {
-    if std::env::var_os("GREENSHIM_SHARED_TLS").is_some_and(|v| v == "1") {
-        return;
-    }
     let info = dlsym(b"_dl_get_tls_static_info\0");
     let tcb = dlsym(b"_thread_db_sizeof_pthread\0");
     if info == 0 || tcb == 0 {
