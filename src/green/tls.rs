@@ -23,12 +23,12 @@
 //! same for every green thread, exactly as without copies, and the shim's own "am I on
 //! the hub?" test ([`crate::sys::thread_pointer`]) reads `header.self`. Fields glibc
 //! reads directly at `%fs:offset` get safe values: `multiple_threads` = 1 (always
-//! lock), the rseq `cpu_id` = -2 (so `sched_getcpu` asks the vDSO), and the dtv pointer
-//! is kept equal in every copy (a `dlopen` may reallocate it).
+//! lock), the rseq `cpu_id` = -2 (so `sched_getcpu` asks the vDSO), and a dtv of its own
+//! (see [`build_dtv`]): thread-locals of `dlopen`ed modules, reached through
+//! `__tls_get_addr`, are per green thread too.
 //!
 //! Switching is one `wrfsbase` (or `arch_prctl(ARCH_SET_FS)` where the kernel has not
-//! enabled FSGSBASE). Dynamically allocated TLS (modules `dlopen`ed with the
-//! general-dynamic model) stays shared. Without the loader's private symbols this is
+//! enabled FSGSBASE). Without the loader's private symbols this is
 //! off and thread-locals are shared, as before.
 
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -130,6 +130,7 @@ pub struct Area {
 
 impl Drop for Area {
     fn drop(&mut self) {
+        release_dtv(self);
         // SAFETY: mem was allocated with layout.
         unsafe { std::alloc::dealloc(self.mem, self.layout) };
     }
@@ -150,12 +151,15 @@ pub fn new_area(real_tp: usize) -> Option<Area> {
         return None;
     }
     let a = Area { mem, layout, tp: mem as usize + lead };
+    // SAFETY: the new area's dtv field must read 0 before reset releases it.
+    unsafe { *((a.tp + DTV) as *mut usize) = 0 };
     reset(&a, real_tp);
     Some(a)
 }
 
 /// Re-initialises an area for a thread that starts anew (control blocks are pooled).
 pub fn reset(a: &Area, real_tp: usize) {
+    release_dtv(a);
     let (below, tcb) = (BELOW.load(Ordering::Relaxed), TCB.load(Ordering::Relaxed));
     // SAFETY: the real area spans [real_tp - below, real_tp + tcb) (glibc's static TLS
     // layout, measured at install); the copy has the same span around a.tp.
@@ -175,6 +179,67 @@ pub fn reset(a: &Area, real_tp: usize) {
             core::ptr::copy_nonoverlapping(EXE_IMAGE.load(Ordering::Relaxed) as *const u8, block, img.min(size));
             core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
         }
+    }
+    build_dtv(a, real_tp);
+}
+
+/// glibc's `TLS_DTV_UNALLOCATED`: the block is made on first access (`__tls_get_addr`).
+const DTV_UNALLOCATED: usize = usize::MAX;
+
+/// Gives the copy a dtv of its own (glibc's `dtv_t` array: entry -1 holds the length,
+/// entry 0 the generation, entry i `{val, to_free}` for module i), so thread-locals
+/// reached through `__tls_get_addr` are per green thread too: entries in the static
+/// area point into the copy; blocks glibc allocated for `dlopen`ed modules are marked
+/// unallocated, and glibc makes this thread its own on first access, from the module's
+/// image, as for a new thread. The array is malloc'd, as glibc expects when it grows it.
+fn build_dtv(a: &Area, real_tp: usize) {
+    let below = BELOW.load(Ordering::Relaxed);
+    // SAFETY: the real control block's dtv field points at entry 0 of a glibc dtv with
+    // `len` module entries after it and the length before it; the copy is malloc'd
+    // with the same shape (calloc'd: entries beyond `len` do not exist).
+    unsafe {
+        let real = *((real_tp + DTV) as *const *const [usize; 2]);
+        if real.is_null() {
+            return;
+        }
+        let len = (*real.sub(1))[0];
+        let mem = libc::malloc((len + 2) * 16) as *mut [usize; 2];
+        if mem.is_null() {
+            return;
+        }
+        core::ptr::copy_nonoverlapping(real.sub(1), mem, len + 2);
+        let dtv = mem.add(1);
+        for i in 1..=len {
+            let e = &mut *dtv.add(i);
+            if e[0] >= real_tp - below && e[0] < real_tp {
+                e[0] = e[0] - real_tp + a.tp;
+                e[1] = 0;
+            } else if e[0] != DTV_UNALLOCATED {
+                *e = [DTV_UNALLOCATED, 0];
+            }
+        }
+        *((a.tp + DTV) as *mut usize) = dtv as usize;
+    }
+}
+
+/// Frees the copy's dtv and the blocks glibc allocated in it.
+fn release_dtv(a: &Area) {
+    // SAFETY: the copy's dtv field is 0, or a dtv made by build_dtv (possibly grown by
+    // glibc with realloc); entries' `to_free` are glibc's malloc'd blocks or null.
+    unsafe {
+        let dtv = *((a.tp + DTV) as *const *mut [usize; 2]);
+        if dtv.is_null() {
+            return;
+        }
+        let len = (*dtv.sub(1))[0];
+        for i in 1..=len {
+            let to_free = (*dtv.add(i))[1];
+            if to_free != 0 {
+                libc::free(to_free as *mut libc::c_void);
+            }
+        }
+        libc::free(dtv.sub(1) as *mut libc::c_void);
+        *((a.tp + DTV) as *mut usize) = 0;
     }
 }
 
@@ -206,18 +271,4 @@ pub fn set_fs(tp: usize) {
         // SAFETY: ARCH_SET_FS with a live TLS area.
         let _ = unsafe { crate::sys::sc!(libc::SYS_arch_prctl, 0x1002, tp) };
     }
-}
-
-/// Makes a copy's dtv pointer the real one before it runs (the root may have grown it).
-#[inline(always)]
-pub fn sync_dtv_in(a: &Area, real_tp: usize) {
-    // SAFETY: both are live control blocks.
-    unsafe { *((a.tp + DTV) as *mut usize) = *((real_tp + DTV) as *const usize) };
-}
-
-/// After a copy ran: if glibc reallocated its dtv (a dlopen), the real one follows.
-#[inline(always)]
-pub fn sync_dtv_out(a: &Area, real_tp: usize) {
-    // SAFETY: both are live control blocks.
-    unsafe { *((real_tp + DTV) as *mut usize) = *((a.tp + DTV) as *const usize) };
 }

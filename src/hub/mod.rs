@@ -594,12 +594,10 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*g).state = State::Running;
         (*h).stats.switches += 1;
         if let Some(a) = (*g).tls.as_ref() {
-            green::tls::sync_dtv_in(a, (*h).tp);
             green::tls::set_fs(a.tp);
         }
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
-        if let Some(a) = (*g).tls.as_ref() {
-            green::tls::sync_dtv_out(a, (*h).tp);
+        if (*g).tls.is_some() {
             green::tls::set_fs((*h).tp);
         }
         (*h).current = (*h).root;
