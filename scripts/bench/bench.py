@@ -388,6 +388,18 @@ def cases_micro(rows):
             r = Row("2. context switch", f"C {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
             measure(r, plan(micro_argv(case, n)), REPS)
             rows.append(r)
+        rust = os.path.join(BIN, "bench_pingpong")
+        for case, label, tgt in [
+            ("mpsc", "std::mpsc ping-pong", t_speedup(20)),
+            ("mutex", "std::sync::Mutex hand-off, 3-mutex ring", None),
+        ]:
+            r = Row("2. context switch", f"Rust {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
+            if os.path.exists(rust):
+                measure(r, plan([rust, case, str(n)]), REPS)
+            else:
+                for v in ("native", "shim", "native1"):
+                    r.skipped[v] = "c-tests/rust not built"
+            rows.append(r)
         if HAVE_GEVENT:
             n = 200000 if q else 1000000
             r = Row("2. context switch", f"Py greenlet switch round trip ×{n} (ref only)",

@@ -18,6 +18,7 @@ pub const COVERED: &[&str] = &[
     "pthread_getattr_np", "pthread_getname_np", "pthread_setname_np",
     "pthread_getaffinity_np", "pthread_setaffinity_np", "pthread_getcpuclockid",
     "pthread_getschedparam", "pthread_setschedparam", "pthread_setschedprio", "sched_yield",
+    "__cxa_thread_atexit_impl",
     // C11 <threads.h>, mapped onto the pthread hooks
     "thrd_create", "thrd_join", "thrd_exit", "thrd_detach", "thrd_current", "thrd_equal",
     "thrd_sleep", "thrd_yield", "mtx_lock", "mtx_trylock", "mtx_timedlock", "mtx_unlock",
@@ -103,7 +104,7 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
 pub const NOTES: &[(&str, &str)] = &[
-    ("syscall", "only SYS_gettid is answered; other numbers (e.g. SYS_futex) go to the kernel and may block"),
+    ("syscall", "SYS_futex, SYS_futex_waitv and futex2 wait/wake are served (Rust std, libstdc++ waits park); SYS_gettid is virtual; other numbers go to the kernel"),
     ("fcntl", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("fcntl64", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("scanf", "waits for the first input only; input arriving mid-parse blocks"),

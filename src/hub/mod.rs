@@ -221,6 +221,7 @@ pub fn global() -> *mut Hub {
 /// Creates the hub for the calling OS thread. Called once from the constructor.
 pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
     let reactor = Reactor::new();
+    green::tls::install(sys::thread_pointer());
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
@@ -295,6 +296,13 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
+        match (*g).tls.as_ref() {
+            Some(a) => green::tls::reset(a, (*h).tp),
+            None => (*g).tls = green::tls::new_area((*h).tp),
+        }
+        if (*h).stats.created == 0 {
+            green::tls::mark_multithreaded((*h).tp);
+        }
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -321,6 +329,10 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
 unsafe fn finish_current(g: *mut Green, retval: *mut libc::c_void) {
     // SAFETY: g is the running green thread.
     unsafe {
+        // As glibc: thread-local destructors first, then thread-specific data.
+        while let Some((dtor, obj)) = (*g).tls_dtors.pop() {
+            dtor(obj);
+        }
         crate::sync::keys::run_destructors(g);
         (*g).retval = retval;
     }
@@ -632,7 +644,13 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*g).state = State::Running;
         (*h).slice_start = 0;
         (*h).stats.switches += 1;
+        if let Some(a) = (*g).tls.as_ref() {
+            green::tls::set_fs(a.tp);
+        }
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        if (*g).tls.is_some() {
+            green::tls::set_fs((*h).tp);
+        }
         (*h).current = (*h).root;
         match r {
             CoroutineResult::Return(()) => retire(h, g),
@@ -723,6 +741,8 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
 /// If a signal handler ran while the root was parked in an interruptible call, wake the
 /// root with `Interrupted` (see hooks::signal).
 unsafe fn deliver_signals(h: *mut Hub) {
+    // Futex wakes a signal handler could not do itself (sync::futex).
+    crate::sync::futex::run_deferred();
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;

@@ -4,6 +4,7 @@
 pub mod barrier;
 pub mod condvar;
 pub mod foreign;
+pub mod futex;
 pub mod keys;
 pub mod mutex;
 pub mod once;
