@@ -46,6 +46,7 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--stack-guard", metavar: Some("0|1"), var: "GREENSHIM_STACK_GUARD", help: "guard page below each green stack; 0 allows more than ~32k threads but overflows go undetected" },
     Opt { flag: "--file-io", metavar: Some("auto|inline|offload"), var: "GREENSHIM_FILE_IO", help: "regular-file read/write: auto (page-cache hits inline, misses and O_DIRECT on the offload pool), inline, or all on the offload pool" },
     Opt { flag: "--slice", metavar: Some("DURATION"), var: "GREENSHIM_SLICE", help: "time slice: a thread whose hooked calls never wait yields after this long (e.g. 5ms; 0 = off)" },
+    Opt { flag: "--tls", metavar: Some("per-green|shared"), var: "GREENSHIM_TLS", help: "per-green (default): each green thread has __thread/thread_local storage of its own; shared: all share the OS thread's" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
 ];
 
