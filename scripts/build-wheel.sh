@@ -21,8 +21,9 @@ venv=build/pkg-venv
 if ! "$venv/bin/maturin" --version >/dev/null 2>&1; then
 	echo "build-wheel: installing maturin into $venv" >&2
 	rm -rf "$venv"
-	python3 -m venv "$venv"
-	"$venv/bin/pip" install --quiet 'maturin>=1.5,<2'
+	# Exit status 75 (EX_TEMPFAIL): the tools, not the package, are missing.
+	python3 -m venv "$venv" || { echo "build-wheel: python3 -m venv failed (on Debian: apt-get install python3-venv)" >&2; exit 75; }
+	"$venv/bin/pip" install --quiet --retries 2 --timeout 30 'maturin>=1.5,<2' || { rm -rf "$venv"; echo "build-wheel: cannot install maturin from PyPI" >&2; exit 75; }
 fi
 
 # The newest GLIBC_x.y symbol version the two files import.
