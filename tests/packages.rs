@@ -150,7 +150,7 @@ fn wheel_installs_into_a_virtualenv_and_runs_threads_on_one_os_thread() {
     let code = "import os, sys, threading; t = threading.Thread(target=lambda: None); t.start(); t.join(); \
                 print(sys.argv, sys.flags.dev_mode, os.getpid()); \
                 sys.stderr.write('LD_PRELOAD=' + os.environ.get('LD_PRELOAD', '') + '\\n'); sys.exit(3)";
-    let mut child = clean(&vpython)
+    let child = clean(&vpython)
         .args(["-X", "dev", "-m", "greenshim", "--stats", "--log", "warn", "-c", code, "a", "-b"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -184,18 +184,27 @@ fn wheel_installs_into_a_virtualenv_and_runs_threads_on_one_os_thread() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).starts_with("usage: python -m greenshim"), "{}", text(&o.stderr));
 
-    // The options `python -m greenshim` takes without a value are the launcher's flags.
+    // The options `python -m greenshim` knows are the launcher's, flags and options with
+    // a value alike; an unknown one reaches the launcher, which rejects it.
     let help = check(clean(&bin).arg("--help"));
-    let mut flags: Vec<&str> = help
-        .lines()
-        .filter_map(|l| l.strip_prefix("  --"))
-        .map(|l| l.split("  ").next().unwrap())
-        .filter(|spelled| !spelled.contains(' '))
-        .collect();
+    let (mut flags, mut valued) = (Vec::new(), Vec::new());
+    for spelled in help.lines().filter(|l| l.starts_with("  --")).map(|l| l.trim_start().split("  ").next().unwrap()) {
+        match spelled.split_once(' ') {
+            Some((opt, _metavar)) => valued.push(opt),
+            None => flags.push(spelled),
+        }
+    }
     flags.sort();
-    let flags: Vec<String> = flags.iter().map(|f| format!("--{f}")).collect();
-    let py_flags = check(clean(&vpython).args(["-c", "from greenshim.__main__ import FLAGS; print(' '.join(sorted(FLAGS)))"]));
-    assert_eq!(py_flags.trim(), flags.join(" "), "FLAGS in python/greenshim/__main__.py differ from the launcher's flags");
+    valued.sort();
+    assert!(flags.contains(&"--stats") && valued.contains(&"--log"), "cannot read the options from --help:\n{help}");
+    let known = check(clean(&vpython).args([
+        "-c",
+        "from greenshim.__main__ import FLAGS, VALUED; print(' '.join(sorted(FLAGS))); print(' '.join(sorted(VALUED)))",
+    ]));
+    assert_eq!(known, format!("{}\n{}\n", flags.join(" "), valued.join(" ")), "python/greenshim/__main__.py: FLAGS, VALUED differ from the launcher's options");
+    let o = clean(&vpython).args(["-m", "greenshim", "--no-such-option", &py.to_string_lossy()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("greenshim: unknown option '--no-such-option'"), "{}", text(&o.stderr));
 
     // pip uninstall removes the launcher and the library too.
     check(clean(&pip).arg("--python").arg(&vpython).args(["uninstall", "--quiet", "--yes", "greenshim"]));
@@ -213,7 +222,7 @@ fn deb_installs_into_a_root_and_runs_threads_on_one_os_thread() {
 
     // Control metadata.
     let field = |f: &str| check(Command::new("dpkg-deb").arg("--field").arg(&deb).arg(f)).trim().to_string();
-    let arch = check(&mut Command::new("dpkg").arg("--print-architecture")).trim().to_string();
+    let arch = check(Command::new("dpkg").arg("--print-architecture")).trim().to_string();
     assert_eq!(field("Package"), "greenshim");
     assert_eq!(field("Version"), env!("CARGO_PKG_VERSION").replace('-', "~"));
     assert_eq!(field("Architecture"), arch);
@@ -237,7 +246,7 @@ fn deb_installs_into_a_root_and_runs_threads_on_one_os_thread() {
     check(dpkg().args(["--force-depends", "--install"]).arg(&deb));
     assert!(check(dpkg().args(["--status", "greenshim"])).contains("Status: install ok installed"));
 
-    let multiarch = check(&mut Command::new("gcc").arg("-print-multiarch")).trim().to_string();
+    let multiarch = check(Command::new("gcc").arg("-print-multiarch")).trim().to_string();
     let bin = root_dir.join("usr/bin/greenshim");
     let installed_lib = root_dir.join("usr/lib").join(&multiarch).join("libgreenshim.so");
     assert!(bin.is_file() && installed_lib.is_file(), "the package installed no usr/bin/greenshim or usr/lib/{multiarch}/libgreenshim.so");

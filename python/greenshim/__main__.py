@@ -19,10 +19,11 @@ from . import launcher_path
 
 USAGE = "usage: python -m greenshim [GREENSHIM OPTIONS] [--] (SCRIPT | -m MODULE | -c CODE) [ARGS...]\n"
 
-# The launcher's options that take no value; every other `--option` takes one
-# (as `--option VALUE` or `--option=VALUE`). tests/packages.rs checks this set
-# against `greenshim --help`.
+# The launcher's options: flags, and options that take a value (`--log LEVEL` or
+# `--log=LEVEL`). tests/packages.rs checks both sets against `greenshim --help`.
+# Anything else that looks like an option is passed on for the launcher to reject.
 FLAGS = {"--stats", "--disable"}
+VALUED = {"--stack-size", "--log", "--stack-guard", "--file-io", "--slice", "--offload-threads"}
 
 EXIT_USAGE = 2
 
@@ -50,7 +51,7 @@ def split(args):
         if a in ("-m", "-c") or not a.startswith("-") or a == "-":
             break
         opts.append(a)
-        if a.startswith("--") and "=" not in a and a not in FLAGS and i + 1 < len(args):
+        if a in VALUED and i + 1 < len(args):
             opts.append(args[i + 1])
             i += 1
         i += 1
