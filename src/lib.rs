@@ -11,8 +11,8 @@
 //! | [`config`]| `GREENSHIM_*` variables, validated once                               |
 //! | [`sys`]   | raw syscalls, the real-libc table, errno, clocks, spin lock           |
 //! | [`hub`]   | scheduler (ready queue, run loop), reactor, timers                    |
-//! | [`green`] | green-thread control blocks, stacks, overflow report                  |
-//! | [`sync`]  | parking lot, mutex, condvar, semaphore, rwlock, barrier, once, keys   |
+//! | [`green`] | green-thread control blocks, stacks, per-thread TLS, overflow report  |
+//! | [`sync`]  | parking lot, mutex, condvar, semaphore, rwlock, barrier, once, keys, futex |
 //! | [`fd`]    | per-fd table and the try → EAGAIN → park → retry loop                 |
 //! | [`hooks`] | the `extern "C"` symbols, by family                                   |
 //! | [`stats`] | `GREENSHIM_STATS`, deadlock report                                    |

@@ -63,6 +63,16 @@ static long ms_since(struct timespec *a) {
 }
 
 static void on_usr1(int s) { (void)s; }
+static atomic_int kill_result;
+static int kill_timed;
+static void *killed_waiter(void *arg) {
+    (void)arg;
+    struct timespec ten = {10, 0};
+    atomic_fetch_add(&ready, 1);
+    long r = fx(&word1, FUTEX_WAIT_PRIVATE, 0, kill_timed ? &ten : NULL, NULL, 0);
+    atomic_store(&kill_result, r == 0 ? 2 : errno == EINTR ? 1 : 3);
+    return NULL;
+}
 static void *wake_from_handler_word;
 static void on_usr2(int s) {
     (void)s;
@@ -188,6 +198,29 @@ int main(void) {
     }
     show("timed wait interrupted", fx(&word1, FUTEX_WAIT_PRIVATE, atomic_load(&word1), &ten, NULL, 0));
     wait(NULL);
+
+    /* pthread_kill with a handler interrupts another thread's futex wait: always when
+     * timed; untimed only without SA_RESTART (the kernel restarts it otherwise). */
+    for (int restart = 0; restart < 2; restart++) {
+        sa.sa_handler = on_usr1;
+        sa.sa_flags = restart ? SA_RESTART : 0;
+        sigaction(SIGUSR1, &sa, NULL);
+        for (int timed = 0; timed < 2; timed++) {
+            atomic_store(&word1, 0);
+            atomic_store(&ready, 0);
+            atomic_store(&kill_result, 0);
+            kill_timed = timed;
+            pthread_create(&t[0], NULL, killed_waiter, NULL);
+            wait_parked(1);
+            pthread_kill(t[0], SIGUSR1);
+            usleep(30000);
+            atomic_store(&word1, 1);
+            fx(&word1, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+            pthread_join(t[0], NULL);
+            printf("pthread_kill during %s wait, SA_RESTART %d: %s\n", timed ? "timed" : "untimed", restart,
+                   atomic_load(&kill_result) == 1 ? "EINTR" : atomic_load(&kill_result) == 2 ? "woken" : "other");
+        }
+    }
 
     /* Shared futex in MAP_SHARED memory, woken by another process. */
     atomic_uint *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -400,6 +400,15 @@ def cases_micro(rows):
                 for v in ("native", "shim", "native1"):
                     r.skipped[v] = "c-tests/rust not built"
             rows.append(r)
+        n = 2000000 if q else 10000000
+        r = Row("2. context switch", f"Rust rayon par_iter, CPU-bound, ×{n} items (one core under the shim)",
+                "ns/item", "ns_per_op")
+        if os.path.exists(rust):
+            measure(r, plan([rust, "rayon", str(n)]), REPS)
+        else:
+            for v in ("native", "shim", "native1"):
+                r.skipped[v] = "c-tests/rust not built"
+        rows.append(r)
         if HAVE_GEVENT:
             n = 200000 if q else 1000000
             r = Row("2. context switch", f"Py greenlet switch round trip ×{n} (ref only)",

@@ -17,10 +17,7 @@
 //!
 //! The copy is made from the real area when the thread starts, with every module's
 //! block reset to its initialisation image (as a new thread's) except libc's, which
-//! keeps the OS thread's values (errno, malloc's per-thread cache and arena, locale:
-//! green threads of one OS thread never run at once, and a per-green malloc cache
-//! would be lost at every thread exit). Modules loaded later with `dlopen` that use
-//! static TLS keep the creator's values; their dynamic TLS is per green thread (dtv). Its
+//! keeps the creator's malloc cache and arena pointers and locale (errno is zeroed). Its
 //! `header.self` still points at the real control block, so everything glibc reaches
 //! through `THREAD_SELF` (`pthread_self`, stdio lock owners, the kernel tid) is the
 //! same for every green thread, exactly as without copies, and the shim's own "am I on
@@ -40,6 +37,16 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 static BELOW: AtomicUsize = AtomicUsize::new(0);
 static TCB: AtomicUsize = AtomicUsize::new(0);
 static ALIGN: AtomicUsize = AtomicUsize::new(64);
+/// Modules whose static TLS block a new thread gets fresh from its image: (offset below
+/// the thread pointer, block size, image address, image size). Every module loaded at
+/// start-up except libc, whose per-thread state (errno aside) is shared: a malloc cache
+/// or arena per green thread would be leaked at its exit, which glibc only cleans up
+/// for real threads.
+const MAX_MODS: usize = 32;
+static MODS: [[AtomicUsize; 4]; MAX_MODS] = [const { [const { AtomicUsize::new(0) }; 4] }; MAX_MODS];
+static NMODS: AtomicUsize = AtomicUsize::new(0);
+/// libc's `errno`, as an offset below the thread pointer (0: unknown): zero in a new thread.
+static ERRNO_OFF: AtomicUsize = AtomicUsize::new(0);
 /// Offset of glibc's rseq area from the thread pointer (0: none).
 static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -50,43 +57,27 @@ const TCB_SELF: usize = 0;
 const DTV: usize = 8;
 const MULTIPLE_THREADS: usize = 24;
 
-/// Static TLS blocks that start fresh in every green thread: (offset below the thread
-/// pointer, size, image address, image size). Every module loaded at start-up except
-/// libc, whose block (errno, malloc's per-thread cache and arena, locale) the green
-/// threads of one OS thread keep sharing as they always did.
-const MAX_BLOCKS: usize = 64;
-static BLOCKS: [[AtomicUsize; 4]; MAX_BLOCKS] = [const { [const { AtomicUsize::new(0) }; 4] }; MAX_BLOCKS];
-static NBLOCKS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe extern "C" fn find_blocks(info: *mut libc::dl_phdr_info, _size: usize, tp: *mut libc::c_void) -> libc::c_int {
+unsafe extern "C" fn find_modules(info: *mut libc::dl_phdr_info, _size: usize, tp: *mut libc::c_void) -> libc::c_int {
     // SAFETY: the loader passes a valid info record with dlpi_phnum program headers and
-    // a NUL-terminated (possibly empty) name.
+    // a NUL-terminated name (maybe empty).
     unsafe {
         let i = &*info;
-        if i.dlpi_tls_modid == 0 || i.dlpi_tls_data.is_null() {
+        if i.dlpi_tls_modid == 0 || i.dlpi_tls_data.is_null() || (i.dlpi_tls_data as usize) >= tp as usize {
             return 0;
         }
-        let name = if i.dlpi_name.is_null() { &b""[..] } else { core::ffi::CStr::from_ptr(i.dlpi_name).to_bytes() };
-        let base = name.rsplit(|&c| c == b'/').next().unwrap_or(name);
-        if base.starts_with(b"libc.so") {
-            return 0;
-        }
-        let data = i.dlpi_tls_data as usize;
-        if data >= tp as usize {
+        if !i.dlpi_name.is_null() && core::ffi::CStr::from_ptr(i.dlpi_name).to_bytes().windows(7).any(|w| w == b"libc.so") {
             return 0;
         }
         for k in 0..i.dlpi_phnum as usize {
             let ph = &*i.dlpi_phdr.add(k);
-            if ph.p_type == libc::PT_TLS {
-                let n = NBLOCKS.load(Ordering::Relaxed);
-                if n < MAX_BLOCKS {
-                    let b = &BLOCKS[n];
-                    b[0].store(tp as usize - data, Ordering::Relaxed);
-                    b[1].store(ph.p_memsz as usize, Ordering::Relaxed);
-                    b[2].store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
-                    b[3].store(ph.p_filesz as usize, Ordering::Relaxed);
-                    NBLOCKS.store(n + 1, Ordering::Relaxed);
-                }
+            let n = NMODS.load(Ordering::Relaxed);
+            if ph.p_type == libc::PT_TLS && n < MAX_MODS {
+                let m = &MODS[n];
+                m[0].store(tp as usize - i.dlpi_tls_data as usize, Ordering::Relaxed);
+                m[1].store(ph.p_memsz as usize, Ordering::Relaxed);
+                m[2].store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
+                m[3].store(ph.p_filesz as usize, Ordering::Relaxed);
+                NMODS.store(n + 1, Ordering::Relaxed);
             }
         }
         0
@@ -126,7 +117,12 @@ pub fn install(tp: usize) {
         }
     }
     // SAFETY: dl_iterate_phdr is not hooked; the callback only reads the records.
-    unsafe { libc::dl_iterate_phdr(Some(find_blocks), tp as *mut libc::c_void) };
+    unsafe { libc::dl_iterate_phdr(Some(find_modules), tp as *mut libc::c_void) };
+    // SAFETY: __errno_location returns this thread's errno, in libc's static TLS block.
+    let errno = unsafe { libc::__errno_location() } as usize;
+    if errno < tp && tp - errno <= size - tcb {
+        ERRNO_OFF.store(tp - errno, Ordering::Relaxed);
+    }
     BELOW.store(size - tcb, Ordering::Relaxed);
     TCB.store(tcb, Ordering::Relaxed);
     ALIGN.store(align.max(64), Ordering::Relaxed);
@@ -194,14 +190,18 @@ pub fn reset(a: &Area, real_tp: usize) {
             // only the real area, so the copy must not look registered.
             *((a.tp + rseq + 4) as *mut i32) = -2;
         }
-        for b in BLOCKS.iter().take(NBLOCKS.load(Ordering::Relaxed)) {
-            let (off, size, image, img) = (b[0].load(Ordering::Relaxed), b[1].load(Ordering::Relaxed), b[2].load(Ordering::Relaxed), b[3].load(Ordering::Relaxed));
-            if size == 0 || off > below {
+        for m in &MODS[..NMODS.load(Ordering::Relaxed)] {
+            let (off, size, image, img) = (m[0].load(Ordering::Relaxed), m[1].load(Ordering::Relaxed), m[2].load(Ordering::Relaxed), m[3].load(Ordering::Relaxed));
+            if off > below || size > off {
                 continue;
             }
             let block = (a.tp - off) as *mut u8;
             core::ptr::copy_nonoverlapping(image as *const u8, block, img.min(size));
             core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
+        }
+        let errno = ERRNO_OFF.load(Ordering::Relaxed);
+        if errno != 0 {
+            *((a.tp - errno) as *mut i32) = 0;
         }
     }
     build_dtv(a, real_tp);

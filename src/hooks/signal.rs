@@ -317,7 +317,8 @@ fn park_pauser(h: *mut crate::hub::Hub, mask: Option<libc::sigset_t>) {
 }
 
 /// `pthread_kill(t, sig)` was delivered for green thread `g`: if it is paused and `sig`
-/// has a handler its mask does not block, its `pause`/`sigsuspend` returns EINTR.
+/// has a handler its mask does not block, its `pause`/`sigsuspend` returns EINTR; if it
+/// waits on a futex, the wait ends with EINTR as the kernel's would.
 pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
     if sig <= 0 || sig as usize >= NSIG || USER_HANDLER[sig as usize].load(Ordering::Acquire) <= 1 {
         return;
@@ -330,6 +331,17 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
                 return;
             }
             crate::hub::try_wake(g, generation, crate::green::Wake::Interrupted);
+            return;
+        }
+        // A futex wait ends with EINTR as in the kernel: always when timed, unless the
+        // handler has SA_RESTART when not (the kernel restarts it then).
+        use crate::green::{Reason, State};
+        if (*g).state == State::Parked
+            && matches!((*g).reason, Reason::Futex | Reason::FutexTimed)
+            && libc::sigismember(&(*g).sigmask, sig) != 1
+            && ((*g).reason == Reason::FutexTimed || USER_FLAGS[sig as usize].load(Ordering::Acquire) & libc::SA_RESTART == 0)
+        {
+            crate::hub::try_wake(g, (*g).park_gen, crate::green::Wake::Interrupted);
         }
     }
 }

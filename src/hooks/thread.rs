@@ -423,11 +423,14 @@ const SYS_FUTEX_WAIT: libc::c_long = 455;
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn syscall(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> libc::c_long {
     use crate::sync::futex;
+    // Without a hub (GREENSHIM_DISABLE, or before the constructor) nothing parks in the
+    // shim, so futexes stay the kernel's.
+    let served = !hub::global().is_null();
     match n {
-        libc::SYS_futex => return sys::encode(futex::futex(a1, a2 as u32, a3 as u32, a4, a5, a6 as u32)) as libc::c_long,
-        libc::SYS_futex_waitv => return sys::encode(futex::waitv(a1, a2 as u32, a3 as u32, a4, a5 as i32)) as libc::c_long,
-        SYS_FUTEX_WAKE => return sys::encode(futex::futex2_wake(a1, a2 as u64, a3 as i32, a4 as u32)) as libc::c_long,
-        SYS_FUTEX_WAIT => return sys::encode(futex::futex2_wait(a1, a2 as u64, a3 as u64, a4 as u32, a5, a6 as i32)) as libc::c_long,
+        libc::SYS_futex if served => return sys::encode(futex::futex(a1, a2 as u32, a3 as u32, a4, a5, a6 as u32)) as libc::c_long,
+        libc::SYS_futex_waitv if served => return sys::encode(futex::waitv(a1, a2 as u32, a3 as u32, a4, a5 as i32)) as libc::c_long,
+        SYS_FUTEX_WAKE if served => return sys::encode(futex::futex2_wake(a1, a2 as u64, a3 as i32, a4 as u32)) as libc::c_long,
+        SYS_FUTEX_WAIT if served => return sys::encode(futex::futex2_wait(a1, a2 as u64, a3 as u64, a4 as u32, a5, a6 as i32)) as libc::c_long,
         libc::SYS_gettid => {
             if let Some(t) = virtual_tid() {
                 return t as libc::c_long;

@@ -311,10 +311,13 @@ fn shared(uaddr: usize, op: u32, val: u32, arg4: usize, uaddr2: usize, val3: u32
             let n = (val as i32).max(1) as usize;
             let k = call()?;
             let bits = if cmd == WAKE { !0 } else { val3 };
-            if k < n && !in_handler() {
-                return Ok(k + parking_lot::unpark_bits(uaddr, n - k, bits));
+            if k >= n || check_addr(uaddr).is_err() {
+                return Ok(k);
             }
-            Ok(k)
+            if in_handler() {
+                return Ok(k + defer_wake(uaddr, n - k, bits));
+            }
+            Ok(k + parking_lot::unpark_bits(uaddr, n - k, bits))
         }
         _ => call(),
     }

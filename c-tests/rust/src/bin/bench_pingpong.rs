@@ -1,6 +1,8 @@
 //! `make bench` cases: `bench_pingpong mpsc N` (N round trips over two std::mpsc
 //! channels) and `bench_pingpong mutex N` (N round trips passing ownership through a
 //! ring of three std Mutexes, as micro.c's mutex_handoff does with pthread mutexes).
+//! `bench_pingpong rayon N`: CPU-bound rayon `par_iter` over N items (ns per item): on
+//! one hub the pool's threads take turns on one core, natively they use every core.
 //! Prints `RESULT ns_per_op=… ops=… secs=… os_threads=…`.
 
 use std::sync::mpsc;
@@ -74,14 +76,33 @@ fn mutex_handoff(n: u64) -> (f64, i64) {
     (secs, threads)
 }
 
+fn rayon_work(n: u64) -> (f64, i64) {
+    use rayon::prelude::*;
+    let t0 = Instant::now();
+    let s: u64 = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            let mut x = i;
+            for _ in 0..200 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            }
+            x >> 60
+        })
+        .sum();
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(s > 0);
+    (secs, os_threads())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let (secs, threads) = match args.get(1).map(String::as_str) {
         Some("mpsc") => mpsc_pingpong(n),
         Some("mutex") => mutex_handoff(n),
+        Some("rayon") => rayon_work(n),
         _ => {
-            eprintln!("usage: bench_pingpong mpsc|mutex N");
+            eprintln!("usage: bench_pingpong mpsc|mutex|rayon N");
             std::process::exit(2);
         }
     };
