@@ -144,6 +144,9 @@ pub struct Green {
     /// The thread's own signal mask (`pthread_sigmask`), kept virtual: the OS thread's
     /// real mask is shared by every green thread and stays the root's.
     pub sigmask: libc::sigset_t,
+    /// Link in the hub's lock-free remote-wake list (see `hub::try_wake`); only the
+    /// waker that won `wake_token` writes it, only the hub reads it.
+    pub remote_next: core::sync::atomic::AtomicPtr<Green>,
 }
 
 impl Green {
@@ -169,6 +172,7 @@ impl Green {
             name: [0; 16],
             // SAFETY: an all-zero sigset_t is the empty set.
             sigmask: unsafe { core::mem::zeroed() },
+            remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
         }
     }
 }

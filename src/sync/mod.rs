@@ -3,6 +3,7 @@
 
 pub mod barrier;
 pub mod condvar;
+pub mod deferred;
 pub mod keys;
 pub mod mutex;
 pub mod once;

@@ -73,7 +73,13 @@ pub fn post(s: *mut libc::sem_t) -> Result<(), i32> {
         }
     }
     if v >> 32 != 0 {
-        parking_lot::unpark_one(s as usize);
+        if crate::hub::in_signal_handler() {
+            // The handler may have interrupted the hub holding this key's bucket lock:
+            // leave the wake to the hub (see sync::deferred).
+            crate::sync::deferred::request(s as usize);
+        } else {
+            parking_lot::unpark_one(s as usize);
+        }
     }
     Ok(())
 }

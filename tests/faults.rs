@@ -1,0 +1,29 @@
+//! The fault suite: programs that put the shim under adversarial but ordinary
+//! conditions (signal handlers at any instruction, signal APIs other than `sigaction`,
+//! resource limits, fork from threads, memory churn). Each runs natively and under the
+//! shim and must give the same stdout and exit status. `make faults` runs the same
+//! programs through scripts/faults.sh and prints a native/shim table; the soak forms
+//! take their duration from FAULTS_SOAK_S.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn fault(name: &str) -> std::path::PathBuf {
+    c_program("faults", name)
+}
+
+/// Runs a fault program natively and under the shim with a deadline (a hang fails).
+fn same_as_native(name: &str, args: &[&str]) -> (Run, Run) {
+    let p = fault(name);
+    let mut spec = Spec::new(&p);
+    spec.args = args;
+    spec.timeout = Duration::from_secs(30);
+    compare(&spec)
+}
+
+#[test]
+fn sem_post_from_a_signal_handler_never_deadlocks() {
+    let (_, shim) = same_as_native("sem_post_handler", &[]);
+    assert!(shim.metric("handler_posts") > 100);
+}
