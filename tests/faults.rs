@@ -27,3 +27,8 @@ fn sem_post_from_a_signal_handler_never_deadlocks() {
     let (_, shim) = same_as_native("sem_post_handler", &[]);
     assert!(shim.metric("handler_posts") > 100);
 }
+
+#[test]
+fn every_signal_api_interrupts_or_restarts_like_native() {
+    same_as_native("signal_apis", &[]);
+}

@@ -72,6 +72,9 @@ pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option
     table::ensure_registered(h, fd, e)?;
     // SAFETY: hub thread; the entry's waiter lists are only touched here and by dispatch.
     unsafe {
+        // A socket call with a timeout is never restarted after a handler (signal(7)).
+        let timeout = if dir == Dir::Read { (*e).rcvtimeo } else { (*e).sndtimeo };
+        let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedIo } else { reason };
         let (g, generation) = hub::prepare_park(h);
         match dir {
             Dir::Read => (*e).readers.push((g, generation)),

@@ -77,6 +77,9 @@ pub enum Reason {
     Offload,
     /// pause, sigsuspend, sigwait.
     Signal,
+    /// Socket I/O under SO_RCVTIMEO/SO_SNDTIMEO, which a handler interrupts even with
+    /// SA_RESTART (signal(7)).
+    TimedIo,
     Other,
 }
 
@@ -85,7 +88,7 @@ impl Reason {
     pub fn on_signal(self) -> OnSignal {
         match self {
             Reason::Read | Reason::Write | Reason::Accept | Reason::Other => OnSignal::InterruptUnlessRestart,
-            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal => OnSignal::Interrupt,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal | Reason::TimedIo => OnSignal::Interrupt,
             _ => OnSignal::Ignore,
         }
     }
@@ -105,7 +108,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "offload", "signal", "other",
+    "join", "yield", "offload", "signal", "io-with-timeout", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.

@@ -65,7 +65,8 @@ pub fn clear_pending() {
 }
 
 /// Takes the record: None if no handler ran, else whether every handler that ran was
-/// installed with SA_RESTART.
+/// installed with SA_RESTART. The flags are the kernel's, read now: whatever API set
+/// them (`siginterrupt`, a library's own `sigaction`), the kernel's decides, as natively.
 pub fn take_pending() -> Option<bool> {
     if PENDING.load(Ordering::Relaxed) == 0 {
         return None;
@@ -75,12 +76,23 @@ pub fn take_pending() -> Option<bool> {
         return None;
     }
     let mut restart = true;
-    for (n, flags) in USER_FLAGS.iter().enumerate() {
-        if bits & (1 << n) != 0 && flags.load(Ordering::Relaxed) & libc::SA_RESTART == 0 {
+    for n in 1..NSIG {
+        if bits & (1 << n) != 0 && !kernel_restarts(n as c_int) {
             restart = false;
         }
     }
     Some(restart)
+}
+
+/// Whether the kernel's action for `sig` carries SA_RESTART.
+fn kernel_restarts(sig: c_int) -> bool {
+    // SAFETY: a zeroed kernel sigaction is a valid out-buffer; a null new action only reads.
+    let mut k: [usize; 4] = [0; 4];
+    // SAFETY: as above; the kernel's struct is handler, flags, restorer, mask (8 bytes).
+    match unsafe { crate::sys::sc!(libc::SYS_rt_sigaction, sig, 0usize, k.as_mut_ptr(), 8) } {
+        Ok(_) => k[1] as c_int & libc::SA_RESTART != 0,
+        Err(_) => USER_FLAGS[sig as usize].load(Ordering::Relaxed) & libc::SA_RESTART != 0,
+    }
 }
 
 fn wrap(sig: c_int, act: &libc::sigaction) -> libc::sigaction {
@@ -160,6 +172,131 @@ pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc
 pub unsafe extern "C" fn bsd_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
     // SAFETY: forwarded.
     unsafe { signal(sig, handler) }
+}
+
+// glibc implements the System V and X/Open installers below with its internal
+// sigaction, which no interposer sees: each is rebuilt here on the hooked `sigaction`
+// (so the handler runs behind the trampoline and the previous handler reported is the
+// program's) and the hooked mask calls (so a green thread's `sighold` is its own).
+
+/// Installs `handler` with `flags` and an empty mask; returns the previous handler.
+fn install(sig: c_int, handler: libc::sighandler_t, flags: c_int) -> libc::sighandler_t {
+    // SAFETY: zeroed sigactions are valid; fields set below.
+    let (mut a, mut old): (libc::sigaction, libc::sigaction) = unsafe { (core::mem::zeroed(), core::mem::zeroed()) };
+    a.sa_sigaction = handler;
+    a.sa_flags = flags;
+    // SAFETY: forwarded to the hook with valid structs.
+    if unsafe { sigaction(sig, &a, &mut old) } != 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
+}
+
+/// `signal()` under `-std=c99` and friends: one-shot, not deferred, not restarted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sysv_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    if handler == libc::SIG_ERR || sig <= 0 || sig as usize >= NSIG {
+        crate::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    install(sig, handler, libc::SA_RESETHAND | libc::SA_NODEFER)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __sysv_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: forwarded.
+    unsafe { sysv_signal(sig, handler) }
+}
+
+fn one_signal(sig: c_int) -> Option<libc::sigset_t> {
+    // SAFETY: a zeroed sigset_t is valid.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: set is valid.
+    (unsafe { libc::sigaddset(&mut set, sig) } == 0).then_some(set)
+}
+
+/// Changes the calling thread's mask for one signal (through the hook: virtual for a
+/// green thread); returns whether it was blocked before.
+fn mask_one(how: c_int, sig: c_int) -> Result<bool, ()> {
+    let set = one_signal(sig).ok_or(())?;
+    // SAFETY: a zeroed sigset_t is a valid out-buffer.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: forwarded to the hook with valid sets.
+    match unsafe { pthread_sigmask(how, &set, &mut old) } {
+        // SAFETY: old was filled.
+        0 => Ok(unsafe { libc::sigismember(&old, sig) } == 1),
+        e => {
+            crate::sys::set_errno(e);
+            Err(())
+        }
+    }
+}
+
+/// SIG_HOLD in <signal.h>.
+const SIG_HOLD: libc::sighandler_t = 2;
+
+/// System V `sigset`: SIG_HOLD blocks the signal; anything else installs it (no
+/// SA_RESTART) and unblocks it. Returns SIG_HOLD if the signal was blocked, else the
+/// previous handler.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigset(sig: c_int, disp: libc::sighandler_t) -> libc::sighandler_t {
+    if sig <= 0 || sig as usize >= NSIG || disp == libc::SIG_ERR {
+        crate::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    if disp == SIG_HOLD {
+        let Ok(was_blocked) = mask_one(libc::SIG_BLOCK, sig) else { return libc::SIG_ERR };
+        // SAFETY: a zeroed sigaction is a valid out-buffer.
+        let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+        // SAFETY: reads the action through the hook.
+        if unsafe { sigaction(sig, core::ptr::null(), &mut old) } != 0 {
+            return libc::SIG_ERR;
+        }
+        return if was_blocked { SIG_HOLD } else { old.sa_sigaction };
+    }
+    let prev = install(sig, disp, 0);
+    if prev == libc::SIG_ERR {
+        return prev;
+    }
+    match mask_one(libc::SIG_UNBLOCK, sig) {
+        Ok(true) => SIG_HOLD,
+        Ok(false) => prev,
+        Err(()) => libc::SIG_ERR,
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sighold(sig: c_int) -> c_int {
+    if mask_one(libc::SIG_BLOCK, sig).is_ok() { 0 } else { -1 }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigrelse(sig: c_int) -> c_int {
+    if mask_one(libc::SIG_UNBLOCK, sig).is_ok() { 0 } else { -1 }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigignore(sig: c_int) -> c_int {
+    if install(sig, libc::SIG_IGN, 0) == libc::SIG_ERR { -1 } else { 0 }
+}
+
+/// `siginterrupt(sig, 1)` drops SA_RESTART from the current action, `(sig, 0)` adds it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
+    // SAFETY: a zeroed sigaction is a valid out-buffer.
+    let mut a: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: reads and rewrites the action through the hook.
+    unsafe {
+        if sigaction(sig, core::ptr::null(), &mut a) != 0 {
+            return -1;
+        }
+        if interrupt != 0 {
+            a.sa_flags &= !libc::SA_RESTART;
+        } else {
+            a.sa_flags |= libc::SA_RESTART;
+        }
+        sigaction(sig, &a, core::ptr::null_mut())
+    }
 }
 
 // ---- signal masks ----------------------------------------------------------------------
