@@ -32,3 +32,13 @@ fn sem_post_from_a_signal_handler_never_deadlocks() {
 fn every_signal_api_interrupts_or_restarts_like_native() {
     same_as_native("signal_apis", &[]);
 }
+
+#[test]
+fn masked_waits_park_and_honour_their_mask() {
+    same_as_native("masked_waits", &[]);
+}
+
+#[test]
+fn cpu_clock_sleeps_end_and_select_normalises_like_linux() {
+    same_as_native("clocks_select", &[]);
+}

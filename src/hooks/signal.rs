@@ -415,6 +415,40 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
     }
 }
 
+/// Runs a wait (`f`) under the signal mask a masked wait (`ppoll`, `pselect`,
+/// `epoll_pwait*`) was given, then restores the caller's mask, as the kernel does. On
+/// the main thread the kernel mask itself is swapped: a pending signal the new mask
+/// unblocks is delivered at once and interrupts the wait (the baseline is taken before
+/// the swap, as in `sigsuspend`); one it blocks waits until the call returns. Other
+/// green threads swap their virtual mask.
+pub fn with_wait_mask<R>(mask: *const libc::sigset_t, f: impl FnOnce() -> R) -> R {
+    let Some(h) = crate::hub::local() else { return f() };
+    if mask.is_null() {
+        return f();
+    }
+    // SAFETY: h is this thread's hub; current is live; mask is the program's sigset.
+    unsafe {
+        let g = crate::hub::current(h);
+        if !(*g).is_root {
+            let saved = (*g).sigmask;
+            (*g).sigmask = *mask;
+            let r = f();
+            (*g).sigmask = saved;
+            return r;
+        }
+        let baseline = count();
+        // SAFETY: a zeroed sigset_t is a valid out-buffer.
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+        real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
+        (*h).signal_baseline = Some(baseline);
+        let r = f();
+        (*h).signal_baseline = None;
+        real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+        r
+    }
+}
+
 // ---- waiting for signals -----------------------------------------------------------------
 
 /// Parks the root until a signal handler runs (counted from `baseline`).

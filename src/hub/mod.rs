@@ -675,6 +675,10 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
         let now = sys::now_ns();
         (*h).last_poll = now;
         fire_timers(h, now);
+        // A handler that ran before the root parked (a masked wait's mask swap
+        // delivers pending signals at once) must not wait for the next event.
+        finish_async_wakes(h);
+        deliver_signals(h);
         let mut timeout = if (*h).ready.is_empty() { max_ns } else { Some(0) };
         if let Some(d) = (*h).timers.next_deadline() {
             let t = d.saturating_sub(now);
