@@ -42,3 +42,15 @@ fn masked_waits_park_and_honour_their_mask() {
 fn cpu_clock_sleeps_end_and_select_normalises_like_linux() {
     same_as_native("clocks_select", &[]);
 }
+
+#[test]
+fn timers_and_stacks_of_finished_waits_and_threads_are_returned() {
+    let (native, shim) = same_as_native("memory", &[]);
+    eprintln!(
+        "rss growth KiB native/shim: round trips {}/{}, joined stacks {}/{}",
+        native.metric("poll_round_trips_rss_growth_kib"),
+        shim.metric("poll_round_trips_rss_growth_kib"),
+        native.metric("joined_stacks_rss_growth_kib"),
+        shim.metric("joined_stacks_rss_growth_kib")
+    );
+}

@@ -1,6 +1,10 @@
 //! Green-thread stacks: reserved with `mmap(MAP_NORESERVE)` so an idle thread costs only
 //! the pages it touched, with one `PROT_NONE` guard page below, and recycled through a
-//! per-size pool so a create+join does not pay for an 8 MiB mmap/munmap.
+//! per-size pool so a create+join does not pay for an 8 MiB mmap/munmap. A stack going
+//! back to the pool gives its touched pages back to the kernel (`MADV_DONTNEED`, all but
+//! the top [`KEEP_RESIDENT`] bytes that nearly every thread uses), as glibc does for the
+//! stacks of exited threads, and the pool keeps at most [`CACHE_BYTES`] of stacks (but
+//! always [`CACHE_MIN`] of each size); the rest are unmapped.
 //!
 //! ```text
 //!   high  +------------------+ <- base (16-byte aligned, the coroutine's initial sp)
@@ -14,6 +18,12 @@ use corosensei::stack::{Stack, StackPointer};
 use core::num::NonZeroUsize;
 
 pub const PAGE: usize = 4096;
+/// Bytes at the top of a pooled stack left resident (the next thread touches them first).
+pub const KEEP_RESIDENT: usize = 16 * 1024;
+/// Most stack bytes (reserved address space) the pool keeps, like glibc's 40 MiB cache.
+pub const CACHE_BYTES: usize = 40 << 20;
+/// Stacks of one size the pool keeps whatever their size (create/join churn).
+pub const CACHE_MIN: usize = 16;
 
 /// One mapped stack. Plain data: the pool owns the mapping, a coroutine only borrows it
 /// (so abandoning a coroutine at `pthread_exit` never unmaps or unwinds anything).
@@ -74,6 +84,17 @@ impl StackMem {
         self.guard && addr >= self.limit && addr < self.limit + PAGE
     }
 
+    /// Gives every page below the top `KEEP_RESIDENT` bytes back to the kernel; they
+    /// read as zeros when touched again.
+    pub fn release_pages(&self) {
+        let top = self.base.saturating_sub(KEEP_RESIDENT);
+        let bottom = self.bottom();
+        if top > bottom {
+            // SAFETY: [bottom, top) lies inside this mapping, which no thread uses now.
+            unsafe { libc::madvise(bottom as *mut libc::c_void, top - bottom, libc::MADV_DONTNEED) };
+        }
+    }
+
     pub fn unmap(self) {
         // SAFETY: the pool hands out each mapping once; this is its final release.
         unsafe { libc::munmap(self.limit as *mut libc::c_void, self.base - self.limit) };
@@ -102,6 +123,8 @@ pub struct StackPool {
     pub peak_mapped: usize,
     /// Stacks currently mapped (in use or pooled).
     count: usize,
+    /// Bytes of stacks in the pool (reserved address space).
+    cached: usize,
     /// Most stacks allowed by vm.max_map_count (0 = not read yet).
     max_stacks: usize,
     /// Guard pages on new stacks (GREENSHIM_STACK_GUARD).
@@ -132,13 +155,14 @@ fn max_map_count() -> usize {
 
 impl StackPool {
     pub const fn new() -> Self {
-        StackPool { by_size: Vec::new(), keep: 4096, mapped: 0, peak_mapped: 0, count: 0, max_stacks: 0, guard: true }
+        StackPool { by_size: Vec::new(), keep: 4096, mapped: 0, peak_mapped: 0, count: 0, cached: 0, max_stacks: 0, guard: true }
     }
 
     pub fn get(&mut self, size: usize) -> Option<StackMem> {
         let size = (size + PAGE - 1) & !(PAGE - 1);
         if let Some((_, v)) = self.by_size.iter_mut().find(|(s, _)| *s == size) {
             if let Some(s) = v.pop() {
+                self.cached -= s.base - s.limit;
                 return Some(s);
             }
         }
@@ -174,8 +198,11 @@ impl StackPool {
                 self.by_size.len() - 1
             }
         };
+        let bytes = s.base - s.limit;
         let v = &mut self.by_size[idx].1;
-        if v.len() < self.keep {
+        if v.len() < self.keep && (v.len() < CACHE_MIN || self.cached + bytes <= CACHE_BYTES) {
+            s.release_pages();
+            self.cached += bytes;
             v.push(s);
         } else {
             self.mapped -= s.base - s.limit;

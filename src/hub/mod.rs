@@ -422,7 +422,11 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         (*h).stats.parks[reason as usize] += 1;
         (*h).fast_ops = 0;
         switch_out(h, g);
-        (*g).wake.get()
+        let why = (*g).wake.get();
+        if deadline.is_some() && why != Wake::Timeout {
+            (*h).timers.cancelled();
+        }
+        why
     }
 }
 
