@@ -6,6 +6,7 @@ use crate::{config, hub, log, sys};
 
 #[ctor::ctor(unsafe)]
 fn greenshim_init() {
+    sys::remember_stderr();
     sys::real::resolve_all();
     crate::hooks::process::REAL_VFORK.store(sys::real::address_of_vfork(), core::sync::atomic::Ordering::Relaxed);
     let cfg = match config::from_env() {

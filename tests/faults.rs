@@ -54,3 +54,21 @@ fn timers_and_stacks_of_finished_waits_and_threads_are_returned() {
         shim.metric("joined_stacks_rss_growth_kib")
     );
 }
+
+#[test]
+fn at_the_fd_limit_waits_work_and_dup2_reaches_every_number() {
+    same_as_native("fd_limits", &[]);
+}
+
+#[test]
+fn diagnostics_never_reach_a_replaced_stderr_or_a_silenced_log() {
+    same_as_native("stderr_taken", &[]);
+    let p = fault("stderr_taken");
+    let mut spec = Spec::new(&p);
+    spec.args = &["keep"];
+    spec.env = &[("GREENSHIM_LOG", "off")];
+    spec.timeout = Duration::from_secs(30);
+    let r = run(&spec, true);
+    assert!(r.ok(), "{r:?}");
+    assert!(!r.stderr.contains("greenshim"), "GREENSHIM_LOG=off, yet: {}", r.stderr);
+}

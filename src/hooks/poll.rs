@@ -35,16 +35,22 @@ pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usi
         // SAFETY: hub thread; waiter lists are touched only on this thread.
         unsafe {
             let (g, generation) = hub::prepare_park(h);
+            let mut degraded = false;
             for p in list {
                 let Some(e) = (p.fd >= 0).then(|| table::lookup(p.fd)).flatten() else { continue };
                 if table::ensure_registered(h, p.fd, e).is_err() {
                     // epoll cannot watch it; poll(2) reports such fds ready at once, so
-                    // we only get here for odd devices: wait for real.
+                    // we only get here for odd devices: wait for real. Or the hub has
+                    // no epoll fd (fd limit): nap and poll again.
                     hub::cancel_park(g);
                     for q in list {
                         if let Some(e) = table::peek(q.fd) {
                             table::forget_waiter(e, g);
                         }
+                    }
+                    if (*h).reactor.degraded {
+                        degraded = true;
+                        break;
                     }
                     let ms = deadline.map_or(-1, |d| d.saturating_sub(sys::now_ns()).div_ceil(1_000_000) as c_int);
                     return raw_poll(fds, n, ms);
@@ -60,7 +66,11 @@ pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usi
                     (*e).readers.push((g, generation));
                 }
             }
-            let why = hub::park(h, g, generation, deadline, Reason::Poll);
+            let why = if degraded {
+                crate::fd::io::degraded_nap(h, deadline, Reason::Poll)
+            } else {
+                hub::park(h, g, generation, deadline, Reason::Poll)
+            };
             for p in list {
                 if let Some(e) = table::peek(p.fd) {
                     table::forget_waiter(e, g);

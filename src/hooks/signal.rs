@@ -608,10 +608,16 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
     use crate::green::Wake;
     use crate::sys::{self, Errno, sc};
     let h = crate::hub::local().expect("caller checked the hub");
-    // SAFETY: set is the program's sigset; the kernel copies it.
-    let fd = unsafe { sc!(libc::SYS_signalfd4, -1isize, set, 8, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) }? as i32;
-    table::created(fd, table::Kind::Pollable, false, false);
     let deadline = timeout.map(|t| sys::now_ns().saturating_add(t));
+    // SAFETY: set is the program's sigset; the kernel copies it.
+    let fd = match unsafe { sc!(libc::SYS_signalfd4, -1isize, set, 8, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) } {
+        Ok(fd) => fd as i32,
+        // At the fd limit: natively sigwait needs no fd. Poll the pending signals with a
+        // zero-timeout sigtimedwait, a millisecond apart.
+        Err(e) if e.0 == libc::EMFILE || e.0 == libc::ENFILE => return wait_signal_polling(h, set, info, deadline),
+        Err(e) => return Err(e),
+    };
+    table::created(fd, table::Kind::Pollable, false, false);
     let result = loop {
         // SAFETY: a zeroed signalfd_siginfo is valid; read fills it.
         let mut si: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
@@ -649,6 +655,29 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
     table::closing(fd);
     let _ = sys::close(fd);
     result
+}
+
+/// The sigwait family without a signalfd (see `wait_signal`).
+fn wait_signal_polling(h: *mut crate::hub::Hub, set: *const libc::sigset_t, info: *mut libc::siginfo_t, deadline: Option<u64>) -> Result<c_int, crate::sys::Errno> {
+    use crate::sys::{self, Errno, sc};
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    loop {
+        // SAFETY: set and info are the program's; zero is a valid timespec.
+        match unsafe { sc!(libc::SYS_rt_sigtimedwait, set, info, &zero as *const libc::timespec, 8) } {
+            Ok(sig) => return Ok(sig as c_int),
+            Err(Errno::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+        let now = sys::now_ns();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(Errno::EAGAIN);
+        }
+        let nap = now.saturating_add(1_000_000);
+        // SAFETY: h is this thread's hub.
+        if unsafe { crate::hub::sleep_until(h, deadline.map_or(nap, |d| d.min(nap))) } == crate::green::Wake::Interrupted {
+            return Err(Errno::EINTR);
+        }
+    }
 }
 
 #[unsafe(no_mangle)]

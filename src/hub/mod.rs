@@ -383,8 +383,10 @@ unsafe fn prepare_park_local(h: *mut Hub) -> (*mut Green, u64) {
 unsafe fn open_reactor(h: *mut Hub) {
     // SAFETY: hub thread.
     unsafe {
-        if !(*h).reactor.is_open() && (*h).reactor.open().is_err() {
-            crate::log::fatal_parts(&[b"greenshim: cannot open the hub's epoll instance and eventfd (out of fds?); raise the open-file limit (ulimit -n)"]);
+        // At the fd limit the hub runs degraded (see reactor::Reactor::wait) instead of
+        // ending the program: the call that parks does not need an fd natively.
+        if !(*h).reactor.is_open() && !(*h).reactor.degraded {
+            let _ = (*h).reactor.open();
         }
     }
 }
