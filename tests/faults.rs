@@ -72,3 +72,8 @@ fn diagnostics_never_reach_a_replaced_stderr_or_a_silenced_log() {
     assert!(r.ok(), "{r:?}");
     assert!(!r.stderr.contains("greenshim"), "GREENSHIM_LOG=off, yet: {}", r.stderr);
 }
+
+#[test]
+fn fork_children_hold_only_the_forking_thread() {
+    same_as_native("fork_faults", &[]);
+}

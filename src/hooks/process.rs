@@ -8,13 +8,11 @@ use core::ffi::{c_char, c_int};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
-    // glibc's fork runs the pthread_atfork handlers around the clone.
+    // glibc's fork runs the pthread_atfork handlers around the clone; the child's hub
+    // is rebuilt by the first of them (see init::atfork_child).
     // SAFETY: forwarded.
     let pid = unsafe { real::fork() };
-    if pid == 0 {
-        // SAFETY: in the child, on the forking thread, before anything else runs.
-        unsafe { hub::after_fork_child() };
-    } else if pid > 0 && hub::local().is_some() {
+    if pid > 0 && hub::local().is_some() {
         table::after_fork_parent();
     }
     pid

@@ -505,6 +505,13 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
     }
 }
 
+/// Sets the OS thread's kernel signal mask (a fork child started by a green thread).
+pub fn apply_kernel_mask(mask: &libc::sigset_t) {
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    // SAFETY: mask is a valid sigset; the kernel copies 8 bytes.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, mask as *const libc::sigset_t, 0usize, 8) };
+}
+
 /// In a forked child only the forking thread exists.
 pub fn after_fork_child() {
     // SAFETY: single-threaded child, before any other code runs.

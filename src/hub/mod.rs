@@ -830,6 +830,12 @@ pub unsafe fn after_fork_child() {
         crate::sync::deferred::after_fork_child();
         crate::offload::after_fork_child();
         crate::hooks::signal::after_fork_child();
+        crate::sync::once::after_fork_child();
+        if forker != (*h).root {
+            // The child's only thread is the forking one: the kernel mask becomes its
+            // (virtual) mask, as a native child inherits the forking thread's.
+            crate::hooks::signal::apply_kernel_mask(&(*forker).sigmask);
+        }
         HUB_TP.store((*h).tp, Ordering::Release);
     }
 }
