@@ -77,3 +77,21 @@ fn diagnostics_never_reach_a_replaced_stderr_or_a_silenced_log() {
 fn fork_children_hold_only_the_forking_thread() {
     same_as_native("fork_faults", &[]);
 }
+
+#[test]
+fn a_program_given_stack_is_used() {
+    same_as_native("thread_stack", &[]);
+}
+
+#[test]
+fn a_stack_size_that_overflows_is_rejected() {
+    let p = fault("thread_stack");
+    for v in ["18446744073709551615", "17179869184K", "5G"] {
+        let mut spec = Spec::new(&p);
+        let env = [("GREENSHIM_STACK_SIZE", v)];
+        spec.env = &env;
+        let r = run(&spec, true);
+        assert_eq!(r.status, Some(2), "GREENSHIM_STACK_SIZE={v}: {r:?}");
+        assert!(r.stderr.contains("invalid GREENSHIM_STACK_SIZE"), "{}", r.stderr);
+    }
+}

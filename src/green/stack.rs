@@ -35,6 +35,8 @@ pub struct StackMem {
     pub base: usize,
     /// Whether the lowest page is a PROT_NONE guard.
     pub guard: bool,
+    /// The program's own memory (`pthread_attr_setstack`): never pooled or unmapped.
+    pub program: bool,
 }
 
 impl StackMem {
@@ -59,7 +61,7 @@ impl StackMem {
         if !guard {
             // Without a guard page, neighbouring stacks merge into one kernel memory
             // map, so vm.max_map_count no longer limits the thread count.
-            return Some(StackMem { limit: p as usize, base: p as usize + total, guard: false });
+            return Some(StackMem { limit: p as usize, base: p as usize + total, guard: false, program: false });
         }
         // SAFETY: the first page lies inside the mapping just created.
         if unsafe { libc::mprotect(p, PAGE, libc::PROT_NONE) } != 0 {
@@ -67,7 +69,13 @@ impl StackMem {
             unsafe { libc::munmap(p, total) };
             return None;
         }
-        Some(StackMem { limit: p as usize, base: p as usize + total, guard: true })
+        Some(StackMem { limit: p as usize, base: p as usize + total, guard: true, program: false })
+    }
+
+    /// A stack the program provides (`pthread_attr_setstack`): `size` bytes from `addr`.
+    pub fn program(addr: usize, size: usize) -> Option<StackMem> {
+        let base = addr.checked_add(size)? & !15;
+        (base > addr + 4096).then_some(StackMem { limit: addr, base, guard: false, program: true })
     }
 
     /// Usable bytes (without the guard page).
@@ -184,6 +192,9 @@ impl StackPool {
     }
 
     pub fn put(&mut self, s: StackMem) {
+        if s.program {
+            return;
+        }
         let size = s.usable();
         if s.guard != self.guard {
             self.mapped -= s.base - s.limit;

@@ -19,6 +19,7 @@ pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_
     unsafe {
         let mut size = (*h).default_stack;
         let mut detached = false;
+        let mut program_stack = None;
         if !attr.is_null() {
             // glibc keeps an unset stack size as 0 in the attribute (offset 32 of struct
             // pthread_attr); pthread_attr_getstacksize would report its own default
@@ -28,9 +29,19 @@ pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_
                 size = raw_size;
             }
             // ATTR_FLAG_DETACHSTATE (bit 0 of the flags int at offset 8).
-            detached = *((attr as usize + 8) as *const i32) & 1 != 0;
+            let flags = *((attr as usize + 8) as *const i32);
+            detached = flags & 1 != 0;
+            // ATTR_FLAG_STACKADDR (0x8): pthread_attr_setstack gave the stack; glibc
+            // keeps its top at offset 24 and its size at 32.
+            if flags & 0x8 != 0 {
+                let top = *((attr as usize + 24) as *const usize);
+                match green::stack::StackMem::program(top.wrapping_sub(raw_size), raw_size) {
+                    Some(s) => program_stack = Some(s),
+                    None => return libc::EINVAL,
+                }
+            }
         }
-        match hub::spawn(h, start, arg, size.max(16 << 10), detached) {
+        match hub::spawn(h, start, arg, size.max(16 << 10), detached, program_stack) {
             Some(g) => {
                 *t = g as pthread_t;
                 0

@@ -23,7 +23,7 @@
 pub mod reactor;
 pub mod timers;
 
-use crate::green::{self, Green, Reason, State, Wake, stack::StackPool};
+use crate::green::{self, Green, Reason, State, Wake, stack::StackMem, stack::StackPool};
 use crate::sys;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use corosensei::CoroutineResult;
@@ -262,10 +262,13 @@ pub unsafe fn current(h: *mut Hub) -> *mut Green {
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool) -> Option<*mut Green> {
+pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool, program_stack: Option<StackMem>) -> Option<*mut Green> {
     // SAFETY: h is this thread's hub; no switch happens in this function.
     unsafe {
-        let stack = (*h).stacks.get(stack_size)?;
+        let stack = match program_stack {
+            Some(s) => s,
+            None => (*h).stacks.get(stack_size)?,
+        };
         // Every thread gets a fresh id (its gettid), like kernel tids, which are not
         // reused right away even when the control block is.
         let id = (*h).next_id;
