@@ -95,3 +95,8 @@ fn a_stack_size_that_overflows_is_rejected() {
         assert!(r.stderr.contains("invalid GREENSHIM_STACK_SIZE"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn pthread_kill_interrupts_the_target_thread_only() {
+    same_as_native("pthread_kill_eintr", &[]);
+}

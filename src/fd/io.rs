@@ -80,7 +80,7 @@ pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option
     unsafe {
         // A socket call with a timeout is never restarted after a handler (signal(7)).
         let timeout = if dir == Dir::Read { (*e).rcvtimeo } else { (*e).sndtimeo };
-        let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedIo } else { reason };
+        let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedWait } else { reason };
         let (g, generation) = hub::prepare_park(h);
         match dir {
             Dir::Read => (*e).readers.push((g, generation)),

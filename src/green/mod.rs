@@ -77,9 +77,10 @@ pub enum Reason {
     Offload,
     /// pause, sigsuspend, sigwait.
     Signal,
-    /// Socket I/O under SO_RCVTIMEO/SO_SNDTIMEO, which a handler interrupts even with
-    /// SA_RESTART (signal(7)).
-    TimedIo,
+    /// A wait the kernel never restarts after a handler, even under SA_RESTART: socket
+    /// I/O with SO_RCVTIMEO/SO_SNDTIMEO (signal(7)), `sem_timedwait` (a futex wait with
+    /// a timeout).
+    TimedWait,
     Other,
 }
 
@@ -87,8 +88,10 @@ impl Reason {
     /// How a signal handler affects a call parked for this reason.
     pub fn on_signal(self) -> OnSignal {
         match self {
-            Reason::Read | Reason::Write | Reason::Accept | Reason::Other => OnSignal::InterruptUnlessRestart,
-            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal | Reason::TimedIo => OnSignal::Interrupt,
+            // sem_wait is a futex wait, which Linux restarts under SA_RESTART (despite
+            // signal(7)'s list; observed natively).
+            Reason::Read | Reason::Write | Reason::Accept | Reason::Semaphore | Reason::Other => OnSignal::InterruptUnlessRestart,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Signal | Reason::TimedWait => OnSignal::Interrupt,
             _ => OnSignal::Ignore,
         }
     }
@@ -99,7 +102,7 @@ impl Reason {
 pub enum OnSignal {
     /// read, write, accept, wait…: EINTR, or restarted under SA_RESTART.
     InterruptUnlessRestart,
-    /// sleep, poll, select, sem_wait, connect: EINTR whatever the flags.
+    /// sleep, poll, select, connect: EINTR whatever the flags.
     Interrupt,
     /// pthread mutex, condvar, join…: never EINTR.
     Ignore,
@@ -108,7 +111,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "offload", "signal", "io-with-timeout", "other",
+    "join", "yield", "offload", "signal", "timed-wait", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.

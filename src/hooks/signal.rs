@@ -487,6 +487,55 @@ fn park_pauser(h: *mut crate::hub::Hub, mask: Option<libc::sigset_t>) {
     }
 }
 
+/// `pthread_kill` to green thread `g`: the handler runs on the hub's OS thread (`os`)
+/// right away — with `sig` unblocked in the kernel for the moment of delivery if only
+/// the main thread's mask blocks it, so that signals sent to different threads are
+/// delivered one by one instead of merging into one pending signal. If a handler ran,
+/// `g`'s interruptible wait ends with EINTR (or restarts, per the kernel's SA_RESTART),
+/// and the main thread, which natively never saw the signal, is not interrupted.
+pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_t) -> c_int {
+    let Some(h) = crate::hub::local_identity() else {
+        // SAFETY: forwarded to a real thread.
+        return unsafe { real::pthread_kill(os, sig) };
+    };
+    // SAFETY: h is this thread's hub; g is a live control block; sets are valid.
+    unsafe {
+        let root = (*h).root;
+        let target_blocks = !(*g).is_root && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&(*g).sigmask, sig) == 1;
+        let before = count();
+        let r = if g != root && !target_blocks && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&kernel_mask(), sig) == 1 {
+            let one = one_signal(sig).expect("valid signal");
+            // SAFETY: a zeroed sigset_t is a valid out-buffer.
+            let mut old: libc::sigset_t = core::mem::zeroed();
+            let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &one as *const libc::sigset_t, &mut old as *mut libc::sigset_t, 8);
+            let r = real::pthread_kill(os, sig);
+            let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old as *const libc::sigset_t, 0usize, 8);
+            r
+        } else {
+            real::pthread_kill(os, sig)
+        };
+        let ran = count() - before;
+        if r != 0 || ran == 0 || g == root {
+            return r;
+        }
+        crate::hub::signals_seen_elsewhere(h, ran);
+        if (*PAUSERS.0.get()).iter().any(|p| p.0 == g) {
+            // pause/sigsuspend: ends unless sigsuspend's mask blocks the signal.
+            wake_paused(g, sig);
+        } else if (*g).state == crate::green::State::Parked {
+            let interrupt = match (*g).reason.on_signal() {
+                crate::green::OnSignal::Interrupt => true,
+                crate::green::OnSignal::InterruptUnlessRestart => !kernel_restarts(sig),
+                crate::green::OnSignal::Ignore => false,
+            };
+            if interrupt {
+                crate::hub::try_wake(g, (*g).park_gen, crate::green::Wake::Interrupted);
+            }
+        }
+        r
+    }
+}
+
 /// `pthread_kill(t, sig)` was delivered for green thread `g`: if it is paused and `sig`
 /// has a handler its mask does not block, its `pause`/`sigsuspend` returns EINTR.
 pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {

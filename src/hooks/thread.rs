@@ -222,14 +222,9 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
             if sig == 0 {
                 return 0;
             }
-            // A signal for a green thread is delivered to the OS thread that runs it;
-            // if the target waits in pause/sigsuspend, that wait ends as natively.
-            // SAFETY: forwarded to a real thread.
-            let r = unsafe { real::pthread_kill(hub_os_thread(), sig) };
-            if r == 0 {
-                crate::hooks::signal::wake_paused(g, sig);
-            }
-            r
+            // A signal for a green thread is delivered to the OS thread that runs it,
+            // and ends the target's interruptible wait as natively.
+            crate::hooks::signal::send_to_green(g, sig, hub_os_thread())
         }
         // SAFETY: forwarded.
         None => unsafe { real::pthread_kill(t, sig) },

@@ -732,6 +732,20 @@ unsafe fn finish_async_wakes(h: *mut Hub) {
     crate::sync::deferred::run();
 }
 
+/// `n` handler runs were for a signal sent to another thread (pthread_kill): they must
+/// not interrupt the parked root.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn signals_seen_elsewhere(h: *mut Hub, n: u64) {
+    // SAFETY: hub thread.
+    unsafe {
+        if (*(*h).root).state == State::Parked {
+            (*h).root_signals_seen += n;
+        }
+    }
+}
+
 /// If a signal handler ran while the root was parked in an interruptible call, wake the
 /// root with `Interrupted` (see hooks::signal).
 unsafe fn deliver_signals(h: *mut Hub) {

@@ -275,7 +275,7 @@ pub fn unpark_all_semaphore_waiters() {
                 let mut n = *b.head.get();
                 while !n.is_null() {
                     let g = (*n).green;
-                    if !g.is_null() && (*n).reason == Reason::Semaphore {
+                    if !g.is_null() && matches!((*n).reason, Reason::Semaphore | Reason::TimedWait) {
                         unlink(b, n);
                         (*n).unparked = true;
                         found = Some((g, (*n).generation));

@@ -50,7 +50,9 @@ pub fn wait(s: *mut libc::sem_t, deadline: Option<u64>) -> Result<(), i32> {
         if trywait(s) {
             break Ok(());
         }
-        match parking_lot::park(s as usize, || d.load(Ordering::Relaxed) & 0xffff_ffff == 0, || {}, deadline, Reason::Semaphore) {
+        // Linux restarts an untimed futex wait under SA_RESTART, never a timed one.
+        let reason = if deadline.is_some() { Reason::TimedWait } else { Reason::Semaphore };
+        match parking_lot::park(s as usize, || d.load(Ordering::Relaxed) & 0xffff_ffff == 0, || {}, deadline, reason) {
             Parked::TimedOut => break if trywait(s) { Ok(()) } else { Err(libc::ETIMEDOUT) },
             Parked::Interrupted => break Err(libc::EINTR),
             _ => {}
