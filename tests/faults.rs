@@ -100,3 +100,8 @@ fn a_stack_size_that_overflows_is_rejected() {
 fn pthread_kill_interrupts_the_target_thread_only() {
     same_as_native("pthread_kill_eintr", &[]);
 }
+
+#[test]
+fn the_overflow_reporter_is_invisible_and_segv_kills_as_natively() {
+    same_as_native("segv_invisible", &[]);
+}

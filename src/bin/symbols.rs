@@ -75,7 +75,7 @@ pub const COVERED: &[&str] = &[
     "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
     "signal", "bsd_signal", "sysv_signal", "__sysv_signal", "sigset", "sighold", "sigrelse", "sigignore",
-    "siginterrupt", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
+    "siginterrupt", "sigaltstack", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
     "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause", "__xpg_sigpause", "sigwait", "sigwaitinfo", "sigtimedwait",
     // served by the offload pool (real OS threads) while the green thread parks
     "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",

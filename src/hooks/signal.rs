@@ -136,8 +136,38 @@ pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old:
     };
     if r == 0 {
         unwrap(sig, old, prev_h, prev_f);
+        // The shim's stack-overflow reporter is not the program's: SIGSEGV shows its
+        // default action until the program installs its own.
+        // SAFETY: old is null or the program's out-parameter, just filled.
+        if let Some(o) = unsafe { old.as_mut() } {
+            if sig == libc::SIGSEGV && crate::green::overflow::is_our_handler(o.sa_sigaction) {
+                o.sa_sigaction = libc::SIG_DFL;
+                o.sa_flags = 0;
+                // SAFETY: sa_mask is a valid sigset.
+                unsafe { libc::sigemptyset(&mut o.sa_mask) };
+            }
+        }
     }
     r
+}
+
+/// `sigaltstack`: the shim's own alternate stack (for reporting green-stack overflows)
+/// reads as none, as natively; a stack the program installs replaces it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int {
+    // SAFETY: the program's own arguments.
+    let r = unsafe { crate::sys::sc!(libc::SYS_sigaltstack, ss, old) };
+    if r.is_ok() {
+        // SAFETY: old is null or the program's out-parameter, just filled.
+        if let Some(o) = unsafe { old.as_mut() } {
+            if crate::green::overflow::is_our_alt_stack(o.ss_sp) && o.ss_flags & libc::SS_ONSTACK == 0 {
+                o.ss_sp = core::ptr::null_mut();
+                o.ss_size = 0;
+                o.ss_flags = libc::SS_DISABLE;
+            }
+        }
+    }
+    crate::sys::encode(r) as c_int
 }
 
 #[unsafe(no_mangle)]
