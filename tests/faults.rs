@@ -105,3 +105,34 @@ fn pthread_kill_interrupts_the_target_thread_only() {
 fn the_overflow_reporter_is_invisible_and_segv_kills_as_natively() {
     same_as_native("segv_invisible", &[]);
 }
+
+/// Soak length for the soak programs: FAULTS_SOAK_S, or 1 s in `make test`.
+fn soak_env() -> String {
+    std::env::var("FAULTS_SOAK_S").unwrap_or_else(|_| "1".to_string())
+}
+
+fn soak(name: &str) -> (Run, Run) {
+    let p = fault(name);
+    let secs = soak_env();
+    let env = [("FAULTS_SOAK_S", secs.as_str())];
+    let mut spec = Spec::new(&p);
+    spec.env = &env;
+    spec.timeout = Duration::from_secs(secs.parse::<u64>().unwrap_or(1) * 4 + 60);
+    compare(&spec)
+}
+
+#[test]
+fn soak_thread_connection_and_timed_wait_churn_keeps_memory_flat() {
+    let (_, shim) = soak("soak_churn");
+    eprintln!("shim RSS {} -> {} KiB over {} rounds", shim.metric("churn_rss_before_kib"), shim.metric("churn_rss_after_kib"), shim.metric("churn_rounds"));
+}
+
+#[test]
+fn soak_1khz_signal_storm_loses_nothing() {
+    soak("signal_storm");
+}
+
+#[test]
+fn storms_emfile_reset_fork_and_high_fds() {
+    same_as_native("storms", &[]);
+}
