@@ -136,3 +136,8 @@ fn soak_1khz_signal_storm_loses_nothing() {
 fn storms_emfile_reset_fork_and_high_fds() {
     same_as_native("storms", &[]);
 }
+
+#[test]
+fn sigwaitinfo_reports_what_the_kernel_queued() {
+    same_as_native("sigwaitinfo_details", &[]);
+}

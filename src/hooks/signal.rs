@@ -690,6 +690,21 @@ pub unsafe extern "C" fn __xpg_sigpause(sig: c_int) -> c_int {
 /// sigwait family: a signalfd for the awaited (blocked) signals, parked on like any fd.
 /// Returns the signal number, or Err(errno).
 fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: Option<u64>) -> Result<c_int, crate::sys::Errno> {
+    // Natively the kernel takes an awaited signal for the waiter even if the thread had
+    // it unblocked (a handler would otherwise run and the wait never see it): keep the
+    // awaited signals blocked for the wait, so they stay pending for the signalfd.
+    // SAFETY: a zeroed sigset_t is a valid out-buffer; set is the program's sigset.
+    let mut saved: libc::sigset_t = unsafe { core::mem::zeroed() };
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    // SAFETY: as above.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, set, &mut saved as *mut libc::sigset_t, 8) };
+    let r = wait_signal_blocked(set, info, timeout);
+    // SAFETY: restoring the mask read above.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &saved as *const libc::sigset_t, 0usize, 8) };
+    r
+}
+
+fn wait_signal_blocked(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: Option<u64>) -> Result<c_int, crate::sys::Errno> {
     use crate::fd::{io as fio, table};
     use crate::green::Wake;
     use crate::sys::{self, Errno, sc};
@@ -717,9 +732,12 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
                         let raw = info as *mut i32;
                         *raw = si.ssi_signo as i32; // si_signo
                         *raw.add(1) = si.ssi_errno; // si_errno
-                        *raw.add(2) = si.ssi_code; // si_code
+                        // si_code; glibc reports tgkill's SI_TKILL (raise) as SI_USER.
+                        *raw.add(2) = if si.ssi_code == libc::SI_TKILL { libc::SI_USER } else { si.ssi_code };
                         *raw.add(4) = si.ssi_pid as i32; // si_pid
                         *raw.add(5) = si.ssi_uid as i32; // si_uid
+                        // si_value (sigqueue), at offset 24 for queued and user signals.
+                        *((info as *mut u8).add(24) as *mut u64) = si.ssi_ptr;
                     }
                 }
                 break Ok(si.ssi_signo as c_int);
@@ -750,7 +768,16 @@ fn wait_signal_polling(h: *mut crate::hub::Hub, set: *const libc::sigset_t, info
     loop {
         // SAFETY: set and info are the program's; zero is a valid timespec.
         match unsafe { sc!(libc::SYS_rt_sigtimedwait, set, info, &zero as *const libc::timespec, 8) } {
-            Ok(sig) => return Ok(sig as c_int),
+            Ok(sig) => {
+                // As glibc: tgkill's SI_TKILL (raise) reads as SI_USER.
+                // SAFETY: info is null or the program's siginfo, just filled.
+                if let Some(i) = unsafe { info.as_mut() } {
+                    if i.si_code == libc::SI_TKILL {
+                        i.si_code = libc::SI_USER;
+                    }
+                }
+                return Ok(sig as c_int);
+            }
             Err(Errno::EAGAIN) => {}
             Err(e) => return Err(e),
         }
