@@ -1,9 +1,11 @@
 //! Green-thread stacks: reserved with `mmap(MAP_NORESERVE)` so an idle thread costs only
 //! the pages it touched, with one `PROT_NONE` guard page below, and recycled through a
-//! per-size pool so a create+join does not pay for an 8 MiB mmap/munmap. A stack going
-//! back to the pool gives its touched pages back to the kernel (`MADV_DONTNEED`, all but
-//! the top [`KEEP_RESIDENT`] bytes that nearly every thread uses), as glibc does for the
-//! stacks of exited threads, and the pool keeps at most [`CACHE_BYTES`] of stacks (but
+//! per-size pool so a create+join does not pay for an 8 MiB mmap/munmap. The first
+//! [`HOT_STACKS`] pooled stacks of a size are kept as they are (the next create takes
+//! the last one returned: create/join churn never pays a syscall or a page fault); any
+//! stack pooled beyond those gives its touched pages back to the kernel
+//! (`MADV_DONTNEED`, all but the top [`KEEP_RESIDENT`] bytes), as glibc does for the
+//! stacks of exited threads. The pool keeps at most [`CACHE_BYTES`] of stacks (but
 //! always [`CACHE_MIN`] of each size); the rest are unmapped.
 //!
 //! ```text
@@ -24,6 +26,8 @@ pub const KEEP_RESIDENT: usize = 16 * 1024;
 pub const CACHE_BYTES: usize = 40 << 20;
 /// Stacks of one size the pool keeps whatever their size (create/join churn).
 pub const CACHE_MIN: usize = 16;
+/// Pooled stacks of one size kept resident.
+pub const HOT_STACKS: usize = 4;
 
 /// One mapped stack. Plain data: the pool owns the mapping, a coroutine only borrows it
 /// (so abandoning a coroutine at `pthread_exit` never unmaps or unwinds anything).
@@ -212,7 +216,9 @@ impl StackPool {
         let bytes = s.base - s.limit;
         let v = &mut self.by_size[idx].1;
         if v.len() < self.keep && (v.len() < CACHE_MIN || self.cached + bytes <= CACHE_BYTES) {
-            s.release_pages();
+            if v.len() >= HOT_STACKS {
+                s.release_pages();
+            }
             self.cached += bytes;
             v.push(s);
         } else {
