@@ -533,8 +533,8 @@ pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_
         let root = (*h).root;
         let target_blocks = !(*g).is_root && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&(*g).sigmask, sig) == 1;
         let before = count();
-        let r = if g != root && !target_blocks && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&kernel_mask(), sig) == 1 {
-            let one = one_signal(sig).expect("valid signal");
+        let only_main_blocks = g != root && !target_blocks && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&kernel_mask(), sig) == 1;
+        let r = if let (true, Some(one)) = (only_main_blocks, one_signal(sig)) {
             // SAFETY: a zeroed sigset_t is a valid out-buffer.
             let mut old: libc::sigset_t = core::mem::zeroed();
             let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &one as *const libc::sigset_t, &mut old as *mut libc::sigset_t, 8);
@@ -699,8 +699,19 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
     // SAFETY: as above.
     let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, set, &mut saved as *mut libc::sigset_t, 8) };
     let r = wait_signal_blocked(set, info, timeout);
-    // SAFETY: restoring the mask read above.
-    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &saved as *const libc::sigset_t, 0usize, 8) };
+    // Unblock only what this wait blocked: the main thread may have changed its mask
+    // while another thread waited.
+    // SAFETY: a zeroed sigset_t is valid; set and saved are valid sets.
+    unsafe {
+        let mut added: libc::sigset_t = core::mem::zeroed();
+        for sig in 1..NSIG as c_int {
+            if libc::sigismember(set, sig) == 1 && libc::sigismember(&saved, sig) != 1 {
+                libc::sigaddset(&mut added, sig);
+            }
+        }
+        ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+        let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &added as *const libc::sigset_t, 0usize, 8);
+    }
     r
 }
 
