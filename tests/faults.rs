@@ -141,3 +141,8 @@ fn storms_emfile_reset_fork_and_high_fds() {
 fn sigwaitinfo_reports_what_the_kernel_queued() {
     same_as_native("sigwaitinfo_details", &[]);
 }
+
+#[test]
+fn offloaded_calls_complete_when_no_os_thread_can_start() {
+    same_as_native("no_threads_left", &[]);
+}
