@@ -85,5 +85,20 @@ int main(void) {
     CHECK(sigwait(&usr1, &sig) == 0, "sigwait");
     CHECK(pthread_join(t, NULL) == 0, "join");
     printf("waits after dup2: ok\n");
+
+    /* 3: at the limit, the program closes every fd above its own (the shim's too):
+     * a thread parked in read still gets its data. */
+    int top = 0;
+    while (fcntl(top, F_GETFD) >= 0) top++;
+    set_nofile(top);
+    CHECK(pthread_create(&t, NULL, writer, NULL) == 0, "create");
+    usleep(10 * 1000);
+    CHECK(close_range(top, ~0U, 0) == 0, "close_range");
+    n = read(pfd[0], buf, 2);
+    printf("at the limit after close_range: read %zd\n", n);
+    CHECK(sem_wait(&sem) == 0, "sem_wait");
+    CHECK(read(pfd[0], buf, 1) == 1, "read");
+    CHECK(sigwait(&usr1, &sig) == 0, "sigwait");
+    CHECK(pthread_join(t, NULL) == 0, "join");
     return 0;
 }

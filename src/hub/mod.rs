@@ -775,9 +775,9 @@ unsafe fn rebuild_reactor(h: *mut Hub) {
     unsafe {
         // The numbers may already name the program's new fds: forget, do not close.
         (*h).reactor.forget();
-        if (*h).reactor.open().is_err() {
-            crate::log::fatal_parts(&[b"greenshim: cannot recreate the hub's epoll instance"]);
-        }
+        // At the fd limit the open fails and the hub runs degraded (see `open_reactor`):
+        // the threads parked on fds are woken to retry their calls.
+        let _ = (*h).reactor.open();
         crate::fd::table::reregister_all(h);
     }
 }
