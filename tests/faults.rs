@@ -146,3 +146,12 @@ fn sigwaitinfo_reports_what_the_kernel_queued() {
 fn offloaded_calls_complete_when_no_os_thread_can_start() {
     same_as_native("no_threads_left", &[]);
 }
+
+#[test]
+fn python_sees_sigsegv_as_sig_dfl() {
+    let p = py_program("segv_signal");
+    let py = python();
+    let mut spec = Spec::new(&p);
+    spec.interpreter = Some(&py);
+    compare(&spec);
+}
