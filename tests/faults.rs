@@ -155,3 +155,8 @@ fn python_sees_sigsegv_as_sig_dfl() {
     spec.interpreter = Some(&py);
     compare(&spec);
 }
+
+#[test]
+fn scheduling_settings_are_per_thread() {
+    same_as_native("sched_params", &[]);
+}

@@ -153,6 +153,10 @@ pub struct Green {
     /// Link in the hub's lock-free remote-wake list (see `hub::try_wake`); only the
     /// waker that won `wake_token` writes it, only the hub reads it.
     pub remote_next: core::sync::atomic::AtomicPtr<Green>,
+    /// Scheduling policy and priority set for this thread (attributes,
+    /// `pthread_setschedparam`); None: the OS thread's. Kept per green thread because
+    /// the OS thread is shared (green::sched).
+    pub sched: Option<(i32, i32)>,
 }
 
 impl Green {
@@ -179,6 +183,7 @@ impl Green {
             // SAFETY: an all-zero sigset_t is the empty set.
             sigmask: unsafe { core::mem::zeroed() },
             remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            sched: None,
         }
     }
 }
@@ -200,3 +205,4 @@ pub unsafe fn from_handle(t: libc::pthread_t) -> Option<*mut Green> {
 }
 
 pub mod overflow;
+pub mod sched;
