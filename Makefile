@@ -3,6 +3,8 @@
 #   make test     build and run every test (cargo nextest, or cargo test without it)
 #   make demo     build, then show the effect on real programs (native vs shim)
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
+#   make faults   the fault and soak suite (signals, limits, fork, memory), native vs
+#                 shim, case by case; longer soaks with FAULTS_SOAK_S=60
 #   make compat   CPython's own threading, queue, socket, subprocess, os and I/O test
 #                 suites, native vs shim, case by case
 #   make wheel    the Python wheel, build/wheel/greenshim-*.whl (maturin, pip-installed
@@ -14,7 +16,7 @@ CARGO  ?= cargo
 LIB    := target/release/libgreenshim.so
 BIN    := target/release/greenshim
 
-.PHONY: all build rust-tests test demo bench compat wheel deb install clean
+.PHONY: all build rust-tests test demo bench compat faults wheel deb install clean
 
 all: build
 
@@ -38,6 +40,9 @@ demo: build
 
 bench: build
 	@bash scripts/bench.sh
+
+faults: build
+	@bash scripts/faults.sh
 
 compat: build
 	@python3 scripts/cpython-compat.py

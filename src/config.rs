@@ -79,7 +79,7 @@ impl core::fmt::Display for ConfigError {
 }
 
 pub const VARS: &[(&str, &str, &str)] = &[
-    ("GREENSHIM_STACK_SIZE", "bytes with optional K/M/G suffix, at least 16K", "RLIMIT_STACK, at most 8M"),
+    ("GREENSHIM_STACK_SIZE", "bytes with optional K/M/G suffix, from 16K to 4G", "RLIMIT_STACK, at most 8M"),
     ("GREENSHIM_LOG", "off|error|warn|info|debug|trace", "error"),
     ("GREENSHIM_STATS", "0|1", "0"),
     ("GREENSHIM_DISABLE", "0|1", "0"),
@@ -133,7 +133,7 @@ pub fn parse_size(s: &str) -> Option<usize> {
     };
     let n: usize = num.parse().ok()?;
     let v = n.checked_mul(mul)?;
-    if v < 16 << 10 {
+    if !(16 << 10..=4 << 30).contains(&v) {
         return None;
     }
     Some((v + 4095) & !4095)

@@ -6,6 +6,7 @@ use crate::{config, hub, log, sys};
 
 #[ctor::ctor(unsafe)]
 fn greenshim_init() {
+    sys::remember_stderr();
     sys::real::resolve_all();
     crate::hooks::process::REAL_VFORK.store(sys::real::address_of_vfork(), core::sync::atomic::Ordering::Relaxed);
     let cfg = match config::from_env() {
@@ -28,9 +29,22 @@ fn greenshim_init() {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();
+    // The child's fix-ups run as the first atfork child handler — before any handler the
+    // program registers later, which may block and so park: by then the child's hub
+    // must no longer hold the parent's threads. Registered with glibc directly (the
+    // shim does not hook pthread_atfork).
+    // SAFETY: registering a plain extern "C" fn; no prepare/parent handlers.
+    unsafe { libc::pthread_atfork(None, None, Some(atfork_child)) };
     if cfg.stats {
         // SAFETY: registering a plain extern "C" fn with atexit.
         unsafe { libc::atexit(crate::stats::at_exit) };
     }
     crate::debug!("ready: default green stack {} KiB", cfg.stack_size >> 10);
+}
+
+/// Runs in every child of glibc's `fork`, on the forking thread, before the program's
+/// own atfork child handlers.
+extern "C" fn atfork_child() {
+    // SAFETY: in the child, on the forking thread, before the program runs again.
+    unsafe { hub::after_fork_child() };
 }

@@ -77,6 +77,11 @@ fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize)) -> R {
         // single-threaded program never starts a pool thread.
         return f();
     }
+    if WORKERS.load(Ordering::Acquire) == 0 && !spawn_worker() {
+        // No OS thread can be started (RLIMIT_NPROC, memory): the call blocks this OS
+        // thread, as natively it blocks its own.
+        return f();
+    }
     let mut f = Some(f);
     let mut out: Option<R> = None;
     let mut call = || out = Some((f.take().expect("offloaded call runs once"))());
@@ -197,20 +202,21 @@ extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
     }
 }
 
-fn spawn_worker() {
+/// Starts one pool thread; false if the system refused (the caller then runs its call
+/// inline when no pool thread exists at all, see `run_via`).
+fn spawn_worker() -> bool {
     WORKERS.fetch_add(1, Ordering::AcqRel);
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread), default attributes.
     let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) };
     if r != 0 {
         WORKERS.fetch_sub(1, Ordering::AcqRel);
-        crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one");
-        if WORKERS.load(Ordering::Relaxed) == 0 {
-            crate::log::fatal_parts(&[b"greenshim: cannot start any offload thread"]);
-        }
+        crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one or runs inline");
+        false
     } else {
         // SAFETY: t is a live real thread.
         unsafe { real::pthread_detach(t) };
+        true
     }
 }
 

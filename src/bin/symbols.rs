@@ -74,7 +74,8 @@ pub const COVERED: &[&str] = &[
     // processes
     "fork", "vfork", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
-    "signal", "bsd_signal", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
+    "signal", "bsd_signal", "sysv_signal", "__sysv_signal", "sigset", "sighold", "sigrelse", "sigignore",
+    "siginterrupt", "sigaltstack", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
     "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause", "__xpg_sigpause", "sigwait", "sigwaitinfo", "sigtimedwait",
     // served by the offload pool (real OS threads) while the green thread parks
     "getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname2", "gethostbyname_r",

@@ -150,9 +150,18 @@ pub fn bypassed(call: &str, fd: i32, why: Bypass) {
 /// Parks the current thread until `fd` is ready in `dir`. Returns why it woke, or
 /// Err when epoll cannot watch the fd (the caller then blocks for real).
 pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option<u64>, reason: Reason) -> Result<Wake, Errno> {
-    table::ensure_registered(h, fd, e)?;
+    if let Err(err) = table::ensure_registered(h, fd, e) {
+        // SAFETY: hub thread.
+        if unsafe { (*h).reactor.degraded } {
+            return Ok(degraded_nap(h, deadline, reason));
+        }
+        return Err(err);
+    }
     // SAFETY: hub thread; the entry's waiter lists are only touched here and by dispatch.
     unsafe {
+        // A socket call with a timeout is never restarted after a handler (signal(7)).
+        let timeout = if dir == Dir::Read { (*e).rcvtimeo } else { (*e).sndtimeo };
+        let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedWait } else { reason };
         let (g, generation) = hub::prepare_park(h);
         match dir {
             Dir::Read => (*e).readers.push((g, generation)),
@@ -163,6 +172,24 @@ pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option
             table::forget_waiter(e, g);
         }
         Ok(why)
+    }
+}
+
+/// At the fd limit the hub has no epoll fd to watch `fd` with: instead of blocking the
+/// OS thread (and every other thread with it), nap a millisecond and report the fd
+/// ready so the caller tries its call again; `Timeout` once `deadline` has passed.
+pub fn degraded_nap(h: *mut Hub, deadline: Option<u64>, reason: Reason) -> Wake {
+    let nap = sys::now_ns().saturating_add(1_000_000);
+    let until = deadline.map_or(nap, |d| d.min(nap));
+    // SAFETY: h is this thread's hub.
+    let why = unsafe {
+        let (g, generation) = hub::prepare_park(h);
+        hub::park(h, g, generation, Some(until), reason)
+    };
+    match why {
+        Wake::Timeout if deadline.is_some_and(|d| sys::now_ns() >= d) => Wake::Timeout,
+        Wake::Timeout => Wake::FdReady,
+        w => w,
     }
 }
 

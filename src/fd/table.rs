@@ -565,9 +565,12 @@ pub fn reregister_all(h: *mut hub::Hub) {
                 if !(*e).readers.is_empty() || !(*e).writers.is_empty() {
                     let fd = (c * CHUNK + i) as i32;
                     if ensure_registered(h, fd, e).is_err() {
-                        // The fd itself is gone too: wake its waiters with EBADF.
+                        // The fd itself is gone too: wake its waiters with EBADF. Or the
+                        // hub has no epoll fd (fd limit): wake them to retry their call,
+                        // which then naps instead of parking (fd::io::degraded_nap).
+                        let why = if (*h).reactor.degraded { crate::green::Wake::FdReady } else { crate::green::Wake::Closed };
                         for (g, generation) in (*e).readers.drain(..).chain((*e).writers.drain(..)).collect::<Vec<_>>() {
-                            hub::try_wake(g, generation, crate::green::Wake::Closed);
+                            hub::try_wake(g, generation, why);
                         }
                     }
                 }

@@ -82,6 +82,10 @@ pub enum Reason {
     Futex,
     /// A futex wait with a timeout (EINTR whatever the flags, as the kernel does).
     FutexTimed,
+    /// A wait the kernel never restarts after a handler, even under SA_RESTART: socket
+    /// I/O with SO_RCVTIMEO/SO_SNDTIMEO (signal(7)), `sem_timedwait` (a futex wait with
+    /// a timeout).
+    TimedWait,
     Other,
 }
 
@@ -89,8 +93,10 @@ impl Reason {
     /// How a signal handler affects a call parked for this reason.
     pub fn on_signal(self) -> OnSignal {
         match self {
-            Reason::Read | Reason::Write | Reason::Accept | Reason::Futex | Reason::Other => OnSignal::InterruptUnlessRestart,
-            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal | Reason::FutexTimed => OnSignal::Interrupt,
+            // sem_wait is a futex wait, which Linux restarts under SA_RESTART (despite
+            // signal(7)'s list; observed natively).
+            Reason::Read | Reason::Write | Reason::Accept | Reason::Futex | Reason::Semaphore | Reason::Other => OnSignal::InterruptUnlessRestart,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Signal | Reason::FutexTimed | Reason::TimedWait => OnSignal::Interrupt,
             _ => OnSignal::Ignore,
         }
     }
@@ -101,7 +107,7 @@ impl Reason {
 pub enum OnSignal {
     /// read, write, accept, wait…: EINTR, or restarted under SA_RESTART.
     InterruptUnlessRestart,
-    /// sleep, poll, select, sem_wait, connect: EINTR whatever the flags.
+    /// sleep, poll, select, connect: EINTR whatever the flags.
     Interrupt,
     /// pthread mutex, condvar, join…: never EINTR.
     Ignore,
@@ -110,7 +116,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "offload", "signal", "futex", "futex-timed", "other",
+    "join", "yield", "offload", "signal", "futex", "futex-timed", "timed-wait", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.
@@ -153,6 +159,13 @@ pub struct Green {
     pub tls: Option<tls::Area>,
     /// Destructors of thread-locals (`__cxa_thread_atexit_impl`), run at thread exit.
     pub tls_dtors: Vec<(TlsDtor, *mut c_void)>,
+    /// Link in the hub's lock-free remote-wake list (see `hub::try_wake`); only the
+    /// waker that won `wake_token` writes it, only the hub reads it.
+    pub remote_next: core::sync::atomic::AtomicPtr<Green>,
+    /// Scheduling policy and priority set for this thread (attributes,
+    /// `pthread_setschedparam`); None: the OS thread's. Kept per green thread because
+    /// the OS thread is shared (green::sched).
+    pub sched: Option<(i32, i32)>,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -183,6 +196,8 @@ impl Green {
             sigmask: unsafe { core::mem::zeroed() },
             tls: None,
             tls_dtors: Vec::new(),
+            remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            sched: None,
         }
     }
 }
@@ -204,3 +219,4 @@ pub unsafe fn from_handle(t: libc::pthread_t) -> Option<*mut Green> {
 }
 
 pub mod overflow;
+pub mod sched;

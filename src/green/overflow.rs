@@ -5,12 +5,31 @@
 //! with the stack size and how to raise it; the handler then restores the default
 //! action and returns, so the faulting instruction re-executes and the process dies of
 //! SIGSEGV exactly as it would natively. Any other fault takes the same default path.
-//! (A program that installs its own SIGSEGV handler replaces this one.)
+//! A SIGSEGV sent by a process (`raise`, `kill`) has no instruction to re-execute: the
+//! handler sends it again under the default action, so it ends the process as natively.
+//!
+//! Both stay invisible: `sigaction` reports SIGSEGV's action as `SIG_DFL` while this
+//! handler is installed, and `sigaltstack` reports no alternate stack while the shim's
+//! is in place (hooks::signal). A program that installs its own SIGSEGV handler or
+//! alternate stack replaces the shim's.
 
 use crate::hub;
 use core::fmt::Write;
 
 const ALT_STACK: usize = 64 << 10;
+
+/// The shim's alternate stack (0 until installed).
+static ALT_STACK_AT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Whether `handler` is the shim's SIGSEGV handler.
+pub fn is_our_handler(handler: usize) -> bool {
+    handler == on_segv as *const () as usize
+}
+
+/// Whether `sp` is the shim's alternate signal stack.
+pub fn is_our_alt_stack(sp: *mut libc::c_void) -> bool {
+    !sp.is_null() && sp as usize == ALT_STACK_AT.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: called by the kernel with a valid siginfo for SIGSEGV.
@@ -38,6 +57,12 @@ extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
         let mut dfl: libc::sigaction = core::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
         crate::sys::real::sigaction(libc::SIGSEGV, &dfl, core::ptr::null_mut());
+        if (*info).si_code <= 0 {
+            // Sent, not a fault: send it again; SA_NODEFER leaves it unblocked, so the
+            // default action ends the process now.
+            let pid = crate::sys::sc!(libc::SYS_getpid).unwrap_or(0);
+            let _ = crate::sys::sc!(libc::SYS_tgkill, pid, crate::sys::gettid(), libc::SIGSEGV);
+        }
     }
 }
 
@@ -50,9 +75,10 @@ pub fn install() {
             return;
         }
         let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: ALT_STACK };
-        if libc::sigaltstack(&ss, core::ptr::null_mut()) != 0 {
+        if crate::sys::sc!(libc::SYS_sigaltstack, &ss as *const libc::stack_t, 0usize).is_err() {
             return;
         }
+        ALT_STACK_AT.store(p as usize, core::sync::atomic::Ordering::Relaxed);
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = on_segv as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;

@@ -1,6 +1,12 @@
 //! Green-thread stacks: reserved with `mmap(MAP_NORESERVE)` so an idle thread costs only
 //! the pages it touched, with one `PROT_NONE` guard page below, and recycled through a
-//! per-size pool so a create+join does not pay for an 8 MiB mmap/munmap.
+//! per-size pool so a create+join does not pay for an 8 MiB mmap/munmap. The first
+//! [`HOT_STACKS`] pooled stacks of a size are kept as they are (the next create takes
+//! the last one returned: create/join churn never pays a syscall or a page fault); any
+//! stack pooled beyond those gives its touched pages back to the kernel
+//! (`MADV_DONTNEED`, all but the top [`KEEP_RESIDENT`] bytes), as glibc does for the
+//! stacks of exited threads. The pool keeps at most [`CACHE_BYTES`] of stacks (but
+//! always [`CACHE_MIN`] of each size); the rest are unmapped.
 //!
 //! ```text
 //!   high  +------------------+ <- base (16-byte aligned, the coroutine's initial sp)
@@ -14,6 +20,14 @@ use corosensei::stack::{Stack, StackPointer};
 use core::num::NonZeroUsize;
 
 pub const PAGE: usize = 4096;
+/// Bytes at the top of a pooled stack left resident (the next thread touches them first).
+pub const KEEP_RESIDENT: usize = 16 * 1024;
+/// Most stack bytes (reserved address space) the pool keeps, like glibc's 40 MiB cache.
+pub const CACHE_BYTES: usize = 40 << 20;
+/// Stacks of one size the pool keeps whatever their size (create/join churn).
+pub const CACHE_MIN: usize = 16;
+/// Pooled stacks of one size kept resident.
+pub const HOT_STACKS: usize = 4;
 
 /// One mapped stack. Plain data: the pool owns the mapping, a coroutine only borrows it
 /// (so abandoning a coroutine at `pthread_exit` never unmaps or unwinds anything).
@@ -25,6 +39,8 @@ pub struct StackMem {
     pub base: usize,
     /// Whether the lowest page is a PROT_NONE guard.
     pub guard: bool,
+    /// The program's own memory (`pthread_attr_setstack`): never pooled or unmapped.
+    pub program: bool,
 }
 
 impl StackMem {
@@ -49,7 +65,7 @@ impl StackMem {
         if !guard {
             // Without a guard page, neighbouring stacks merge into one kernel memory
             // map, so vm.max_map_count no longer limits the thread count.
-            return Some(StackMem { limit: p as usize, base: p as usize + total, guard: false });
+            return Some(StackMem { limit: p as usize, base: p as usize + total, guard: false, program: false });
         }
         // SAFETY: the first page lies inside the mapping just created.
         if unsafe { libc::mprotect(p, PAGE, libc::PROT_NONE) } != 0 {
@@ -57,7 +73,13 @@ impl StackMem {
             unsafe { libc::munmap(p, total) };
             return None;
         }
-        Some(StackMem { limit: p as usize, base: p as usize + total, guard: true })
+        Some(StackMem { limit: p as usize, base: p as usize + total, guard: true, program: false })
+    }
+
+    /// A stack the program provides (`pthread_attr_setstack`): `size` bytes from `addr`.
+    pub fn program(addr: usize, size: usize) -> Option<StackMem> {
+        let base = addr.checked_add(size)? & !15;
+        (base > addr + 4096).then_some(StackMem { limit: addr, base, guard: false, program: true })
     }
 
     /// Usable bytes (without the guard page).
@@ -72,6 +94,17 @@ impl StackMem {
 
     pub fn guard_contains(&self, addr: usize) -> bool {
         self.guard && addr >= self.limit && addr < self.limit + PAGE
+    }
+
+    /// Gives every page below the top `KEEP_RESIDENT` bytes back to the kernel; they
+    /// read as zeros when touched again.
+    pub fn release_pages(&self) {
+        let top = self.base.saturating_sub(KEEP_RESIDENT);
+        let bottom = self.bottom();
+        if top > bottom {
+            // SAFETY: [bottom, top) lies inside this mapping, which no thread uses now.
+            unsafe { libc::madvise(bottom as *mut libc::c_void, top - bottom, libc::MADV_DONTNEED) };
+        }
     }
 
     pub fn unmap(self) {
@@ -102,6 +135,8 @@ pub struct StackPool {
     pub peak_mapped: usize,
     /// Stacks currently mapped (in use or pooled).
     count: usize,
+    /// Bytes of stacks in the pool (reserved address space).
+    cached: usize,
     /// Most stacks allowed by vm.max_map_count (0 = not read yet).
     max_stacks: usize,
     /// Guard pages on new stacks (GREENSHIM_STACK_GUARD).
@@ -132,13 +167,14 @@ fn max_map_count() -> usize {
 
 impl StackPool {
     pub const fn new() -> Self {
-        StackPool { by_size: Vec::new(), keep: 4096, mapped: 0, peak_mapped: 0, count: 0, max_stacks: 0, guard: true }
+        StackPool { by_size: Vec::new(), keep: 4096, mapped: 0, peak_mapped: 0, count: 0, cached: 0, max_stacks: 0, guard: true }
     }
 
     pub fn get(&mut self, size: usize) -> Option<StackMem> {
         let size = (size + PAGE - 1) & !(PAGE - 1);
         if let Some((_, v)) = self.by_size.iter_mut().find(|(s, _)| *s == size) {
             if let Some(s) = v.pop() {
+                self.cached -= s.base - s.limit;
                 return Some(s);
             }
         }
@@ -160,6 +196,9 @@ impl StackPool {
     }
 
     pub fn put(&mut self, s: StackMem) {
+        if s.program {
+            return;
+        }
         let size = s.usable();
         if s.guard != self.guard {
             self.mapped -= s.base - s.limit;
@@ -174,8 +213,13 @@ impl StackPool {
                 self.by_size.len() - 1
             }
         };
+        let bytes = s.base - s.limit;
         let v = &mut self.by_size[idx].1;
-        if v.len() < self.keep {
+        if v.len() < self.keep && (v.len() < CACHE_MIN || self.cached + bytes <= CACHE_BYTES) {
+            if v.len() >= HOT_STACKS {
+                s.release_pages();
+            }
+            self.cached += bytes;
             v.push(s);
         } else {
             self.mapped -= s.base - s.limit;

@@ -113,8 +113,9 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: c_int) -> c_int {
     let h = hub::local();
     if let Some(h) = h {
         // SAFETY: hub thread.
-        if unsafe { (*h).reactor.owns(new) } {
-            Errno::EBADF.set();
+        // The number is free as far as the program knows: move the hub's fd away.
+        if unsafe { (*h).reactor.owns(new) } && unsafe { (*h).reactor.move_off(new) }.is_err() {
+            Errno(libc::EMFILE).set();
             return -1;
         }
     }

@@ -2,6 +2,7 @@
 //! (edge-triggered epoll registrations, woken by any of them) and try again.
 
 use crate::fd::table;
+use crate::hooks::signal;
 use crate::green::{Reason, Wake};
 use crate::hub;
 use crate::sys::{self, Errno, encode, sc};
@@ -35,16 +36,22 @@ pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usi
         // SAFETY: hub thread; waiter lists are touched only on this thread.
         unsafe {
             let (g, generation) = hub::prepare_park(h);
+            let mut degraded = false;
             for p in list {
                 let Some(e) = (p.fd >= 0).then(|| table::lookup(p.fd)).flatten() else { continue };
                 if table::ensure_registered(h, p.fd, e).is_err() {
                     // epoll cannot watch it; poll(2) reports such fds ready at once, so
-                    // we only get here for odd devices: wait for real.
+                    // we only get here for odd devices: wait for real. Or the hub has
+                    // no epoll fd (fd limit): nap and poll again.
                     hub::cancel_park(g);
                     for q in list {
                         if let Some(e) = table::peek(q.fd) {
                             table::forget_waiter(e, g);
                         }
+                    }
+                    if (*h).reactor.degraded {
+                        degraded = true;
+                        break;
                     }
                     let ms = deadline.map_or(-1, |d| d.saturating_sub(sys::now_ns()).div_ceil(1_000_000) as c_int);
                     return raw_poll(fds, n, ms);
@@ -60,7 +67,11 @@ pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usi
                     (*e).readers.push((g, generation));
                 }
             }
-            let why = hub::park(h, g, generation, deadline, Reason::Poll);
+            let why = if degraded {
+                crate::fd::io::degraded_nap(h, deadline, Reason::Poll)
+            } else {
+                hub::park(h, g, generation, deadline, Reason::Poll)
+            };
             for p in list {
                 if let Some(e) = table::peek(p.fd) {
                     table::forget_waiter(e, g);
@@ -98,14 +109,22 @@ pub unsafe extern "C" fn __poll_chk(fds: *mut pollfd, n: nfds_t, timeout: c_int,
     unsafe { poll(fds, n, timeout) }
 }
 
+/// A timespec timeout in ns, or None if the kernel would refuse it (EINVAL).
+fn valid_timeout(ts: &libc::timespec) -> Option<u64> {
+    (ts.tv_sec >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec)).then(|| sys::ts_to_ns(ts))
+}
+
 // ---- select ----------------------------------------------------------------------------
 
 /// select(2) served by the poll machinery: the fd_sets become pollfds and back, with
 /// Linux's mapping (readable = IN|HUP|ERR, writable = OUT|ERR, exceptional = PRI).
 fn select_for(nfds: c_int, rd: *mut libc::fd_set, wr: *mut libc::fd_set, ex: *mut libc::fd_set, timeout: Option<u64>) -> Result<usize, Errno> {
-    if !(0..=libc::FD_SETSIZE as c_int).contains(&nfds) {
+    if nfds < 0 {
         return Err(Errno(libc::EINVAL));
     }
+    // Linux clamps nfds to the size of the process's fd table; an fd_set holds
+    // FD_SETSIZE bits, past which there is nothing the program could have set.
+    let nfds = nfds.min(libc::FD_SETSIZE as c_int);
     hub::tick_local();
     let isset = |s: *mut libc::fd_set, fd: c_int| {
         // SAFETY: s is null or the program's fd_set; fd < FD_SETSIZE.
@@ -161,11 +180,9 @@ pub unsafe extern "C" fn select(nfds: c_int, rd: *mut libc::fd_set, wr: *mut lib
     }
     // SAFETY: tv is null or the program's timeval.
     let timeout = unsafe { tv.as_ref() }.map(|t| {
-        if t.tv_sec < 0 || !(0..1_000_000).contains(&t.tv_usec) {
-            None
-        } else {
-            Some(t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000)
-        }
+        // Linux carries whole seconds out of tv_usec; what is left negative is EINVAL.
+        let (sec, usec) = (t.tv_sec.saturating_add(t.tv_usec / 1_000_000), t.tv_usec % 1_000_000);
+        if sec < 0 || usec < 0 { None } else { Some((sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000)) }
     });
     if timeout == Some(None) {
         return encode(Err(Errno(libc::EINVAL))) as c_int;
@@ -192,26 +209,37 @@ pub unsafe extern "C" fn pselect(
     ts: *const libc::timespec,
     mask: *const libc::sigset_t,
 ) -> c_int {
-    if hub::local().is_none() || !mask.is_null() {
-        // A signal mask swap cannot be emulated around a park: pass through.
+    if hub::local().is_none() {
         let data: [usize; 2] = [mask as usize, 8];
         // SAFETY: the program's own arguments; data is pselect6's {sigset*, size} pair.
         return encode(unsafe { sc!(libc::SYS_pselect6, nfds, rd, wr, ex, ts, if mask.is_null() { 0 } else { data.as_ptr() as usize }) }) as c_int;
     }
     // SAFETY: ts is null or the program's timespec.
-    let timeout = unsafe { ts.as_ref() }.map(sys::ts_to_ns);
-    encode(select_for(nfds, rd, wr, ex, timeout)) as c_int
+    let timeout = match unsafe { ts.as_ref() } {
+        None => None,
+        Some(t) => match valid_timeout(t) {
+            Some(ns) => Some(ns),
+            None => return encode(Err(Errno(libc::EINVAL))) as c_int,
+        },
+    };
+    encode(signal::with_wait_mask(mask, || select_for(nfds, rd, wr, ex, timeout))) as c_int
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int {
-    if hub::local().is_none() || !mask.is_null() {
+    if hub::local().is_none() {
         // SAFETY: the program's own arguments.
         return encode(unsafe { sc!(libc::SYS_ppoll, fds, n, ts, mask, 8) }) as c_int;
     }
     // SAFETY: ts is null or the program's timespec.
-    let timeout = unsafe { ts.as_ref() }.map(sys::ts_to_ns);
-    encode(poll_for(fds, n, timeout)) as c_int
+    let timeout = match unsafe { ts.as_ref() } {
+        None => None,
+        Some(t) => match valid_timeout(t) {
+            Some(ns) => Some(ns),
+            None => return encode(Err(Errno(libc::EINVAL))) as c_int,
+        },
+    };
+    encode(signal::with_wait_mask(mask, || poll_for(fds, n, timeout))) as c_int
 }
 
 #[unsafe(no_mangle)]
@@ -270,21 +298,19 @@ pub unsafe extern "C" fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event,
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int {
-    if !mask.is_null() {
-        // SAFETY: the program's own arguments.
-        return encode(unsafe { sc!(libc::SYS_epoll_pwait, epfd, events, max, timeout, mask, 8) }) as c_int;
-    }
-    // SAFETY: forwarded.
-    unsafe { epoll_wait(epfd, events, max, timeout) }
+    let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
+    encode(signal::with_wait_mask(mask, || epoll_wait_for(epfd, events, max, t))) as c_int
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, max: c_int, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int {
-    if !mask.is_null() {
-        // SAFETY: the program's own arguments.
-        return encode(unsafe { sc!(libc::SYS_epoll_pwait2, epfd, events, max, ts, mask, 8) }) as c_int;
-    }
     // SAFETY: ts is null or the program's timespec.
-    let t = unsafe { ts.as_ref() }.map(sys::ts_to_ns);
-    encode(epoll_wait_for(epfd, events, max, t)) as c_int
+    let t = match unsafe { ts.as_ref() } {
+        None => None,
+        Some(t) => match valid_timeout(t) {
+            Some(ns) => Some(ns),
+            None => return encode(Err(Errno(libc::EINVAL))) as c_int,
+        },
+    };
+    encode(signal::with_wait_mask(mask, || epoll_wait_for(epfd, events, max, t))) as c_int
 }

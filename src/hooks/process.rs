@@ -9,13 +9,11 @@ use core::ffi::c_int;
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
-    // glibc's fork runs the pthread_atfork handlers around the clone.
+    // glibc's fork runs the pthread_atfork handlers around the clone; the child's hub
+    // is rebuilt by the first of them (see init::atfork_child).
     // SAFETY: forwarded.
     let pid = unsafe { real::fork() };
-    if pid == 0 {
-        // SAFETY: in the child, on the forking thread, before anything else runs.
-        unsafe { hub::after_fork_child() };
-    } else if pid > 0 && hub::local().is_some() {
+    if pid > 0 && hub::local().is_some() {
         table::after_fork_parent();
     }
     pid
@@ -89,20 +87,21 @@ fn wait_green(pid: Option<libc::pid_t>, mut try_now: impl FnMut() -> Result<Opti
                 // The pidfd reports exits at once; the deadline also catches what a pidfd
                 // never reports (a tracer is told about ptrace stops without WUNTRACED).
                 Some((fd, e)) => match fio::park_on(h, fd, e, Dir::Read, Some(sys::now_ns() + backoff_ns), Reason::Other) {
-                    Ok(Wake::Interrupted) => return Err(Errno::EINTR),
+                    Ok(Wake::Interrupted) => return try_now()?.ok_or(Errno::EINTR),
                     Ok(Wake::Timeout) => backoff_ns = (backoff_ns * 2).min(20_000_000),
                     Ok(_) => {}
                     Err(e2) => return Err(e2),
                 },
                 None => {
                     // A backoff sleep that a signal interrupts makes the wait fail with
-                    // EINTR, as waitpid does natively without SA_RESTART.
+                    // EINTR, as waitpid does natively without SA_RESTART — unless a child
+                    // is ready: natively the exit that raised SIGCHLD ends the wait first.
                     // SAFETY: h is this thread's hub.
                     let (g, generation) = unsafe { hub::prepare_park(h) };
                     // SAFETY: as above.
                     let why = unsafe { hub::park(h, g, generation, Some(sys::now_ns() + backoff_ns), Reason::Other) };
                     if why == Wake::Interrupted {
-                        return Err(Errno::EINTR);
+                        return try_now()?.ok_or(Errno::EINTR);
                     }
                     backoff_ns = (backoff_ns * 2).min(20_000_000);
                 }

@@ -65,7 +65,8 @@ pub fn clear_pending() {
 }
 
 /// Takes the record: None if no handler ran, else whether every handler that ran was
-/// installed with SA_RESTART.
+/// installed with SA_RESTART. The flags are the kernel's, read now: whatever API set
+/// them (`siginterrupt`, a library's own `sigaction`), the kernel's decides, as natively.
 pub fn take_pending() -> Option<bool> {
     if PENDING.load(Ordering::Relaxed) == 0 {
         return None;
@@ -75,12 +76,23 @@ pub fn take_pending() -> Option<bool> {
         return None;
     }
     let mut restart = true;
-    for (n, flags) in USER_FLAGS.iter().enumerate() {
-        if bits & (1 << n) != 0 && flags.load(Ordering::Relaxed) & libc::SA_RESTART == 0 {
+    for n in 1..NSIG {
+        if bits & (1 << n) != 0 && !kernel_restarts(n as c_int) {
             restart = false;
         }
     }
     Some(restart)
+}
+
+/// Whether the kernel's action for `sig` carries SA_RESTART.
+fn kernel_restarts(sig: c_int) -> bool {
+    // SAFETY: a zeroed kernel sigaction is a valid out-buffer; a null new action only reads.
+    let mut k: [usize; 4] = [0; 4];
+    // SAFETY: as above; the kernel's struct is handler, flags, restorer, mask (8 bytes).
+    match unsafe { crate::sys::sc!(libc::SYS_rt_sigaction, sig, 0usize, k.as_mut_ptr(), 8) } {
+        Ok(_) => k[1] as c_int & libc::SA_RESTART != 0,
+        Err(_) => USER_FLAGS[sig as usize].load(Ordering::Relaxed) & libc::SA_RESTART != 0,
+    }
 }
 
 fn wrap(sig: c_int, act: &libc::sigaction) -> libc::sigaction {
@@ -124,8 +136,38 @@ pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old:
     };
     if r == 0 {
         unwrap(sig, old, prev_h, prev_f);
+        // The shim's stack-overflow reporter is not the program's: SIGSEGV shows its
+        // default action until the program installs its own.
+        // SAFETY: old is null or the program's out-parameter, just filled.
+        if let Some(o) = unsafe { old.as_mut() } {
+            if sig == libc::SIGSEGV && crate::green::overflow::is_our_handler(o.sa_sigaction) {
+                o.sa_sigaction = libc::SIG_DFL;
+                o.sa_flags = 0;
+                // SAFETY: sa_mask is a valid sigset.
+                unsafe { libc::sigemptyset(&mut o.sa_mask) };
+            }
+        }
     }
     r
+}
+
+/// `sigaltstack`: the shim's own alternate stack (for reporting green-stack overflows)
+/// reads as none, as natively; a stack the program installs replaces it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigaltstack(ss: *const libc::stack_t, old: *mut libc::stack_t) -> c_int {
+    // SAFETY: the program's own arguments.
+    let r = unsafe { crate::sys::sc!(libc::SYS_sigaltstack, ss, old) };
+    if r.is_ok() {
+        // SAFETY: old is null or the program's out-parameter, just filled.
+        if let Some(o) = unsafe { old.as_mut() } {
+            if crate::green::overflow::is_our_alt_stack(o.ss_sp) && o.ss_flags & libc::SS_ONSTACK == 0 {
+                o.ss_sp = core::ptr::null_mut();
+                o.ss_size = 0;
+                o.ss_flags = libc::SS_DISABLE;
+            }
+        }
+    }
+    crate::sys::encode(r) as c_int
 }
 
 #[unsafe(no_mangle)]
@@ -160,6 +202,131 @@ pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc
 pub unsafe extern "C" fn bsd_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
     // SAFETY: forwarded.
     unsafe { signal(sig, handler) }
+}
+
+// glibc implements the System V and X/Open installers below with its internal
+// sigaction, which no interposer sees: each is rebuilt here on the hooked `sigaction`
+// (so the handler runs behind the trampoline and the previous handler reported is the
+// program's) and the hooked mask calls (so a green thread's `sighold` is its own).
+
+/// Installs `handler` with `flags` and an empty mask; returns the previous handler.
+fn install(sig: c_int, handler: libc::sighandler_t, flags: c_int) -> libc::sighandler_t {
+    // SAFETY: zeroed sigactions are valid; fields set below.
+    let (mut a, mut old): (libc::sigaction, libc::sigaction) = unsafe { (core::mem::zeroed(), core::mem::zeroed()) };
+    a.sa_sigaction = handler;
+    a.sa_flags = flags;
+    // SAFETY: forwarded to the hook with valid structs.
+    if unsafe { sigaction(sig, &a, &mut old) } != 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
+}
+
+/// `signal()` under `-std=c99` and friends: one-shot, not deferred, not restarted.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sysv_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    if handler == libc::SIG_ERR || sig <= 0 || sig as usize >= NSIG {
+        crate::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    install(sig, handler, libc::SA_RESETHAND | libc::SA_NODEFER)
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __sysv_signal(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t {
+    // SAFETY: forwarded.
+    unsafe { sysv_signal(sig, handler) }
+}
+
+fn one_signal(sig: c_int) -> Option<libc::sigset_t> {
+    // SAFETY: a zeroed sigset_t is valid.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: set is valid.
+    (unsafe { libc::sigaddset(&mut set, sig) } == 0).then_some(set)
+}
+
+/// Changes the calling thread's mask for one signal (through the hook: virtual for a
+/// green thread); returns whether it was blocked before.
+fn mask_one(how: c_int, sig: c_int) -> Result<bool, ()> {
+    let set = one_signal(sig).ok_or(())?;
+    // SAFETY: a zeroed sigset_t is a valid out-buffer.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: forwarded to the hook with valid sets.
+    match unsafe { pthread_sigmask(how, &set, &mut old) } {
+        // SAFETY: old was filled.
+        0 => Ok(unsafe { libc::sigismember(&old, sig) } == 1),
+        e => {
+            crate::sys::set_errno(e);
+            Err(())
+        }
+    }
+}
+
+/// SIG_HOLD in <signal.h>.
+const SIG_HOLD: libc::sighandler_t = 2;
+
+/// System V `sigset`: SIG_HOLD blocks the signal; anything else installs it (no
+/// SA_RESTART) and unblocks it. Returns SIG_HOLD if the signal was blocked, else the
+/// previous handler.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigset(sig: c_int, disp: libc::sighandler_t) -> libc::sighandler_t {
+    if sig <= 0 || sig as usize >= NSIG || disp == libc::SIG_ERR {
+        crate::sys::set_errno(libc::EINVAL);
+        return libc::SIG_ERR;
+    }
+    if disp == SIG_HOLD {
+        let Ok(was_blocked) = mask_one(libc::SIG_BLOCK, sig) else { return libc::SIG_ERR };
+        // SAFETY: a zeroed sigaction is a valid out-buffer.
+        let mut old: libc::sigaction = unsafe { core::mem::zeroed() };
+        // SAFETY: reads the action through the hook.
+        if unsafe { sigaction(sig, core::ptr::null(), &mut old) } != 0 {
+            return libc::SIG_ERR;
+        }
+        return if was_blocked { SIG_HOLD } else { old.sa_sigaction };
+    }
+    let prev = install(sig, disp, 0);
+    if prev == libc::SIG_ERR {
+        return prev;
+    }
+    match mask_one(libc::SIG_UNBLOCK, sig) {
+        Ok(true) => SIG_HOLD,
+        Ok(false) => prev,
+        Err(()) => libc::SIG_ERR,
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sighold(sig: c_int) -> c_int {
+    if mask_one(libc::SIG_BLOCK, sig).is_ok() { 0 } else { -1 }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigrelse(sig: c_int) -> c_int {
+    if mask_one(libc::SIG_UNBLOCK, sig).is_ok() { 0 } else { -1 }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sigignore(sig: c_int) -> c_int {
+    if install(sig, libc::SIG_IGN, 0) == libc::SIG_ERR { -1 } else { 0 }
+}
+
+/// `siginterrupt(sig, 1)` drops SA_RESTART from the current action, `(sig, 0)` adds it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
+    // SAFETY: a zeroed sigaction is a valid out-buffer.
+    let mut a: libc::sigaction = unsafe { core::mem::zeroed() };
+    // SAFETY: reads and rewrites the action through the hook.
+    unsafe {
+        if sigaction(sig, core::ptr::null(), &mut a) != 0 {
+            return -1;
+        }
+        if interrupt != 0 {
+            a.sa_flags &= !libc::SA_RESTART;
+        } else {
+            a.sa_flags |= libc::SA_RESTART;
+        }
+        sigaction(sig, &a, core::ptr::null_mut())
+    }
 }
 
 // ---- signal masks ----------------------------------------------------------------------
@@ -278,6 +445,40 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
     }
 }
 
+/// Runs a wait (`f`) under the signal mask a masked wait (`ppoll`, `pselect`,
+/// `epoll_pwait*`) was given, then restores the caller's mask, as the kernel does. On
+/// the main thread the kernel mask itself is swapped: a pending signal the new mask
+/// unblocks is delivered at once and interrupts the wait (the baseline is taken before
+/// the swap, as in `sigsuspend`); one it blocks waits until the call returns. Other
+/// green threads swap their virtual mask.
+pub fn with_wait_mask<R>(mask: *const libc::sigset_t, f: impl FnOnce() -> R) -> R {
+    let Some(h) = crate::hub::local() else { return f() };
+    if mask.is_null() {
+        return f();
+    }
+    // SAFETY: h is this thread's hub; current is live; mask is the program's sigset.
+    unsafe {
+        let g = crate::hub::current(h);
+        if !(*g).is_root {
+            let saved = (*g).sigmask;
+            (*g).sigmask = *mask;
+            let r = f();
+            (*g).sigmask = saved;
+            return r;
+        }
+        let baseline = count();
+        // SAFETY: a zeroed sigset_t is a valid out-buffer.
+        let mut old: libc::sigset_t = core::mem::zeroed();
+        ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+        real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
+        (*h).signal_baseline = Some(baseline);
+        let r = f();
+        (*h).signal_baseline = None;
+        real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+        r
+    }
+}
+
 // ---- waiting for signals -----------------------------------------------------------------
 
 /// Parks the root until a signal handler runs (counted from `baseline`).
@@ -316,6 +517,55 @@ fn park_pauser(h: *mut crate::hub::Hub, mask: Option<libc::sigset_t>) {
     }
 }
 
+/// `pthread_kill` to green thread `g`: the handler runs on the hub's OS thread (`os`)
+/// right away — with `sig` unblocked in the kernel for the moment of delivery if only
+/// the main thread's mask blocks it, so that signals sent to different threads are
+/// delivered one by one instead of merging into one pending signal. If a handler ran,
+/// `g`'s interruptible wait ends with EINTR (or restarts, per the kernel's SA_RESTART),
+/// and the main thread, which natively never saw the signal, is not interrupted.
+pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_t) -> c_int {
+    let Some(h) = crate::hub::local_identity() else {
+        // SAFETY: forwarded to a real thread.
+        return unsafe { real::pthread_kill(os, sig) };
+    };
+    // SAFETY: h is this thread's hub; g is a live control block; sets are valid.
+    unsafe {
+        let root = (*h).root;
+        let target_blocks = !(*g).is_root && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&(*g).sigmask, sig) == 1;
+        let before = count();
+        let only_main_blocks = g != root && !target_blocks && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&kernel_mask(), sig) == 1;
+        let r = if let (true, Some(one)) = (only_main_blocks, one_signal(sig)) {
+            // SAFETY: a zeroed sigset_t is a valid out-buffer.
+            let mut old: libc::sigset_t = core::mem::zeroed();
+            let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &one as *const libc::sigset_t, &mut old as *mut libc::sigset_t, 8);
+            let r = real::pthread_kill(os, sig);
+            let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old as *const libc::sigset_t, 0usize, 8);
+            r
+        } else {
+            real::pthread_kill(os, sig)
+        };
+        let ran = count() - before;
+        if r != 0 || ran == 0 || g == root {
+            return r;
+        }
+        crate::hub::signals_seen_elsewhere(h, ran);
+        if (*PAUSERS.0.get()).iter().any(|p| p.0 == g) {
+            // pause/sigsuspend: ends unless sigsuspend's mask blocks the signal.
+            wake_paused(g, sig);
+        } else if (*g).state == crate::green::State::Parked {
+            let interrupt = match (*g).reason.on_signal() {
+                crate::green::OnSignal::Interrupt => true,
+                crate::green::OnSignal::InterruptUnlessRestart => !kernel_restarts(sig),
+                crate::green::OnSignal::Ignore => false,
+            };
+            if interrupt {
+                crate::hub::try_wake(g, (*g).park_gen, crate::green::Wake::Interrupted);
+            }
+        }
+        r
+    }
+}
+
 /// `pthread_kill(t, sig)` was delivered for green thread `g`: if it is paused and `sig`
 /// has a handler its mask does not block, its `pause`/`sigsuspend` returns EINTR; if it
 /// waits on a futex, the wait ends with EINTR as the kernel's would.
@@ -344,6 +594,13 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
             crate::hub::try_wake(g, (*g).park_gen, crate::green::Wake::Interrupted);
         }
     }
+}
+
+/// Sets the OS thread's kernel signal mask (a fork child started by a green thread).
+pub fn apply_kernel_mask(mask: &libc::sigset_t) {
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    // SAFETY: mask is a valid sigset; the kernel copies 8 bytes.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, mask as *const libc::sigset_t, 0usize, 8) };
 }
 
 /// In a forked child only the forking thread exists.
@@ -445,14 +702,46 @@ pub unsafe extern "C" fn __xpg_sigpause(sig: c_int) -> c_int {
 /// sigwait family: a signalfd for the awaited (blocked) signals, parked on like any fd.
 /// Returns the signal number, or Err(errno).
 fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: Option<u64>) -> Result<c_int, crate::sys::Errno> {
+    // Natively the kernel takes an awaited signal for the waiter even if the thread had
+    // it unblocked (a handler would otherwise run and the wait never see it): keep the
+    // awaited signals blocked for the wait, so they stay pending for the signalfd.
+    // SAFETY: a zeroed sigset_t is a valid out-buffer; set is the program's sigset.
+    let mut saved: libc::sigset_t = unsafe { core::mem::zeroed() };
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    // SAFETY: as above.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, set, &mut saved as *mut libc::sigset_t, 8) };
+    let r = wait_signal_blocked(set, info, timeout);
+    // Unblock only what this wait blocked: the main thread may have changed its mask
+    // while another thread waited.
+    // SAFETY: a zeroed sigset_t is valid; set and saved are valid sets.
+    unsafe {
+        let mut added: libc::sigset_t = core::mem::zeroed();
+        for sig in 1..NSIG as c_int {
+            if libc::sigismember(set, sig) == 1 && libc::sigismember(&saved, sig) != 1 {
+                libc::sigaddset(&mut added, sig);
+            }
+        }
+        ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+        let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &added as *const libc::sigset_t, 0usize, 8);
+    }
+    r
+}
+
+fn wait_signal_blocked(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: Option<u64>) -> Result<c_int, crate::sys::Errno> {
     use crate::fd::{io as fio, table};
     use crate::green::Wake;
     use crate::sys::{self, Errno, sc};
     let h = crate::hub::local().expect("caller checked the hub");
-    // SAFETY: set is the program's sigset; the kernel copies it.
-    let fd = unsafe { sc!(libc::SYS_signalfd4, -1isize, set, 8, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) }? as i32;
-    table::created(fd, table::Kind::Pollable, false);
     let deadline = timeout.map(|t| sys::now_ns().saturating_add(t));
+    // SAFETY: set is the program's sigset; the kernel copies it.
+    let fd = match unsafe { sc!(libc::SYS_signalfd4, -1isize, set, 8, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) } {
+        Ok(fd) => fd as i32,
+        // At the fd limit: natively sigwait needs no fd. Poll the pending signals with a
+        // zero-timeout sigtimedwait, a millisecond apart.
+        Err(e) if e.0 == libc::EMFILE || e.0 == libc::ENFILE => return wait_signal_polling(h, set, info, deadline),
+        Err(e) => return Err(e),
+    };
+    table::created(fd, table::Kind::Pollable, false);
     let result = loop {
         // SAFETY: a zeroed signalfd_siginfo is valid; read fills it.
         let mut si: libc::signalfd_siginfo = unsafe { core::mem::zeroed() };
@@ -466,9 +755,12 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
                         let raw = info as *mut i32;
                         *raw = si.ssi_signo as i32; // si_signo
                         *raw.add(1) = si.ssi_errno; // si_errno
-                        *raw.add(2) = si.ssi_code; // si_code
+                        // si_code; glibc reports tgkill's SI_TKILL (raise) as SI_USER.
+                        *raw.add(2) = if si.ssi_code == libc::SI_TKILL { libc::SI_USER } else { si.ssi_code };
                         *raw.add(4) = si.ssi_pid as i32; // si_pid
                         *raw.add(5) = si.ssi_uid as i32; // si_uid
+                        // si_value (sigqueue), at offset 24 for queued and user signals.
+                        *((info as *mut u8).add(24) as *mut u64) = si.ssi_ptr;
                     }
                 }
                 break Ok(si.ssi_signo as c_int);
@@ -490,6 +782,38 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
     table::closing(fd);
     let _ = sys::close(fd);
     result
+}
+
+/// The sigwait family without a signalfd (see `wait_signal`).
+fn wait_signal_polling(h: *mut crate::hub::Hub, set: *const libc::sigset_t, info: *mut libc::siginfo_t, deadline: Option<u64>) -> Result<c_int, crate::sys::Errno> {
+    use crate::sys::{self, Errno, sc};
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    loop {
+        // SAFETY: set and info are the program's; zero is a valid timespec.
+        match unsafe { sc!(libc::SYS_rt_sigtimedwait, set, info, &zero as *const libc::timespec, 8) } {
+            Ok(sig) => {
+                // As glibc: tgkill's SI_TKILL (raise) reads as SI_USER.
+                // SAFETY: info is null or the program's siginfo, just filled.
+                if let Some(i) = unsafe { info.as_mut() } {
+                    if i.si_code == libc::SI_TKILL {
+                        i.si_code = libc::SI_USER;
+                    }
+                }
+                return Ok(sig as c_int);
+            }
+            Err(Errno::EAGAIN) => {}
+            Err(e) => return Err(e),
+        }
+        let now = sys::now_ns();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(Errno::EAGAIN);
+        }
+        let nap = now.saturating_add(1_000_000);
+        // SAFETY: h is this thread's hub.
+        if unsafe { crate::hub::sleep_until(h, deadline.map_or(nap, |d| d.min(nap))) } == crate::green::Wake::Interrupted {
+            return Err(Errno::EINTR);
+        }
+    }
 }
 
 #[unsafe(no_mangle)]

@@ -19,6 +19,7 @@ pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_
     unsafe {
         let mut size = (*h).default_stack;
         let mut detached = false;
+        let mut program_stack = None;
         if !attr.is_null() {
             // glibc keeps an unset stack size as 0 in the attribute (offset 32 of struct
             // pthread_attr); pthread_attr_getstacksize would report its own default
@@ -28,10 +29,34 @@ pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_
                 size = raw_size;
             }
             // ATTR_FLAG_DETACHSTATE (bit 0 of the flags int at offset 8).
-            detached = *((attr as usize + 8) as *const i32) & 1 != 0;
+            let flags = *((attr as usize + 8) as *const i32);
+            detached = flags & 1 != 0;
+            // ATTR_FLAG_STACKADDR (0x8): pthread_attr_setstack gave the stack; glibc
+            // keeps its top at offset 24 and its size at 32.
+            if flags & 0x8 != 0 {
+                let top = *((attr as usize + 24) as *const usize);
+                match green::stack::StackMem::program(top.wrapping_sub(raw_size), raw_size) {
+                    Some(s) => program_stack = Some(s),
+                    None => return libc::EINVAL,
+                }
+            }
         }
-        match hub::spawn(h, start, arg, size.max(16 << 10), detached) {
+        // The new thread's scheduling: explicit in the attributes (flag
+        // ATTR_FLAG_NOTINHERITSCHED 0x2; policy at offset 4, priority at 0), checked with
+        // the kernel as pthread_create does; else the creator's.
+        let creator = hub::current(h);
+        let mut sched = if (*creator).is_root { None } else { (*creator).sched };
+        if !attr.is_null() && *((attr as usize + 8) as *const i32) & 0x2 != 0 {
+            let (policy, prio) = (*((attr as usize + 4) as *const i32), *(attr as *const i32));
+            let r = green::sched::probe(hub_os_thread(), policy, prio);
+            if r != 0 {
+                return r;
+            }
+            sched = Some((policy, prio));
+        }
+        match hub::spawn(h, start, arg, size.max(16 << 10), detached, program_stack) {
             Some(g) => {
+                (*g).sched = sched;
                 *t = g as pthread_t;
                 0
             }
@@ -211,14 +236,9 @@ pub unsafe extern "C" fn pthread_kill(t: pthread_t, sig: c_int) -> c_int {
             if sig == 0 {
                 return 0;
             }
-            // A signal for a green thread is delivered to the OS thread that runs it;
-            // if the target waits in pause/sigsuspend, that wait ends as natively.
-            // SAFETY: forwarded to a real thread.
-            let r = unsafe { real::pthread_kill(hub_os_thread(), sig) };
-            if r == 0 {
-                crate::hooks::signal::wake_paused(g, sig);
-            }
-            r
+            // A signal for a green thread is delivered to the OS thread that runs it,
+            // and ends the target's interruptible wait as natively.
+            crate::hooks::signal::send_to_green(g, sig, hub_os_thread())
         }
         // SAFETY: forwarded.
         None => unsafe { real::pthread_kill(t, sig) },
@@ -309,9 +329,60 @@ macro_rules! on_os_thread {
 }
 
 on_os_thread!(pthread_getcpuclockid(clock: *mut libc::clockid_t));
-on_os_thread!(pthread_setschedparam(policy: c_int, param: *const libc::sched_param));
-on_os_thread!(pthread_getschedparam(policy: *mut c_int, param: *mut libc::sched_param));
-on_os_thread!(pthread_setschedprio(prio: c_int));
+
+/// A green thread other than main, alive: its scheduling setting is its own (green::sched).
+fn sched_target(t: pthread_t) -> Result<Option<*mut Green>, c_int> {
+    // SAFETY: as in pthread_join.
+    match unsafe { green::from_handle(t) } {
+        Some(g) if !alive(g) => Err(libc::ESRCH),
+        // SAFETY: g is a live control block.
+        Some(g) if !unsafe { (*g).is_root } => Ok(Some(g)),
+        _ => Ok(None),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setschedparam(t: pthread_t, policy: c_int, param: *const libc::sched_param) -> c_int {
+    match sched_target(t) {
+        Err(e) => e,
+        // SAFETY: g is live; param is the program's sched_param.
+        Ok(Some(g)) => unsafe { green::sched::set(g, hub_os_thread(), policy, (*param).sched_priority) },
+        // SAFETY: forwarded to a real thread (main's is the OS thread's).
+        Ok(None) => unsafe { real::pthread_setschedparam(if green::from_handle(t).is_some() { hub_os_thread() } else { t }, policy, param) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_getschedparam(t: pthread_t, policy: *mut c_int, param: *mut libc::sched_param) -> c_int {
+    match sched_target(t) {
+        Err(e) => e,
+        // SAFETY: g is live; the out-parameters are the program's.
+        Ok(Some(g)) => unsafe { green::sched::get(g, hub_os_thread(), policy, param) },
+        // SAFETY: forwarded to a real thread.
+        Ok(None) => unsafe { real::pthread_getschedparam(if green::from_handle(t).is_some() { hub_os_thread() } else { t }, policy, param) },
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_int {
+    match sched_target(t) {
+        Err(e) => e,
+        Ok(Some(g)) => {
+            let mut policy = 0;
+            let mut param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: g is live; valid out-pointers.
+            unsafe {
+                let r = green::sched::get(g, hub_os_thread(), &mut policy, &mut param);
+                if r != 0 {
+                    return r;
+                }
+                green::sched::set(g, hub_os_thread(), policy, prio)
+            }
+        }
+        // SAFETY: forwarded to a real thread.
+        Ok(None) => unsafe { real::pthread_setschedprio(if green::from_handle(t).is_some() { hub_os_thread() } else { t }, prio) },
+    }
+}
 on_os_thread!(pthread_setaffinity_np(size: usize, set: *const libc::cpu_set_t));
 on_os_thread!(pthread_getaffinity_np(size: usize, set: *mut libc::cpu_set_t));
 

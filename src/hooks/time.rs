@@ -58,14 +58,22 @@ pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *c
             Err(e) => e.0,
         }
     };
+    if clock == libc::CLOCK_THREAD_CPUTIME_ID {
+        // glibc refuses it before the kernel (which would say EOPNOTSUPP).
+        return libc::EINVAL;
+    }
     let Some(h) = hub::local() else { return passthrough() };
-    if !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI) {
+    let cpu = is_own_process_cpu_clock(clock);
+    if !cpu && !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI) {
         return passthrough();
     }
     // SAFETY: req is the program's timespec.
     let Some(r) = (unsafe { req.as_ref() }) else { return libc::EFAULT };
     if !valid(r) {
         return libc::EINVAL;
+    }
+    if cpu {
+        return sleep_cpu(h, clock, flags, r, rem);
     }
     let abs = flags & libc::TIMER_ABSTIME != 0;
     let deadline = if abs { sys::abs_to_monotonic(clock, r) } else { sys::now_ns().saturating_add(sys::ts_to_ns(r)) };
@@ -77,6 +85,45 @@ pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *c
                 unsafe { *rem = sys::ns_to_ts(left) };
             }
             libc::EINTR
+        }
+    }
+}
+
+/// The process CPU-time clock (`CLOCK_PROCESS_CPUTIME_ID`, or `clock_getcpuclockid` of
+/// this process). Thread CPU clocks are refused by the kernel (EINVAL) and pass through.
+fn is_own_process_cpu_clock(clock: clockid_t) -> bool {
+    if clock == libc::CLOCK_PROCESS_CPUTIME_ID {
+        return true;
+    }
+    // The kernel's encoding: ((~pid) << 3) | CPUCLOCK_SCHED (2), bit 2 clear (not a thread).
+    if clock >= 0 || clock & 7 != 2 {
+        return false;
+    }
+    let pid = !(clock >> 3);
+    // SAFETY: no arguments.
+    pid == 0 || pid as i64 == unsafe { sc!(libc::SYS_getpid) }.map_or(-1, |p| p as i64)
+}
+
+/// Sleeping on the process CPU clock: the kernel's sleep would block the only OS thread,
+/// and with it every thread whose work would advance the clock. Park instead, for at
+/// least the CPU time still missing (one OS thread cannot burn it faster than the wall
+/// clock), and re-read the clock.
+fn sleep_cpu(h: *mut hub::Hub, clock: clockid_t, flags: c_int, r: &timespec, rem: *mut timespec) -> c_int {
+    let abs = flags & libc::TIMER_ABSTIME != 0;
+    let start = sys::clock_ns(clock);
+    let target = if abs { sys::ts_to_ns(r) } else { start.saturating_add(sys::ts_to_ns(r)) };
+    loop {
+        let now = sys::clock_ns(clock);
+        if now >= target {
+            return 0;
+        }
+        let left = (target - now).max(50_000);
+        if sleep_until(h, sys::now_ns().saturating_add(left)).is_err() {
+            if !abs && !rem.is_null() {
+                // SAFETY: the program's out-parameter.
+                unsafe { *rem = sys::ns_to_ts(target.saturating_sub(sys::clock_ns(clock))) };
+            }
+            return libc::EINTR;
         }
     }
 }

@@ -15,16 +15,16 @@
 //! Green threads always suspend back to the root's scheduler loop; only the root ever
 //! resumes a coroutine. All hub state is touched only on the hub's OS thread, through a
 //! raw pointer (never a `&mut` held across a switch, since the code that runs during a
-//! switch mutates it too), except `remote`, which other OS threads (offload workers,
-//! threads the shim does not own) push wake-ups into under a spin lock and then signal
-//! the eventfd.
+//! switch mutates it too), except `remote`, a lock-free list that other OS threads
+//! (offload workers, threads the shim does not own) and signal handlers push wake-ups
+//! onto before they signal the eventfd: pushing takes no lock and allocates nothing, so
+//! a wake is async-signal-safe (see [`try_wake`]).
 
 pub mod reactor;
 pub mod timers;
 
-use crate::green::{self, Green, Reason, State, Wake, stack::StackPool};
-use crate::sys::{self, SpinLock};
-use core::cell::UnsafeCell;
+use crate::green::{self, Green, Reason, State, Wake, stack::StackMem, stack::StackPool};
+use crate::sys;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use corosensei::CoroutineResult;
 use reactor::Reactor;
@@ -67,9 +67,9 @@ pub struct Hub {
     ready: VecDeque<*mut Green>,
     timers: Timers,
     pub reactor: Reactor,
-    remote_lock: SpinLock,
-    remote: UnsafeCell<Vec<*mut Green>>,
-    remote_spare: Vec<*mut Green>,
+    /// Threads woken from another OS thread or a signal handler, newest first, linked
+    /// through `Green::remote_next` (a Treiber stack that is only ever taken whole).
+    remote: AtomicPtr<Green>,
     stacks: StackPool,
     free: Vec<*mut Green>,
     /// Every control block ever made (for the deadlock report).
@@ -117,6 +117,13 @@ pub fn local() -> Option<*mut Hub> {
         return None;
     }
     Some(h)
+}
+
+/// Whether the calling code runs in a signal handler that interrupted the hub's thread:
+/// it must not take a lock the interrupted code may hold, allocate, or park.
+#[inline]
+pub fn in_signal_handler() -> bool {
+    local_identity().is_some() && HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler()
 }
 
 /// The hub for identity questions (which green thread is running: `pthread_self`,
@@ -232,9 +239,7 @@ pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> 
         ready: VecDeque::with_capacity(256),
         timers: Timers::new(),
         reactor,
-        remote_lock: SpinLock::new(),
-        remote: UnsafeCell::new(Vec::new()),
-        remote_spare: Vec::new(),
+        remote: AtomicPtr::new(core::ptr::null_mut()),
         stacks: StackPool::new(),
         free: Vec::new(),
         all: Vec::new(),
@@ -273,10 +278,13 @@ pub unsafe fn current(h: *mut Hub) -> *mut Green {
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool) -> Option<*mut Green> {
+pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool, program_stack: Option<StackMem>) -> Option<*mut Green> {
     // SAFETY: h is this thread's hub; no switch happens in this function.
     unsafe {
-        let stack = (*h).stacks.get(stack_size)?;
+        let stack = match program_stack {
+            Some(s) => s,
+            None => (*h).stacks.get(stack_size)?,
+        };
         // Every thread gets a fresh id (its gettid), like kernel tids, which are not
         // reused right away even when the control block is.
         let id = (*h).next_id;
@@ -405,8 +413,10 @@ unsafe fn prepare_park_local(h: *mut Hub) -> (*mut Green, u64) {
 unsafe fn open_reactor(h: *mut Hub) {
     // SAFETY: hub thread.
     unsafe {
-        if !(*h).reactor.is_open() && (*h).reactor.open().is_err() {
-            crate::log::fatal_parts(&[b"greenshim: cannot open the hub's epoll instance and eventfd (out of fds?); raise the open-file limit (ulimit -n)"]);
+        // At the fd limit the hub runs degraded (see reactor::Reactor::wait) instead of
+        // ending the program: the call that parks does not need an fd natively.
+        if !(*h).reactor.is_open() && !(*h).reactor.degraded {
+            let _ = (*h).reactor.open();
         }
     }
 }
@@ -445,7 +455,11 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         (*h).fast_ops = 0;
         (*h).slice_start = 0;
         switch_out(h, g);
-        (*g).wake.get()
+        let why = (*g).wake.get();
+        if deadline.is_some() && why != Wake::Timeout {
+            (*h).timers.cancelled();
+        }
+        why
     }
 }
 
@@ -551,14 +565,17 @@ unsafe fn switch_out(h: *mut Hub, g: *mut Green) {
 }
 
 /// Wakes `g` if it is still parked under `generation`; returns whether this call was the waker.
-/// Callable from any OS thread.
+/// Callable from any OS thread, and from a signal handler: off the hub's own context
+/// (another thread, or a handler that may have interrupted the hub in the middle of its
+/// ready queue) it takes no lock and allocates nothing — an atomic push onto the remote
+/// list and an eventfd write; the hub finishes the wake when it next looks.
 ///
 /// # Safety
 /// `g` must be a green control block (they are never freed).
 #[inline]
 pub unsafe fn try_wake(g: *mut Green, generation: u64, why: Wake) -> bool {
     // SAFETY: g is a live control block; winning the CAS makes this the only writer of
-    // `wake` until the thread runs again.
+    // `wake` (and `remote_next`) until the thread runs again.
     unsafe {
         if (*g).wake_token.compare_exchange(generation, 0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
             return false;
@@ -575,31 +592,57 @@ pub unsafe fn try_wake(g: *mut Green, generation: u64, why: Wake) -> bool {
     }
 }
 
+/// Async-signal-safe: a CAS loop and one `write`.
 unsafe fn remote_wake(h: *mut Hub, g: *mut Green) {
-    // SAFETY: remote is only touched under remote_lock; pushing may allocate, which is
-    // allowed (the lock is not a parking-lot bucket lock and malloc is not hooked).
+    // SAFETY: g won its wake token, so no other waker links it; the hub takes the list
+    // whole (never one node), so a node cannot be popped and pushed back under us (no ABA).
     unsafe {
-        (*h).remote_lock.lock();
-        (*(*h).remote.get()).push(g);
-        (*h).remote_lock.unlock();
-        // Whoever parked the target opened the reactor (see `park`).
-        sys::eventfd_signal((*h).reactor.evfd);
+        let mut head = (*h).remote.load(Ordering::Relaxed);
+        loop {
+            (*g).remote_next.store(head, Ordering::Relaxed);
+            match (*h).remote.compare_exchange_weak(head, g, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(x) => head = x,
+            }
+        }
+        notify(h);
+    }
+}
+
+/// Makes the hub look at its remote list and deferred wakes soon: ends its epoll wait.
+/// Async-signal-safe. Whoever parked a thread that can be woken this way opened the
+/// reactor (see `park`); with no reactor, nobody sleeps in epoll.
+///
+/// # Safety
+/// `h` must be the installed hub.
+pub unsafe fn notify(h: *mut Hub) {
+    // SAFETY: h is the installed hub; evfd is a plain int, -1 until opened.
+    let evfd = unsafe { core::ptr::read_volatile(&raw const (*h).reactor.evfd) };
+    if evfd >= 0 {
+        sys::eventfd_signal(evfd);
     }
 }
 
 unsafe fn drain_remote(h: *mut Hub) {
-    // SAFETY: hub thread; swaps the shared vector with a spare under the lock.
+    // SAFETY: hub thread, not in a handler; the list is taken whole, then walked in
+    // push order (oldest first) so remote wakes keep their FIFO order.
     unsafe {
-        let spare_in = core::mem::take(&mut (*h).remote_spare);
-        (*h).remote_lock.lock();
-        let mut spare = core::mem::replace(&mut *(*h).remote.get(), spare_in);
-        (*h).remote_lock.unlock();
-        (*h).stats.remote_wakes += spare.len() as u64;
-        for g in spare.drain(..) {
-            (*g).state = State::Ready;
-            (*h).ready.push_back(g);
+        let mut n = (*h).remote.swap(core::ptr::null_mut(), Ordering::Acquire);
+        let mut fifo: *mut Green = core::ptr::null_mut();
+        while !n.is_null() {
+            let next = (*n).remote_next.load(Ordering::Relaxed);
+            (*n).remote_next.store(fifo, Ordering::Relaxed);
+            fifo = n;
+            n = next;
         }
-        (*h).remote_spare = spare;
+        while !fifo.is_null() {
+            let next = (*fifo).remote_next.load(Ordering::Relaxed);
+            (*fifo).remote_next.store(core::ptr::null_mut(), Ordering::Relaxed);
+            (*h).stats.remote_wakes += 1;
+            (*fifo).state = State::Ready;
+            (*h).ready.push_back(fifo);
+            fifo = next;
+        }
     }
 }
 
@@ -617,6 +660,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                 }
                 Some(g) => {
                     resume(h, g);
+                    finish_async_wakes(h);
                     deliver_signals(h);
                     (*h).since_poll += 1;
                     // Poll after POLL_BUDGET resumes, or sooner when threads run long
@@ -711,6 +755,10 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
         let now = sys::now_ns();
         (*h).last_poll = now;
         fire_timers(h, now);
+        // A handler that ran before the root parked (a masked wait's mask swap
+        // delivers pending signals at once) must not wait for the next event.
+        finish_async_wakes(h);
+        deliver_signals(h);
         let mut timeout = if (*h).ready.is_empty() { max_ns } else { Some(0) };
         if let Some(d) = (*h).timers.next_deadline() {
             let t = d.saturating_sub(now);
@@ -736,7 +784,36 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
             }
         }
         fire_timers(h, sys::now_ns());
+        finish_async_wakes(h);
         deliver_signals(h);
+    }
+}
+
+/// Finishes the wakes that signal handlers and other OS threads started: the remote
+/// list (also without waiting for the eventfd's event) and the deferred parking-lot
+/// wakes (sync::deferred).
+#[inline]
+unsafe fn finish_async_wakes(h: *mut Hub) {
+    // SAFETY: hub thread, in the hub's own context.
+    unsafe {
+        if !(*h).remote.load(Ordering::Relaxed).is_null() {
+            drain_remote(h);
+        }
+    }
+    crate::sync::deferred::run();
+}
+
+/// `n` handler runs were for a signal sent to another thread (pthread_kill): they must
+/// not interrupt the parked root.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn signals_seen_elsewhere(h: *mut Hub, n: u64) {
+    // SAFETY: hub thread.
+    unsafe {
+        if (*(*h).root).state == State::Parked {
+            (*h).root_signals_seen += n;
+        }
     }
 }
 
@@ -771,9 +848,9 @@ unsafe fn rebuild_reactor(h: *mut Hub) {
     unsafe {
         // The numbers may already name the program's new fds: forget, do not close.
         (*h).reactor.forget();
-        if (*h).reactor.open().is_err() {
-            crate::log::fatal_parts(&[b"greenshim: cannot recreate the hub's epoll instance"]);
-        }
+        // At the fd limit the open fails and the hub runs degraded (see `open_reactor`):
+        // the threads parked on fds are woken to retry their calls.
+        let _ = (*h).reactor.open();
         crate::fd::table::reregister_all(h);
     }
 }
@@ -824,8 +901,7 @@ pub unsafe fn after_fork_child() {
         (*h).reactor.close();
         (*h).ready.clear();
         (*h).timers.clear();
-        (*h).remote_lock = SpinLock::new();
-        (*(*h).remote.get()).clear();
+        (*h).remote.store(core::ptr::null_mut(), Ordering::Relaxed);
         (*h).tp = sys::thread_pointer();
         if forker != (*h).root {
             // The root (main) does not exist in this child: the process ends when the
@@ -841,8 +917,15 @@ pub unsafe fn after_fork_child() {
         VFORK_PENDING.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
+        crate::sync::deferred::after_fork_child();
         crate::offload::after_fork_child();
         crate::hooks::signal::after_fork_child();
+        crate::sync::once::after_fork_child();
+        if forker != (*h).root {
+            // The child's only thread is the forking one: the kernel mask becomes its
+            // (virtual) mask, as a native child inherits the forking thread's.
+            crate::hooks::signal::apply_kernel_mask(&(*forker).sigmask);
+        }
         HUB_TP.store((*h).tp, Ordering::Release);
     }
 }

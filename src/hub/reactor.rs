@@ -42,12 +42,18 @@ pub struct Reactor {
     pwait2: bool,
     /// Set when epoll_wait failed for a reason other than a signal.
     pub broken: Option<Errno>,
+    /// The fds could not be opened (the process is at its fd limit): the hub runs
+    /// without them until an open succeeds (see `wait`).
+    pub degraded: bool,
 }
+
+/// How long a degraded hub sleeps at most before it looks at remote wakes again.
+const DEGRADED_NAP_NS: u64 = 2_000_000;
 
 impl Reactor {
     /// A reactor whose fds are not open yet (see the module doc).
     pub fn new() -> Reactor {
-        Reactor { epfd: -1, evfd: -1, events: Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]), pwait2: true, broken: None }
+        Reactor { epfd: -1, evfd: -1, events: Box::new([libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS]), pwait2: true, broken: None, degraded: false }
     }
 
     pub fn is_open(&self) -> bool {
@@ -59,10 +65,21 @@ impl Reactor {
         if self.is_open() {
             return Ok(());
         }
-        let (epfd, evfd) = Self::make()?;
-        self.epfd = epfd;
-        self.evfd = evfd;
-        Ok(())
+        match Self::make() {
+            Ok((epfd, evfd)) => {
+                self.epfd = epfd;
+                self.evfd = evfd;
+                self.degraded = false;
+                Ok(())
+            }
+            Err(e) => {
+                if !self.degraded {
+                    crate::warn!("cannot open the hub's epoll fd and eventfd ({}): at the fd limit; waiting without them", e.0);
+                }
+                self.degraded = true;
+                Err(e)
+            }
+        }
     }
 
     fn make() -> Result<(i32, i32), Errno> {
@@ -116,21 +133,22 @@ impl Reactor {
     /// `self.events`.
     pub fn wait(&mut self, timeout_ns: Option<u64>) -> usize {
         if !self.is_open() {
-            match timeout_ns {
-                Some(0) => return 0,
-                Some(ns) => {
-                    // Nothing is registered and nobody else can wake the hub: sleep.
-                    let ts = sys::ns_to_ts(ns);
-                    // SAFETY: ts is valid; no remainder wanted (EINTR just returns).
-                    let _ = unsafe { sc!(libc::SYS_clock_nanosleep, libc::CLOCK_MONOTONIC, 0, &ts as *const libc::timespec, 0) };
-                    return 0;
-                }
-                None => {
-                    if let Err(e) = self.open() {
-                        self.broken = Some(e);
-                        return 0;
-                    }
-                }
+            // Not needed yet — or needed and the process is at its fd limit (degraded):
+            // then fd waits block their OS thread (their registration failed) and the
+            // hub naps at most DEGRADED_NAP_NS between looks at remote wakes, which
+            // have no eventfd to announce them, retrying the open each time.
+            let need = timeout_ns.is_none() || self.degraded;
+            if !need || self.open().is_err() {
+                let nap = match timeout_ns {
+                    Some(0) => return 0,
+                    Some(ns) if !self.degraded => ns,
+                    Some(ns) => ns.min(DEGRADED_NAP_NS),
+                    None => DEGRADED_NAP_NS,
+                };
+                let ts = sys::ns_to_ts(nap);
+                // SAFETY: ts is valid; no remainder wanted (EINTR just returns).
+                let _ = unsafe { sc!(libc::SYS_clock_nanosleep, libc::CLOCK_MONOTONIC, 0, &ts as *const libc::timespec, 0) };
+                return 0;
             }
         }
         loop {
@@ -170,6 +188,21 @@ impl Reactor {
         let mut v: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64.
         let _ = unsafe { sc!(libc::SYS_read, self.evfd, &mut v as *mut u64, 8) };
+    }
+
+    /// The program wants `fd`, one of the hub's numbers (dup2 onto it): give the hub's
+    /// file another number. The eventfd's epoll registration is tied to its open file,
+    /// which stays open, so it keeps reporting under the same token.
+    pub fn move_off(&mut self, fd: i32) -> Result<(), Errno> {
+        let moved = sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, (fd + 1) as usize)
+            .or_else(|_| sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3))? as i32;
+        if fd == self.epfd {
+            self.epfd = moved;
+        } else {
+            self.evfd = moved;
+        }
+        let _ = sys::close(fd);
+        Ok(())
     }
 
     pub fn owns(&self, fd: i32) -> bool {

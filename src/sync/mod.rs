@@ -3,6 +3,7 @@
 
 pub mod barrier;
 pub mod condvar;
+pub mod deferred;
 pub mod foreign;
 pub mod futex;
 pub mod keys;

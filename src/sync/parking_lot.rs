@@ -35,6 +35,8 @@ struct Node {
     /// Futex bitset (`FUTEX_WAIT_BITSET`); every other waiter matches all wakes (!0).
     bits: u32,
     unparked: bool,
+    /// Why the waiter parked (lets [`unpark_all_semaphore_waiters`] pick its nodes).
+    reason: Reason,
     /// OS-thread waiters: 0 = waiting, 1 = woken. The node may be freed as soon as the
     /// waiter sees 1, so the unparker writes it last.
     os_word: AtomicU32,
@@ -114,7 +116,7 @@ pub fn park(key: usize, validate: impl FnOnce() -> bool, before_sleep: impl FnOn
 /// [`requeue`] while it sleeps.
 pub fn park_bits(key: usize, bits: u32, validate: impl FnOnce() -> bool, before_sleep: impl FnOnce(), deadline: Option<u64>, reason: Reason) -> Parked {
     let b = bucket(key);
-    let mut node = Node { key, next: null_mut(), prev: null_mut(), green: null_mut(), generation: 0, bits, unparked: false, os_word: AtomicU32::new(0) };
+    let mut node = Node { key, next: null_mut(), prev: null_mut(), green: null_mut(), generation: 0, bits, unparked: false, reason, os_word: AtomicU32::new(0) };
     let np: *mut Node = &mut node;
     match hub::local() {
         Some(h) => {
@@ -275,7 +277,7 @@ pub fn park_many(keys: &[usize], validate: impl Fn(usize) -> bool, deadline: Opt
             }
         };
         for (i, &key) in keys[..n].iter().enumerate() {
-            np(i).write(Node { key, next: null_mut(), prev: null_mut(), green: g, generation, bits: !0, unparked: false, os_word: AtomicU32::new(0) });
+            np(i).write(Node { key, next: null_mut(), prev: null_mut(), green: g, generation, bits: !0, unparked: false, reason, os_word: AtomicU32::new(0) });
             let b = bucket(key);
             b.lock.lock();
             if !validate(i) {
@@ -507,6 +509,41 @@ unsafe fn wake_node(n: *mut Node, g: *mut Green, generation: u64) {
             sys::futex_wake(&(*n).os_word, 1);
         } else {
             hub::try_wake(g, generation, Wake::Notified);
+        }
+    }
+}
+
+/// Wakes every green thread parked in a semaphore wait, whatever the key: the fallback
+/// of [`crate::sync::deferred`] when its table overflowed. Safe because a semaphore
+/// waiter re-checks the value and parks again.
+pub fn unpark_all_semaphore_waiters() {
+    for b in TABLE.iter() {
+        loop {
+            let mut found: Option<(*mut Green, u64)> = None;
+            b.lock.lock();
+            // SAFETY: bucket walked and modified under its lock; green control blocks
+            // are never freed.
+            unsafe {
+                let mut n = *b.head.get();
+                while !n.is_null() {
+                    let g = (*n).green;
+                    if !g.is_null() && matches!((*n).reason, Reason::Semaphore | Reason::TimedWait) {
+                        unlink(b, n);
+                        (*n).unparked = true;
+                        found = Some((g, (*n).generation));
+                        break;
+                    }
+                    n = (*n).next;
+                }
+            }
+            b.lock.unlock();
+            match found {
+                // SAFETY: g is a green control block.
+                Some((g, generation)) => unsafe {
+                    hub::try_wake(g, generation, Wake::Notified);
+                },
+                None => break,
+            }
         }
     }
 }

@@ -50,7 +50,9 @@ pub fn wait(s: *mut libc::sem_t, deadline: Option<u64>) -> Result<(), i32> {
         if trywait(s) {
             break Ok(());
         }
-        match parking_lot::park(s as usize, || d.load(Ordering::Relaxed) & 0xffff_ffff == 0, || {}, deadline, Reason::Semaphore) {
+        // Linux restarts an untimed futex wait under SA_RESTART, never a timed one.
+        let reason = if deadline.is_some() { Reason::TimedWait } else { Reason::Semaphore };
+        match parking_lot::park(s as usize, || d.load(Ordering::Relaxed) & 0xffff_ffff == 0, || {}, deadline, reason) {
             Parked::TimedOut => break if trywait(s) { Ok(()) } else { Err(libc::ETIMEDOUT) },
             Parked::Interrupted => break Err(libc::EINTR),
             _ => {}
@@ -73,7 +75,13 @@ pub fn post(s: *mut libc::sem_t) -> Result<(), i32> {
         }
     }
     if v >> 32 != 0 {
-        parking_lot::unpark_one(s as usize);
+        if crate::hub::in_signal_handler() {
+            // The handler may have interrupted the hub holding this key's bucket lock:
+            // leave the wake to the hub (see sync::deferred).
+            crate::sync::deferred::request(s as usize);
+        } else {
+            parking_lot::unpark_one(s as usize);
+        }
     }
     Ok(())
 }

@@ -107,7 +107,7 @@ pub fn abs_to_monotonic(clock: libc::clockid_t, abs: &libc::timespec) -> u64 {
 }
 
 /// A tiny test-and-test-and-set lock for the runtime's own short critical sections
-/// (parking-lot buckets, the remote wake queue). Never held across a park or a call
+/// (parking-lot buckets). Never held across a park or a call
 /// that can allocate.
 pub struct SpinLock {
     locked: core::sync::atomic::AtomicBool,

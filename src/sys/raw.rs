@@ -39,7 +39,36 @@ pub(crate) use sc;
 /// `RWF_NOWAIT`: per-call non-blocking read/write, no flag on the open file description.
 pub const RWF_NOWAIT: i32 = 0x8;
 
+/// (st_dev, st_ino) of fd 2 when the shim started; (0, 0) if fd 2 was not open.
+static STDERR_ID: [core::sync::atomic::AtomicU64; 2] = [const { core::sync::atomic::AtomicU64::new(0) }; 2];
+
+fn fd_identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: a zeroed stat is a valid out-buffer.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: st is live for the call.
+    unsafe { sc!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) }.ok().map(|_| (st.st_dev, st.st_ino))
+}
+
+/// Records which file fd 2 is (called first thing in the constructor): the shim's
+/// diagnostics go there and nowhere else.
+pub fn remember_stderr() {
+    let (dev, ino) = fd_identity(2).unwrap_or((0, 0));
+    STDERR_ID[0].store(dev, core::sync::atomic::Ordering::Relaxed);
+    STDERR_ID[1].store(ino, core::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether fd 2 is still the stderr found at start (not closed, not the program's own
+/// socket or log file dup'ed onto 2 since).
+fn stderr_is_original() -> bool {
+    let want = (STDERR_ID[0].load(core::sync::atomic::Ordering::Relaxed), STDERR_ID[1].load(core::sync::atomic::Ordering::Relaxed));
+    want != (0, 0) && fd_identity(2) == Some(want)
+}
+
+/// Writes a diagnostic to stderr — only if fd 2 is still the stderr found at start.
 pub fn write_all_stderr(buf: &[u8]) {
+    if !stderr_is_original() {
+        return;
+    }
     let mut off = 0;
     while off < buf.len() {
         // SAFETY: the slice is live for the duration of the call.
