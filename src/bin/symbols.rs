@@ -61,6 +61,13 @@ pub const COVERED: &[&str] = &[
     "__isoc23_vscanf", "__isoc23_vfscanf", "fgetwc", "getwc", "fgetwc_unlocked",
     "getwc_unlocked", "getwchar", "getwchar_unlocked", "fgetws", "fgetws_unlocked",
     "__fgetws_chk", "gets",
+    // stdio output (glibc is never left a buffer to write to a pipe or socket)
+    "fwrite", "_IO_fwrite", "fwrite_unlocked", "fputs", "_IO_fputs", "fputs_unlocked",
+    "puts", "_IO_puts", "fputc", "putc", "_IO_putc", "fputc_unlocked", "putc_unlocked",
+    "putchar", "putchar_unlocked", "__overflow", "fflush", "_IO_fflush", "fflush_unlocked",
+    "printf", "_IO_printf", "fprintf", "_IO_fprintf", "dprintf", "__printf_chk",
+    "__fprintf_chk", "__dprintf_chk", "vprintf", "vfprintf", "_IO_vfprintf", "__vprintf_chk",
+    "__vfprintf_chk", "vdprintf", "__vdprintf_chk",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
