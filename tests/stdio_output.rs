@@ -59,3 +59,12 @@ fn stdio_output_unbuffered_stderr_pipe() {
 fn stdio_output_line_buffered_socket() {
     case("linebuf");
 }
+
+/// Two threads write 10,000-byte records (larger than the buffer) to one FILE by
+/// fwrite and fprintf: every record arrives whole, as natively, where the FILE lock
+/// makes each call atomic. Under the shim the first writer parks mid-record; the
+/// second must wait for it rather than write into the same buffer.
+#[test]
+fn stdio_output_two_threads_one_file_records_stay_whole() {
+    case("shared");
+}

@@ -39,7 +39,7 @@ use crate::sys::real::Lazy;
 use crate::sys::{Errno, sc};
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use libc::FILE;
 
 const OFF_READ_BASE: usize = 24;
@@ -48,10 +48,12 @@ const OFF_WRITE_PTR: usize = 40;
 const OFF_WRITE_END: usize = 48;
 const OFF_CHAIN: usize = 104;
 const OFF_CUR_COLUMN: usize = 128;
+const OFF_FLAGS2: usize = 116;
 const OFF_LOCK: usize = 136;
 const IO_CURRENTLY_PUTTING: c_int = 0x800;
 const IO_IS_APPENDING: c_int = 0x1000;
 const IO_USER_LOCK: c_int = 0x8000;
+const IO_FLAGS2_NEED_LOCK: c_int = 0x80;
 const EOF: c_int = -1;
 
 unsafe extern "C" {
@@ -67,10 +69,14 @@ unsafe extern "C" {
 /// the symbol, so the shim reaches glibc's through `dlsym(RTLD_NEXT)`).
 macro_rules! real_fns {
     ($($name:ident => $sym:literal ($($arg:ident : $ty:ty),*) -> $ret:ty;)*) => {$(
-        #[inline]
+        #[inline(always)]
         pub(super) unsafe fn $name($($arg: $ty),*) -> $ret {
             static REAL: Lazy = Lazy::new($sym, $sym);
-            let p = REAL.get().unwrap_or_else(|| crate::log::fatal_parts(&[b"greenshim: cannot resolve the real libc symbol ", $sym.to_bytes()]));
+            static ADDR: AtomicUsize = AtomicUsize::new(0);
+            let mut p = ADDR.load(Ordering::Relaxed);
+            if p == 0 {
+                p = resolve(&REAL, &ADDR, $sym);
+            }
             // SAFETY: p is glibc's function of that name, which has this signature.
             let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
             // SAFETY: forwarded under the caller's contract.
@@ -95,11 +101,13 @@ real_fns! {
 // ---------------------------------------------------------------------------------
 // Busy FILEs: which green thread is inside an output hook for which FILE.
 
-/// One FILE a green thread is writing through these hooks.
+/// One FILE a green thread is writing through these hooks (or that waiters are queued
+/// for: `owner` null between a release and the woken waiter taking it).
 struct Busy {
     fp: usize,
     owner: *mut Green,
     depth: u32,
+    waiters: u32,
 }
 
 /// The busy FILEs, in 64 small lists by address. Touched only on the hub's thread
@@ -110,13 +118,15 @@ struct BusyTable(UnsafeCell<[Vec<Busy>; 64]>);
 unsafe impl Sync for BusyTable {}
 
 static BUSY: BusyTable = BusyTable(UnsafeCell::new([const { Vec::new() }; 64]));
-/// How many FILEs are busy: the fast paths read only this (0 nearly always).
+/// How many FILEs have an entry: the fast paths read only this (0 nearly always).
 static BUSY_COUNT: AtomicU32 = AtomicU32::new(0);
 
-fn busy_list(fp: usize) -> &'static mut Vec<Busy> {
-    // SAFETY: hub thread only (module invariant); no reference into the table outlives
-    // the caller's use, and nothing parks while one is held.
-    unsafe { &mut (*BUSY.0.get())[(fp >> 4) & 63] }
+/// The entry for `fp` in its list, if any.
+fn busy_find(fp: usize) -> Option<&'static mut Busy> {
+    // SAFETY: hub thread only (module invariant); no reference into the table is kept
+    // across a park or a push.
+    let list = unsafe { &mut (*BUSY.0.get())[(fp >> 4) & 63] };
+    list.iter_mut().find(|b| b.fp == fp)
 }
 
 /// The key the waiters for `fp` park on (odd: no lock object lives at an odd address).
@@ -124,38 +134,71 @@ fn busy_key(fp: *mut FILE) -> usize {
     fp as usize | 1
 }
 
+/// Whether the fork handler below is registered.
+static ATFORK: AtomicBool = AtomicBool::new(false);
+
+/// In a fork child only the forking thread exists: no other green thread holds a FILE
+/// (glibc likewise resets every FILE lock in the child).
+extern "C" fn busy_reset_in_child() {
+    // SAFETY: the child has one thread, running this handler.
+    unsafe {
+        for list in (*BUSY.0.get()).iter_mut() {
+            list.clear();
+        }
+    }
+    BUSY_COUNT.store(0, Ordering::Relaxed);
+}
+
 /// Marks `fp` busy for the running green thread, waiting while another holds it.
 fn busy_enter(h: *mut Hub, fp: *mut FILE) {
+    if !ATFORK.swap(true, Ordering::Relaxed) {
+        // SAFETY: registers a plain function (pthread_atfork is not hooked).
+        unsafe { libc::pthread_atfork(None, None, Some(busy_reset_in_child)) };
+    }
     // SAFETY: h is this thread's hub.
     let me = unsafe { hub::current(h) };
+    let key = fp as usize;
     loop {
-        let list = busy_list(fp as usize);
-        match list.iter_mut().find(|b| b.fp == fp as usize) {
+        match busy_find(key) {
             None => {
-                list.push(Busy { fp: fp as usize, owner: me, depth: 1 });
+                // SAFETY: as in busy_find.
+                unsafe { (*BUSY.0.get())[(key >> 4) & 63].push(Busy { fp: key, owner: me, depth: 1, waiters: 0 }) };
                 BUSY_COUNT.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Some(b) if b.owner == me => {
+            Some(b) if b.owner.is_null() || b.owner == me => {
+                b.owner = me;
                 b.depth += 1;
                 return;
             }
-            Some(_) => {}
+            Some(b) => b.waiters += 1,
         }
-        let still_busy = || busy_list(fp as usize).iter().any(|b| b.fp == fp as usize && b.owner != me);
+        let still_busy = || busy_find(key).is_some_and(|b| !b.owner.is_null() && b.owner != me);
         parking_lot::park(busy_key(fp), still_busy, || {}, None, Reason::Mutex);
+        if let Some(b) = busy_find(key) {
+            b.waiters -= 1;
+        }
     }
 }
 
-/// Ends one [`busy_enter`]; the last one wakes the next waiter.
+/// Ends one [`busy_enter`]; the last one hands the FILE to the next waiter, if any.
 fn busy_leave(fp: *mut FILE) {
-    let list = busy_list(fp as usize);
-    let Some(i) = list.iter().position(|b| b.fp == fp as usize) else { return };
-    list[i].depth -= 1;
-    if list[i].depth == 0 {
+    let key = fp as usize;
+    let Some(b) = busy_find(key) else { return };
+    b.depth -= 1;
+    if b.depth > 0 {
+        return;
+    }
+    if b.waiters > 0 {
+        b.owner = core::ptr::null_mut();
+        parking_lot::unpark_one(busy_key(fp));
+        return;
+    }
+    // SAFETY: as in busy_find.
+    let list = unsafe { &mut (*BUSY.0.get())[(key >> 4) & 63] };
+    if let Some(i) = list.iter().position(|b| b.fp == key) {
         list.swap_remove(i);
         BUSY_COUNT.fetch_sub(1, Ordering::Relaxed);
-        parking_lot::unpark_one(busy_key(fp));
     }
 }
 
@@ -166,6 +209,7 @@ fn busy_leave(fp: *mut FILE) {
 ///
 /// # Safety
 /// `fp` is a live glibc FILE; `off` names a pointer field.
+#[inline(always)]
 unsafe fn ptr(fp: *mut FILE, off: usize) -> *mut u8 {
     // SAFETY: per contract.
     unsafe { *field::<*mut u8>(fp, off) }
@@ -173,6 +217,7 @@ unsafe fn ptr(fp: *mut FILE, off: usize) -> *mut u8 {
 
 /// # Safety
 /// As for [`ptr`].
+#[inline(always)]
 unsafe fn set_ptr(fp: *mut FILE, off: usize, v: *mut u8) {
     // SAFETY: per contract.
     unsafe { *field::<*mut u8>(fp, off) = v }
@@ -180,6 +225,7 @@ unsafe fn set_ptr(fp: *mut FILE, off: usize, v: *mut u8) {
 
 /// # Safety
 /// `fp` is a live glibc FILE.
+#[inline(always)]
 unsafe fn flags(fp: *mut FILE) -> c_int {
     // SAFETY: per contract.
     unsafe { *field::<c_int>(fp, 0) }
@@ -187,8 +233,8 @@ unsafe fn flags(fp: *mut FILE) -> c_int {
 
 /// Whether writing `n` bytes to `fp` is a copy into its buffer for glibc: a fully
 /// buffered stream in put mode with room. No lookups: this is the fast path.
-#[inline]
-unsafe fn fits(fp: *mut FILE, n: usize) -> bool {
+#[inline(always)]
+pub(super) unsafe fn fits(fp: *mut FILE, n: usize) -> bool {
     // SAFETY: fp is the program's FILE (null checked).
     unsafe {
         !fp.is_null()
@@ -200,9 +246,34 @@ unsafe fn fits(fp: *mut FILE, n: usize) -> bool {
     }
 }
 
+/// The fast path's copy, as glibc's `fwrite`/`fputs` do it when the data fits: orient
+/// the stream, copy, advance. False (nothing done) when glibc must do it: a lock to take
+/// (`_IO_FLAGS2_NEED_LOCK` is set once a real OS thread was ever created) or a
+/// wide-oriented stream.
+///
+/// # Safety
+/// [`fits`]`(fp, n)` holds; `p` has `n` readable bytes.
+#[inline(always)]
+pub(super) unsafe fn copy_in(fp: *mut FILE, p: *const u8, n: usize, unlocked: bool) -> bool {
+    // SAFETY: per contract the put area has room for n bytes.
+    unsafe {
+        let mode = field::<c_int>(fp, OFF_MODE);
+        if *mode > 0 || !unlocked && *field::<c_int>(fp, OFF_FLAGS2) & IO_FLAGS2_NEED_LOCK != 0 {
+            return false;
+        }
+        if *mode == 0 {
+            *mode = -1;
+        }
+        let w = ptr(fp, OFF_WRITE_PTR);
+        core::ptr::copy_nonoverlapping(p, w, n);
+        set_ptr(fp, OFF_WRITE_PTR, w.add(n));
+        true
+    }
+}
+
 /// Whether one character written to `fp` lands in its buffer (`_IO_putc_unlocked`'s
 /// test).
-#[inline]
+#[inline(always)]
 unsafe fn char_fits(fp: *mut FILE) -> bool {
     // SAFETY: fp is the program's FILE (null checked).
     unsafe { !fp.is_null() && BUSY_COUNT.load(Ordering::Relaxed) == 0 && ptr(fp, OFF_WRITE_PTR) < ptr(fp, OFF_WRITE_END) }
@@ -535,15 +606,16 @@ fn adjust_column(start: u32, line: &[u8]) -> u32 {
 // ---------------------------------------------------------------------------------
 // The hooks.
 
-unsafe fn fwrite_impl(p: *const c_void, size: usize, count: usize, fp: *mut FILE, unlocked: bool) -> usize {
+// Each hook tests the fast path inline (the data fits the buffer: glibc only copies)
+// and leaves everything else to a cold function, so the fast path pays for no frame.
+
+#[cold]
+#[inline(never)]
+unsafe fn fwrite_slow(p: *const c_void, size: usize, count: usize, fp: *mut FILE, unlocked: bool) -> usize {
     let request = size.wrapping_mul(count);
     // SAFETY: fp is the program's FILE.
-    if request == 0 || unsafe { fits(fp, request) } {
-        // SAFETY: forwarded.
-        return unsafe { if unlocked { real_fwrite_unlocked(p, size, count, fp) } else { real_fwrite(p, size, count, fp) } };
-    }
-    // SAFETY: as above.
-    let Some(s) = (unsafe { Stream::open(fp, unlocked) }) else {
+    let stream = if request == 0 { None } else { unsafe { Stream::open(fp, unlocked) } };
+    let Some(s) = stream else {
         // SAFETY: forwarded.
         return unsafe { if unlocked { real_fwrite_unlocked(p, size, count, fp) } else { real_fwrite(p, size, count, fp) } };
     };
@@ -554,28 +626,45 @@ unsafe fn fwrite_impl(p: *const c_void, size: usize, count: usize, fp: *mut FILE
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fwrite(p: *const c_void, size: usize, count: usize, fp: *mut FILE) -> usize {
-    // SAFETY: forwarded.
-    unsafe { fwrite_impl(p, size, count, fp, false) }
+    let n = size.wrapping_mul(count);
+    // SAFETY: the program's arguments, forwarded.
+    unsafe {
+        if n != 0 && fits(fp, n) {
+            if copy_in(fp, p.cast(), n, false) {
+                return count;
+            }
+            return real_fwrite(p, size, count, fp);
+        }
+        fwrite_slow(p, size, count, fp, false)
+    }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _IO_fwrite(p: *const c_void, size: usize, count: usize, fp: *mut FILE) -> usize {
     // SAFETY: forwarded.
-    unsafe { fwrite_impl(p, size, count, fp, false) }
+    unsafe { fwrite(p, size, count, fp) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fwrite_unlocked(p: *const c_void, size: usize, count: usize, fp: *mut FILE) -> usize {
-    // SAFETY: forwarded.
-    unsafe { fwrite_impl(p, size, count, fp, true) }
+    let n = size.wrapping_mul(count);
+    // SAFETY: the program's arguments, forwarded.
+    unsafe {
+        if n != 0 && fits(fp, n) {
+            if copy_in(fp, p.cast(), n, true) {
+                return count;
+            }
+            return real_fwrite_unlocked(p, size, count, fp);
+        }
+        fwrite_slow(p, size, count, fp, true)
+    }
 }
 
-unsafe fn fputs_impl(s: *const c_char, fp: *mut FILE, unlocked: bool) -> c_int {
-    // SAFETY: s is the program's string.
-    let len = unsafe { libc::strlen(s) };
+#[cold]
+#[inline(never)]
+unsafe fn fputs_slow(s: *const c_char, len: usize, fp: *mut FILE, unlocked: bool) -> c_int {
     // SAFETY: fp is the program's FILE.
-    let stream = if unsafe { fits(fp, len) } { None } else { unsafe { Stream::open(fp, unlocked) } };
-    let Some(st) = stream else {
+    let Some(st) = (unsafe { Stream::open(fp, unlocked) }) else {
         // SAFETY: forwarded.
         return unsafe { if unlocked { real_fputs_unlocked(s, fp) } else { real_fputs(s, fp) } };
     };
@@ -585,20 +674,48 @@ unsafe fn fputs_impl(s: *const c_char, fp: *mut FILE, unlocked: bool) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fputs(s: *const c_char, fp: *mut FILE) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { fputs_impl(s, fp, false) }
+    // SAFETY: the program's string and FILE, forwarded.
+    unsafe {
+        let len = libc::strlen(s);
+        if fits(fp, len) {
+            if copy_in(fp, s.cast(), len, false) {
+                return 1;
+            }
+            return real_fputs(s, fp);
+        }
+        fputs_slow(s, len, fp, false)
+    }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn _IO_fputs(s: *const c_char, fp: *mut FILE) -> c_int {
     // SAFETY: forwarded.
-    unsafe { fputs_impl(s, fp, false) }
+    unsafe { fputs(s, fp) }
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fputs_unlocked(s: *const c_char, fp: *mut FILE) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { fputs_impl(s, fp, true) }
+    // SAFETY: the program's string and FILE, forwarded.
+    unsafe {
+        let len = libc::strlen(s);
+        if fits(fp, len) {
+            if copy_in(fp, s.cast(), len, true) {
+                return 1;
+            }
+            return real_fputs_unlocked(s, fp);
+        }
+        fputs_slow(s, len, fp, true)
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn puts_slow(s: *const c_char, len: usize, fp: *mut FILE) -> c_int {
+    // SAFETY: fp is glibc's stdout; s has len bytes.
+    unsafe {
+        let Some(st) = Stream::open(fp, false) else { return real_puts(s) };
+        if st.sputn(s.cast(), len) == len && st.putc(b'\n' as c_int) != EOF { len.saturating_add(1).min(c_int::MAX as usize) as c_int } else { EOF }
+    }
 }
 
 #[unsafe(no_mangle)]
@@ -608,9 +725,13 @@ pub unsafe extern "C" fn puts(s: *const c_char) -> c_int {
         let fp = stdout;
         let len = libc::strlen(s);
         // The string and the '\n' fit: glibc only copies.
-        let stream = if fits(fp, len + 1) { None } else { Stream::open(fp, false) };
-        let Some(st) = stream else { return real_puts(s) };
-        if st.sputn(s.cast(), len) == len && st.putc(b'\n' as c_int) != EOF { len.saturating_add(1).min(c_int::MAX as usize) as c_int } else { EOF }
+        if fits(fp, len + 1) {
+            if copy_in(fp, s.cast(), len, false) && copy_in(fp, c"\n".as_ptr().cast(), 1, false) {
+                return len.saturating_add(1).min(c_int::MAX as usize) as c_int;
+            }
+            return real_puts(s);
+        }
+        puts_slow(s, len, fp)
     }
 }
 
@@ -620,14 +741,34 @@ pub unsafe extern "C" fn _IO_puts(s: *const c_char) -> c_int {
     unsafe { puts(s) }
 }
 
-unsafe fn putc_impl(c: c_int, fp: *mut FILE, unlocked: bool) -> c_int {
+#[cold]
+#[inline(never)]
+unsafe fn putc_slow(c: c_int, fp: *mut FILE, unlocked: bool) -> c_int {
     // SAFETY: fp is the program's FILE.
-    let stream = if unsafe { char_fits(fp) } { None } else { unsafe { Stream::open(fp, unlocked) } };
-    match stream {
+    match unsafe { Stream::open(fp, unlocked) } {
         // SAFETY: fp is live.
         Some(st) => unsafe { st.putc(c) },
         // SAFETY: forwarded.
         None => unsafe { if unlocked { real_fputc_unlocked(c, fp) } else { real_fputc(c, fp) } },
+    }
+}
+
+#[inline(always)]
+unsafe fn putc_impl(c: c_int, fp: *mut FILE, unlocked: bool) -> c_int {
+    // SAFETY: fp is the program's FILE.
+    unsafe {
+        if !char_fits(fp) {
+            return putc_slow(c, fp, unlocked);
+        }
+        // glibc's own fast path (`_IO_putc_unlocked`) when the stream needs no lock
+        // (no OS thread was ever created; the flag is `_IO_FLAGS2_NEED_LOCK`).
+        if unlocked || *field::<c_int>(fp, OFF_FLAGS2) & IO_FLAGS2_NEED_LOCK == 0 {
+            let p = ptr(fp, OFF_WRITE_PTR);
+            *p = c as u8;
+            set_ptr(fp, OFF_WRITE_PTR, p.add(1));
+            return c as u8 as c_int;
+        }
+        real_fputc(c, fp)
     }
 }
 
@@ -796,5 +937,19 @@ pub(super) unsafe fn flush_before_read(fp: *mut FILE) {
     // SAFETY: forwarded.
     unsafe {
         fflush_impl(fp, false);
+    }
+}
+
+/// Resolves a real function on its first call (out of line: the hooks' fast paths stay
+/// small); exits naming it if this libc lacks it.
+#[cold]
+#[inline(never)]
+pub(super) fn resolve(l: &Lazy, cache: &AtomicUsize, sym: &core::ffi::CStr) -> usize {
+    match l.get() {
+        Some(p) => {
+            cache.store(p, Ordering::Relaxed);
+            p
+        }
+        None => crate::log::fatal_parts(&[b"greenshim: cannot resolve the real libc symbol ", sym.to_bytes()]),
     }
 }

@@ -3,17 +3,34 @@
 //! variadic trampolines (`hooks::variadic`: `printf`, `fprintf`, `dprintf`, their
 //! `__*_chk` forms) call with a `va_list` they built.
 //!
-//! On such a stream the text is formatted first (`vsnprintf`, or `__vsnprintf_chk` with
-//! the caller's fortify flag: same `%n` checks), into a stack buffer or, when longer, a
-//! heap buffer, then written as one `fwrite` would write it. The bytes are glibc's;
-//! where glibc would have flushed part of a long format mid-way, the split between what
-//! is written and what stays buffered may differ, never the order. Any other stream
-//! goes to glibc's function with the caller's `va_list` untouched.
+//! On such a stream the text is formatted by glibc's own `vfprintf` (or
+//! `__vfprintf_chk`, with the caller's fortify flag) into a private FILE made with
+//! `fopencookie` (fully buffered, no locking; one per formatting in progress, pooled),
+//! whose writes come back to the shim (`cookie_write`). Two cases:
+//!
+//! * The program's stream is fully buffered with room in its buffer (a `printf` to a
+//!   pipe, nearly always): the private FILE's buffer is pointed at that free room, so
+//!   glibc formats straight into the program's buffer, and the stream's write pointer
+//!   is advanced afterwards: no copy. If the text outgrows the room, glibc hands the
+//!   filled room to `cookie_write`, which gives it to the program's stream as pending
+//!   output and moves the private FILE onto its own 8 KiB buffer for the rest.
+//! * Otherwise (line-buffered, unbuffered, no room, `dprintf`) the text goes through
+//!   the private buffer and is written as `fwrite` would write it: through
+//!   `output::Stream`, whose writes park.
+//!
+//! The bytes are glibc's; where glibc would have flushed part of a long format mid-way,
+//! the split between what is written and what stays buffered may differ, never the
+//! order. Any other stream goes to glibc's function with the caller's `va_list`.
 
-use super::output::Stream;
+use super::output::{Stream, copy_in, fits, real_fwrite, resolve};
+use super::field;
 use crate::fd::io::{self as fio, Plan};
+use crate::fd::table::FdEntry;
+use crate::hub::Hub;
 use crate::sys::real::Lazy;
+use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::FILE;
 
 /// The x86-64 `va_list` element (`__va_list_tag`); a `va_list` argument is a pointer to it.
@@ -26,18 +43,46 @@ pub struct VaList {
     reg_save_area: *mut c_void,
 }
 
+/// glibc's `cookie_io_functions_t`.
+#[repr(C)]
+struct CookieIo {
+    read: usize,
+    write: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> isize>,
+    seek: usize,
+    close: usize,
+}
+
 unsafe extern "C" {
     static mut stdout: *mut FILE;
-    fn vsnprintf(s: *mut c_char, n: usize, fmt: *const c_char, ap: *mut VaList) -> c_int;
-    fn __vsnprintf_chk(s: *mut c_char, maxlen: usize, flag: c_int, slen: usize, fmt: *const c_char, ap: *mut VaList) -> c_int;
+    fn fopencookie(cookie: *mut c_void, mode: *const c_char, io: CookieIo) -> *mut FILE;
+    fn __fsetlocking(fp: *mut FILE, how: c_int) -> c_int;
+    fn setvbuf(fp: *mut FILE, buf: *mut c_char, mode: c_int, size: usize) -> c_int;
 }
+
+const OFF_READ_PTR: usize = 8;
+const OFF_READ_END: usize = 16;
+const OFF_READ_BASE: usize = 24;
+const OFF_WRITE_BASE: usize = 32;
+const OFF_WRITE_PTR: usize = 40;
+const OFF_WRITE_END: usize = 48;
+const OFF_BUF_BASE: usize = 56;
+const OFF_BUF_END: usize = 64;
+const IO_ERR_SEEN: c_int = 0x20;
+const IO_EOF_SEEN: c_int = 0x10;
+const IO_CURRENTLY_PUTTING: c_int = 0x800;
+const FSETLOCKING_BYCALLER: c_int = 2;
+const FORMAT_BUF: usize = 8192;
 
 macro_rules! real_fns {
     ($($name:ident => $sym:literal ($($arg:ident : $ty:ty),*) -> $ret:ty;)*) => {$(
-        #[inline]
+        #[inline(always)]
         unsafe fn $name($($arg: $ty),*) -> $ret {
             static REAL: Lazy = Lazy::new($sym, $sym);
-            let p = REAL.get().unwrap_or_else(|| crate::log::fatal_parts(&[b"greenshim: cannot resolve the real libc symbol ", $sym.to_bytes()]));
+            static ADDR: AtomicUsize = AtomicUsize::new(0);
+            let mut p = ADDR.load(Ordering::Relaxed);
+            if p == 0 {
+                p = resolve(&REAL, &ADDR, $sym);
+            }
             // SAFETY: p is glibc's function of that name, which has this signature.
             let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
             // SAFETY: forwarded under the caller's contract.
@@ -53,90 +98,266 @@ real_fns! {
     real_vdprintf_chk => c"__vdprintf_chk" (fd: c_int, flag: c_int, fmt: *const c_char, ap: *mut VaList) -> c_int;
 }
 
-const STACK_BUF: usize = 1024;
-
-/// Formatted text: in the caller's stack buffer, or malloc'd (freed on drop).
-struct Text {
-    p: *mut u8,
-    len: usize,
-    heap: bool,
+/// Where a formatter's text goes.
+enum Sink {
+    Idle,
+    /// The program's FILE; `stream` is opened (busy mark, lock) once text must be
+    /// written rather than copied into its buffer.
+    File { fp: *mut FILE, stream: Option<Stream> },
+    /// `dprintf`'s fd.
+    Fd { h: *mut Hub, fd: c_int, e: *mut FdEntry },
 }
 
-impl Drop for Text {
-    fn drop(&mut self) {
-        if self.heap {
-            // SAFETY: allocated with malloc in format.
-            unsafe { libc::free(self.p.cast()) };
-        }
-    }
+/// A private FILE (`fopencookie`, fully buffered, no locking) that glibc formats into.
+struct Formatter {
+    cf: *mut FILE,
+    /// The FILE's own buffer (`FORMAT_BUF` bytes, ours: glibc never frees it).
+    own: *mut u8,
+    /// The program's FILE whose free room `cf` is formatting into, if it is.
+    aliased: *mut FILE,
+    sink: Sink,
 }
 
-/// One formatting pass into `buf` of `cap` bytes; the length the whole text needs.
+/// Points `cf`'s buffer (and with it an empty put area) at `[base, end)`.
 ///
 /// # Safety
-/// `buf` has `cap` bytes; `fmt` and `ap` are the program's.
-unsafe fn format_into(buf: *mut u8, cap: usize, flag: Option<c_int>, fmt: *const c_char, ap: &VaList) -> c_int {
-    // va_copy: the x86-64 va_list is this plain struct.
-    let mut copy = *ap;
+/// `cf` is a formatter's FILE; `[base, end)` is writable.
+unsafe fn set_area(cf: *mut FILE, base: *mut u8, end: *mut u8) {
     // SAFETY: per contract.
     unsafe {
-        match flag {
-            Some(f) => __vsnprintf_chk(buf.cast(), cap, f, cap, fmt, &mut copy),
-            None => vsnprintf(buf.cast(), cap, fmt, &mut copy),
+        for off in [OFF_BUF_BASE, OFF_READ_BASE, OFF_READ_PTR, OFF_READ_END, OFF_WRITE_BASE, OFF_WRITE_PTR] {
+            *field::<*mut u8>(cf, off) = base;
+        }
+        *field::<*mut u8>(cf, OFF_WRITE_END) = end;
+        *field::<*mut u8>(cf, OFF_BUF_END) = end;
+        *field::<c_int>(cf, 0) = (*field::<c_int>(cf, 0) | IO_CURRENTLY_PUTTING) & !(IO_ERR_SEEN | IO_EOF_SEEN);
+    }
+}
+
+impl Formatter {
+    /// Writes `n` bytes of formatted text to the sink. False on a failed write.
+    ///
+    /// # Safety
+    /// `p` holds `n` readable bytes.
+    unsafe fn deliver(&mut self, p: *const u8, n: usize) -> bool {
+        match &mut self.sink {
+            Sink::Idle => false,
+            Sink::File { fp, stream } => {
+                let fp = *fp;
+                if stream.is_none() {
+                    // SAFETY: fp is the program's live FILE; p has n bytes.
+                    unsafe {
+                        if fits(fp, n) {
+                            return real_fwrite(p.cast(), 1, n, fp) == n;
+                        }
+                        *stream = Stream::open(fp, false);
+                    }
+                }
+                match stream {
+                    // SAFETY: p has n bytes.
+                    Some(st) => unsafe { st.sputn(p, n) == n },
+                    // SAFETY: as above (the stream is no longer one the shim serves).
+                    None => unsafe { real_fwrite(p.cast(), 1, n, fp) == n },
+                }
+            }
+            Sink::Fd { h, fd, e } => {
+                let mut done = 0;
+                while done < n {
+                    // SAFETY: p has n bytes.
+                    let iov = libc::iovec { iov_base: unsafe { p.add(done) } as *mut c_void, iov_len: n - done };
+                    match fio::writev(*h, *fd, *e, &iov, 1) {
+                        Ok(k) if k > 0 => done += k,
+                        Ok(_) => return false,
+                        Err(err) => {
+                            err.set();
+                            return false;
+                        }
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Delivers what the private FILE still holds and empties it. False on a failed write.
+    ///
+    /// # Safety
+    /// `self.cf` is the formatter's FILE.
+    unsafe fn finish(&mut self) -> bool {
+        // SAFETY: cf is live; its put area lies in its own buffer or, aliased, in the
+        // program's free room.
+        unsafe {
+            let (b, p) = (*field::<*mut u8>(self.cf, OFF_WRITE_BASE), *field::<*mut u8>(self.cf, OFF_WRITE_PTR));
+            if !self.aliased.is_null() {
+                // Formatted in place: the text is already where fwrite would copy it.
+                *field::<*mut u8>(self.aliased, OFF_WRITE_PTR) = p;
+                return true;
+            }
+            b.is_null() || p <= b || self.deliver(b, p as usize - b as usize)
         }
     }
 }
 
-/// Formats the text; None on a formatting error (errno set, as `vfprintf` would).
+/// glibc calls this when the private FILE's buffer is full (or for a piece larger than
+/// it): pass the text on. Returns the count taken, or -1 (the format then fails).
+unsafe extern "C" fn cookie_write(cookie: *mut c_void, p: *const c_char, n: usize) -> isize {
+    // SAFETY: cookie is the Formatter this FILE was made for; p has n bytes.
+    unsafe {
+        let f = cookie as *mut Formatter;
+        let t = (*f).aliased;
+        if !t.is_null() && p as *mut u8 == *field::<*mut u8>(t, OFF_WRITE_PTR) {
+            // The program's free room is full of text: it becomes the stream's pending
+            // output, and the rest is formatted into our own buffer (glibc resets the put
+            // area from buf_base/buf_end after this returns).
+            (*f).aliased = core::ptr::null_mut();
+            *field::<*mut u8>(t, OFF_WRITE_PTR) = (p as *mut u8).add(n);
+            *field::<*mut u8>((*f).cf, OFF_BUF_BASE) = (*f).own;
+            *field::<*mut u8>((*f).cf, OFF_BUF_END) = (*f).own.add(FORMAT_BUF);
+            return n as isize;
+        }
+        if (*f).deliver(p.cast(), n) { n as isize } else { -1 }
+    }
+}
+
+/// Idle formatters. Hub thread only (every user holds a `Plan::Green`).
+struct Pool(UnsafeCell<Vec<*mut Formatter>>);
+// SAFETY: only the hub's OS thread touches it.
+unsafe impl Sync for Pool {}
+static POOL: Pool = Pool(UnsafeCell::new(Vec::new()));
+
+/// An idle formatter aimed at `sink`, or None if none can be made (out of memory).
+fn take(sink: Sink) -> Option<*mut Formatter> {
+    // SAFETY: hub thread only; no reference outlives this statement.
+    let f = match unsafe { (*POOL.0.get()).pop() } {
+        Some(f) => f,
+        None => {
+            // SAFETY: plain allocation (malloc is not hooked).
+            let own = unsafe { libc::malloc(FORMAT_BUF) } as *mut u8;
+            if own.is_null() {
+                return None;
+            }
+            let f = Box::into_raw(Box::new(Formatter { cf: core::ptr::null_mut(), own, aliased: core::ptr::null_mut(), sink: Sink::Idle }));
+            let io = CookieIo { read: 0, write: Some(cookie_write), seek: 0, close: 0 };
+            // SAFETY: f lives forever (pooled); glibc's FILE functions are not hooked.
+            unsafe {
+                let cf = fopencookie(f.cast(), c"w".as_ptr(), io);
+                if cf.is_null() {
+                    libc::free(own.cast());
+                    drop(Box::from_raw(f));
+                    return None;
+                }
+                __fsetlocking(cf, FSETLOCKING_BYCALLER);
+                // A user buffer: glibc never frees or replaces it.
+                setvbuf(cf, own.cast(), libc::_IOFBF, FORMAT_BUF);
+                (*f).cf = cf;
+            }
+            f
+        }
+    };
+    // SAFETY: f is ours until given back; the program's FILE (if any) is live.
+    unsafe {
+        let (cf, own) = ((*f).cf, (*f).own);
+        (*f).aliased = core::ptr::null_mut();
+        match sink {
+            // A fully buffered stream with room and no lock to take (copy_in of nothing
+            // checks that and orients the stream, as vfprintf does): format in place.
+            Sink::File { fp, .. } if fits(fp, 1) && copy_in(fp, own, 0, false) => {
+                (*f).aliased = fp;
+                set_area(cf, *field::<*mut u8>(fp, OFF_WRITE_PTR), *field::<*mut u8>(fp, OFF_WRITE_END));
+            }
+            _ => set_area(cf, own, own.add(FORMAT_BUF)),
+        }
+        (*f).sink = sink;
+    }
+    Some(f)
+}
+
+/// Returns a formatter to the pool, its FILE empty and without error.
 ///
 /// # Safety
-/// `stack` is the caller's buffer of `STACK_BUF` bytes.
-unsafe fn format(stack: *mut u8, flag: Option<c_int>, fmt: *const c_char, ap: *mut VaList) -> Option<Text> {
-    // SAFETY: ap is the program's va_list.
-    let ap = unsafe { &*ap };
-    // SAFETY: stack has STACK_BUF bytes.
-    let n = unsafe { format_into(stack, STACK_BUF, flag, fmt, ap) };
-    if n < 0 {
-        return None;
+/// `f` came from [`take`].
+unsafe fn give(f: *mut Formatter) {
+    // SAFETY: per contract.
+    unsafe {
+        (*f).sink = Sink::Idle;
+        (*f).aliased = core::ptr::null_mut();
+        // Empty, and off the program's buffer: glibc's fflush(NULL) and exit walk
+        // every FILE, this one included, and must find nothing to write.
+        set_area((*f).cf, (*f).own, (*f).own.add(FORMAT_BUF));
+        (*POOL.0.get()).push(f);
     }
-    let len = n as usize;
-    if len < STACK_BUF {
-        return Some(Text { p: stack, len, heap: false });
+}
+
+/// Formats into formatter `f` and passes the text to its sink; the value `vfprintf`
+/// returns.
+///
+/// # Safety
+/// The program's arguments; `f` came from [`take`].
+unsafe fn format(f: *mut Formatter, flag: Option<c_int>, fmt: *const c_char, ap: *mut VaList) -> c_int {
+    // SAFETY: per contract.
+    unsafe {
+        let cf = (*f).cf;
+        let r = match flag {
+            Some(fl) => real_vfprintf_chk(cf, fl, fmt, ap),
+            None => real_vfprintf(cf, fmt, ap),
+        };
+        let delivered = r >= 0 && (*f).finish();
+        give(f);
+        if delivered { r } else { -1 }
     }
-    // SAFETY: plain allocation (malloc is not hooked).
-    let p = unsafe { libc::malloc(len + 1) } as *mut u8;
-    if p.is_null() {
-        crate::sys::set_errno(libc::ENOMEM);
-        return None;
+}
+
+/// Whether the shim serves output to `fp`: a byte-oriented writable FILE on a pollable
+/// fd, on the hub. Everything else goes to glibc as is.
+///
+/// # Safety
+/// `fp` is null or a live FILE.
+#[inline(always)]
+unsafe fn served(fp: *mut FILE) -> bool {
+    // SAFETY: fp is live (checked non-null).
+    unsafe {
+        !fp.is_null()
+            && *field::<c_int>(fp, super::OFF_MODE) <= 0
+            && *field::<c_int>(fp, 0) & super::IO_NO_WRITES == 0
+            && matches!(fio::prepare(*field::<c_int>(fp, super::OFF_FILENO)), Plan::Green(..))
     }
-    let text = Text { p, len, heap: true };
-    // SAFETY: p has len + 1 bytes.
-    if unsafe { format_into(p, len + 1, flag, fmt, ap) } < 0 {
-        return None;
-    }
-    Some(text)
 }
 
 /// `vfprintf` / `__vfprintf_chk` on `fp`.
 ///
 /// # Safety
 /// The program's arguments.
+#[inline(always)]
 unsafe fn vfprintf_impl(fp: *mut FILE, flag: Option<c_int>, fmt: *const c_char, ap: *mut VaList) -> c_int {
-    // SAFETY: fp is the program's FILE.
-    let Some(st) = (unsafe { Stream::open(fp, false) }) else {
-        // SAFETY: forwarded with the caller's va_list.
-        return unsafe {
+    // SAFETY: fp is the program's FILE; forwarded.
+    unsafe {
+        if served(fp) {
+            return vfprintf_served(fp, flag, fmt, ap);
+        }
+        match flag {
+            Some(fl) => real_vfprintf_chk(fp, fl, fmt, ap),
+            None => real_vfprintf(fp, fmt, ap),
+        }
+    }
+}
+
+/// [`vfprintf_impl`] on a stream the shim serves.
+///
+/// # Safety
+/// The program's arguments; `served(fp)`.
+#[inline(never)]
+unsafe fn vfprintf_served(fp: *mut FILE, flag: Option<c_int>, fmt: *const c_char, ap: *mut VaList) -> c_int {
+    match take(Sink::File { fp, stream: None }) {
+        // SAFETY: the program's arguments.
+        Some(f) => unsafe { format(f, flag, fmt, ap) },
+        // SAFETY: forwarded with the caller's va_list (out of memory for a formatter).
+        None => unsafe {
             match flag {
-                Some(f) => real_vfprintf_chk(fp, f, fmt, ap),
+                Some(fl) => real_vfprintf_chk(fp, fl, fmt, ap),
                 None => real_vfprintf(fp, fmt, ap),
             }
-        };
-    };
-    let mut stack = [0u8; STACK_BUF];
-    // SAFETY: stack has STACK_BUF bytes.
-    let Some(text) = (unsafe { format(stack.as_mut_ptr(), flag, fmt, ap) }) else { return -1 };
-    // SAFETY: text holds len bytes.
-    if unsafe { st.sputn(text.p, text.len) } == text.len { text.len.min(c_int::MAX as usize) as c_int } else { -1 }
+        },
+    }
 }
 
 /// `vdprintf` / `__vdprintf_chk` on `fd`: formatted, then written with the parking
@@ -146,32 +367,21 @@ unsafe fn vfprintf_impl(fp: *mut FILE, flag: Option<c_int>, fmt: *const c_char, 
 /// # Safety
 /// The program's arguments.
 unsafe fn vdprintf_impl(fd: c_int, flag: Option<c_int>, fmt: *const c_char, ap: *mut VaList) -> c_int {
-    let Plan::Green(h, e) = fio::prepare(fd) else {
+    let f = match fio::prepare(fd) {
+        Plan::Green(h, e) => take(Sink::Fd { h, fd, e }),
+        Plan::Bypass(_) => None,
+    };
+    match f {
+        // SAFETY: the program's arguments.
+        Some(f) => unsafe { format(f, flag, fmt, ap) },
         // SAFETY: forwarded with the caller's va_list.
-        return unsafe {
+        None => unsafe {
             match flag {
-                Some(f) => real_vdprintf_chk(fd, f, fmt, ap),
+                Some(fl) => real_vdprintf_chk(fd, fl, fmt, ap),
                 None => real_vdprintf(fd, fmt, ap),
             }
-        };
-    };
-    let mut stack = [0u8; STACK_BUF];
-    // SAFETY: stack has STACK_BUF bytes.
-    let Some(text) = (unsafe { format(stack.as_mut_ptr(), flag, fmt, ap) }) else { return -1 };
-    let mut done = 0;
-    while done < text.len {
-        // SAFETY: text holds len bytes.
-        let iov = libc::iovec { iov_base: unsafe { text.p.add(done) }.cast(), iov_len: text.len - done };
-        match fio::writev(h, fd, e, &iov, 1) {
-            Ok(k) if k > 0 => done += k,
-            Ok(_) => return -1,
-            Err(err) => {
-                err.set();
-                return -1;
-            }
-        }
+        },
     }
-    text.len.min(c_int::MAX as usize) as c_int
 }
 
 fn out() -> *mut FILE {
