@@ -105,8 +105,9 @@ pub const COVERED: &[&str] = &[
 /// sharing the OS thread until it returns.
 pub const BLOCKING_UNCOVERED: &[&str] = &[
     // Every blocking libc function we know of is hooked. What blocks unseen is inside
-    // libc (stdio's internal writes, a scanf that needs more input mid-parse) or a raw
-    // syscall, which no symbol names. Add names here when one is found.
+    // libc (stdio's flush at exit, perror-style messages, wide-character output, a scanf
+    // that needs more input mid-parse) or a raw syscall, which no symbol names. Add
+    // names here when one is found.
 ];
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
