@@ -68,3 +68,11 @@ fn stdio_output_line_buffered_socket() {
 fn stdio_output_two_threads_one_file_records_stay_whole() {
     case("shared");
 }
+
+/// The reader goes away mid-transfer: fwrite comes back short with the stream's error
+/// flag and EPIPE, a later fprintf fails, fclose succeeds (nothing left buffered), and
+/// dprintf to a closed socket fails with EPIPE, as natively; nothing hangs.
+#[test]
+fn stdio_output_reader_gone_fails_like_native() {
+    case("epipe");
+}

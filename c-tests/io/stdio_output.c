@@ -39,6 +39,11 @@
  *               exactly "hello\n" (the rest stays buffered), "ld\n" sends
  *               "world\n"; then 4 MiB of lines of 1 B to 10 KB (longer than
  *               the buffer) by fprintf, fputs, fwrite and putc.
+ *   epipe       the reader closes after 256 KiB (SIGPIPE ignored): on a
+ *               socketpair and a pipe, fwrite comes back short with the error
+ *               flag and EPIPE (or ECONNRESET), a later fprintf longer than the
+ *               buffer returns -1 with EPIPE, fclose returns 0 (the failed write
+ *               left nothing buffered); dprintf to a closed socket -1 EPIPE.
  *   shared      two threads write 200 records of 10,000 bytes each (more than
  *               the buffer) to one socketpair FILE by fwrite and fprintf; the
  *               reader checks that no record is interleaved with another (the
@@ -54,6 +59,9 @@
  *   linebuf: "hello\n" alone, then "world\n"
  *   linebuf: 4203413 bytes, checksum ok, ferror 0
  *   shared: 400 whole records from two threads, none interleaved
+ *   epipe socketpair: fwrite short=1 ferror=1 errno=EPIPE/ECONNRESET; fprintf past the buffer=-1 (EPIPE); fclose=0
+ *   epipe pipe: fwrite short=1 ferror=1 errno=EPIPE/ECONNRESET; fprintf past the buffer=-1 (EPIPE); fclose=0
+ *   epipe dprintf: -1 (EPIPE)
  * metrics: os_threads_max, ticks_<case>, case_<case>_ms.
  */
 #include "../common.h"
@@ -659,6 +667,75 @@ static void case_shared(void) {
     printf("shared: %ld whole records from two threads, none interleaved\n", r.records);
 }
 
+/* The reader goes away after 256 KiB: the writer's stream must fail as natively
+ * (a short fwrite, the error flag, errno EPIPE with SIGPIPE ignored; fprintf -1;
+ * dprintf -1), not hang and not report success. */
+static void *reader_256k_then_close(void *arg) {
+    int fd = (int)(long)arg;
+    char buf[4096];
+    size_t got = 0;
+    while (got < 262144) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        ECHECK(n > 0, "read: %s", n < 0 ? strerror(errno) : "EOF");
+        got += (size_t)n;
+        usleep(1000);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void epipe_on(const char *label, int wfd, int rfd) {
+    pthread_t t;
+    ECHECK(pthread_create(&t, NULL, reader_256k_then_close, (void *)(long)rfd) == 0, "pthread_create");
+    FILE *fp = fdopen(wfd, "w");
+    ECHECK(fp != NULL, "fdopen");
+    static char chunk[10000];
+    memset(chunk, 'e', sizeof chunk);
+    size_t r = 0;
+    long total = 0;
+    int err = 0;
+    while (total < 64L * MiB) {
+        r = fwrite(chunk, 1, sizeof chunk, fp);
+        if (r < sizeof chunk) {
+            err = errno;
+            break;
+        }
+        total += (long)r;
+    }
+    int ferr = ferror(fp) != 0;
+    errno = 0;
+    int pf = fprintf(fp, "%s %d\n", "more", 42);
+    int pf_err = errno;
+    /* Enough for glibc to write at once (more than its buffer). */
+    errno = 0;
+    int pf2 = fprintf(fp, "%5000d\n", 7);
+    int pf2_err = errno;
+    pthread_join(t, NULL);
+    int fc = fclose(fp);
+    /* A writer blocked in the kernel when a unix-socket reader closes with unread
+     * data gets ECONNRESET, one that calls afterwards EPIPE: which one is timing. */
+    printf("%s: fwrite short=%d ferror=%d errno=%s; fprintf past the buffer=%d (%s); fclose=%d\n", label,
+           r < sizeof chunk, ferr, err == EPIPE || err == ECONNRESET ? "EPIPE/ECONNRESET" : strerror(err), pf2,
+           pf2_err == EPIPE ? "EPIPE" : strerror(pf2_err), fc);
+    (void)pf;
+    (void)pf_err;
+}
+
+static void case_epipe(void) {
+    int sv[2], p[2];
+    ECHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    epipe_on("epipe socketpair", sv[0], sv[1]);
+    ECHECK(pipe(p) == 0, "pipe");
+    epipe_on("epipe pipe", p[1], p[0]);
+    ECHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    close(sv[1]);
+    errno = 0;
+    int d = dprintf(sv[0], "%s\n", "nobody reads this");
+    printf("epipe dprintf: %d (%s)\n", d, errno == EPIPE ? "EPIPE" : strerror(errno));
+    close(sv[0]);
+}
+
 int main(int argc, char **argv) {
     const char *only = argc > 1 ? argv[1] : NULL;
     signal(SIGALRM, on_alarm);
@@ -671,7 +748,7 @@ int main(int argc, char **argv) {
     } cases[] = {
         {"socketpair", case_socketpair}, {"tcp", case_tcp}, {"pipe", case_pipe},
         {"stdout", case_stdout},         {"stderr", case_stderr}, {"linebuf", case_linebuf},
-        {"shared", case_shared},
+        {"shared", case_shared},         {"epipe", case_epipe},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (only && strcmp(only, cases[i].name) != 0) continue;
