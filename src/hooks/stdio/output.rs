@@ -1,6 +1,6 @@
 //! stdio output: `fwrite`, `fputs`, `puts`, `fputc`/`putc`/`putchar`, `__overflow`,
-//! `fflush` (also of every stream), `fclose`'s flush, and through [`write_formatted`]
-//! the `printf` family.
+//! `fflush` (also of every stream), `fclose`'s flush, and through [`Stream`] the
+//! `printf` family (`printf.rs`).
 //!
 //! glibc empties a FILE's buffer with its internal `write`, which no preload can see: on
 //! a pipe or socket whose reader is a green thread of this process that write would
@@ -19,9 +19,11 @@
 //! | unbuffered      | always                                 | written directly          |
 //!
 //! Fast path: a call whose data fits the buffer of a fully buffered stream (or a
-//! character that fits) goes to glibc untouched; only a call that would make glibc
-//! write looks the fd up (`fio::prepare`), and a regular file, an fd the program made
-//! non-blocking, or a thread without the hub goes to glibc as well.
+//! character that fits) is a copy into the buffer, done inline exactly as glibc's own
+//! fast path does it when no lock is needed (else glibc's function is called); no
+//! lookup. Only a call that would make glibc write looks the fd up (`fio::prepare`),
+//! and a regular file, an fd the program made non-blocking, or a thread without the
+//! hub goes to glibc as well.
 //!
 //! Exclusion: glibc's FILE lock is recursive on the OS thread, which every green thread
 //! shares, so it cannot keep a second green thread out while the first is parked in the

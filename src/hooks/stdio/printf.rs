@@ -70,6 +70,8 @@ const OFF_BUF_END: usize = 64;
 const IO_ERR_SEEN: c_int = 0x20;
 const IO_EOF_SEEN: c_int = 0x10;
 const IO_CURRENTLY_PUTTING: c_int = 0x800;
+const IO_UNBUFFERED: c_int = 0x2;
+const IO_LINE_BUF: c_int = 0x200;
 const FSETLOCKING_BYCALLER: c_int = 2;
 const FORMAT_BUF: usize = 8192;
 
@@ -130,7 +132,8 @@ unsafe fn set_area(cf: *mut FILE, base: *mut u8, end: *mut u8) {
         }
         *field::<*mut u8>(cf, OFF_WRITE_END) = end;
         *field::<*mut u8>(cf, OFF_BUF_END) = end;
-        *field::<c_int>(cf, 0) = (*field::<c_int>(cf, 0) | IO_CURRENTLY_PUTTING) & !(IO_ERR_SEEN | IO_EOF_SEEN);
+        // Fully buffered again even if exit's or fcloseall's clean-up unbuffered it.
+        *field::<c_int>(cf, 0) = (*field::<c_int>(cf, 0) | IO_CURRENTLY_PUTTING) & !(IO_ERR_SEEN | IO_EOF_SEEN | IO_UNBUFFERED | IO_LINE_BUF);
     }
 }
 
