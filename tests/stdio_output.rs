@@ -76,3 +76,11 @@ fn stdio_output_two_threads_one_file_records_stay_whole() {
 fn stdio_output_reader_gone_fails_like_native() {
     case("epipe");
 }
+
+/// Records written as two halves between flockfile and funlockfile, with a sleep in
+/// between, arrive whole from two threads, on a socketpair and on a regular file: the
+/// lock keeps the other green thread's output calls out for the whole section.
+#[test]
+fn stdio_output_flockfile_section_excludes_other_threads() {
+    case("locked");
+}

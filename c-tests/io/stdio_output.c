@@ -45,6 +45,10 @@
  *               flag and EPIPE (or ECONNRESET), a later fprintf longer than the
  *               buffer returns -1 with EPIPE, fclose returns 0 (the failed write
  *               left nothing buffered); dprintf to a closed socket -1 EPIPE.
+ *   locked      two threads write records as two halves under flockfile,
+ *               sleeping between the halves: every record arrives whole, on a
+ *               socketpair read by a slow thread (6000-byte halves) and on a
+ *               regular file (100-byte halves).
  *   shared      two threads write 200 records of 10,000 bytes each (more than
  *               the buffer) to one socketpair FILE by fwrite and fprintf; the
  *               reader checks that no record is interleaved with another (the
@@ -63,6 +67,8 @@
  *   epipe socketpair: fwrite short=1 ferror=1 errno=EPIPE/ECONNRESET; fprintf past the buffer=-1 (EPIPE); fclose=0
  *   epipe pipe: fwrite short=1 ferror=1 errno=EPIPE/ECONNRESET; fprintf past the buffer=-1 (EPIPE); fclose=0
  *   epipe dprintf: -1 (EPIPE)
+ *   locked socketpair: 120 records, 0 interleaved
+ *   locked file: 100 records, 0 interleaved
  * metrics: os_threads_max, ticks_<case>, case_<case>_ms.
  */
 #include "../common.h"
@@ -682,6 +688,109 @@ static void case_shared(void) {
     printf("shared: %ld whole records from two threads, none interleaved\n", r.records);
 }
 
+/* flockfile keeps other threads' calls out for the whole locked section, even
+ * while its holder sleeps or parks inside it: records written as two halves under
+ * flockfile, with a sleep between the halves, arrive whole. On a socketpair read
+ * by a slow thread (halves larger than the buffer) and on a regular file. */
+#define HALF 6000
+static FILE *locked_fp;
+static size_t locked_half;
+static int locked_records;
+
+static void *locked_writer(void *arg) {
+    char letter = (char)(long)arg;
+    char *half = malloc(locked_half + 1);
+    ECHECK(half != NULL, "malloc");
+    memset(half, letter, locked_half);
+    half[locked_half] = 0;
+    for (int i = 0; i < locked_records; i++) {
+        flockfile(locked_fp);
+        ECHECK(fwrite(half, 1, locked_half, locked_fp) == locked_half, "fwrite: %s", strerror(errno));
+        usleep(500);
+        ECHECK(fputs(half, locked_fp) >= 0, "fputs: %s", strerror(errno));
+        funlockfile(locked_fp);
+    }
+    free(half);
+    return NULL;
+}
+
+static void locked_run(void) {
+    pthread_t w1, w2;
+    ECHECK(pthread_create(&w1, NULL, locked_writer, (void *)(long)'C') == 0, "pthread_create");
+    ECHECK(pthread_create(&w2, NULL, locked_writer, (void *)(long)'D') == 0, "pthread_create");
+    pthread_join(w1, NULL);
+    pthread_join(w2, NULL);
+    ECHECK(!ferror(locked_fp), "ferror");
+}
+
+static long count_bad_records(const char *data, size_t len, size_t rec) {
+    long bad = 0;
+    ECHECK(len % rec == 0, "%zu bytes is not a whole number of %zu-byte records", len, rec);
+    for (size_t off = 0; off < len; off += rec)
+        for (size_t k = 1; k < rec; k++)
+            if (data[off + k] != data[off]) {
+                bad++;
+                break;
+            }
+    return bad;
+}
+
+struct collect {
+    int fd;
+    char *data;
+    size_t len;
+};
+
+static void *collect_main(void *arg) {
+    struct collect *c = arg;
+    size_t cap = 1 << 20;
+    c->data = malloc(cap);
+    for (;;) {
+        if (c->len + 4096 > cap) c->data = realloc(c->data, cap *= 2);
+        ssize_t n = read(c->fd, c->data + c->len, 4096);
+        if (n < 0 && errno == EINTR) continue;
+        ECHECK(n >= 0, "read: %s", strerror(errno));
+        if (n == 0) break;
+        c->len += (size_t)n;
+        usleep(1000);
+    }
+    close(c->fd);
+    return NULL;
+}
+
+static void case_locked(void) {
+    int sv[2];
+    ECHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    struct collect c = {.fd = sv[1]};
+    pthread_t rt;
+    ECHECK(pthread_create(&rt, NULL, collect_main, &c) == 0, "pthread_create");
+    locked_fp = fdopen(sv[0], "w");
+    locked_half = HALF;
+    locked_records = 60;
+    locked_run();
+    ECHECK(fclose(locked_fp) == 0, "fclose");
+    pthread_join(rt, NULL);
+    long bad = count_bad_records(c.data, c.len, 2 * HALF);
+    printf("locked socketpair: %zu records, %ld interleaved\n", c.len / (2 * HALF), bad);
+    free(c.data);
+
+    char path[] = "/tmp/stdio_output_locked_XXXXXX";
+    int fd = mkstemp(path);
+    ECHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+    unlink(path);
+    locked_fp = fdopen(fd, "w+");
+    locked_half = 100;
+    locked_records = 50;
+    locked_run();
+    ECHECK(fflush(locked_fp) == 0, "fflush");
+    rewind(locked_fp);
+    static char filedata[2 * 2 * 100 * 50 + 1];
+    size_t n = fread(filedata, 1, sizeof filedata, locked_fp);
+    bad = count_bad_records(filedata, n, 200);
+    printf("locked file: %zu records, %ld interleaved\n", n / 200, bad);
+    fclose(locked_fp);
+}
+
 /* The reader goes away after 256 KiB: the writer's stream must fail as natively
  * (a short fwrite, the error flag, errno EPIPE with SIGPIPE ignored; fprintf -1;
  * dprintf -1), not hang and not report success. */
@@ -763,7 +872,7 @@ int main(int argc, char **argv) {
     } cases[] = {
         {"socketpair", case_socketpair}, {"tcp", case_tcp}, {"pipe", case_pipe},
         {"stdout", case_stdout},         {"stderr", case_stderr}, {"linebuf", case_linebuf},
-        {"shared", case_shared},         {"epipe", case_epipe},
+        {"shared", case_shared},         {"epipe", case_epipe},   {"locked", case_locked},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (only && strcmp(only, cases[i].name) != 0) continue;

@@ -67,7 +67,8 @@ pub const COVERED: &[&str] = &[
     "putchar", "putchar_unlocked", "__overflow", "fflush", "_IO_fflush", "fflush_unlocked",
     "printf", "_IO_printf", "fprintf", "_IO_fprintf", "dprintf", "__printf_chk",
     "__fprintf_chk", "__dprintf_chk", "vprintf", "vfprintf", "_IO_vfprintf", "__vprintf_chk",
-    "__vfprintf_chk", "vdprintf", "__vdprintf_chk",
+    "__vfprintf_chk", "vdprintf", "__vdprintf_chk", "flockfile", "funlockfile", "ftrylockfile",
+    "_IO_flockfile", "_IO_funlockfile", "_IO_ftrylockfile",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",

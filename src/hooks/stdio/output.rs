@@ -27,9 +27,10 @@
 //!
 //! Exclusion: glibc's FILE lock is recursive on the OS thread, which every green thread
 //! shares, so it cannot keep a second green thread out while the first is parked in the
-//! middle of a write. Each FILE a green thread is writing through these hooks is marked
-//! busy; another green thread entering an output hook for it waits (parking lot, keyed
-//! on the FILE) until the first returns, as natively it would wait for the lock.
+//! middle of a write. Each FILE a green thread is writing through these hooks, or has
+//! locked with `flockfile`, is marked busy; another green thread entering an output
+//! hook or `flockfile` for it waits (parking lot, keyed on the FILE) until the first
+//! returns or unlocks, as natively it would wait for the lock.
 
 use super::{IO_ERR_SEEN, IO_LINE_BUF, IO_NO_WRITES, IO_UNBUFFERED, OFF_BUF_BASE, OFF_BUF_END, OFF_FILENO, OFF_MODE, OFF_OFFSET, OFF_READ_END, OFF_READ_PTR, field};
 use crate::fd::io::{self as fio, Plan};
@@ -63,8 +64,6 @@ unsafe extern "C" {
     static mut _IO_list_all: *mut FILE;
     fn _IO_list_lock();
     fn _IO_list_unlock();
-    fn flockfile(fp: *mut FILE);
-    fn funlockfile(fp: *mut FILE);
 }
 
 /// Defines `real_<name>`: glibc's function, resolved on first use (these hooks replace
@@ -98,6 +97,9 @@ real_fns! {
     real_overflow => c"__overflow" (fp: *mut FILE, c: c_int) -> c_int;
     real_fflush => c"fflush" (fp: *mut FILE) -> c_int;
     real_fflush_unlocked => c"fflush_unlocked" (fp: *mut FILE) -> c_int;
+    real_flockfile => c"flockfile" (fp: *mut FILE) -> ();
+    real_funlockfile => c"funlockfile" (fp: *mut FILE) -> ();
+    real_ftrylockfile => c"ftrylockfile" (fp: *mut FILE) -> c_int;
 }
 
 // ---------------------------------------------------------------------------------
@@ -180,6 +182,22 @@ fn busy_enter(h: *mut Hub, fp: *mut FILE) {
         if let Some(b) = busy_find(key) {
             b.waiters -= 1;
         }
+    }
+}
+
+/// Before glibc serves a call on `fp` by itself: wait while another green thread holds
+/// it (inside an output call, or between `flockfile` and `funlockfile`).
+///
+/// # Safety
+/// `fp` is a live FILE.
+#[inline]
+pub(super) unsafe fn wait_turn(fp: *mut FILE) {
+    if BUSY_COUNT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    if let Some(h) = hub::local() {
+        busy_enter(h, fp);
+        busy_leave(fp);
     }
 }
 
@@ -307,18 +325,21 @@ impl Stream {
         }
         // SAFETY: fp is live.
         let (fd, mode, fl) = unsafe { (*field::<c_int>(fp, OFF_FILENO), *field::<c_int>(fp, OFF_MODE), flags(fp)) };
-        if fd < 0 || mode > 0 || fl & IO_NO_WRITES != 0 {
+        let plan = if fd < 0 || mode > 0 || fl & IO_NO_WRITES != 0 { None } else { Some(fio::prepare(fd)) };
+        let Some(Plan::Green(h, e)) = plan else {
+            // glibc serves it, in one go (no park): after whoever holds the FILE.
+            // SAFETY: fp is live.
+            unsafe { wait_turn(fp) };
             return None;
-        }
-        let Plan::Green(h, e) = fio::prepare(fd) else { return None };
+        };
         busy_enter(h, fp);
         // glibc's lock only keeps out OS threads other than the hub's; it is taken as
         // glibc's own calls take it (not for the _unlocked forms, nor FSETLOCKING_BYCALLER).
         // SAFETY: fp is live; _lock is glibc's lock pointer.
         let glibc_lock = !unlocked && fl & IO_USER_LOCK == 0 && unsafe { !(*field::<*mut c_void>(fp, OFF_LOCK)).is_null() };
         if glibc_lock {
-            // SAFETY: fp is live; flockfile is not hooked.
-            unsafe { flockfile(fp) };
+            // SAFETY: fp is live.
+            unsafe { real_flockfile(fp) };
         }
         Some(Stream { fp, h, fd, e, glibc_lock })
     }
@@ -591,7 +612,7 @@ impl Drop for Stream {
     fn drop(&mut self) {
         if self.glibc_lock {
             // SAFETY: taken in open.
-            unsafe { funlockfile(self.fp) };
+            unsafe { real_funlockfile(self.fp) };
         }
         busy_leave(self.fp);
     }
@@ -954,4 +975,63 @@ pub(super) fn resolve(l: &Lazy, cache: &AtomicUsize, sym: &core::ffi::CStr) -> u
         }
         None => crate::log::fatal_parts(&[b"greenshim: cannot resolve the real libc symbol ", sym.to_bytes()]),
     }
+}
+
+// ---------------------------------------------------------------------------------
+// flockfile: the busy mark for a green thread's whole locked section, then glibc's
+// lock (which still keeps out OS threads other than the hub's).
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn flockfile(fp: *mut FILE) {
+    if let Some(h) = hub::local() {
+        busy_enter(h, fp);
+    }
+    // SAFETY: the program's FILE.
+    unsafe { real_flockfile(fp) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _IO_flockfile(fp: *mut FILE) {
+    // SAFETY: forwarded.
+    unsafe { flockfile(fp) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn funlockfile(fp: *mut FILE) {
+    // SAFETY: the program's FILE.
+    unsafe { real_funlockfile(fp) };
+    if hub::local().is_some() {
+        busy_leave(fp);
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _IO_funlockfile(fp: *mut FILE) {
+    // SAFETY: forwarded.
+    unsafe { funlockfile(fp) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn ftrylockfile(fp: *mut FILE) -> c_int {
+    if let Some(h) = hub::local() {
+        // SAFETY: h is this thread's hub.
+        let me = unsafe { hub::current(h) };
+        if busy_find(fp as usize).is_some_and(|b| !b.owner.is_null() && b.owner != me) {
+            return 1;
+        }
+        // SAFETY: the program's FILE.
+        if unsafe { real_ftrylockfile(fp) } != 0 {
+            return 1;
+        }
+        busy_enter(h, fp);
+        return 0;
+    }
+    // SAFETY: the program's FILE.
+    unsafe { real_ftrylockfile(fp) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn _IO_ftrylockfile(fp: *mut FILE) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { ftrylockfile(fp) }
 }

@@ -22,7 +22,7 @@
 //! the split between what is written and what stays buffered may differ, never the
 //! order. Any other stream goes to glibc's function with the caller's `va_list`.
 
-use super::output::{Stream, copy_in, fits, real_fwrite, resolve};
+use super::output::{Stream, copy_in, fits, real_fwrite, resolve, wait_turn};
 use super::field;
 use crate::fd::io::{self as fio, Plan};
 use crate::fd::table::FdEntry;
@@ -336,6 +336,9 @@ unsafe fn vfprintf_impl(fp: *mut FILE, flag: Option<c_int>, fmt: *const c_char, 
     unsafe {
         if served(fp) {
             return vfprintf_served(fp, flag, fmt, ap);
+        }
+        if !fp.is_null() {
+            wait_turn(fp);
         }
         match flag {
             Some(fl) => real_vfprintf_chk(fp, fl, fmt, ap),
