@@ -148,9 +148,14 @@ macro_rules! va_trampoline {
                 "sub rsp, 200",
                 "mov [rsp], rdi", "mov [rsp + 8], rsi", "mov [rsp + 16], rdx",
                 "mov [rsp + 24], rcx", "mov [rsp + 32], r8", "mov [rsp + 40], r9",
+                // al = how many vector registers hold arguments (the ABI's upper
+                // bound): none, nothing to save, as compilers' own prologues do.
+                "test al, al",
+                "je 2f",
                 "movdqu [rsp + 48], xmm0", "movdqu [rsp + 64], xmm1", "movdqu [rsp + 80], xmm2",
                 "movdqu [rsp + 96], xmm3", "movdqu [rsp + 112], xmm4", "movdqu [rsp + 128], xmm5",
                 "movdqu [rsp + 144], xmm6", "movdqu [rsp + 160], xmm7",
+                "2:",
                 concat!("mov dword ptr [rsp + 176], ", $gp),
                 "mov dword ptr [rsp + 180], 48",
                 "lea rax, [rsp + 208]",

@@ -118,6 +118,8 @@ struct Formatter {
     /// The program's FILE whose free room `cf` is formatting into, if it is.
     aliased: *mut FILE,
     sink: Sink,
+    /// Next idle formatter in the pool.
+    next: *mut Formatter,
 }
 
 /// Points `cf`'s buffer (and with it an empty put area) at `[base, end)`.
@@ -223,23 +225,29 @@ unsafe extern "C" fn cookie_write(cookie: *mut c_void, p: *const c_char, n: usiz
 }
 
 /// Idle formatters. Hub thread only (every user holds a `Plan::Green`).
-struct Pool(UnsafeCell<Vec<*mut Formatter>>);
+/// A list linked through `Formatter::next`.
+struct Pool(UnsafeCell<*mut Formatter>);
 // SAFETY: only the hub's OS thread touches it.
 unsafe impl Sync for Pool {}
-static POOL: Pool = Pool(UnsafeCell::new(Vec::new()));
+static POOL: Pool = Pool(UnsafeCell::new(core::ptr::null_mut()));
 
 /// An idle formatter aimed at `sink`, or None if none can be made (out of memory).
 fn take(sink: Sink) -> Option<*mut Formatter> {
-    // SAFETY: hub thread only; no reference outlives this statement.
-    let f = match unsafe { (*POOL.0.get()).pop() } {
-        Some(f) => f,
-        None => {
+    // SAFETY: hub thread only; pooled formatters live forever.
+    let head = unsafe { *POOL.0.get() };
+    let f = match head.is_null() {
+        // SAFETY: as above.
+        false => unsafe {
+            *POOL.0.get() = (*head).next;
+            head
+        },
+        true => {
             // SAFETY: plain allocation (malloc is not hooked).
             let own = unsafe { libc::malloc(FORMAT_BUF) } as *mut u8;
             if own.is_null() {
                 return None;
             }
-            let f = Box::into_raw(Box::new(Formatter { cf: core::ptr::null_mut(), own, aliased: core::ptr::null_mut(), sink: Sink::Idle }));
+            let f = Box::into_raw(Box::new(Formatter { cf: core::ptr::null_mut(), own, aliased: core::ptr::null_mut(), sink: Sink::Idle, next: core::ptr::null_mut() }));
             let io = CookieIo { read: 0, write: Some(cookie_write), seek: 0, close: 0 };
             // SAFETY: f lives forever (pooled); glibc's FILE functions are not hooked.
             unsafe {
@@ -284,10 +292,12 @@ unsafe fn give(f: *mut Formatter) {
     unsafe {
         (*f).sink = Sink::Idle;
         (*f).aliased = core::ptr::null_mut();
-        // Empty, and off the program's buffer: glibc's fflush(NULL) and exit walk
-        // every FILE, this one included, and must find nothing to write.
-        set_area((*f).cf, (*f).own, (*f).own.add(FORMAT_BUF));
-        (*POOL.0.get()).push(f);
+        // Empty: glibc's fflush(NULL) and exit walk every FILE, this one included, and
+        // must find nothing to write (its buffer is a user buffer: never freed).
+        let cf = (*f).cf;
+        *field::<*mut u8>(cf, OFF_WRITE_BASE) = *field::<*mut u8>(cf, OFF_WRITE_PTR);
+        (*f).next = *POOL.0.get();
+        *POOL.0.get() = f;
     }
 }
 
