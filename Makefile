@@ -11,14 +11,19 @@ CARGO  ?= cargo
 LIB    := target/release/libgreenshim.so
 BIN    := target/release/greenshim
 
-.PHONY: all build test demo bench compat install clean
+.PHONY: all build rust-tests test demo bench compat install clean
 
 all: build
 
 build:
 	$(CARGO) build --release
 
-test: build
+# The Rust test programs are a Cargo project of their own (c-tests/rust, own target
+# dir): the library's build never depends on them. tests/futex.rs builds them too.
+rust-tests:
+	$(CARGO) build --release --locked --manifest-path c-tests/rust/Cargo.toml --target-dir target/rust-tests
+
+test: build rust-tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --release --no-fail-fast; \
 	else \

@@ -73,6 +73,14 @@ for prog in micro thread_server epoll_server; do
     fi
 done
 
+# ---- Rust programs (std::mpsc ping-pong, Mutex hand-off) ----------------------------------
+if cargo build --release --quiet --manifest-path c-tests/rust/Cargo.toml --target-dir target/rust-tests --bin bench_pingpong; then
+    cp target/rust-tests/release/bench_pingpong "$BUILD/bench_pingpong"
+else
+    say "cargo build of c-tests/rust failed: Rust cases will be skipped"
+    rm -f "$BUILD/bench_pingpong"
+fi
+
 # ---- Python: a venv in build/ with gevent and Flask -----------------------------------
 HOST_PY=$(command -v python3 || true)
 PY=""

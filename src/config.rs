@@ -8,7 +8,8 @@
 //! | `GREENSHIM_DISABLE` | `0` or `1` (pass every call through) | `0` |
 //! | `GREENSHIM_OFFLOAD_THREADS` | 1..=256 | `4` |
 //! | `GREENSHIM_STACK_GUARD` | `0` or `1` (guard page below each green stack) | `1` |
-//! | `GREENSHIM_FILE_IO` | `inline` or `offload` (regular-file read/write) | `inline` |
+//! | `GREENSHIM_FILE_IO` | `auto`, `inline` or `offload` (regular-file read/write) | `auto` |
+//! | `GREENSHIM_SLICE` | `0` (off) or a duration with unit `ns`, `us`, `ms`, `s` | `5ms` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -26,6 +27,20 @@ pub enum Level {
     Trace = 5,
 }
 
+/// How reads and writes of regular files and block devices are served
+/// (GREENSHIM_FILE_IO).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileIo {
+    /// Always inline: the OS thread waits for the disk.
+    Inline = 0,
+    /// Reads: `preadv2(RWF_NOWAIT)` first, which answers from the page cache in one
+    /// system call; a miss, and all O_DIRECT I/O, goes to the offload pool. Writes
+    /// (page cache, unless O_DIRECT) inline.
+    Auto = 1,
+    /// Every read and write on the offload pool.
+    Offload = 2,
+}
+
 /// The validated configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -40,7 +55,10 @@ pub struct Config {
     /// more kernel memory map per thread, which caps threads near vm.max_map_count / 2).
     pub stack_guard: bool,
     /// Regular-file reads and writes on the offload pool instead of inline.
-    pub file_io_offload: bool,
+    pub file_io: FileIo,
+    /// Time slice in ns (0 = none): a green thread that keeps making hooked calls that
+    /// never park yields after this long.
+    pub slice_ns: u64,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -64,8 +82,28 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_DISABLE", "0|1", "0"),
     ("GREENSHIM_OFFLOAD_THREADS", "an integer from 1 to 256", "4"),
     ("GREENSHIM_STACK_GUARD", "0|1", "1"),
-    ("GREENSHIM_FILE_IO", "inline|offload", "inline"),
+    ("GREENSHIM_FILE_IO", "auto|inline|offload", "auto"),
+    ("GREENSHIM_SLICE", "0 (off) or a duration with unit ns, us, ms or s (e.g. 5ms), at most 10s", "5ms"),
 ];
+
+/// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mul = match unit {
+        "ns" => 1,
+        "us" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mul).filter(|v| *v <= 10_000_000_000)
+}
 
 /// glibc's default thread stack: RLIMIT_STACK, capped at 8 MiB here because green
 /// stacks are reserved eagerly (though committed lazily).
@@ -137,16 +175,18 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         disable: field(&get, 3, parse_bool, false)?,
         offload_threads: field(&get, 4, |s| s.trim().parse::<usize>().ok().filter(|n| (1..=256).contains(n)), 4)?,
         stack_guard: field(&get, 5, parse_bool, true)?,
-        file_io_offload: field(
+        file_io: field(
             &get,
             6,
             |s| match s.trim() {
-                "inline" | "" => Some(false),
-                "offload" => Some(true),
+                "auto" | "" => Some(FileIo::Auto),
+                "inline" => Some(FileIo::Inline),
+                "offload" => Some(FileIo::Offload),
                 _ => None,
             },
-            false,
+            FileIo::Auto,
         )?,
+        slice_ns: field(&get, 7, parse_duration, 5_000_000)?,
     })
 }
 

@@ -18,7 +18,8 @@ fn greenshim_init() {
     log::set_level(cfg.log);
     crate::stats::set_enabled(cfg.stats);
     crate::offload::set_max_workers(cfg.offload_threads);
-    crate::fd::io::set_file_io_offload(cfg.file_io_offload);
+    crate::fd::io::set_file_io(cfg.file_io);
+    crate::hub::set_slice_ns(cfg.slice_ns);
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;

@@ -179,3 +179,64 @@ fn pause_in_a_thread_parks_until_signalled() {
 fn execl_family_passes_every_argument() {
     io("execl_variadic");
 }
+
+/// Threads that keep making hooked calls that never wait (sched_yield, a poll that finds
+/// an fd ready, waitpid(WNOHANG), trylock) do not starve threads waiting on a timer, a
+/// pipe or a mutex: the time slice sends them to the back of the ready queue.
+#[test]
+fn spinning_on_calls_that_never_wait_does_not_starve_others() {
+    io("time_slices");
+}
+
+/// sem_wait on process-shared semaphores (sem_open, sem_init pshared=1) posted by
+/// another process only after a thread of this one acts: the hub keeps running.
+#[test]
+fn process_shared_semaphore_waits_keep_the_hub_running() {
+    let (_, shim) = io("pshared_sem");
+    for m in ["ticks_during_named", "ticks_during_unnamed"] {
+        assert!(shim.metric(m) >= 10, "{m}: {}", shim.stderr);
+    }
+}
+
+/// multiprocessing under each start method: Pool (apply, map, imap_unordered, starmap,
+/// apply_async with a callback), Queue drained by a thread, JoinableQueue, Manager,
+/// Lock/RLock/Semaphore/Event/Condition/Barrier across processes, SharedMemory,
+/// ProcessPoolExecutor; a ticker thread in the parent keeps ticking.
+fn multiprocessing_with(method: &str) {
+    let p = py_program("mp_pool");
+    let interp = python();
+    let args = [method];
+    let mut spec = Spec::new(&p);
+    spec.interpreter = Some(&interp);
+    spec.args = &args;
+    spec.timeout = std::time::Duration::from_secs(180);
+    let (_, shim) = compare(&spec);
+    // Natively the ticker never waits long; under the shim it may wait a few slices.
+    assert!(shim.metric("max_tick_gap_ms") < 1000, "ticker stalled:\n{}", shim.stderr);
+}
+
+#[test]
+fn py_multiprocessing_fork() {
+    multiprocessing_with("fork");
+}
+
+#[test]
+fn py_multiprocessing_forkserver() {
+    multiprocessing_with("forkserver");
+}
+
+#[test]
+fn py_multiprocessing_spawn() {
+    multiprocessing_with("spawn");
+}
+
+/// Process-shared and robust mutexes, condvars, rwlocks and barriers: glibc's semantics
+/// across processes (a child with the shim and one without), EOWNERDEAD after the
+/// owner process is killed, a robust mutex between two threads; the hub keeps running.
+#[test]
+fn process_shared_and_robust_objects_keep_the_hub_running() {
+    let (_, shim) = io("pshared_sync");
+    for m in ["ticks_cv_round1", "ticks_cv_round2", "ticks_rwlock", "ticks_barrier"] {
+        assert!(shim.metric(m) >= 10, "{m}: {}", shim.stderr);
+    }
+}

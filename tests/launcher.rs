@@ -458,3 +458,25 @@ fn strace_compare_without_strace_names_the_package() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("apt-get install strace"), "{}", text(&o.stderr));
 }
+
+/// GREENSHIM_SLICE and GREENSHIM_FILE_IO accept their documented forms and reject the
+/// rest with one line naming the variable and the accepted form.
+#[test]
+fn slice_and_file_io_are_validated() {
+    for good in ["0", "5ms", "500us", "1s", "250000ns", "10s"] {
+        let o = output(greenshim(&["--", "true"]).env("GREENSHIM_SLICE", good));
+        assert_eq!(o.status.code(), Some(0), "GREENSHIM_SLICE={good}: {}", text(&o.stderr));
+    }
+    for bad in ["5", "fast", "-1ms", "11s", "5 ms", "99999999999999999999s"] {
+        let o = output(greenshim(&["--", "true"]).env("GREENSHIM_SLICE", bad));
+        assert_eq!(o.status.code(), Some(2), "GREENSHIM_SLICE={bad}");
+        let err = text(&o.stderr);
+        assert!(err.starts_with(&format!("greenshim: invalid GREENSHIM_SLICE={bad:?}: expected ")), "{err}");
+    }
+    for good in ["auto", "inline", "offload"] {
+        let o = output(greenshim(&["--file-io", good, "true"]));
+        assert_eq!(o.status.code(), Some(0), "--file-io {good}: {}", text(&o.stderr));
+    }
+    let o = output(greenshim(&["--file-io", "uring", "true"]));
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -388,6 +388,18 @@ def cases_micro(rows):
             r = Row("2. context switch", f"C {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
             measure(r, plan(micro_argv(case, n)), REPS)
             rows.append(r)
+        rust = os.path.join(BIN, "bench_pingpong")
+        for case, label, tgt in [
+            ("mpsc", "std::mpsc ping-pong", t_speedup(20)),
+            ("mutex", "std::sync::Mutex hand-off, 3-mutex ring", None),
+        ]:
+            r = Row("2. context switch", f"Rust {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
+            if os.path.exists(rust):
+                measure(r, plan([rust, case, str(n)]), REPS)
+            else:
+                for v in ("native", "shim", "native1"):
+                    r.skipped[v] = "c-tests/rust not built"
+            rows.append(r)
         if HAVE_GEVENT:
             n = 200000 if q else 1000000
             r = Row("2. context switch", f"Py greenlet switch round trip ×{n} (ref only)",
@@ -401,6 +413,7 @@ def cases_micro(rows):
         for case, label, tgt in [
             ("fast_pipe", "pipe write+read 1 B", t_overhead(5)),
             ("fast_sock", "socketpair write+read 1 B", t_overhead(5)),
+            ("fast_tcp", "TCP loopback write+read 1 B", t_overhead(5)),
             ("fast_devzero", "read 1 B from /dev/zero", t_overhead(5)),
         ]:
             r = Row("3. fast path", f"C {label} ×{n}", "ns/op", "ns_per_op", target=tgt)
@@ -420,6 +433,16 @@ def cases_micro(rows):
         r = Row("3. fast path", f"C fgets {n} 64-byte lines from a pipe another thread fills", "ns/line", "ns_per_op",
                 target=t_overhead(10))
         measure(r, plan(micro_argv("stream_fgets", n), with1=False), REPS)
+        rows.append(r)
+        n = 300000 if q else 1000000
+        r = Row("3. fast path", f"C pread 4 KiB of a cached file ×{n} (another thread alive)", "ns/op", "ns_per_op",
+                target=t_overhead(5))
+        measure(r, plan(micro_argv("file_cached", n), with1=False), REPS)
+        rows.append(r)
+        n = 256 if q else 1024
+        r = Row("3. fast path", f"C pread 1 MiB of an uncached file ×{n} (another thread alive)", "ns/MiB", "ns_per_op",
+                target=t_overhead(10))
+        measure(r, plan(micro_argv("file_uncached", n), with1=False), REPS)
         rows.append(r)
 
 

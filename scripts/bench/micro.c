@@ -44,6 +44,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -282,6 +284,20 @@ static void *fast_thread(void *arg) {
         if (pipe(fds) != 0) die("pipe");
     } else if (strcmp(fast_case, "fast_sock") == 0) {
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) die("socketpair");
+    } else if (strcmp(fast_case, "fast_tcp") == 0) {
+        /* socket() + connect() + accept() on loopback: the sockets the shim used to
+         * create with a hidden O_NONBLOCK, now plain blocking ones served per call. */
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t al = sizeof a;
+        if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
+            getsockname(l, (struct sockaddr *)&a, &al))
+            die("listen");
+        fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[1] < 0 || connect(fds[1], (struct sockaddr *)&a, sizeof a)) die("connect");
+        fds[0] = accept(l, NULL, NULL);
+        if (fds[0] < 0) die("accept");
+        close(l);
     } else if (strcmp(fast_case, "fast_devzero") == 0) {
         fds[0] = open("/dev/zero", O_RDONLY);
         if (fds[0] < 0) die("open /dev/zero");
@@ -324,6 +340,45 @@ static void bench_fast(const char *name) {
     check(pthread_join(t, NULL), "pthread_join");
     printf("RESULT ns_per_op=%.2f ops=%ld secs=%.4f os_threads=%ld\n", fast_secs * 1e9 / N, N, fast_secs,
            fast_threads);
+}
+
+/* ---- regular files: cached and uncached reads, with a second thread alive ---- */
+static _Atomic int file_done;
+
+static void *file_idler(void *arg) {
+    (void)arg;
+    while (!atomic_load(&file_done)) usleep(2000);
+    return NULL;
+}
+
+/* N reads of 4 KiB (cached: the file stays in the page cache) or of 1 MiB after the
+ * file was dropped from the page cache (uncached), from a 64 MiB file in build/. */
+static void bench_file(int cached) {
+    char path[] = "build/bench/file_XXXXXX";
+    int f = mkstemp(path);
+    if (f < 0) die("mkstemp");
+    unlink(path);
+    static char chunk[1 << 20];
+    memset(chunk, 'f', sizeof chunk);
+    const long size = 64L << 20;
+    for (long w = 0; w < size; w += sizeof chunk)
+        if (write(f, chunk, sizeof chunk) != (ssize_t)sizeof chunk) die("write");
+    if (fsync(f)) die("fsync");
+    pthread_t t;
+    check(pthread_create(&t, NULL, file_idler, NULL), "pthread_create");
+    long threads = status_field("Threads");
+    size_t len = cached ? 4096 : sizeof chunk;
+    long per_pass = size / (long)len;
+    double t0 = now_s();
+    for (long i = 0; i < N; i++) {
+        if (!cached && i % per_pass == 0 && posix_fadvise(f, 0, 0, POSIX_FADV_DONTNEED)) die("fadvise");
+        if (pread(f, chunk, len, (off_t)(i % per_pass) * (off_t)len) != (ssize_t)len) die("pread");
+    }
+    double secs = now_s() - t0;
+    atomic_store(&file_done, 1);
+    check(pthread_join(t, NULL), "pthread_join");
+    close(f);
+    printf("RESULT ns_per_op=%.2f ops=%ld secs=%.4f os_threads=%ld\n", secs * 1e9 / N, N, secs, threads);
 }
 
 /* ---- streams: sendfile, stdio ---- */
@@ -480,6 +535,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "pipe_pp")) bench_pingpong(pipe_peer, pipe_main, NULL);
     else if (!strncmp(c, "fast_", 5) || !strcmp(c, "mutex_uncont")) bench_fast(c);
     else if (!strcmp(c, "stream_sendfile")) bench_sendfile();
+    else if (!strcmp(c, "file_cached")) bench_file(1);
+    else if (!strcmp(c, "file_uncached")) bench_file(0);
     else if (!strcmp(c, "stream_fgets")) bench_fgets();
     else if (!strcmp(c, "sleepers")) bench_sleepers(argc > 3 ? atol(argv[3]) : 0);
     else {

@@ -44,7 +44,8 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--stats", metavar: None, var: "GREENSHIM_STATS", help: "print scheduler statistics on stderr at exit" },
     Opt { flag: "--disable", metavar: None, var: "GREENSHIM_DISABLE", help: "load the library but pass every call through" },
     Opt { flag: "--stack-guard", metavar: Some("0|1"), var: "GREENSHIM_STACK_GUARD", help: "guard page below each green stack; 0 allows more than ~32k threads but overflows go undetected" },
-    Opt { flag: "--file-io", metavar: Some("inline|offload"), var: "GREENSHIM_FILE_IO", help: "regular-file read/write inline (fast when cached) or on the offload pool (a slow disk does not stall other threads)" },
+    Opt { flag: "--file-io", metavar: Some("auto|inline|offload"), var: "GREENSHIM_FILE_IO", help: "regular-file read/write: auto (page-cache hits inline, misses and O_DIRECT on the offload pool), inline, or all on the offload pool" },
+    Opt { flag: "--slice", metavar: Some("DURATION"), var: "GREENSHIM_SLICE", help: "time slice: a thread whose hooked calls never wait yields after this long (e.g. 5ms; 0 = off)" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
 ];
 

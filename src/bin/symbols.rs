@@ -18,6 +18,7 @@ pub const COVERED: &[&str] = &[
     "pthread_getattr_np", "pthread_getname_np", "pthread_setname_np",
     "pthread_getaffinity_np", "pthread_setaffinity_np", "pthread_getcpuclockid",
     "pthread_getschedparam", "pthread_setschedparam", "pthread_setschedprio", "sched_yield",
+    "__cxa_thread_atexit_impl",
     // C11 <threads.h>, mapped onto the pthread hooks
     "thrd_create", "thrd_join", "thrd_exit", "thrd_detach", "thrd_current", "thrd_equal",
     "thrd_sleep", "thrd_yield", "mtx_lock", "mtx_trylock", "mtx_timedlock", "mtx_unlock",
@@ -48,7 +49,7 @@ pub const COVERED: &[&str] = &[
     "preadv64", "pwritev", "pwritev64", "preadv2", "preadv64v2", "pwritev2", "pwritev64v2",
     // glibc's old aliases, pthread_yield, popen
     "__read", "__write", "__open", "__open64", "__pread64", "__pwrite64", "__connect",
-    "__send", "__poll", "__select", "__wait", "__waitpid", "pthread_yield", "popen",
+    "__send", "__poll", "__select", "__wait", "__waitpid", "pthread_yield",
     // zero-copy transfers
     "sendfile", "sendfile64", "splice", "tee", "vmsplice", "copy_file_range",
     // stdio input (parks while the buffer is empty and the fd has no data)
@@ -79,8 +80,7 @@ pub const COVERED: &[&str] = &[
     // sleeping
     "sleep", "usleep", "nanosleep", "__nanosleep", "clock_nanosleep",
     // processes
-    "fork", "vfork", "execv", "execve", "execvp", "execvpe", "fexecve", "execl", "execlp", "execle",
-    "posix_spawn", "posix_spawnp", "wait", "waitpid", "wait3", "wait4", "waitid",
+    "fork", "vfork", "wait", "waitpid", "wait3", "wait4", "waitid",
     // signal handlers
     "signal", "bsd_signal", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",
     "pause", "sigsuspend", "__sigsuspend", "sigpause", "__sigpause", "__xpg_sigpause", "sigwait", "sigwaitinfo", "sigtimedwait",
@@ -113,10 +113,9 @@ pub const BLOCKING_UNCOVERED: &[&str] = &[
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.
 pub const NOTES: &[(&str, &str)] = &[
-    ("syscall", "only SYS_gettid is answered; other numbers (e.g. SYS_futex) go to the kernel and may block"),
+    ("syscall", "SYS_futex, SYS_futex_waitv and futex2 wait/wake are served (Rust std, libstdc++ waits park); SYS_gettid is virtual; other numbers go to the kernel"),
     ("fcntl", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
     ("fcntl64", "F_SETLKW/F_OFD_SETLKW record locks are served by the offload pool"),
-    ("popen", "spawns inside glibc; pclose's wait is offloaded"),
     ("scanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("fscanf", "waits for the first input only; input arriving mid-parse blocks"),
     ("__isoc99_scanf", "waits for the first input only; input arriving mid-parse blocks"),

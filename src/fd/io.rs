@@ -28,19 +28,100 @@ pub enum Plan {
     Bypass(Bypass),
 }
 
-static FILE_IO_OFFLOAD: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+pub use crate::config::FileIo;
 
-/// GREENSHIM_FILE_IO=offload: regular-file reads and writes run on the offload pool.
-pub fn set_file_io_offload(on: bool) {
-    FILE_IO_OFFLOAD.store(on, core::sync::atomic::Ordering::Relaxed);
+static FILE_IO: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(FileIo::Auto as u8);
+
+/// Sets the GREENSHIM_FILE_IO policy.
+pub fn set_file_io(mode: FileIo) {
+    FILE_IO.store(mode as u8, core::sync::atomic::Ordering::Relaxed);
 }
 
-/// Whether a not-pollable fd's read/write goes to the offload pool.
+fn file_io() -> FileIo {
+    match FILE_IO.load(core::sync::atomic::Ordering::Relaxed) {
+        0 => FileIo::Inline,
+        2 => FileIo::Offload,
+        _ => FileIo::Auto,
+    }
+}
+
+/// Whether a not-pollable fd's calls without a per-call non-blocking form
+/// (`copy_file_range`, `sendfile` from it) go to the offload pool.
 #[inline]
 pub fn offload_file(fd: i32) -> bool {
-    FILE_IO_OFFLOAD.load(core::sync::atomic::Ordering::Relaxed)
-        // SAFETY: hub thread (prepare succeeded on it); the slot exists.
-        && table::peek(fd).is_some_and(|e| unsafe { (*e).regular })
+    // SAFETY: hub thread (callers checked); the slot exists.
+    let Some(e) = table::peek(fd) else { return false };
+    // SAFETY: as above.
+    let (regular, direct) = unsafe { ((*e).regular, (*e).direct) };
+    regular && (file_io() == FileIo::Offload || (file_io() == FileIo::Auto && direct))
+}
+
+/// Only the calling thread exists on the hub: waiting inline stalls nobody.
+fn alone(h: *mut Hub) -> bool {
+    // SAFETY: h is this thread's hub.
+    unsafe { (*h).live == 0 && hub::current(h) == (*h).root }
+}
+
+/// A read of a regular file or block device (`offset` -1: at the file position), as
+/// GREENSHIM_FILE_IO says. A page-cache hit costs one system call either way.
+pub fn file_readv(fd: i32, iov: *const libc::iovec, cnt: i32, offset: i64) -> Result<usize, Errno> {
+    let (iv, o) = (iov as usize, offset);
+    // SAFETY: the program's own buffers; they outlive a parked offloaded call.
+    let blocking = move |iov: usize, cnt: i32, off: i64| unsafe {
+        if off == -1 { sc!(libc::SYS_readv, fd, iov, cnt) } else { sc!(libc::SYS_preadv, fd, iov, cnt, off, 0) }
+    };
+    let (Some(h), Some(e)) = (hub::local(), table::peek(fd)) else { return blocking(iv, cnt, o) };
+    // SAFETY: hub thread owns the table.
+    let (regular, direct, no_nowait) = unsafe { ((*e).regular, (*e).direct, (*e).no_nowait) };
+    match file_io() {
+        _ if !regular => blocking(iv, cnt, o),
+        FileIo::Inline => blocking(iv, cnt, o),
+        FileIo::Offload => crate::offload::run(move || blocking(iv, cnt, o)),
+        FileIo::Auto if direct || no_nowait => crate::offload::run(move || blocking(iv, cnt, o)),
+        FileIo::Auto if alone(h) => blocking(iv, cnt, o),
+        FileIo::Auto => {
+            // SAFETY: the program's own arguments.
+            let first = unsafe { sc!(libc::SYS_preadv2, fd, iov, cnt, offset, 0, RWF_NOWAIT) };
+            match first {
+                Err(Errno::EAGAIN) => crate::offload::run(move || blocking(iv, cnt, o)),
+                Err(Errno(libc::EOPNOTSUPP)) => {
+                    // SAFETY: hub thread owns the table.
+                    unsafe { (*e).no_nowait = true };
+                    crate::offload::run(move || blocking(iv, cnt, o))
+                }
+                Ok(n) if n > 0 => {
+                    // Part of the range was cached: a regular file's read returns all of
+                    // it (or up to end of file), so fetch the rest where it may wait.
+                    // SAFETY: iov has cnt entries.
+                    let orig = unsafe { core::slice::from_raw_parts(iov, cnt.max(0) as usize) };
+                    let total: usize = orig.iter().map(|v| v.iov_len).sum();
+                    if n >= total {
+                        return Ok(n);
+                    }
+                    let rest = advanced(orig, n);
+                    let (rp, rc) = (rest.as_ptr() as usize, rest.len() as i32);
+                    let ro = if o == -1 { -1 } else { o + n as i64 };
+                    match crate::offload::run(move || blocking(rp, rc, ro)) {
+                        Ok(k) => Ok(n + k),
+                        Err(_) => Ok(n),
+                    }
+                }
+                r => r,
+            }
+        }
+    }
+}
+
+/// A write to a regular file or block device, as GREENSHIM_FILE_IO says: buffered writes
+/// land in the page cache (inline, unless `offload`); O_DIRECT writes wait for the
+/// device (offloaded under `auto`).
+pub fn file_writev(fd: i32, iov: *const libc::iovec, cnt: i32, offset: i64) -> Result<usize, Errno> {
+    let (iv, o) = (iov as usize, offset);
+    // SAFETY: the program's own buffers; they outlive a parked offloaded call.
+    let blocking = move || unsafe {
+        if o == -1 { sc!(libc::SYS_writev, fd, iv, cnt) } else { sc!(libc::SYS_pwritev, fd, iv, cnt, o, 0) }
+    };
+    if hub::local().is_some() && offload_file(fd) { crate::offload::run(blocking) } else { blocking() }
 }
 
 /// Decides how a potentially blocking call on `fd` is served.
@@ -156,6 +237,9 @@ pub fn try_readv(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) ->
                 r => return r,
             }
         }
+        if (*e).kind == Kind::Socket {
+            return socket_msg(libc::SYS_recvmsg, fd, iov, cnt);
+        }
         if sys::poll_now(fd, libc::POLLIN)? == 0 {
             return Err(Errno::EAGAIN);
         }
@@ -173,11 +257,28 @@ pub fn try_writev(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -
                 r => return r,
             }
         }
+        if (*e).kind == Kind::Socket {
+            return socket_msg(libc::SYS_sendmsg, fd, iov, cnt);
+        }
         if sys::poll_now(fd, libc::POLLOUT)? == 0 {
             return Err(Errno::EAGAIN);
         }
         sc!(libc::SYS_writev, fd, iov, cnt)
     }
+}
+
+/// `read`/`write` on a socket are `recvmsg`/`sendmsg` without flags: the same with
+/// MSG_DONTWAIT never waits (for a socket whose family lacks `RWF_NOWAIT`).
+///
+/// # Safety
+/// iov/cnt come from the program's call.
+unsafe fn socket_msg(nr: i64, fd: i32, iov: *const libc::iovec, cnt: i32) -> Result<usize, Errno> {
+    // SAFETY: a zeroed msghdr is valid; it only points at the program's iovec.
+    let mut m: libc::msghdr = unsafe { core::mem::zeroed() };
+    m.msg_iov = iov as *mut libc::iovec;
+    m.msg_iovlen = cnt.max(0) as _;
+    // SAFETY: per contract.
+    unsafe { sc!(nr, fd, &mut m as *mut libc::msghdr, libc::MSG_DONTWAIT) }
 }
 
 /// A blocking read as the program expects it.
@@ -236,7 +337,7 @@ pub fn write_all(
 }
 
 /// The buffers of `orig` without their first `skip` bytes.
-fn advanced(orig: &[libc::iovec], mut skip: usize) -> Vec<libc::iovec> {
+pub fn advanced(orig: &[libc::iovec], mut skip: usize) -> Vec<libc::iovec> {
     let mut out = Vec::with_capacity(orig.len());
     for iv in orig {
         if skip >= iv.iov_len {

@@ -7,14 +7,15 @@
 //! | `Unknown`     | classified on first use (`fstat` + `F_GETFL`): fds inherited    |
 //! |               | from before start-up, or opened by libc internally              |
 //! | `NotPollable` | regular file, directory, block device: passed through           |
-//! | `Socket`      | `MSG_DONTWAIT` / `RWF_NOWAIT` per call; accept/connect rely on  |
-//! |               | O_NONBLOCK only for sockets this process created (`shim_nb`)    |
+//! | `Socket`      | `RWF_NOWAIT` / `MSG_DONTWAIT` per call; `accept` after `poll(0)`|
+//! |               | (see `hooks::net` for accept and connect)                       |
 //! | `Pollable`    | pipe, FIFO, tty, eventfd, …: `RWF_NOWAIT` per call, else        |
 //! |               | `poll(0)` first (`no_nowait`)                                   |
 //!
-//! The shim never sets O_NONBLOCK on a pipe or a tty: those descriptions are shared with
-//! other processes (a shell, a child without the shim). Only sockets created here carry a
-//! kernel O_NONBLOCK the program did not ask for, and it is cleared before `exec`.
+//! The shim never leaves a flag the program did not set on an open file description:
+//! a description may be shared with other processes (a shell, a child after `fork` or
+//! `exec`, a process it was sent to) and with glibc's own internal calls, and every one
+//! of them would see it. Each would-block call is made non-blocking per call instead.
 //!
 //! Slots live in lazily allocated chunks of 1024, so a 1M-fd limit costs nothing until
 //! used. All access is from the hub's OS thread.
@@ -39,15 +40,16 @@ pub struct FdEntry {
     pub kind: Kind,
     /// O_NONBLOCK as the program set it: the shim then passes every call through.
     pub user_nb: bool,
+    /// Opened with O_DIRECT: reads and writes go to the device every time.
+    pub direct: bool,
     /// A regular file or block device (GREENSHIM_FILE_IO=offload serves these on the
     /// offload pool).
     pub regular: bool,
     /// A pipe or FIFO: splice/tee/vmsplice can make their pipe side non-blocking per
     /// call with SPLICE_F_NONBLOCK.
     pub fifo: bool,
-    /// The shim set O_NONBLOCK on the kernel description (only on sockets this process
-    /// created; the program's F_GETFL does not show it and exec clears it).
-    pub shim_nb: bool,
+    /// For sockets: SO_TYPE (`SOCK_STREAM`, `SOCK_DGRAM`, …), 0 until known.
+    pub sotype: i32,
     /// Epoll registration exists under `generation`.
     pub registered: bool,
     /// `RWF_NOWAIT` is not supported: test with `poll(0)` before the real call.
@@ -75,8 +77,9 @@ impl FdEntry {
             kind: Kind::Unknown,
             user_nb: false,
             regular: false,
+            direct: false,
             fifo: false,
-            shim_nb: false,
+            sotype: 0,
             registered: false,
             no_nowait: false,
             private: false,
@@ -157,8 +160,39 @@ pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
         (*e).regular = matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK);
         (*e).fifo = st.st_mode & libc::S_IFMT == libc::S_IFIFO;
         (*e).user_nb = fl & libc::O_NONBLOCK != 0;
+        (*e).direct = fl & libc::O_DIRECT != 0;
+        if kind == Kind::Socket {
+            (*e).sotype = sockopt_int(fd, libc::SO_TYPE).unwrap_or(0);
+            (*e).rcvtimeo = sockopt_timeout(fd, libc::SO_RCVTIMEO);
+            (*e).sndtimeo = sockopt_timeout(fd, libc::SO_SNDTIMEO);
+        }
     }
     Ok(())
+}
+
+/// An integer SOL_SOCKET option.
+pub fn sockopt_int(fd: i32, name: i32) -> Result<i32, Errno> {
+    let mut v: i32 = 0;
+    let mut l = core::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: v/l are valid out-parameters.
+    unsafe { sc!(libc::SYS_getsockopt, fd, libc::SOL_SOCKET, name, &mut v as *mut i32, &mut l as *mut libc::socklen_t) }?;
+    Ok(v)
+}
+
+/// SO_RCVTIMEO / SO_SNDTIMEO as the kernel holds it, in ns (0 = none).
+pub fn sockopt_timeout(fd: i32, name: i32) -> u64 {
+    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let mut l = core::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: tv/l are valid out-parameters.
+    match unsafe { sc!(libc::SYS_getsockopt, fd, libc::SOL_SOCKET, name, &mut tv as *mut libc::timeval, &mut l as *mut libc::socklen_t) } {
+        Ok(_) => timeval_ns(&tv),
+        Err(_) => 0,
+    }
+}
+
+/// A socket timeout in ns, as the kernel reads a timeval (negative parts count as 0).
+pub fn timeval_ns(tv: &libc::timeval) -> u64 {
+    (tv.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(tv.tv_usec.max(0) as u64 * 1000)
 }
 
 /// Looks up `fd` for a potentially blocking call, classifying it on first use.
@@ -173,15 +207,92 @@ pub fn lookup(fd: i32) -> Option<*mut FdEntry> {
 }
 
 /// Records an fd the program just created through a hooked call.
-pub fn created(fd: i32, kind: Kind, user_nb: bool, shim_nb: bool) {
+pub fn created(fd: i32, kind: Kind, user_nb: bool) {
     if let Some(e) = slot(fd) {
         // SAFETY: hub thread owns the table.
         unsafe {
             reset(e);
             (*e).kind = kind;
             (*e).user_nb = user_nb;
-            (*e).shim_nb = shim_nb;
             (*e).private = true;
+        }
+    }
+}
+
+/// Records a socket the program just created (`socket`, `socketpair`, `accept`), with
+/// its type and the timeouts it starts with (an accepted socket inherits its
+/// listener's, as in the kernel).
+pub fn created_socket(fd: i32, sotype: i32, user_nb: bool, rcvtimeo: u64, sndtimeo: u64) {
+    created(fd, Kind::Socket, user_nb);
+    if let Some(e) = peek(fd) {
+        // SAFETY: hub thread owns the table.
+        unsafe {
+            (*e).sotype = sotype;
+            (*e).rcvtimeo = rcvtimeo;
+            (*e).sndtimeo = sndtimeo;
+        }
+    }
+}
+
+/// Whether the socket is a byte stream (MSG_WAITALL collects across arrivals); a
+/// socket of unknown type is asked once.
+pub fn is_stream(fd: i32, e: *mut FdEntry) -> bool {
+    // SAFETY: hub thread owns the table.
+    unsafe {
+        if (*e).sotype == 0 {
+            (*e).sotype = sockopt_int(fd, libc::SO_TYPE).unwrap_or(-1);
+        }
+        (*e).sotype == libc::SOCK_STREAM
+    }
+}
+
+/// Whether only this process, through this one fd number, holds the open file
+/// description: created here, not duplicated, not inherited by a child, not sent away.
+/// Nobody else can then observe a flag that lives for the span of one system call.
+///
+/// # Safety
+/// Hub thread only.
+#[inline]
+pub unsafe fn exclusive(e: *mut FdEntry) -> bool {
+    // SAFETY: per contract.
+    unsafe { (*e).private && !(*e).shared }
+}
+
+/// Runs `call` (one system call) with O_NONBLOCK set on the description and clears it
+/// again, for calls that have no per-call non-blocking form (`connect`, `sendfile` and
+/// `splice` on a socket). Only for descriptions [`exclusive`] to this fd: no other
+/// process or fd can see the flag in between. Err(flag error) if it cannot be set.
+pub fn with_nonblocking(fd: i32, call: impl FnOnce() -> Result<usize, Errno>) -> Result<usize, Errno> {
+    let fl = sys::fcntl(fd, libc::F_GETFL, 0)?;
+    sys::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK as usize)?;
+    let r = call();
+    let _ = sys::fcntl(fd, libc::F_SETFL, fl);
+    r
+}
+
+/// The fds named in SCM_RIGHTS messages the program sends: their descriptions are now
+/// held by another process too.
+///
+/// # Safety
+/// `msg` is a valid msghdr whose control buffer the kernel accepted. Hub thread only.
+pub unsafe fn sent_rights(msg: *const libc::msghdr) {
+    // SAFETY: per contract; CMSG_* walk the program's control buffer within its length.
+    unsafe {
+        if (*msg).msg_control.is_null() || (*msg).msg_controllen == 0 {
+            return;
+        }
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c) as *const i32;
+                let n = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / core::mem::size_of::<i32>();
+                for k in 0..n {
+                    if let Some(x) = peek(data.add(k).read_unaligned()) {
+                        (*x).private = false;
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
         }
     }
 }
@@ -191,29 +302,6 @@ pub fn mark_fifo(fd: i32) {
     if let Some(e) = peek(fd) {
         // SAFETY: hub thread owns the table.
         unsafe { (*e).fifo = true };
-    }
-}
-
-/// Gives a blocking socket this process created (accept, socketpair) the hidden kernel
-/// O_NONBLOCK that `socket()` gives its own, for calls that have no per-call
-/// non-blocking flag (sendfile, splice). Only a private description named by one fd
-/// qualifies: nobody else can observe the flag, and `exec` and F_GETFL hide it as for
-/// any `shim_nb` socket. Returns whether the kernel flag is now set.
-pub fn adopt_nonblocking(fd: i32, e: *mut FdEntry) -> bool {
-    // SAFETY: hub thread owns the table.
-    unsafe {
-        if (*e).shim_nb {
-            return true;
-        }
-        if (*e).kind != Kind::Socket || !(*e).private || (*e).shared || (*e).user_nb {
-            return false;
-        }
-        let Ok(fl) = sys::fcntl(fd, libc::F_GETFL, 0) else { return false };
-        if sys::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK as usize).is_err() {
-            return false;
-        }
-        (*e).shim_nb = true;
-        true
     }
 }
 
@@ -293,9 +381,10 @@ pub fn duplicated(from: i32, to: i32) {
             reset(dst);
             (*dst).kind = (*src).kind;
             (*dst).regular = (*src).regular;
+            (*dst).direct = (*src).direct;
             (*dst).fifo = (*src).fifo;
             (*dst).user_nb = (*src).user_nb;
-            (*dst).shim_nb = (*src).shim_nb;
+            (*dst).sotype = (*src).sotype;
             (*dst).private = (*src).private;
             (*dst).no_nowait = (*src).no_nowait;
             (*dst).rcvtimeo = (*src).rcvtimeo;
@@ -421,7 +510,7 @@ pub fn after_fork_parent() {
 #[inline]
 pub unsafe fn nonblock_cached(e: *mut FdEntry) -> bool {
     // SAFETY: per contract.
-    unsafe { (*e).private || (*e).shim_nb }
+    unsafe { (*e).private }
 }
 
 /// The program-visible O_NONBLOCK, reading the kernel when the cache is not authoritative.
@@ -456,38 +545,6 @@ pub fn after_fork_child() {
                 (*e).writers.clear();
             }
         }
-    }
-}
-
-/// Before `exec`: clear the O_NONBLOCK the shim put on sockets it created, where the
-/// program did not ask for it, on every fd that survives the exec.
-pub fn before_exec() {
-    for (c, chunk) in TABLE.iter().enumerate() {
-        let p = chunk.load(Ordering::Acquire);
-        if p.is_null() {
-            continue;
-        }
-        for i in 0..CHUNK {
-            // SAFETY: i < CHUNK; exec runs on the calling thread.
-            let e = unsafe { &mut *p.add(i) };
-            if e.shim_nb && !e.user_nb {
-                let fd = (c * CHUNK + i) as i32;
-                let cloexec = sys::fcntl(fd, libc::F_GETFD, 0).map(|f| f as i32 & libc::FD_CLOEXEC != 0).unwrap_or(true);
-                if !cloexec {
-                    if let Ok(fl) = sys::fcntl(fd, libc::F_GETFL, 0) {
-                        let _ = sys::fcntl(fd, libc::F_SETFL, fl & !(libc::O_NONBLOCK as usize));
-                    }
-                    e.shim_nb = false;
-                }
-            }
-        }
-    }
-}
-
-/// [`before_exec`] when called on the hub's thread (the table is the hub's).
-pub fn before_exec_if_hub() {
-    if hub::local().is_some() {
-        before_exec();
     }
 }
 

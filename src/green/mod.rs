@@ -14,6 +14,7 @@
 //! | `Free`    | in the control-block pool                 | `Ready` (reused)             |
 
 pub mod stack;
+pub mod tls;
 
 use core::cell::Cell;
 use core::ffi::c_void;
@@ -77,6 +78,10 @@ pub enum Reason {
     Offload,
     /// pause, sigsuspend, sigwait.
     Signal,
+    /// `syscall(SYS_futex)` wait without a timeout (restarted under SA_RESTART).
+    Futex,
+    /// A futex wait with a timeout (EINTR whatever the flags, as the kernel does).
+    FutexTimed,
     Other,
 }
 
@@ -84,8 +89,8 @@ impl Reason {
     /// How a signal handler affects a call parked for this reason.
     pub fn on_signal(self) -> OnSignal {
         match self {
-            Reason::Read | Reason::Write | Reason::Accept | Reason::Other => OnSignal::InterruptUnlessRestart,
-            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal => OnSignal::Interrupt,
+            Reason::Read | Reason::Write | Reason::Accept | Reason::Futex | Reason::Other => OnSignal::InterruptUnlessRestart,
+            Reason::Connect | Reason::Poll | Reason::Sleep | Reason::Semaphore | Reason::Signal | Reason::FutexTimed => OnSignal::Interrupt,
             _ => OnSignal::Ignore,
         }
     }
@@ -105,7 +110,7 @@ pub enum OnSignal {
 pub const REASONS: usize = Reason::Other as usize + 1;
 pub const REASON_NAMES: [&str; REASONS] = [
     "read", "write", "accept", "connect", "poll", "sleep", "mutex", "condvar", "semaphore", "rwlock", "barrier", "once",
-    "join", "yield", "offload", "signal", "other",
+    "join", "yield", "offload", "signal", "futex", "futex-timed", "other",
 ];
 
 /// A green thread's control block; its address is the `pthread_t`.
@@ -144,7 +149,14 @@ pub struct Green {
     /// The thread's own signal mask (`pthread_sigmask`), kept virtual: the OS thread's
     /// real mask is shared by every green thread and stays the root's.
     pub sigmask: libc::sigset_t,
+    /// This thread's TLS area and control block (see [`tls`]); None when off.
+    pub tls: Option<tls::Area>,
+    /// Destructors of thread-locals (`__cxa_thread_atexit_impl`), run at thread exit.
+    pub tls_dtors: Vec<(TlsDtor, *mut c_void)>,
 }
+
+/// A C++/Rust thread-local destructor.
+pub type TlsDtor = unsafe extern "C" fn(*mut c_void);
 
 impl Green {
     pub fn new(id: u32, is_root: bool) -> Green {
@@ -169,6 +181,8 @@ impl Green {
             name: [0; 16],
             // SAFETY: an all-zero sigset_t is the empty set.
             sigmask: unsafe { core::mem::zeroed() },
+            tls: None,
+            tls_dtors: Vec::new(),
         }
     }
 }

@@ -82,12 +82,3 @@ pub unsafe extern "C" fn pthread_yield() -> c_int {
     // SAFETY: forwarded.
     unsafe { time::sched_yield() }
 }
-
-/// `popen` spawns its child inside glibc: clear the hidden O_NONBLOCK on inherited
-/// sockets first, as for `exec`.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE {
-    process::prepare_exec();
-    // SAFETY: forwarded.
-    unsafe { crate::sys::real::popen(cmd, mode) }
-}

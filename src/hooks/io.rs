@@ -17,10 +17,9 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
             let iov = libc::iovec { iov_base: buf, iov_len: n };
             encode(fio::readv(h, fd, e, &iov, 1))
         }
-        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
-            let a = (fd as usize, buf as usize, n);
-            // SAFETY: the program's own arguments; its buffers outlive the parked call.
-            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_read, a.0, a.1, a.2) }))
+        Plan::Bypass(fio::Bypass::NotPollable) => {
+            let iov = libc::iovec { iov_base: buf, iov_len: n };
+            encode(fio::file_readv(fd, &iov, 1, -1))
         }
         Plan::Bypass(why) => {
             fio::bypassed("read", fd, why);
@@ -44,11 +43,7 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: usize, bufle
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     match fio::prepare(fd) {
         Plan::Green(h, e) => encode(fio::readv(h, fd, e, iov, cnt)),
-        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
-            let a = (fd as usize, iov as usize, cnt as usize);
-            // SAFETY: the program's own arguments; its buffers outlive the parked call.
-            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_readv, a.0, a.1, a.2) }))
-        }
+        Plan::Bypass(fio::Bypass::NotPollable) => encode(fio::file_readv(fd, iov, cnt, -1)),
         Plan::Bypass(why) => {
             fio::bypassed("readv", fd, why);
             // SAFETY: the program's own arguments.
@@ -64,10 +59,9 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
             let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
             encode(fio::writev(h, fd, e, &iov, 1))
         }
-        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
-            let a = (fd as usize, buf as usize, n);
-            // SAFETY: the program's own arguments; its buffers outlive the parked call.
-            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_write, a.0, a.1, a.2) }))
+        Plan::Bypass(fio::Bypass::NotPollable) => {
+            let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
+            encode(fio::file_writev(fd, &iov, 1, -1))
         }
         Plan::Bypass(why) => {
             fio::bypassed("write", fd, why);
@@ -81,11 +75,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
     match fio::prepare(fd) {
         Plan::Green(h, e) => encode(fio::writev(h, fd, e, iov, cnt)),
-        Plan::Bypass(fio::Bypass::NotPollable) if fio::offload_file(fd) => {
-            let a = (fd as usize, iov as usize, cnt as usize);
-            // SAFETY: the program's own arguments; its buffers outlive the parked call.
-            encode(crate::offload::run(move || unsafe { sc!(libc::SYS_writev, a.0, a.1, a.2) }))
-        }
+        Plan::Bypass(fio::Bypass::NotPollable) => encode(fio::file_writev(fd, iov, cnt, -1)),
         Plan::Bypass(why) => {
             fio::bypassed("writev", fd, why);
             // SAFETY: the program's own arguments.
@@ -127,9 +117,6 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: c_int) -> c_int {
             Errno::EBADF.set();
             return -1;
         }
-        if old != new {
-            table::closing(new);
-        }
     }
     // SAFETY: no memory arguments.
     let r = unsafe { sc!(libc::SYS_dup3, old, new, flags) };
@@ -140,6 +127,9 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: c_int) -> c_int {
     };
     if let (Ok(n), Some(_)) = (r, h) {
         if old != new {
+            // The kernel closed what `new` named: only now (a failed dup2 changes
+            // nothing) wake its waiters and forget its state.
+            table::closing(new);
             table::duplicated(old, n as i32);
         }
     }
@@ -171,27 +161,20 @@ fn fcntl_impl(fd: c_int, cmd: c_int, arg: usize) -> isize {
         libc::F_GETFL => {
             let r = sys::fcntl(fd, cmd, arg);
             if let (Ok(fl), Some(e)) = (r, table::lookup(fd)) {
-                // Only a socket the shim made non-blocking differs from the kernel's view.
+                // The kernel's flags are the program's own: only refresh the cache.
                 // SAFETY: hub thread owns the table.
-                let (shim_nb, user_nb) = unsafe { ((*e).shim_nb, (*e).user_nb) };
-                if shim_nb {
-                    let fl = (fl as i32 & !libc::O_NONBLOCK) | if user_nb { libc::O_NONBLOCK } else { 0 };
-                    return fl as isize;
-                }
-                // SAFETY: as above.
                 unsafe { (*e).user_nb = fl as i32 & libc::O_NONBLOCK != 0 };
             }
             encode(r)
         }
         libc::F_SETFL => {
-            let Some(e) = table::lookup(fd) else { return encode(sys::fcntl(fd, cmd, arg)) };
-            // SAFETY: hub thread owns the table.
-            let shim_nb = unsafe { (*e).shim_nb };
-            // A socket the shim made non-blocking stays so in the kernel.
-            let kernel_arg = if shim_nb { arg | libc::O_NONBLOCK as usize } else { arg };
-            let r = sys::fcntl(fd, cmd, kernel_arg);
+            let r = sys::fcntl(fd, cmd, arg);
             if r.is_ok() {
-                table::set_user_nonblocking(fd, e, arg as i32 & libc::O_NONBLOCK != 0);
+                if let Some(e) = table::lookup(fd) {
+                    // SAFETY: hub thread owns the table.
+                    unsafe { (*e).direct = arg as i32 & libc::O_DIRECT != 0 };
+                    table::set_user_nonblocking(fd, e, arg as i32 & libc::O_NONBLOCK != 0);
+                }
             }
             encode(r)
         }
@@ -224,11 +207,6 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: libc::c_ulong, arg: usize) -> c_i
             // SAFETY: FIONBIO takes a pointer to int (checked non-null); hub thread.
             unsafe {
                 let on = *(arg as *const c_int) != 0;
-                if (*e).shim_nb {
-                    // The kernel flag is already set by the shim; only the view changes.
-                    table::set_user_nonblocking(fd, e, on);
-                    return 0;
-                }
                 let r = sc!(libc::SYS_ioctl, fd, req, arg);
                 if r.is_ok() {
                     table::set_user_nonblocking(fd, e, on);
@@ -249,8 +227,8 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
         let nb = flags & libc::O_NONBLOCK != 0;
         // SAFETY: the kernel filled both.
         unsafe {
-            table::created(*fds, Kind::Pollable, nb, nb);
-            table::created(*fds.add(1), Kind::Pollable, nb, nb);
+            table::created(*fds, Kind::Pollable, nb);
+            table::created(*fds.add(1), Kind::Pollable, nb);
             table::mark_fifo(*fds);
             table::mark_fifo(*fds.add(1));
         }
@@ -376,11 +354,21 @@ pub unsafe extern "C" fn creat64(path: *const core::ffi::c_char, mode: libc::mod
 // ---- positioned I/O --------------------------------------------------------------------------
 
 /// Positioned reads and writes only work on seekable files, which never wait for
-/// readiness: inline, or on the offload pool under GREENSHIM_FILE_IO=offload.
+/// readiness: served as GREENSHIM_FILE_IO says (see `fio::file_readv`).
 fn positioned(fd: c_int, nr: i64, b: usize, c: usize, d: usize, f: usize) -> isize {
     // SAFETY: the program's own arguments; its buffers outlive a parked call.
     let call = move || unsafe { sys::syscall6(nr, fd as usize, b, c, d, 0, f) };
-    if hub::local().is_some() && fio::offload_file(fd) { encode(crate::offload::run(call)) } else { encode(call()) }
+    if hub::local().is_none() || table::lookup(fd).is_none() {
+        return encode(call());
+    }
+    let one = |b: usize, n: usize| libc::iovec { iov_base: b as *mut c_void, iov_len: n };
+    match nr {
+        libc::SYS_pread64 => encode(fio::file_readv(fd, &one(b, c), 1, d as i64)),
+        libc::SYS_preadv => encode(fio::file_readv(fd, b as *const libc::iovec, c as c_int, d as i64)),
+        libc::SYS_pwrite64 => encode(fio::file_writev(fd, &one(b, c), 1, d as i64)),
+        libc::SYS_pwritev => encode(fio::file_writev(fd, b as *const libc::iovec, c as c_int, d as i64)),
+        _ => encode(call()),
+    }
 }
 
 #[unsafe(no_mangle)]

@@ -251,7 +251,6 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         // SAFETY: system(NULL) only checks for a shell.
         return unsafe { real::system(cmd) };
     }
-    crate::fd::table::before_exec_if_hub();
     let a = P(cmd);
     // SAFETY: forwarded.
     offload_errno(move || unsafe { real::system({ a }.0) })

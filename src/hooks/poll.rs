@@ -19,6 +19,7 @@ fn raw_poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) -> Result<usize, Err
 
 /// Serves a poll with a relative timeout in ns (None = forever).
 pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usize, Errno> {
+    hub::tick_local();
     let r = raw_poll(fds, n, 0);
     if !matches!(r, Ok(0)) || timeout == Some(0) {
         return r;
@@ -105,6 +106,7 @@ fn select_for(nfds: c_int, rd: *mut libc::fd_set, wr: *mut libc::fd_set, ex: *mu
     if !(0..=libc::FD_SETSIZE as c_int).contains(&nfds) {
         return Err(Errno(libc::EINVAL));
     }
+    hub::tick_local();
     let isset = |s: *mut libc::fd_set, fd: c_int| {
         // SAFETY: s is null or the program's fd_set; fd < FD_SETSIZE.
         !s.is_null() && unsafe { libc::FD_ISSET(fd, s) }
@@ -229,6 +231,7 @@ pub unsafe extern "C" fn __ppoll_chk(fds: *mut pollfd, n: nfds_t, ts: *const lib
 fn epoll_wait_for(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: Option<u64>) -> Result<usize, Errno> {
     // SAFETY: the program's own arguments; zero timeout never blocks.
     let try_now = || unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, 0) };
+    hub::tick_local();
     let r = try_now();
     if !matches!(r, Ok(0)) || timeout == Some(0) {
         return r;

@@ -1,10 +1,11 @@
-//! fork and exec: rebuild the hub in a forked child; clear the O_NONBLOCK the shim put
-//! on inherited sockets before another program image can see it.
+//! fork and vfork: rebuild the hub in a forked child; waiting for children. `exec` and
+//! `posix_spawn` need nothing: the shim never leaves a flag of its own on a
+//! description, so a new program image inherits every fd exactly as the program set it.
 
 use crate::fd::table;
 use crate::hub;
 use crate::sys::{encode, real, sc};
-use core::ffi::{c_char, c_int};
+use core::ffi::c_int;
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
@@ -52,66 +53,6 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
         fallback = sym vfork_fallback,
     )
 }
-
-pub fn prepare_exec() {
-    if hub::local().is_some() {
-        table::before_exec();
-    }
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    prepare_exec();
-    // SAFETY: the program's own arguments.
-    encode(unsafe { sc!(libc::SYS_execve, path, argv, envp) }) as c_int
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    // SAFETY: environ is the process environment.
-    unsafe { execve(path, argv, environ) }
-}
-
-unsafe extern "C" {
-    static environ: *const *const c_char;
-}
-
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
-    prepare_exec();
-    // SAFETY: the program's own arguments; "" + AT_EMPTY_PATH executes the fd itself.
-    encode(unsafe { sc!(libc::SYS_execveat, fd, c"".as_ptr(), argv, envp, libc::AT_EMPTY_PATH) }) as c_int
-}
-
-macro_rules! exec_via_libc {
-    ($name:ident ( $($arg:ident : $ty:ty),* )) => {
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $name($($arg: $ty),*) -> c_int {
-            prepare_exec();
-            // SAFETY: forwarded (glibc resolves PATH and calls its internal execve).
-            unsafe { real::$name($($arg),*) }
-        }
-    };
-}
-
-exec_via_libc!(execvp(file: *const c_char, argv: *const *const c_char));
-exec_via_libc!(execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char));
-exec_via_libc!(posix_spawn(
-    pid: *mut libc::pid_t,
-    path: *const c_char,
-    fa: *const libc::posix_spawn_file_actions_t,
-    attr: *const libc::posix_spawnattr_t,
-    argv: *const *mut c_char,
-    envp: *const *mut c_char
-));
-exec_via_libc!(posix_spawnp(
-    pid: *mut libc::pid_t,
-    path: *const c_char,
-    fa: *const libc::posix_spawn_file_actions_t,
-    attr: *const libc::posix_spawnattr_t,
-    argv: *const *mut c_char,
-    envp: *const *mut c_char
-));
 
 // ---- waiting for children ------------------------------------------------------------
 //
@@ -204,7 +145,7 @@ pub unsafe extern "C" fn ptrace(req: libc::c_uint, pid: libc::pid_t, addr: usize
 }
 
 fn register_pidfd_kind(fd: i32) {
-    table::created(fd, Kind::Pollable, false, false);
+    table::created(fd, Kind::Pollable, false);
 }
 
 #[unsafe(no_mangle)]
@@ -212,6 +153,7 @@ pub unsafe extern "C" fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_
     // SAFETY: the program's own arguments.
     let raw = |opts: c_int| unsafe { sc!(libc::SYS_wait4, pid, status, opts, ru) };
     if options & libc::WNOHANG != 0 || hub::local().is_none() || TRACER.load(Ordering::Relaxed) {
+        hub::tick_local();
         return encode(raw(options)) as libc::pid_t;
     }
     let exact = pid > 0 && options & (libc::WUNTRACED | libc::WCONTINUED) == 0;
@@ -246,6 +188,7 @@ pub unsafe extern "C" fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *m
     // SAFETY: the program's own arguments.
     let raw = |opts: c_int| unsafe { sc!(libc::SYS_waitid, idtype, id, info, opts, 0) };
     if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() || TRACER.load(Ordering::Relaxed) {
+        hub::tick_local();
         return encode(raw(options)) as c_int;
     }
     let exact = idtype == libc::P_PID && options & (libc::WSTOPPED | libc::WCONTINUED) == 0;

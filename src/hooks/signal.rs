@@ -439,7 +439,7 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
     let h = crate::hub::local().expect("caller checked the hub");
     // SAFETY: set is the program's sigset; the kernel copies it.
     let fd = unsafe { sc!(libc::SYS_signalfd4, -1isize, set, 8, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK) }? as i32;
-    table::created(fd, table::Kind::Pollable, false, false);
+    table::created(fd, table::Kind::Pollable, false);
     let deadline = timeout.map(|t| sys::now_ns().saturating_add(t));
     let result = loop {
         // SAFETY: a zeroed signalfd_siginfo is valid; read fills it.

@@ -1,8 +1,9 @@
 //! Mutexes, condvars, semaphores, rwlocks, barriers, once, spinlocks. Process-shared
-//! objects (and robust/PI mutexes) pass through to glibc.
+//! objects (and robust/PI/PP mutexes) are served by glibc without ever blocking the
+//! hub (`sync::foreign`).
 
 use crate::hub;
-use crate::sync::{barrier, condvar, mutex, once, rwlock, sem};
+use crate::sync::{barrier, condvar, foreign, mutex, once, rwlock, sem};
 use crate::sys::{self, Errno, real};
 use core::ffi::c_int;
 use libc::{clockid_t, pthread_cond_t, pthread_mutex_t, pthread_rwlock_t, sem_t, timespec};
@@ -22,8 +23,7 @@ fn deadline(clock: clockid_t, abs: *const timespec) -> Result<u64, c_int> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
     if !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_mutex_lock(m) };
+        return foreign::mutex_lock(m, None);
     }
     mutex::lock(m, None)
 }
@@ -31,17 +31,24 @@ pub unsafe extern "C" fn pthread_mutex_lock(m: *mut pthread_mutex_t) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_mutex_trylock(m: *mut pthread_mutex_t) -> c_int {
     if !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_mutex_trylock(m) };
+        hub::tick_local();
+        return foreign::mutex_trylock(m);
     }
+    hub::tick_local();
     mutex::trylock(m)
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_mutex_clocklock(m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
     if !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_mutex_clocklock(m, clock, abs) };
+        if hub::local().is_none() {
+            // SAFETY: forwarded.
+            return unsafe { real::pthread_mutex_clocklock(m, clock, abs) };
+        }
+        return match deadline(clock, abs) {
+            Ok(d) => foreign::mutex_lock(m, Some(d)),
+            Err(e) => e,
+        };
     }
     if mutex::trylock(m) == 0 {
         return 0;
@@ -61,8 +68,7 @@ pub unsafe extern "C" fn pthread_mutex_timedlock(m: *mut pthread_mutex_t, abs: *
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_mutex_unlock(m: *mut pthread_mutex_t) -> c_int {
     if !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_mutex_unlock(m) };
+        return foreign::mutex_unlock(m);
     }
     mutex::unlock(m)
 }
@@ -88,8 +94,7 @@ pub unsafe extern "C" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
     if !condvar::is_ours(c) || !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_cond_wait(c, m) };
+        return foreign::cond_wait(c, m, libc::CLOCK_REALTIME, core::ptr::null(), None);
     }
     condvar::wait(c, m, None)
 }
@@ -97,8 +102,10 @@ pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthre
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
     if !condvar::is_ours(c) || !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_cond_clockwait(c, m, clock, abs) };
+        return match deadline(clock, abs) {
+            Ok(d) => foreign::cond_wait(c, m, clock, abs, Some(d)),
+            Err(e) => e,
+        };
     }
     match deadline(clock, abs) {
         Ok(d) => condvar::wait(c, m, Some(d)),
@@ -109,8 +116,11 @@ pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
     if !condvar::is_ours(c) || !mutex::is_ours(m) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_cond_timedwait(c, m, abs) };
+        let clock = condvar::clock(c);
+        return match deadline(clock, abs) {
+            Ok(d) => foreign::cond_wait(c, m, clock, abs, Some(d)),
+            Err(e) => e,
+        };
     }
     match deadline(condvar::clock(c), abs) {
         Ok(d) => condvar::wait(c, m, Some(d)),
@@ -148,11 +158,34 @@ fn sem_result(r: Result<(), c_int>) -> c_int {
     }
 }
 
+/// A wait on a process-shared semaphore (`sem_open`, `sem_init(s, 1, n)`): another
+/// process may post it, through the kernel futex, which epoll cannot watch. Natively
+/// only the calling thread waits; here the wait runs on the offload pool (an OS thread
+/// of its own when the pool is busy) while the green thread parks, so the hub keeps
+/// running — the post may well depend on another green thread of this process.
+fn shared_sem_wait(s: *mut sem_t, wait: impl FnOnce(*mut sem_t) -> c_int) -> c_int {
+    if hub::local().is_none() {
+        return wait(s);
+    }
+    // SAFETY: the program's semaphore.
+    if unsafe { real::sem_trywait(s) } == 0 {
+        return 0;
+    }
+    let p = s as usize;
+    let (r, e) = crate::offload::run_waiting(move || {
+        sys::set_errno(0);
+        let r = wait(p as *mut sem_t);
+        (r, sys::errno())
+    });
+    sys::set_errno(e);
+    r
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
     if !sem::is_ours(s) {
-        // SAFETY: forwarded.
-        return unsafe { real::sem_wait(s) };
+        // SAFETY: forwarded (on a pool thread when the hub would block).
+        return shared_sem_wait(s, |s| unsafe { real::sem_wait(s) });
     }
     sem_result(sem::wait(s, None))
 }
@@ -163,14 +196,16 @@ pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
         // SAFETY: forwarded.
         return unsafe { real::sem_trywait(s) };
     }
+    hub::tick_local();
     sem_result(if sem::trywait(s) { Ok(()) } else { Err(libc::EAGAIN) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
     if !sem::is_ours(s) {
-        // SAFETY: forwarded.
-        return unsafe { real::sem_clockwait(s, clock, abs) };
+        let a = abs as usize;
+        // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
+        return shared_sem_wait(s, move |s| unsafe { real::sem_clockwait(s, clock, a as *const timespec) });
     }
     if sem::trywait(s) {
         return 0;
@@ -181,8 +216,9 @@ pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *co
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
     if !sem::is_ours(s) {
-        // SAFETY: forwarded.
-        return unsafe { real::sem_timedwait(s, abs) };
+        let a = abs as usize;
+        // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
+        return shared_sem_wait(s, move |s| unsafe { real::sem_timedwait(s, a as *const timespec) });
     }
     // SAFETY: forwarded.
     unsafe { sem_clockwait(s, libc::CLOCK_REALTIME, abs) }
@@ -208,12 +244,11 @@ pub unsafe extern "C" fn sem_post(s: *mut sem_t) -> c_int {
 // ---- rwlock --------------------------------------------------------------------------
 
 macro_rules! rw_hooks {
-    ($lock:ident, $try:ident, $timed:ident, $clock:ident, $imp:path, $tryimp:path) => {
+    ($lock:ident, $try:ident, $timed:ident, $clock:ident, $imp:path, $tryimp:path, $write:expr) => {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $lock(l: *mut pthread_rwlock_t) -> c_int {
             if !rwlock::is_ours(l) {
-                // SAFETY: forwarded.
-                return unsafe { real::$lock(l) };
+                return foreign::rwlock_lock(l, $write, None);
             }
             $imp(l, None)
         }
@@ -228,8 +263,14 @@ macro_rules! rw_hooks {
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn $clock(l: *mut pthread_rwlock_t, clock: clockid_t, abs: *const timespec) -> c_int {
             if !rwlock::is_ours(l) {
-                // SAFETY: forwarded.
-                return unsafe { real::$clock(l, clock, abs) };
+                if hub::local().is_none() {
+                    // SAFETY: forwarded.
+                    return unsafe { real::$clock(l, clock, abs) };
+                }
+                return match deadline(clock, abs) {
+                    Ok(d) => foreign::rwlock_lock(l, $write, Some(d)),
+                    Err(e) => e,
+                };
             }
             if $tryimp(l) == 0 {
                 return 0;
@@ -247,14 +288,13 @@ macro_rules! rw_hooks {
     };
 }
 
-rw_hooks!(pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, pthread_rwlock_timedrdlock, pthread_rwlock_clockrdlock, rwlock::read, rwlock::try_read);
-rw_hooks!(pthread_rwlock_wrlock, pthread_rwlock_trywrlock, pthread_rwlock_timedwrlock, pthread_rwlock_clockwrlock, rwlock::write, rwlock::try_write);
+rw_hooks!(pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, pthread_rwlock_timedrdlock, pthread_rwlock_clockrdlock, rwlock::read, rwlock::try_read, false);
+rw_hooks!(pthread_rwlock_wrlock, pthread_rwlock_trywrlock, pthread_rwlock_timedwrlock, pthread_rwlock_clockwrlock, rwlock::write, rwlock::try_write, true);
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_int {
     if !rwlock::is_ours(l) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_rwlock_unlock(l) };
+        return foreign::rwlock_unlock(l);
     }
     rwlock::unlock(l)
 }
@@ -264,8 +304,7 @@ pub unsafe extern "C" fn pthread_rwlock_unlock(l: *mut pthread_rwlock_t) -> c_in
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_barrier_wait(b: *mut libc::pthread_barrier_t) -> c_int {
     if !barrier::is_ours(b) {
-        // SAFETY: forwarded.
-        return unsafe { real::pthread_barrier_wait(b) };
+        return foreign::barrier_wait(b);
     }
     barrier::wait(b)
 }

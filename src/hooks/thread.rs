@@ -352,6 +352,22 @@ pub unsafe extern "C" fn pthread_key_delete(key: libc::pthread_key_t) -> c_int {
     r
 }
 
+/// Registers a thread-local's destructor (C++ `thread_local`, Rust `thread_local!`):
+/// a green thread's run when it exits, on its own stack and TLS area (see green::tls),
+/// as glibc runs an OS thread's when it exits.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __cxa_thread_atexit_impl(dtor: green::TlsDtor, obj: *mut c_void, dso: *mut c_void) -> c_int {
+    match green_current() {
+        Some(g) if green::tls::enabled() => {
+            // SAFETY: g is the running green thread.
+            unsafe { (*g).tls_dtors.push((dtor, obj)) };
+            0
+        }
+        // SAFETY: forwarded.
+        _ => unsafe { real::__cxa_thread_atexit_impl(dtor, obj, dso) },
+    }
+}
+
 #[inline]
 fn green_current() -> Option<*mut Green> {
     let h = hub::local_identity()?;
@@ -396,15 +412,28 @@ pub extern "C" fn gettid() -> libc::pid_t {
     virtual_tid().unwrap_or_else(sys::gettid)
 }
 
-/// `syscall(2)`: only `SYS_gettid` is answered by the shim (see [`gettid`]); every other
-/// number goes to the kernel unchanged. Defined with six fixed word arguments: on x86-64
-/// the variadic integer arguments arrive in the same registers.
+/// Linux 6.7's futex2 calls (not in every libc crate's tables).
+const SYS_FUTEX_WAKE: libc::c_long = 454;
+const SYS_FUTEX_WAIT: libc::c_long = 455;
+
+/// `syscall(2)`: `SYS_gettid` is answered by the shim (see [`gettid`]) and the futex
+/// calls are served by sync::futex (Rust's std, libstdc++ and abseil wait there); every
+/// other number goes to the kernel unchanged. Defined with six fixed word arguments: on
+/// x86-64 the variadic integer arguments arrive in the same registers.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn syscall(n: libc::c_long, a1: usize, a2: usize, a3: usize, a4: usize, a5: usize, a6: usize) -> libc::c_long {
-    if n == libc::SYS_gettid {
-        if let Some(t) = virtual_tid() {
-            return t as libc::c_long;
+    use crate::sync::futex;
+    match n {
+        libc::SYS_futex => return sys::encode(futex::futex(a1, a2 as u32, a3 as u32, a4, a5, a6 as u32)) as libc::c_long,
+        libc::SYS_futex_waitv => return sys::encode(futex::waitv(a1, a2 as u32, a3 as u32, a4, a5 as i32)) as libc::c_long,
+        SYS_FUTEX_WAKE => return sys::encode(futex::futex2_wake(a1, a2 as u64, a3 as i32, a4 as u32)) as libc::c_long,
+        SYS_FUTEX_WAIT => return sys::encode(futex::futex2_wait(a1, a2 as u64, a3 as u64, a4 as u32, a5, a6 as i32)) as libc::c_long,
+        libc::SYS_gettid => {
+            if let Some(t) = virtual_tid() {
+                return t as libc::c_long;
+            }
         }
+        _ => {}
     }
     // SAFETY: the program's own system call and arguments.
     sys::encode(unsafe { sys::syscall6(n, a1, a2, a3, a4, a5, a6) }) as libc::c_long

@@ -1,9 +1,8 @@
-//! Variadic libc functions that need work before the real call: `execl`, `execlp`,
-//! `execle` (clear the hidden O_NONBLOCK on inherited sockets, as `execve` does) and the
-//! `scanf` family (wait for input before glibc reads).
+//! Variadic libc functions that need work before the real call: the `scanf` family
+//! (wait for input before glibc reads).
 //!
 //! Stable Rust cannot define a C-variadic function, and these cannot be given a fixed
-//! prototype: `execl` takes any number of arguments, some on the stack. Each is instead a
+//! prototype: `scanf` takes any number of arguments, some on the stack. Each is instead a
 //! naked trampoline that saves every argument register (the six integer registers, `al`
 //! with the vector-register count, `xmm0`–`xmm7`), calls a Rust pre-hook with the first
 //! argument, restores the registers and tail-jumps to the real function, which then
@@ -86,9 +85,6 @@ fn wait_stdin() {
 }
 
 pre_hooks! {
-    pre_execl(_a) { crate::hooks::process::prepare_exec(); } => c"execl", c"execl";
-    pre_execlp(_a) { crate::hooks::process::prepare_exec(); } => c"execlp", c"execlp";
-    pre_execle(_a) { crate::hooks::process::prepare_exec(); } => c"execle", c"execle";
     pre_fscanf(fp) { wait_file(fp); } => c"fscanf", c"fscanf";
     pre_isoc99_fscanf(fp) { wait_file(fp); } => c"__isoc99_fscanf", c"__isoc99_fscanf";
     pre_vfscanf(fp) { wait_file(fp); } => c"vfscanf", c"vfscanf";
@@ -104,9 +100,6 @@ pre_hooks! {
 }
 
 trampoline! {
-    execl => pre_execl;
-    execlp => pre_execlp;
-    execle => pre_execle;
     fscanf => pre_fscanf;
     __isoc99_fscanf => pre_isoc99_fscanf;
     vfscanf => pre_vfscanf;

@@ -7,7 +7,7 @@
 //! | end                                   | how it is kept from blocking                   |
 //! |---------------------------------------|------------------------------------------------|
 //! | pipe / FIFO                           | `SPLICE_F_NONBLOCK` on the call                |
-//! | socket with the shim's kernel O_NONBLOCK (created here; accepted or socketpair sockets adopt it) | the kernel flag |
+//! | socket whose description only this fd holds (created here, not shared) | O_NONBLOCK for the span of the one call |
 //! | regular file, block device            | never waits for readiness (inline, as `read`)  |
 //! | anything else (inherited socket, tty) | `sendfile`: copied through a buffer with the shim's parking `write`; splice: wait for `poll` first |
 //!
@@ -35,8 +35,9 @@ enum Mode {
     Ready,
     /// A pipe: `SPLICE_F_NONBLOCK` covers it.
     Pipe,
-    /// Socket with a kernel O_NONBLOCK the program does not see.
-    KernelNb,
+    /// A socket no other fd or process holds: O_NONBLOCK is set for the span of the
+    /// one call (`table::with_nonblocking`), so nobody can observe it.
+    Transient,
     /// Must be ready (per `poll`) before the real call, which may then block briefly.
     PollFirst,
 }
@@ -73,7 +74,8 @@ fn end(fd: c_int, e: *mut FdEntry, dir: Dir) -> Option<End> {
     let mode = match kind {
         Kind::NotPollable | Kind::Unknown => Mode::Ready,
         _ if fifo => Mode::Pipe,
-        Kind::Socket if table::adopt_nonblocking(fd, e) => Mode::KernelNb,
+        // SAFETY: hub thread owns the entry.
+        Kind::Socket if unsafe { table::exclusive(e) } => Mode::Transient,
         _ => Mode::PollFirst,
     };
     Some(End { fd, e, dir, mode })
@@ -213,10 +215,10 @@ fn sendfile_impl(out: c_int, inp: c_int, off: *mut libc::off_t, count: usize) ->
             unsafe { sc!(libc::SYS_splice, inp, off, out, 0usize, count, SPLICE_F_NONBLOCK) }
         }),
         // A blocking socket takes everything up to the count or end of file.
-        Mode::KernelNb => {
+        Mode::Transient => {
             let mut done = 0usize;
             while done < count {
-                match transfer(h, &[i, o], false, || raw_sendfile(out, inp, off, count - done)) {
+                match transfer(h, &[i, o], false, || table::with_nonblocking(out, || raw_sendfile(out, inp, off, count - done))) {
                     Ok(0) => break,
                     Ok(n) => done += n,
                     Err(e) if done == 0 => return Err(e),
@@ -256,7 +258,12 @@ pub unsafe extern "C" fn splice(fd_in: c_int, off_in: *mut i64, fd_out: c_int, o
         // Not a pipe on either side: the kernel refuses it (EINVAL) without waiting.
         return encode(raw(flags));
     }
-    encode(transfer(h, &[i, o], flags & SPLICE_F_NONBLOCK != 0, || raw(flags | SPLICE_F_NONBLOCK)))
+    // The socket side, if any, has no per-call flag of its own.
+    let socket_side = [i, o].into_iter().find(|x| x.mode == Mode::Transient).map(|x| x.fd);
+    encode(transfer(h, &[i, o], flags & SPLICE_F_NONBLOCK != 0, || match socket_side {
+        Some(s) => table::with_nonblocking(s, || raw(flags | SPLICE_F_NONBLOCK)),
+        None => raw(flags | SPLICE_F_NONBLOCK),
+    }))
 }
 
 #[unsafe(no_mangle)]

@@ -39,6 +39,15 @@ const POLL_BUDGET: u32 = 64;
 pub const FAST_OP_BUDGET: u32 = 128;
 /// Longest the hub goes without polling epoll and timers while threads keep running.
 const POLL_INTERVAL_NS: u64 = 2_000_000;
+/// Hooked calls between two clock reads for the time slice.
+const SLICE_CHECK_EVERY: u32 = 16;
+/// GREENSHIM_SLICE in ns (0 = off).
+static SLICE_NS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(5_000_000);
+
+/// Sets the time slice (GREENSHIM_SLICE).
+pub fn set_slice_ns(ns: u64) {
+    SLICE_NS.store(ns, Ordering::Relaxed);
+}
 
 #[derive(Default, Clone, Copy)]
 pub struct Stats {
@@ -75,6 +84,9 @@ pub struct Hub {
     /// Monotonic time of the last poll.
     last_poll: u64,
     pub fast_ops: u32,
+    /// When the running thread's time slice began (first clock read after it was
+    /// resumed; 0 = not read yet, so switching costs no clock read).
+    slice_start: u64,
     pub default_stack: usize,
     pub stats: Stats,
     /// Signal-handler count the parked root compares against (hooks::signal).
@@ -209,6 +221,7 @@ pub fn global() -> *mut Hub {
 /// Creates the hub for the calling OS thread. Called once from the constructor.
 pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
     let reactor = Reactor::new();
+    green::tls::install(sys::thread_pointer());
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
@@ -229,6 +242,7 @@ pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno
         since_poll: 0,
         last_poll: 0,
         fast_ops: 0,
+        slice_start: 0,
         default_stack,
         stats: Stats::default(),
         root_signals_seen: 0,
@@ -282,6 +296,13 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
+        match (*g).tls.as_ref() {
+            Some(a) => green::tls::reset(a, (*h).tp),
+            None => (*g).tls = green::tls::new_area((*h).tp),
+        }
+        if (*h).stats.created == 0 {
+            green::tls::mark_multithreaded((*h).tp);
+        }
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -308,6 +329,10 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
 unsafe fn finish_current(g: *mut Green, retval: *mut libc::c_void) {
     // SAFETY: g is the running green thread.
     unsafe {
+        // As glibc: thread-local destructors first, then thread-specific data.
+        while let Some((dtor, obj)) = (*g).tls_dtors.pop() {
+            dtor(obj);
+        }
         crate::sync::keys::run_destructors(g);
         (*g).retval = retval;
     }
@@ -416,6 +441,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         (*g).reason = reason;
         (*h).stats.parks[reason as usize] += 1;
         (*h).fast_ops = 0;
+        (*h).slice_start = 0;
         switch_out(h, g);
         (*g).wake.get()
     }
@@ -434,7 +460,9 @@ pub unsafe fn sleep_until(h: *mut Hub, deadline: u64) -> Wake {
 }
 
 /// `sched_yield` / `gevent.sleep(0)`: go to the back of the ready queue, so every other
-/// ready thread runs once first.
+/// ready thread runs once first. With nothing else ready, poll epoll and timers first:
+/// a thread spinning on `sched_yield` must still let parked threads whose fd, timer or
+/// signal came wake up.
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
@@ -443,8 +471,15 @@ pub unsafe fn yield_now(h: *mut Hub) {
     unsafe {
         let g = (*h).current;
         (*h).fast_ops = 0;
-        if (*h).ready.is_empty() && (*h).live == 0 {
-            return;
+        (*h).slice_start = 0;
+        if (*h).ready.is_empty() {
+            if (*h).live == 0 {
+                return;
+            }
+            poll(h, Some(0));
+            if (*h).ready.is_empty() {
+                return;
+            }
         }
         (*g).state = State::Ready;
         (*h).stats.parks[Reason::Yield as usize] += 1;
@@ -453,18 +488,34 @@ pub unsafe fn yield_now(h: *mut Hub) {
     }
 }
 
-/// Counts one non-blocking operation; past the budget, yields so that a thread whose
-/// socket is always ready cannot starve the others or the poller.
+/// Counts one hooked call that did not park (an I/O call that found its fd ready, a
+/// `poll` with results, `wait4(WNOHANG)`, a `trylock`). A thread that makes
+/// [`FAST_OP_BUDGET`] of them in a row, or keeps making them for longer than its time
+/// slice (GREENSHIM_SLICE), goes to the back of the ready queue after due timers and fd
+/// events were collected, so it cannot starve the others or the poller.
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-#[inline]
 pub unsafe fn tick_fast_op(h: *mut Hub) {
     // SAFETY: h is live.
     unsafe {
         (*h).fast_ops += 1;
-        if (*h).fast_ops >= FAST_OP_BUDGET {
+        if (*h).fast_ops % SLICE_CHECK_EVERY != 0 && (*h).fast_ops < FAST_OP_BUDGET {
+            return;
+        }
+        let mut due = (*h).fast_ops >= FAST_OP_BUDGET;
+        let slice = SLICE_NS.load(Ordering::Relaxed);
+        if !due && slice != 0 {
+            let now = sys::now_ns();
+            if (*h).slice_start == 0 {
+                (*h).slice_start = now;
+            } else {
+                due = now.saturating_sub((*h).slice_start) >= slice;
+            }
+        }
+        if due {
             (*h).fast_ops = 0;
+            (*h).slice_start = 0;
             if !(*h).ready.is_empty() || (*h).live > 0 {
                 // Fire due timers and collect fd events first, so that parked threads
                 // whose turn has come are queued ahead of this one.
@@ -472,6 +523,16 @@ pub unsafe fn tick_fast_op(h: *mut Hub) {
                 yield_now(h);
             }
         }
+    }
+}
+
+/// [`tick_fast_op`] for a hook about to make a call that will not park, when the
+/// calling thread has the hub.
+#[inline]
+pub fn tick_local() {
+    if let Some(h) = local() {
+        // SAFETY: h is this thread's hub.
+        unsafe { tick_fast_op(h) };
     }
 }
 
@@ -549,6 +610,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                 Some(g) if g == (*h).root => {
                     (*g).state = State::Running;
                     (*h).current = g;
+                    (*h).slice_start = 0;
                     return;
                 }
                 Some(g) => {
@@ -580,8 +642,15 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
     unsafe {
         (*h).current = g;
         (*g).state = State::Running;
+        (*h).slice_start = 0;
         (*h).stats.switches += 1;
+        if let Some(a) = (*g).tls.as_ref() {
+            green::tls::set_fs(a.tp);
+        }
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        if (*g).tls.is_some() {
+            green::tls::set_fs((*h).tp);
+        }
         (*h).current = (*h).root;
         match r {
             CoroutineResult::Return(()) => retire(h, g),
@@ -672,6 +741,8 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
 /// If a signal handler ran while the root was parked in an interruptible call, wake the
 /// root with `Interrupted` (see hooks::signal).
 unsafe fn deliver_signals(h: *mut Hub) {
+    // Futex wakes a signal handler could not do itself (sync::futex).
+    crate::sync::futex::run_deferred();
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;

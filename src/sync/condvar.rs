@@ -57,6 +57,16 @@ pub fn wait(c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t, deadlin
     }
 }
 
+/// Parks as a waiter of `c` whose mutex the caller has already released (a foreign
+/// mutex, see `sync::foreign`).
+pub fn park_waiter(c: *mut libc::pthread_cond_t, deadline: Option<u64>) -> Parked {
+    let n = waiters(c);
+    n.fetch_add(1, Ordering::Relaxed);
+    let r = parking_lot::park(c as usize, || true, || {}, deadline, Reason::Condvar);
+    n.fetch_sub(1, Ordering::Relaxed);
+    r
+}
+
 pub fn signal(c: *mut libc::pthread_cond_t) -> i32 {
     if waiters(c).load(Ordering::Relaxed) != 0 {
         parking_lot::unpark_one(c as usize);

@@ -3,6 +3,8 @@
 
 pub mod barrier;
 pub mod condvar;
+pub mod foreign;
+pub mod futex;
 pub mod keys;
 pub mod mutex;
 pub mod once;

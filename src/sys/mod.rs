@@ -53,14 +53,15 @@ pub fn encode(r: Result<usize, Errno>) -> isize {
     }
 }
 
-/// The thread pointer (`%fs:0`), which glibc makes the address of the OS thread's
-/// control block: equal to the real `pthread_self()`. One load, no call: the hooks'
-/// "am I on the hub's OS thread?" test.
+/// The OS thread's control block (`header.self`, `%fs:16`): glibc's `THREAD_SELF`,
+/// equal to the real `pthread_self()`. One load, no call: the hooks' "am I on the hub's
+/// OS thread?" test. A green thread's own TLS area keeps the real control block there
+/// (green::tls), so this is the same for every green thread of the hub.
 #[inline(always)]
 pub fn thread_pointer() -> usize {
     let tp: usize;
-    // SAFETY: on x86-64 Linux %fs:0 always holds the TCB self-pointer (TLS ABI).
-    unsafe { core::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly, preserves_flags)) };
+    // SAFETY: on x86-64 glibc %fs:16 always holds tcbhead_t.self.
+    unsafe { core::arch::asm!("mov {}, fs:16", out(reg) tp, options(nostack, readonly, preserves_flags)) };
     tp
 }
 
@@ -135,6 +136,13 @@ impl SpinLock {
                 }
             }
         }
+    }
+
+    /// Takes the lock if it is free (for a signal handler, which must not spin on a lock
+    /// the code it interrupted may hold).
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        !self.locked.swap(true, core::sync::atomic::Ordering::Acquire)
     }
 
     #[inline]

@@ -76,6 +76,7 @@ type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
 reals! {
     pthread_create(t: *mut pthread_t, attr: *const pthread_attr_t, f: StartFn, arg: *mut c_void) -> c_int;
     pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int;
+    __cxa_thread_atexit_impl(dtor: unsafe extern "C" fn(*mut c_void), obj: *mut c_void, dso: *mut c_void) -> c_int;
     pthread_tryjoin_np(t: pthread_t, ret: *mut *mut c_void) -> c_int;
     pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_void, clock: c_int, abs: *const timespec) -> c_int;
     pthread_detach(t: pthread_t) -> c_int;

@@ -55,6 +55,46 @@ pub fn c_program(family: &str, name: &str) -> PathBuf {
     bin
 }
 
+/// Builds the Rust test programs (c-tests/rust, a Cargo project of its own with its own
+/// target dir, once per test process) and returns the binary `name`.
+pub fn rust_program(name: &str) -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let target = root().join("target").join("rust-tests");
+    BUILT.call_once(|| {
+        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--locked", "--quiet", "--manifest-path"])
+            .arg(root().join("c-tests/rust/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .status()
+            .expect("cargo");
+        assert!(st.success(), "building c-tests/rust failed");
+    });
+    target.join("release").join(name)
+}
+
+/// Compiles c-tests/cpp/<name>.cpp with `g++ -std=c++20 -O2 -pthread` and returns the binary.
+pub fn cpp_program(name: &str) -> PathBuf {
+    let src = root().join("c-tests").join("cpp").join(format!("{name}.cpp"));
+    let out_dir = root().join("target").join("c-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let bin = out_dir.join(format!("cpp-{name}"));
+    let fresh = bin.metadata().and_then(|b| Ok(b.modified()? >= src.metadata()?.modified()?)).unwrap_or(false);
+    if !fresh {
+        let tmp = out_dir.join(format!(".cpp-{name}.{}", std::process::id()));
+        let st = Command::new("g++")
+            .args(["-std=c++20", "-O2", "-g", "-Wall", "-pthread"])
+            .arg(&src)
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .expect("g++ (install it: apt-get install g++)");
+        assert!(st.success(), "compiling {}", src.display());
+        std::fs::rename(&tmp, &bin).unwrap();
+    }
+    bin
+}
+
 pub fn py_program(name: &str) -> PathBuf {
     root().join("c-tests").join("py").join(format!("{name}.py"))
 }

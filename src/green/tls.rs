@@ -1,0 +1,274 @@
+//! Per-green-thread thread-local storage.
+//!
+//! Green threads share one OS thread, and so, by default, one TLS area. Rust's std keeps
+//! a thread's identity in thread-locals (`thread::current()` is set once per thread by
+//! the spawn trampoline, which aborts if it finds it set; `mpsc` tells threads apart by
+//! the *address* of a thread-local), and C++ `thread_local` is expected to be per
+//! thread. So each green thread gets its own copy of the OS thread's static TLS area
+//! and thread control block, and the hub points `%fs` at it while the thread runs:
+//!
+//! ```text
+//!   hub's real area                       a green thread's copy
+//!   [ static TLS | struct pthread ]        [ static TLS | struct pthread ]
+//!                 ▲ tp (%fs while the root      ▲ %fs while it runs
+//!                 │  or the scheduler runs)      header.tcb = its own tp
+//!                 └───────────────────────────── header.self = the real tp
+//! ```
+//!
+//! The copy is made from the real area when the thread starts, with the executable's
+//! own block reset to its initialisation image (as a new thread's); libraries' blocks
+//! keep the creator's values (errno, malloc's per-thread cache pointer, locale). Its
+//! `header.self` still points at the real control block, so everything glibc reaches
+//! through `THREAD_SELF` (`pthread_self`, stdio lock owners, the kernel tid) is the
+//! same for every green thread, exactly as without copies, and the shim's own "am I on
+//! the hub?" test ([`crate::sys::thread_pointer`]) reads `header.self`. Fields glibc
+//! reads directly at `%fs:offset` get safe values: `multiple_threads` = 1 (always
+//! lock), the rseq `cpu_id` = -2 (so `sched_getcpu` asks the vDSO), and a dtv of its own
+//! (see [`build_dtv`]): thread-locals of `dlopen`ed modules, reached through
+//! `__tls_get_addr`, are per green thread too.
+//!
+//! Switching is one `wrfsbase` (or `arch_prctl(ARCH_SET_FS)` where the kernel has not
+//! enabled FSGSBASE). Without the loader's private symbols this is
+//! off and thread-locals are shared, as before.
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Bytes of static TLS below the thread pointer, control block above it, alignment.
+static BELOW: AtomicUsize = AtomicUsize::new(0);
+static TCB: AtomicUsize = AtomicUsize::new(0);
+static ALIGN: AtomicUsize = AtomicUsize::new(64);
+/// The executable's block: offset below the thread pointer, image, sizes.
+static EXE_OFF: AtomicUsize = AtomicUsize::new(0);
+static EXE_SIZE: AtomicUsize = AtomicUsize::new(0);
+static EXE_IMAGE: AtomicUsize = AtomicUsize::new(0);
+static EXE_IMAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+/// Offset of glibc's rseq area from the thread pointer (0: none).
+static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static FSGSBASE: AtomicBool = AtomicBool::new(false);
+
+/// tcbhead_t offsets (x86-64 glibc ABI).
+const TCB_SELF: usize = 0;
+const DTV: usize = 8;
+const MULTIPLE_THREADS: usize = 24;
+
+unsafe extern "C" fn find_exe(info: *mut libc::dl_phdr_info, _size: usize, tp: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the loader passes a valid info record with dlpi_phnum program headers.
+    unsafe {
+        let i = &*info;
+        if i.dlpi_tls_modid != 1 || i.dlpi_tls_data.is_null() {
+            return 0;
+        }
+        for k in 0..i.dlpi_phnum as usize {
+            let ph = &*i.dlpi_phdr.add(k);
+            if ph.p_type == libc::PT_TLS {
+                EXE_OFF.store(tp as usize - i.dlpi_tls_data as usize, Ordering::Relaxed);
+                EXE_SIZE.store(ph.p_memsz as usize, Ordering::Relaxed);
+                EXE_IMAGE.store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
+                EXE_IMAGE_SIZE.store(ph.p_filesz as usize, Ordering::Relaxed);
+            }
+        }
+        1
+    }
+}
+
+fn dlsym(name: &[u8]) -> usize {
+    // SAFETY: name is NUL-terminated; dlsym is not hooked.
+    unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr().cast()) as usize }
+}
+
+/// Measures the OS thread's TLS layout (once, on the hub's thread, at start-up).
+pub fn install(tp: usize) {
+    let info = dlsym(b"_dl_get_tls_static_info\0");
+    let tcb = dlsym(b"_thread_db_sizeof_pthread\0");
+    if info == 0 || tcb == 0 {
+        crate::warn!("glibc's TLS layout is unknown here: green threads share thread-locals");
+        return;
+    }
+    let (mut size, mut align) = (0usize, 0usize);
+    // SAFETY: _dl_get_tls_static_info(size_t *, size_t *) is ld.so's; the sizeof
+    // descriptor is a const uint32_t in libc.
+    let tcb = unsafe {
+        let f: unsafe extern "C" fn(*mut usize, *mut usize) = core::mem::transmute(info);
+        f(&mut size, &mut align);
+        *(tcb as *const u32) as usize
+    };
+    if size <= tcb || tcb < 64 {
+        return;
+    }
+    let rseq = dlsym(b"__rseq_offset\0");
+    if rseq != 0 {
+        // SAFETY: __rseq_offset is a const ptrdiff_t in libc.
+        let off = unsafe { *(rseq as *const isize) };
+        if off > 0 && (off as usize) + 8 <= tcb {
+            RSEQ_OFF.store(off as usize, Ordering::Relaxed);
+        }
+    }
+    // SAFETY: dl_iterate_phdr is not hooked; the callback only reads the records.
+    unsafe { libc::dl_iterate_phdr(Some(find_exe), tp as *mut libc::c_void) };
+    BELOW.store(size - tcb, Ordering::Relaxed);
+    TCB.store(tcb, Ordering::Relaxed);
+    ALIGN.store(align.max(64), Ordering::Relaxed);
+    // SAFETY: getauxval is not hooked. HWCAP2_FSGSBASE (bit 1): the kernel lets user
+    // space write the fs base directly.
+    FSGSBASE.store(unsafe { libc::getauxval(libc::AT_HWCAP2) } & 2 != 0, Ordering::Relaxed);
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// Whether green threads get their own TLS areas.
+#[inline]
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// A green thread's TLS area and thread pointer.
+pub struct Area {
+    mem: *mut u8,
+    layout: std::alloc::Layout,
+    pub tp: usize,
+}
+
+impl Drop for Area {
+    fn drop(&mut self) {
+        release_dtv(self);
+        // SAFETY: mem was allocated with layout.
+        unsafe { std::alloc::dealloc(self.mem, self.layout) };
+    }
+}
+
+/// A new area for a thread that is about to start, copied from the OS thread's real
+/// area `real_tp` (see module docs); None when per-green TLS is off.
+pub fn new_area(real_tp: usize) -> Option<Area> {
+    if !ENABLED.load(Ordering::Acquire) {
+        return None;
+    }
+    let (below, tcb, align) = (BELOW.load(Ordering::Relaxed), TCB.load(Ordering::Relaxed), ALIGN.load(Ordering::Relaxed));
+    let lead = below.div_ceil(align) * align;
+    let layout = std::alloc::Layout::from_size_align(lead + tcb, align).ok()?;
+    // SAFETY: layout has a non-zero size.
+    let mem = unsafe { std::alloc::alloc(layout) };
+    if mem.is_null() {
+        return None;
+    }
+    let a = Area { mem, layout, tp: mem as usize + lead };
+    // SAFETY: the new area's dtv field must read 0 before reset releases it.
+    unsafe { *((a.tp + DTV) as *mut usize) = 0 };
+    reset(&a, real_tp);
+    Some(a)
+}
+
+/// Re-initialises an area for a thread that starts anew (control blocks are pooled).
+pub fn reset(a: &Area, real_tp: usize) {
+    release_dtv(a);
+    let (below, tcb) = (BELOW.load(Ordering::Relaxed), TCB.load(Ordering::Relaxed));
+    // SAFETY: the real area spans [real_tp - below, real_tp + tcb) (glibc's static TLS
+    // layout, measured at install); the copy has the same span around a.tp.
+    unsafe {
+        core::ptr::copy_nonoverlapping((real_tp - below) as *const u8, (a.tp - below) as *mut u8, below + tcb);
+        *((a.tp + TCB_SELF) as *mut usize) = a.tp;
+        *((a.tp + MULTIPLE_THREADS) as *mut i32) = 1;
+        let rseq = RSEQ_OFF.load(Ordering::Relaxed);
+        if rseq != 0 {
+            // struct rseq.cpu_id = RSEQ_CPU_ID_REGISTRATION_FAILED: the kernel updates
+            // only the real area, so the copy must not look registered.
+            *((a.tp + rseq + 4) as *mut i32) = -2;
+        }
+        let (off, size, img) = (EXE_OFF.load(Ordering::Relaxed), EXE_SIZE.load(Ordering::Relaxed), EXE_IMAGE_SIZE.load(Ordering::Relaxed));
+        if size > 0 {
+            let block = (a.tp - off) as *mut u8;
+            core::ptr::copy_nonoverlapping(EXE_IMAGE.load(Ordering::Relaxed) as *const u8, block, img.min(size));
+            core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
+        }
+    }
+    build_dtv(a, real_tp);
+}
+
+/// glibc's `TLS_DTV_UNALLOCATED`: the block is made on first access (`__tls_get_addr`).
+const DTV_UNALLOCATED: usize = usize::MAX;
+
+/// Gives the copy a dtv of its own (glibc's `dtv_t` array: entry -1 holds the length,
+/// entry 0 the generation, entry i `{val, to_free}` for module i), so thread-locals
+/// reached through `__tls_get_addr` are per green thread too: entries in the static
+/// area point into the copy; blocks glibc allocated for `dlopen`ed modules are marked
+/// unallocated, and glibc makes this thread its own on first access, from the module's
+/// image, as for a new thread. The array is malloc'd, as glibc expects when it grows it.
+fn build_dtv(a: &Area, real_tp: usize) {
+    let below = BELOW.load(Ordering::Relaxed);
+    // SAFETY: the real control block's dtv field points at entry 0 of a glibc dtv with
+    // `len` module entries after it and the length before it; the copy is malloc'd
+    // with the same shape (calloc'd: entries beyond `len` do not exist).
+    unsafe {
+        let real = *((real_tp + DTV) as *const *const [usize; 2]);
+        if real.is_null() {
+            return;
+        }
+        let len = (*real.sub(1))[0];
+        let mem = libc::malloc((len + 2) * 16) as *mut [usize; 2];
+        if mem.is_null() {
+            return;
+        }
+        core::ptr::copy_nonoverlapping(real.sub(1), mem, len + 2);
+        let dtv = mem.add(1);
+        for i in 1..=len {
+            let e = &mut *dtv.add(i);
+            if e[0] >= real_tp - below && e[0] < real_tp {
+                e[0] = e[0] - real_tp + a.tp;
+                e[1] = 0;
+            } else if e[0] != DTV_UNALLOCATED {
+                *e = [DTV_UNALLOCATED, 0];
+            }
+        }
+        *((a.tp + DTV) as *mut usize) = dtv as usize;
+    }
+}
+
+/// Frees the copy's dtv and the blocks glibc allocated in it.
+fn release_dtv(a: &Area) {
+    // SAFETY: the copy's dtv field is 0, or a dtv made by build_dtv (possibly grown by
+    // glibc with realloc); entries' `to_free` are glibc's malloc'd blocks or null.
+    unsafe {
+        let dtv = *((a.tp + DTV) as *const *mut [usize; 2]);
+        if dtv.is_null() {
+            return;
+        }
+        let len = (*dtv.sub(1))[0];
+        for i in 1..=len {
+            let to_free = (*dtv.add(i))[1];
+            if to_free != 0 {
+                libc::free(to_free as *mut libc::c_void);
+            }
+        }
+        libc::free(dtv.sub(1) as *mut libc::c_void);
+        *((a.tp + DTV) as *mut usize) = 0;
+    }
+}
+
+/// The program now has a second thread: tell glibc and the libraries that read
+/// `__libc_single_threaded` (libstdc++ skips the hand-over in `std::stop_token` and
+/// makes `shared_ptr` counts non-atomic while it is set, as if no other thread could
+/// run), and mark the real control block multi-threaded (green threads' copies always
+/// lock, and so must the root: offload threads may run beside it).
+pub fn mark_multithreaded(real_tp: usize) {
+    let single = dlsym(b"__libc_single_threaded\0");
+    if single != 0 {
+        // SAFETY: glibc's `char __libc_single_threaded`; it only ever goes from 1 to 0.
+        unsafe { *(single as *mut u8) = 0 };
+    }
+    if ENABLED.load(Ordering::Relaxed) {
+        // SAFETY: real_tp is the hub's live control block; glibc only ever sets it to 1.
+        unsafe { *((real_tp + MULTIPLE_THREADS) as *mut i32) = 1 };
+    }
+}
+
+/// Points `%fs` at `tp`.
+#[inline(always)]
+pub fn set_fs(tp: usize) {
+    if FSGSBASE.load(Ordering::Relaxed) {
+        // SAFETY: the kernel enabled FSGSBASE (AT_HWCAP2); tp is a live TLS area whose
+        // layout matches the real one.
+        unsafe { core::arch::asm!("wrfsbase {}", in(reg) tp, options(nostack, preserves_flags)) };
+    } else {
+        // SAFETY: ARCH_SET_FS with a live TLS area.
+        let _ = unsafe { crate::sys::sc!(libc::SYS_arch_prctl, 0x1002, tp) };
+    }
+}
