@@ -5,13 +5,16 @@
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
 #   make compat   CPython's own threading, queue, socket, subprocess, os and I/O test
 #                 suites, native vs shim, case by case
+#   make wheel    the Python wheel, build/wheel/greenshim-*.whl (maturin, pip-installed
+#                 once into build/pkg-venv)
+#   make deb      the Debian package, build/deb/greenshim_*.deb (dpkg-deb)
 
 PREFIX ?= /usr/local
 CARGO  ?= cargo
 LIB    := target/release/libgreenshim.so
 BIN    := target/release/greenshim
 
-.PHONY: all build rust-tests test demo bench compat install clean
+.PHONY: all build rust-tests test demo bench compat wheel deb install clean
 
 all: build
 
@@ -38,6 +41,12 @@ bench: build
 
 compat: build
 	@python3 scripts/cpython-compat.py
+
+wheel: build
+	@bash scripts/build-wheel.sh
+
+deb: build
+	@bash scripts/build-deb.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin

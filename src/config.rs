@@ -10,6 +10,7 @@
 //! | `GREENSHIM_STACK_GUARD` | `0` or `1` (guard page below each green stack) | `1` |
 //! | `GREENSHIM_FILE_IO` | `auto`, `inline` or `offload` (regular-file read/write) | `auto` |
 //! | `GREENSHIM_SLICE` | `0` (off) or a duration with unit `ns`, `us`, `ms`, `s` | `5ms` |
+//! | `GREENSHIM_TLS` | `per-green` (TLS of their own) or `shared` | `per-green` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -59,6 +60,8 @@ pub struct Config {
     /// Time slice in ns (0 = none): a green thread that keeps making hooked calls that
     /// never park yields after this long.
     pub slice_ns: u64,
+    /// Each green thread gets TLS of its own (`GREENSHIM_TLS=per-green`, the default).
+    pub tls_per_green: bool,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -84,6 +87,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_STACK_GUARD", "0|1", "1"),
     ("GREENSHIM_FILE_IO", "auto|inline|offload", "auto"),
     ("GREENSHIM_SLICE", "0 (off) or a duration with unit ns, us, ms or s (e.g. 5ms), at most 10s", "5ms"),
+    ("GREENSHIM_TLS", "per-green|shared", "per-green"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -187,6 +191,16 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             FileIo::Auto,
         )?,
         slice_ns: field(&get, 7, parse_duration, 5_000_000)?,
+        tls_per_green: field(
+            &get,
+            8,
+            |s| match s.trim() {
+                "per-green" | "" => Some(true),
+                "shared" => Some(false),
+                _ => None,
+            },
+            true,
+        )?,
     })
 }
 

@@ -24,7 +24,7 @@ fn greenshim_init() {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;
     }
-    if let Err(e) = hub::install(cfg.stack_size, cfg.stack_guard) {
+    if let Err(e) = hub::install(cfg.stack_size, cfg.stack_guard, cfg.tls_per_green) {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();

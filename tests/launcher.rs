@@ -250,6 +250,33 @@ fn library_found_in_installed_layout_or_reported_missing() {
     assert_eq!(text(&o.stdout).trim(), prefix.join("lib/libgreenshim.so").canonicalize().unwrap().to_str().unwrap());
 }
 
+/// The Debian layout: /usr/bin/greenshim finds /usr/lib/<multiarch>/libgreenshim.so (here
+/// under a scratch root), and `../lib` wins when both exist.
+#[test]
+fn library_found_in_multiarch_layout() {
+    let multiarch = output(Command::new("gcc").arg("-print-multiarch"));
+    let triplet = text(&multiarch.stdout).trim().to_string();
+    if !multiarch.status.success() || triplet.is_empty() {
+        eprintln!("skipped: gcc -print-multiarch gives no triplet on this machine");
+        return;
+    }
+    let usr = scratch("multiarch").join("usr");
+    std::fs::create_dir_all(usr.join("bin")).unwrap();
+    std::fs::create_dir_all(usr.join("lib").join(&triplet)).unwrap();
+    std::fs::copy(launcher(), usr.join("bin/greenshim")).unwrap();
+    let multiarch_lib = usr.join("lib").join(&triplet).join("libgreenshim.so");
+    std::fs::copy(lib(), &multiarch_lib).unwrap();
+    let preload = || {
+        let o = output(Command::new(usr.join("bin/greenshim")).args(["sh", "-c", "echo $LD_PRELOAD"]).env_remove("LD_PRELOAD"));
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        text(&o.stdout).trim().to_string()
+    };
+    assert_eq!(preload(), multiarch_lib.canonicalize().unwrap().to_str().unwrap());
+
+    std::fs::copy(lib(), usr.join("lib/libgreenshim.so")).unwrap();
+    assert_eq!(preload(), usr.join("lib/libgreenshim.so").canonicalize().unwrap().to_str().unwrap());
+}
+
 #[test]
 fn help_lists_every_variable_and_option() {
     let o = output(greenshim(&["--help"]));

@@ -46,6 +46,7 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--stack-guard", metavar: Some("0|1"), var: "GREENSHIM_STACK_GUARD", help: "guard page below each green stack; 0 allows more than ~32k threads but overflows go undetected" },
     Opt { flag: "--file-io", metavar: Some("auto|inline|offload"), var: "GREENSHIM_FILE_IO", help: "regular-file read/write: auto (page-cache hits inline, misses and O_DIRECT on the offload pool), inline, or all on the offload pool" },
     Opt { flag: "--slice", metavar: Some("DURATION"), var: "GREENSHIM_SLICE", help: "time slice: a thread whose hooked calls never wait yields after this long (e.g. 5ms; 0 = off)" },
+    Opt { flag: "--tls", metavar: Some("per-green|shared"), var: "GREENSHIM_TLS", help: "per-green (default): each green thread has __thread/thread_local storage of its own; shared: all share the OS thread's" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
 ];
 
@@ -218,25 +219,47 @@ fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
     }
 }
 
-/// The library next to the launcher (`target/release`) or in `../lib` (`PREFIX/bin` +
-/// `PREFIX/lib`). `current_exe` resolves symlinks, so a symlinked launcher finds the
-/// library of the installation it belongs to.
+/// Debian's multiarch directory name for this target (`dpkg-architecture -qDEB_HOST_MULTIARCH`):
+/// the .deb installs the library as `/usr/lib/<triplet>/libgreenshim.so`.
+const MULTIARCH: Option<&str> = if cfg!(all(target_arch = "x86_64", target_pointer_width = "64", target_env = "gnu")) {
+    Some("x86_64-linux-gnu")
+} else if cfg!(all(target_arch = "aarch64", target_env = "gnu")) {
+    Some("aarch64-linux-gnu")
+} else if cfg!(all(target_arch = "x86", target_env = "gnu")) {
+    Some("i386-linux-gnu")
+} else if cfg!(all(target_arch = "riscv64", target_env = "gnu")) {
+    Some("riscv64-linux-gnu")
+} else {
+    None
+};
+
+/// Where an installation puts the library, relative to the launcher's directory: beside
+/// it (`target/release`), `../lib` (`make install`'s `PREFIX/bin` + `PREFIX/lib`, and
+/// the wheel's `bin` + `lib` in a virtualenv or `~/.local`), then `../lib/<multiarch>`
+/// (the .deb's `/usr/bin` + `/usr/lib/x86_64-linux-gnu`).
+fn library_candidates(dir: &Path) -> Vec<PathBuf> {
+    let mut c = vec![dir.join(LIB_NAME), dir.join("../lib").join(LIB_NAME)];
+    if let Some(triplet) = MULTIARCH {
+        c.push(dir.join("../lib").join(triplet).join(LIB_NAME));
+    }
+    c
+}
+
+/// The library in one of the [`library_candidates`] of the launcher's directory.
+/// `current_exe` resolves symlinks, so a symlinked launcher finds the library of the
+/// installation it belongs to.
 fn find_library() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate the greenshim executable: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    let candidates = [dir.join(LIB_NAME), dir.join("../lib").join(LIB_NAME)];
+    let candidates = library_candidates(dir);
     for c in &candidates {
         if c.is_file() {
             // Canonical, so the child's LD_PRELOAD has no `..` and still works after a cd.
             return Ok(c.canonicalize().unwrap_or_else(|_| c.clone()));
         }
     }
-    Err(format!(
-        "cannot find {LIB_NAME} for {}: looked for {} and {}",
-        exe.display(),
-        candidates[0].display(),
-        candidates[1].display()
-    ))
+    let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(format!("cannot find {LIB_NAME} for {}: looked for {}", exe.display(), looked.join(", ")))
 }
 
 fn help() -> String {

@@ -15,9 +15,12 @@
 //!                 └───────────────────────────── header.self = the real tp
 //! ```
 //!
-//! The copy is made from the real area when the thread starts, with the executable's
-//! own block reset to its initialisation image (as a new thread's); libraries' blocks
-//! keep the creator's values (errno, malloc's per-thread cache pointer, locale). Its
+//! The copy is made from the real area when the thread starts, with every module's
+//! block reset to its initialisation image (as a new thread's) except libc's, which
+//! keeps the OS thread's values (errno, malloc's per-thread cache and arena, locale:
+//! green threads of one OS thread never run at once, and a per-green malloc cache
+//! would be lost at every thread exit). Modules loaded later with `dlopen` that use
+//! static TLS keep the creator's values; their dynamic TLS is per green thread (dtv). Its
 //! `header.self` still points at the real control block, so everything glibc reaches
 //! through `THREAD_SELF` (`pthread_self`, stdio lock owners, the kernel tid) is the
 //! same for every green thread, exactly as without copies, and the shim's own "am I on
@@ -37,11 +40,6 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 static BELOW: AtomicUsize = AtomicUsize::new(0);
 static TCB: AtomicUsize = AtomicUsize::new(0);
 static ALIGN: AtomicUsize = AtomicUsize::new(64);
-/// The executable's block: offset below the thread pointer, image, sizes.
-static EXE_OFF: AtomicUsize = AtomicUsize::new(0);
-static EXE_SIZE: AtomicUsize = AtomicUsize::new(0);
-static EXE_IMAGE: AtomicUsize = AtomicUsize::new(0);
-static EXE_IMAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 /// Offset of glibc's rseq area from the thread pointer (0: none).
 static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -52,23 +50,46 @@ const TCB_SELF: usize = 0;
 const DTV: usize = 8;
 const MULTIPLE_THREADS: usize = 24;
 
-unsafe extern "C" fn find_exe(info: *mut libc::dl_phdr_info, _size: usize, tp: *mut libc::c_void) -> libc::c_int {
-    // SAFETY: the loader passes a valid info record with dlpi_phnum program headers.
+/// Static TLS blocks that start fresh in every green thread: (offset below the thread
+/// pointer, size, image address, image size). Every module loaded at start-up except
+/// libc, whose block (errno, malloc's per-thread cache and arena, locale) the green
+/// threads of one OS thread keep sharing as they always did.
+const MAX_BLOCKS: usize = 64;
+static BLOCKS: [[AtomicUsize; 4]; MAX_BLOCKS] = [const { [const { AtomicUsize::new(0) }; 4] }; MAX_BLOCKS];
+static NBLOCKS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe extern "C" fn find_blocks(info: *mut libc::dl_phdr_info, _size: usize, tp: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the loader passes a valid info record with dlpi_phnum program headers and
+    // a NUL-terminated (possibly empty) name.
     unsafe {
         let i = &*info;
-        if i.dlpi_tls_modid != 1 || i.dlpi_tls_data.is_null() {
+        if i.dlpi_tls_modid == 0 || i.dlpi_tls_data.is_null() {
+            return 0;
+        }
+        let name = if i.dlpi_name.is_null() { &b""[..] } else { core::ffi::CStr::from_ptr(i.dlpi_name).to_bytes() };
+        let base = name.rsplit(|&c| c == b'/').next().unwrap_or(name);
+        if base.starts_with(b"libc.so") {
+            return 0;
+        }
+        let data = i.dlpi_tls_data as usize;
+        if data >= tp as usize {
             return 0;
         }
         for k in 0..i.dlpi_phnum as usize {
             let ph = &*i.dlpi_phdr.add(k);
             if ph.p_type == libc::PT_TLS {
-                EXE_OFF.store(tp as usize - i.dlpi_tls_data as usize, Ordering::Relaxed);
-                EXE_SIZE.store(ph.p_memsz as usize, Ordering::Relaxed);
-                EXE_IMAGE.store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
-                EXE_IMAGE_SIZE.store(ph.p_filesz as usize, Ordering::Relaxed);
+                let n = NBLOCKS.load(Ordering::Relaxed);
+                if n < MAX_BLOCKS {
+                    let b = &BLOCKS[n];
+                    b[0].store(tp as usize - data, Ordering::Relaxed);
+                    b[1].store(ph.p_memsz as usize, Ordering::Relaxed);
+                    b[2].store(i.dlpi_addr as usize + ph.p_vaddr as usize, Ordering::Relaxed);
+                    b[3].store(ph.p_filesz as usize, Ordering::Relaxed);
+                    NBLOCKS.store(n + 1, Ordering::Relaxed);
+                }
             }
         }
-        1
+        0
     }
 }
 
@@ -105,7 +126,7 @@ pub fn install(tp: usize) {
         }
     }
     // SAFETY: dl_iterate_phdr is not hooked; the callback only reads the records.
-    unsafe { libc::dl_iterate_phdr(Some(find_exe), tp as *mut libc::c_void) };
+    unsafe { libc::dl_iterate_phdr(Some(find_blocks), tp as *mut libc::c_void) };
     BELOW.store(size - tcb, Ordering::Relaxed);
     TCB.store(tcb, Ordering::Relaxed);
     ALIGN.store(align.max(64), Ordering::Relaxed);
@@ -173,10 +194,13 @@ pub fn reset(a: &Area, real_tp: usize) {
             // only the real area, so the copy must not look registered.
             *((a.tp + rseq + 4) as *mut i32) = -2;
         }
-        let (off, size, img) = (EXE_OFF.load(Ordering::Relaxed), EXE_SIZE.load(Ordering::Relaxed), EXE_IMAGE_SIZE.load(Ordering::Relaxed));
-        if size > 0 {
+        for b in BLOCKS.iter().take(NBLOCKS.load(Ordering::Relaxed)) {
+            let (off, size, image, img) = (b[0].load(Ordering::Relaxed), b[1].load(Ordering::Relaxed), b[2].load(Ordering::Relaxed), b[3].load(Ordering::Relaxed));
+            if size == 0 || off > below {
+                continue;
+            }
             let block = (a.tp - off) as *mut u8;
-            core::ptr::copy_nonoverlapping(EXE_IMAGE.load(Ordering::Relaxed) as *const u8, block, img.min(size));
+            core::ptr::copy_nonoverlapping(image as *const u8, block, img.min(size));
             core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
         }
     }

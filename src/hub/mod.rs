@@ -219,9 +219,11 @@ pub fn global() -> *mut Hub {
 }
 
 /// Creates the hub for the calling OS thread. Called once from the constructor.
-pub fn install(default_stack: usize, stack_guard: bool) -> Result<(), sys::Errno> {
+pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> Result<(), sys::Errno> {
     let reactor = Reactor::new();
-    green::tls::install(sys::thread_pointer());
+    if per_green_tls {
+        green::tls::install(sys::thread_pointer());
+    }
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),

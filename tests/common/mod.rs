@@ -136,7 +136,6 @@ impl<'a> Spec<'a> {
 
 /// Runs the program; `shim` adds LD_PRELOAD. Kills it after the timeout.
 pub fn run(spec: &Spec<'_>, shim: bool) -> Run {
-    use std::os::unix::process::ExitStatusExt;
     let mut cmd = match spec.interpreter {
         Some(i) => {
             let mut c = Command::new(i);
@@ -145,17 +144,25 @@ pub fn run(spec: &Spec<'_>, shim: bool) -> Run {
         }
         None => Command::new(spec.program),
     };
-    cmd.args(spec.args).env_remove("LD_PRELOAD").stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(spec.args).env_remove("LD_PRELOAD");
     for (k, v) in spec.env {
         cmd.env(k, v);
     }
     if shim {
         cmd.env("LD_PRELOAD", lib());
     }
-    cmd.stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    run_command(cmd, spec.stdin, spec.timeout)
+}
+
+/// Runs a prepared command with piped stdout and stderr (and `stdin` fed to it, else
+/// /dev/null); kills it after `timeout`.
+pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Run {
+    use std::os::unix::process::ExitStatusExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawn");
-    if let Some(data) = spec.stdin {
+    if let Some(data) = stdin {
         let mut w = child.stdin.take().unwrap();
         let data = data.to_vec();
         std::thread::spawn(move || {
@@ -163,7 +170,6 @@ pub fn run(spec: &Spec<'_>, shim: bool) -> Run {
         });
     }
     let pid = child.id();
-    let timeout = spec.timeout;
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let killer = std::thread::spawn(move || {
         if rx.recv_timeout(timeout).is_err() {
