@@ -623,7 +623,7 @@ static FILE *shared_fp;
 
 static void *shared_writer(void *arg) {
     char letter = (char)(long)arg;
-    char *rec = malloc(REC + 1); /* not __thread: green threads share one TLS block */
+    char *rec = malloc(REC + 1);
     ECHECK(rec != NULL, "malloc");
     memset(rec, letter, REC - 1);
     rec[REC - 1] = '\n';
