@@ -62,6 +62,14 @@ pub const COVERED: &[&str] = &[
     "__isoc23_vscanf", "__isoc23_vfscanf", "fgetwc", "getwc", "fgetwc_unlocked",
     "getwc_unlocked", "getwchar", "getwchar_unlocked", "fgetws", "fgetws_unlocked",
     "__fgetws_chk", "gets",
+    // stdio output (glibc is never left a buffer to write to a pipe or socket)
+    "fwrite", "_IO_fwrite", "fwrite_unlocked", "fputs", "_IO_fputs", "fputs_unlocked",
+    "puts", "_IO_puts", "fputc", "putc", "_IO_putc", "fputc_unlocked", "putc_unlocked",
+    "putchar", "putchar_unlocked", "__overflow", "fflush", "_IO_fflush", "fflush_unlocked",
+    "printf", "_IO_printf", "fprintf", "_IO_fprintf", "dprintf", "__printf_chk",
+    "__fprintf_chk", "__dprintf_chk", "vprintf", "vfprintf", "_IO_vfprintf", "__vprintf_chk",
+    "__vfprintf_chk", "vdprintf", "__vdprintf_chk", "flockfile", "funlockfile", "ftrylockfile",
+    "_IO_flockfile", "_IO_funlockfile", "_IO_ftrylockfile",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",
@@ -99,8 +107,9 @@ pub const COVERED: &[&str] = &[
 /// sharing the OS thread until it returns.
 pub const BLOCKING_UNCOVERED: &[&str] = &[
     // Every blocking libc function we know of is hooked. What blocks unseen is inside
-    // libc (stdio's internal writes, a scanf that needs more input mid-parse) or a raw
-    // syscall, which no symbol names. Add names here when one is found.
+    // libc (stdio's flush at exit, perror-style messages, wide-character output, a scanf
+    // that needs more input mid-parse) or a raw syscall, which no symbol names. Add
+    // names here when one is found.
 ];
 
 /// Caveats the doctor prints next to a symbol, when a name alone would mislead.

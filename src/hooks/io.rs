@@ -546,6 +546,9 @@ pub unsafe extern "C" fn memfd_create(name: *const core::ffi::c_char, flags: lib
 /// glibc closes a FILE's fd with its internal close: forget the fd first.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
+    // SAFETY: the program's FILE; pending output on a pipe or socket is written with
+    // the parking write first.
+    let unflushed = unsafe { crate::hooks::stdio::output::before_fclose(fp) };
     if !fp.is_null() && hub::local().is_some() {
         // SAFETY: the program's FILE.
         let fd = unsafe { libc::fileno(fp) };
@@ -554,7 +557,14 @@ pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
         }
     }
     // SAFETY: forwarded.
-    unsafe { sys::real::fclose(fp) }
+    let r = unsafe { sys::real::fclose(fp) };
+    match unflushed {
+        Some(e) if r == 0 => {
+            e.set();
+            libc::EOF
+        }
+        _ => r,
+    }
 }
 
 #[unsafe(no_mangle)]

@@ -13,6 +13,12 @@
 //! streams (no fd) and wide-oriented streams go straight to glibc. The FILE lock is not
 //! held across a park: it would not exclude other green threads anyway (glibc's
 //! recursive lock sees one owner, the OS thread).
+//!
+//! Output (`output`, `printf`) is the mirror image: glibc is never left a buffer to
+//! write to a pollable fd; the shim writes it with its parking write.
+
+pub mod output;
+pub mod printf;
 
 use crate::fd::io::{self as fio, Dir, Plan};
 use crate::fd::table;
@@ -189,7 +195,7 @@ unsafe fn flush_prompt(fp: *mut FILE, fd: c_int) {
             return;
         }
         if *field::<c_int>(out, 0) & (IO_LINKED | IO_NO_WRITES | IO_LINE_BUF) == IO_LINKED | IO_LINE_BUF {
-            libc::fflush(out);
+            output::flush_before_read(out);
         }
     }
 }

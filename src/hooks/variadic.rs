@@ -12,8 +12,17 @@
 //! 2.38; on older glibc no binary can import them, so their lookup is never made.) A `scanf` pre-hook only waits for
 //! the first input: input arriving in pieces while `scanf` parses is read by glibc
 //! itself, blocking the OS thread until it is there.
+//!
+//! The `printf` family (`printf`, `fprintf`, `dprintf` and their `__*_chk` forms) needs
+//! its arguments, not just a look at the first one: its trampoline spills the six
+//! argument registers and `xmm0`–`xmm7` into a register save area laid out as the
+//! x86-64 ABI's `va_start` would, builds a `va_list` over it (integer arguments from
+//! after the fixed ones, vector ones from `xmm0`, the rest on the caller's stack) and
+//! calls the `v` form in `hooks::stdio::printf` with the fixed arguments and that
+//! `va_list`.
 
 use crate::hooks::stdio;
+use crate::hooks::stdio::printf as pf;
 use crate::sys::real::Lazy;
 
 /// Defines the trampoline `$name` that calls `$pre(first argument)` and jumps to the
@@ -103,4 +112,65 @@ trampoline! {
     __isoc23_vfscanf => pre_isoc23_vfscanf;
     __isoc23_scanf => pre_isoc23_scanf;
     __isoc23_vscanf => pre_isoc23_vscanf;
+}
+
+/// Defines the trampoline `$name` for a variadic function with `$fixed` fixed integer
+/// arguments: it builds a `va_list` for the rest and calls `$imp(fixed…, &va_list)`,
+/// returning what it returns.
+///
+/// Frame (entry rsp ≡ 8 mod 16, so after `sub rsp, 200` rsp is 16-byte aligned for
+/// the call):
+///
+/// ```text
+///   rsp + 0   .. 48    rdi rsi rdx rcx r8 r9      register save area (gp)
+///   rsp + 48  .. 176   xmm0 .. xmm7               register save area (fp)
+///   rsp + 176 .. 200   va_list: gp_offset = 8 × fixed, fp_offset = 48,
+///                      overflow_arg_area = rsp + 208 (the caller's stack
+///                      arguments), reg_save_area = rsp
+///   rsp + 200          return address
+/// ```
+macro_rules! va_trampoline {
+    ($($name:ident => $imp:path, gp_offset $gp:literal, $lea:literal;)*) => {$(
+        // SAFETY: the fixed arguments stay in their registers; the save area holds the
+        // registers as va_start would lay them out; the stack is 16-byte aligned at the
+        // call and restored before the return.
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() {
+            core::arch::naked_asm!(
+                "sub rsp, 200",
+                "mov [rsp], rdi", "mov [rsp + 8], rsi", "mov [rsp + 16], rdx",
+                "mov [rsp + 24], rcx", "mov [rsp + 32], r8", "mov [rsp + 40], r9",
+                // al = how many vector registers hold arguments (the ABI's upper
+                // bound): none, nothing to save, as compilers' own prologues do.
+                "test al, al",
+                "je 2f",
+                "movdqu [rsp + 48], xmm0", "movdqu [rsp + 64], xmm1", "movdqu [rsp + 80], xmm2",
+                "movdqu [rsp + 96], xmm3", "movdqu [rsp + 112], xmm4", "movdqu [rsp + 128], xmm5",
+                "movdqu [rsp + 144], xmm6", "movdqu [rsp + 160], xmm7",
+                "2:",
+                concat!("mov dword ptr [rsp + 176], ", $gp),
+                "mov dword ptr [rsp + 180], 48",
+                "lea rax, [rsp + 208]",
+                "mov [rsp + 184], rax",
+                "mov [rsp + 192], rsp",
+                $lea,
+                "call {imp}",
+                "add rsp, 200",
+                "ret",
+                imp = sym $imp,
+            )
+        }
+    )*};
+}
+
+va_trampoline! {
+    printf => pf::printf_va, gp_offset 8, "lea rsi, [rsp + 176]";
+    _IO_printf => pf::printf_va, gp_offset 8, "lea rsi, [rsp + 176]";
+    fprintf => pf::fprintf_va, gp_offset 16, "lea rdx, [rsp + 176]";
+    _IO_fprintf => pf::fprintf_va, gp_offset 16, "lea rdx, [rsp + 176]";
+    dprintf => pf::dprintf_va, gp_offset 16, "lea rdx, [rsp + 176]";
+    __printf_chk => pf::printf_chk_va, gp_offset 16, "lea rdx, [rsp + 176]";
+    __fprintf_chk => pf::fprintf_chk_va, gp_offset 24, "lea rcx, [rsp + 176]";
+    __dprintf_chk => pf::dprintf_chk_va, gp_offset 24, "lea rcx, [rsp + 176]";
 }
