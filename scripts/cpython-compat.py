@@ -20,7 +20,9 @@ import xml.etree.ElementTree as ET
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT = ["test_threading", "test_thread", "test_queue", "test_threading_local", "test_socketserver",
            "test_subprocess", "test_os", "test_selectors", "test_fcntl", "test_fileio", "test_file",
-           "test_poll", "test_select", "test_epoll"]
+           "test_poll", "test_select", "test_epoll", "test_asyncio.test_base_events",
+           "test_asyncio.test_selector_events", "test_ftplib", "test_faulthandler",
+           "test_multiprocessing_main_handling"]
 
 
 def lib_path():

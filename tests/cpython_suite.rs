@@ -52,3 +52,10 @@ fn cpython_3_13_test_queue_matches_native() {
     };
     compat_with(&py.to_string_lossy(), &["test_queue"]);
 }
+
+/// asyncio's base and selector event-loop tests hung or lost most cases while the shim
+/// put a hidden O_NONBLOCK on sockets; they must stay at parity.
+#[test]
+fn cpython_asyncio_event_loop_tests_match_native() {
+    compat(&["test_asyncio.test_base_events", "test_asyncio.test_selector_events"]);
+}
