@@ -27,6 +27,7 @@
  * metrics: os_threads_max, wall_ms.
  */
 #include "../common.h"
+#include "../net.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -60,23 +61,6 @@ static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n) {
     return h;
 }
 
-static void tcp_pair(int sv[2], int accepted) {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(ls >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK(bind(ls, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
-    CHECK(listen(ls, 1) == 0, "listen: %s", strerror(errno));
-    CHECK(getsockname(ls, (struct sockaddr *)&a, &al) == 0, "getsockname: %s", strerror(errno));
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(c >= 0, "socket: %s", strerror(errno));
-    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    int s = accept(ls, NULL, NULL);
-    CHECK(s >= 0, "accept: %s", strerror(errno));
-    close(ls);
-    sv[0] = accepted ? s : c; /* the stream's fd */
-    sv[1] = accepted ? c : s;
-}
 
 struct reader {
     int fd;
@@ -210,11 +194,11 @@ int main(int argc, char **argv) {
      * reader would deadlock), then reader in a thread. */
     for (int in_child = 1; in_child >= 0; in_child--) {
         if (only < 0 || only == 0) {
-            tcp_pair(sv, 0);
+            loopback_pair(sv, 0);
             failures += one("tcp connected socket", sv, in_child);
         }
         if (only < 0 || only == 1) {
-            tcp_pair(sv, 1);
+            loopback_pair(sv, 1);
             failures += one("tcp accepted socket", sv, in_child);
         }
         if (only < 0 || only == 2) {

@@ -29,6 +29,7 @@
  * metrics: os_threads_max, errqueue_ms_max, dontwait_ms_max, oob_ms.
  */
 #include "../common.h"
+#include "../net.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -59,23 +60,6 @@ static const char *result(ssize_t r, int e) {
     return b;
 }
 
-static void tcp_pair(int sv[2]) {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(ls >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK(bind(ls, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
-    CHECK(listen(ls, 1) == 0, "listen: %s", strerror(errno));
-    CHECK(getsockname(ls, (struct sockaddr *)&a, &al) == 0, "getsockname: %s", strerror(errno));
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(c >= 0, "socket: %s", strerror(errno));
-    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    int s = accept(ls, NULL, NULL);
-    CHECK(s >= 0, "accept: %s", strerror(errno));
-    close(ls);
-    sv[0] = c;
-    sv[1] = s;
-}
 
 static void errqueue(const char *kind, int fd) {
     char buf[64], ctl[256];
@@ -155,7 +139,7 @@ int main(int argc, char **argv) {
     CHECK(bind(u, (struct sockaddr *)&ua, sizeof ua) == 0, "bind: %s", strerror(errno));
     CHECK(getsockname(u, (struct sockaddr *)&ua, &al) == 0, "getsockname: %s", strerror(errno));
     int t[2], sp[2], dp[2];
-    tcp_pair(t);
+    loopback_pair(t, 0);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sp) == 0, "socketpair: %s", strerror(errno));
     CHECK(socketpair(AF_UNIX, SOCK_DGRAM, 0, dp) == 0, "socketpair: %s", strerror(errno));
 

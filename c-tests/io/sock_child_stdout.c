@@ -32,6 +32,7 @@
  * metrics: os_threads_max, wall_ms.
  */
 #include "../common.h"
+#include "../net.h"
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -82,24 +83,6 @@ static void make_data(void) {
     CHECK(close(fd) == 0, "close: %s", strerror(errno));
 }
 
-/* sv[0] (the child's stdout) is the accepted socket if `accepted`, else the connected one. */
-static void tcp_pair(int sv[2], int accepted) {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(ls >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK(bind(ls, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
-    CHECK(listen(ls, 1) == 0, "listen: %s", strerror(errno));
-    CHECK(getsockname(ls, (struct sockaddr *)&a, &al) == 0, "getsockname: %s", strerror(errno));
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(c >= 0, "socket: %s", strerror(errno));
-    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    int s = accept(ls, NULL, NULL);
-    CHECK(s >= 0, "accept: %s", strerror(errno));
-    close(ls);
-    sv[0] = accepted ? s : c;
-    sv[1] = accepted ? c : s;
-}
 
 struct reader {
     int fd;
@@ -181,7 +164,7 @@ static const char *kind_name[] = {"tcp connected socket", "tcp accepted socket",
 static void one(enum how how, enum kind kind, int shim_in_child) {
     int sv[2];
     if (kind != SOCKETPAIR)
-        tcp_pair(sv, kind == TCP_ACCEPTED);
+        loopback_pair(sv, kind == TCP_ACCEPTED);
     else
         CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair: %s", strerror(errno));
     struct reader r = {.fd = sv[1]};

@@ -35,6 +35,7 @@
  * metrics: os_threads_max.
  */
 #include "../common.h"
+#include "../net.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -111,23 +112,6 @@ static int check_pat(const unsigned char *b, int from, int n) {
     return 1;
 }
 
-static void tcp_pair(int sv[2]) {
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(ls >= 0, "socket: %s", strerror(errno));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof a;
-    CHECK(bind(ls, (struct sockaddr *)&a, sizeof a) == 0, "bind: %s", strerror(errno));
-    CHECK(listen(ls, 1) == 0, "listen: %s", strerror(errno));
-    CHECK(getsockname(ls, (struct sockaddr *)&a, &al) == 0, "getsockname: %s", strerror(errno));
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(c >= 0, "socket: %s", strerror(errno));
-    CHECK(connect(c, (struct sockaddr *)&a, sizeof a) == 0, "connect: %s", strerror(errno));
-    int s = accept(ls, NULL, NULL);
-    CHECK(s >= 0, "accept: %s", strerror(errno));
-    close(ls);
-    sv[0] = c; /* receiver: the connected socket (made by socket()) */
-    sv[1] = s;
-}
 
 static void streams(const char *kind, int sv[2]) {
     unsigned char buf[512];
@@ -254,7 +238,7 @@ int main(void) {
     signal(SIGALRM, on_alarm);
     alarm(10);
     int sv[2];
-    tcp_pair(sv);
+    loopback_pair(sv, 0);
     streams("tcp", sv);
     close(sv[0]);
     close(sv[1]);

@@ -38,7 +38,9 @@ pub fn c_program(family: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&out_dir).unwrap();
     let bin = out_dir.join(format!("{family}-{name}"));
     let fresh = bin.metadata().and_then(|b| Ok(b.modified()? >= src.metadata()?.modified()?)).unwrap_or(false)
-        && bin.metadata().and_then(|b| Ok(b.modified()? >= root().join("c-tests/common.h").metadata()?.modified()?)).unwrap_or(false);
+        && ["common.h", "net.h"].iter().all(|h| {
+            bin.metadata().and_then(|b| Ok(b.modified()? >= root().join("c-tests").join(h).metadata()?.modified()?)).unwrap_or(false)
+        });
     if !fresh {
         // Compile to a temporary name and rename: tests run in parallel processes.
         let tmp = out_dir.join(format!(".{family}-{name}.{}", std::process::id()));
