@@ -317,3 +317,14 @@ fn thread_locals_are_per_green_thread() {
     let shared = run(&spec, true);
     assert!(!shared.ok() && shared.stdout.contains("mismatches"), "shared TLS should show the difference:\n{}", shared.stdout);
 }
+
+/// Issue 15 item 4: pthread_cancel (deferred at read, sleep, cond_wait, sem_wait, poll,
+/// join; disabled then re-enabled; pthread_testcancel; asynchronous type) and
+/// pthread_exit from nested frames run the cleanup handlers innermost first, then key
+/// destructors; joiners see PTHREAD_CANCELED or the exit value; same output natively.
+#[test]
+fn cancel_and_exit_run_cleanup_handlers() {
+    let p = core("cancel");
+    let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
+    assert!(shim.stdout.contains("joined: 42") && shim.stdout.matches("PTHREAD_CANCELED").count() >= 10, "{}", shim.stdout);
+}

@@ -13,6 +13,7 @@
 //! | `Exited`  | finished, retval kept until joined         | `Free` (joined or detached)  |
 //! | `Free`    | in the control-block pool                 | `Ready` (reused)             |
 
+pub mod cancel;
 pub mod stack;
 pub mod tls;
 
@@ -166,6 +167,20 @@ pub struct Green {
     /// `pthread_setschedparam`); None: the OS thread's. Kept per green thread because
     /// the OS thread is shared (green::sched).
     pub sched: Option<(i32, i32)>,
+    /// Cancellation flags ([`cancel`]: PENDING, DISABLED, ASYNC, EXITING); atomic because
+    /// `pthread_cancel` may come from another OS thread.
+    pub cancel: core::sync::atomic::AtomicU32,
+    /// Depth of cancellation-point hooks the thread is in (see `hub::cancel`).
+    pub at_point: u32,
+    /// Its last park at a cancellation point ended (or was skipped) for a cancellation.
+    pub cancel_woke: bool,
+    /// Stack pointer of the frame that called the start routine: where a forced unwind
+    /// (`pthread_exit`, cancellation) stops.
+    pub unwind_base: usize,
+    /// The value `pthread_exit` or a cancellation gave, kept while unwinding.
+    pub exit_value: *mut c_void,
+    /// The forced unwind's exception object (glibc keeps it in `struct pthread`).
+    pub exc: cancel::UnwindException,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -198,6 +213,12 @@ impl Green {
             tls_dtors: Vec::new(),
             remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
             sched: None,
+            cancel: core::sync::atomic::AtomicU32::new(0),
+            at_point: 0,
+            cancel_woke: false,
+            unwind_base: 0,
+            exit_value: core::ptr::null_mut(),
+            exc: cancel::UnwindException::new(),
         }
     }
 }

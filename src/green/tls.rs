@@ -49,6 +49,11 @@ static NMODS: AtomicUsize = AtomicUsize::new(0);
 static ERRNO_OFF: AtomicUsize = AtomicUsize::new(0);
 /// Offset of glibc's rseq area from the thread pointer (0: none).
 static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
+/// Offsets in `struct pthread` of `cleanup_jmp_buf` (the innermost
+/// `pthread_cleanup_push` buffer) and `cleanup` (the old `_pthread_cleanup_push` list),
+/// read through `%fs` by glibc's macros: per green thread in the copies (0: unknown).
+static CLEANUP_JMP_BUF: AtomicUsize = AtomicUsize::new(0);
+static CLEANUP: AtomicUsize = AtomicUsize::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static FSGSBASE: AtomicBool = AtomicBool::new(false);
 
@@ -123,6 +128,7 @@ pub fn install(tp: usize) {
     if errno < tp && tp - errno <= size - tcb {
         ERRNO_OFF.store(tp - errno, Ordering::Relaxed);
     }
+    find_cleanup_fields(tp, tcb);
     BELOW.store(size - tcb, Ordering::Relaxed);
     TCB.store(tcb, Ordering::Relaxed);
     ALIGN.store(align.max(64), Ordering::Relaxed);
@@ -130,6 +136,58 @@ pub fn install(tp: usize) {
     // space write the fs base directly.
     FSGSBASE.store(unsafe { libc::getauxval(libc::AT_HWCAP2) } & 2 != 0, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Release);
+}
+
+/// The one word of the control block at `tp` that equals `v` (0: none or several).
+fn field_holding(tp: usize, tcb: usize, v: usize) -> usize {
+    let mut found = 0;
+    for off in (8..tcb).step_by(8) {
+        // SAFETY: [tp, tp + tcb) is the live control block.
+        if unsafe { *((tp + off) as *const usize) } == v {
+            if found != 0 {
+                return 0;
+            }
+            found = off;
+        }
+    }
+    found
+}
+
+/// Finds where glibc keeps the cleanup-handler chains, by pushing a handler of each
+/// kind on this (the hub's) thread and looking for the buffer's address, then popping it.
+fn find_cleanup_fields(tp: usize, tcb: usize) {
+    let (reg, unreg) = (dlsym(b"__pthread_register_cancel\0"), dlsym(b"__pthread_unregister_cancel\0"));
+    let (push, pop) = (dlsym(b"_pthread_cleanup_push\0"), dlsym(b"_pthread_cleanup_pop\0"));
+    let mut buf = [0usize; 16];
+    let b = buf.as_mut_ptr() as usize;
+    unsafe extern "C" fn nothing(_: *mut libc::c_void) {}
+    if reg != 0 && unreg != 0 {
+        // SAFETY: glibc's `__pthread_register_cancel(__pthread_unwind_buf_t *)` and its
+        // pair; buf is larger than the 104-byte buffer and unregistered before it goes.
+        unsafe {
+            let r: unsafe extern "C" fn(usize) = core::mem::transmute(reg);
+            let u: unsafe extern "C" fn(usize) = core::mem::transmute(unreg);
+            r(b);
+            CLEANUP_JMP_BUF.store(field_holding(tp, tcb, b), Ordering::Relaxed);
+            u(b);
+        }
+    }
+    if push != 0 && pop != 0 {
+        // SAFETY: `_pthread_cleanup_push(struct _pthread_cleanup_buffer *, routine, arg)`
+        // and `_pthread_cleanup_pop(buffer, execute = 0)`; buf outlives the pair.
+        unsafe {
+            let p: unsafe extern "C" fn(usize, unsafe extern "C" fn(*mut libc::c_void), usize) = core::mem::transmute(push);
+            let q: unsafe extern "C" fn(usize, i32) = core::mem::transmute(pop);
+            p(b, nothing, 0);
+            CLEANUP.store(field_holding(tp, tcb, b), Ordering::Relaxed);
+            q(b, 0);
+        }
+    }
+}
+
+/// Offsets of `cleanup_jmp_buf` and `cleanup` from the thread pointer (0: unknown).
+pub fn cleanup_fields() -> (usize, usize) {
+    (CLEANUP_JMP_BUF.load(Ordering::Relaxed), CLEANUP.load(Ordering::Relaxed))
 }
 
 /// Whether green threads get their own TLS areas.
@@ -198,6 +256,12 @@ pub fn reset(a: &Area, real_tp: usize) {
             let block = (a.tp - off) as *mut u8;
             core::ptr::copy_nonoverlapping(image as *const u8, block, img.min(size));
             core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
+        }
+        // A new thread has no cleanup handlers (the copy holds the hub's).
+        for off in [CLEANUP_JMP_BUF.load(Ordering::Relaxed), CLEANUP.load(Ordering::Relaxed)] {
+            if off != 0 {
+                *((a.tp + off) as *mut usize) = 0;
+            }
         }
         let errno = ERRNO_OFF.load(Ordering::Relaxed);
         if errno != 0 {

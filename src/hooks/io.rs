@@ -12,21 +12,23 @@ unsafe extern "C" {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize {
-    match fio::prepare(fd) {
-        Plan::Green(h, e) => {
-            let iov = libc::iovec { iov_base: buf, iov_len: n };
-            encode(fio::readv(h, fd, e, &iov, 1))
+    crate::hub::cancel::point(|| {
+        match fio::prepare(fd) {
+            Plan::Green(h, e) => {
+                let iov = libc::iovec { iov_base: buf, iov_len: n };
+                encode(fio::readv(h, fd, e, &iov, 1))
+            }
+            Plan::Bypass(fio::Bypass::NotPollable) => {
+                let iov = libc::iovec { iov_base: buf, iov_len: n };
+                encode(fio::file_readv(fd, &iov, 1, -1))
+            }
+            Plan::Bypass(why) => {
+                fio::bypassed("read", fd, why);
+                // SAFETY: the program's own arguments.
+                encode(unsafe { sc!(libc::SYS_read, fd, buf, n) })
+            }
         }
-        Plan::Bypass(fio::Bypass::NotPollable) => {
-            let iov = libc::iovec { iov_base: buf, iov_len: n };
-            encode(fio::file_readv(fd, &iov, 1, -1))
-        }
-        Plan::Bypass(why) => {
-            fio::bypassed("read", fd, why);
-            // SAFETY: the program's own arguments.
-            encode(unsafe { sc!(libc::SYS_read, fd, buf, n) })
-        }
-    }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -41,47 +43,53 @@ pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, n: usize, bufle
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
-    match fio::prepare(fd) {
-        Plan::Green(h, e) => encode(fio::readv(h, fd, e, iov, cnt)),
-        Plan::Bypass(fio::Bypass::NotPollable) => encode(fio::file_readv(fd, iov, cnt, -1)),
-        Plan::Bypass(why) => {
-            fio::bypassed("readv", fd, why);
-            // SAFETY: the program's own arguments.
-            encode(unsafe { sc!(libc::SYS_readv, fd, iov, cnt) })
+    crate::hub::cancel::point(|| {
+        match fio::prepare(fd) {
+            Plan::Green(h, e) => encode(fio::readv(h, fd, e, iov, cnt)),
+            Plan::Bypass(fio::Bypass::NotPollable) => encode(fio::file_readv(fd, iov, cnt, -1)),
+            Plan::Bypass(why) => {
+                fio::bypassed("readv", fd, why);
+                // SAFETY: the program's own arguments.
+                encode(unsafe { sc!(libc::SYS_readv, fd, iov, cnt) })
+            }
         }
-    }
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, n: usize) -> isize {
-    match fio::prepare(fd) {
-        Plan::Green(h, e) => {
-            let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
-            encode(fio::writev(h, fd, e, &iov, 1))
+    crate::hub::cancel::point(|| {
+        match fio::prepare(fd) {
+            Plan::Green(h, e) => {
+                let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
+                encode(fio::writev(h, fd, e, &iov, 1))
+            }
+            Plan::Bypass(fio::Bypass::NotPollable) => {
+                let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
+                encode(fio::file_writev(fd, &iov, 1, -1))
+            }
+            Plan::Bypass(why) => {
+                fio::bypassed("write", fd, why);
+                // SAFETY: the program's own arguments.
+                encode(unsafe { sc!(libc::SYS_write, fd, buf, n) })
+            }
         }
-        Plan::Bypass(fio::Bypass::NotPollable) => {
-            let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
-            encode(fio::file_writev(fd, &iov, 1, -1))
-        }
-        Plan::Bypass(why) => {
-            fio::bypassed("write", fd, why);
-            // SAFETY: the program's own arguments.
-            encode(unsafe { sc!(libc::SYS_write, fd, buf, n) })
-        }
-    }
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) -> isize {
-    match fio::prepare(fd) {
-        Plan::Green(h, e) => encode(fio::writev(h, fd, e, iov, cnt)),
-        Plan::Bypass(fio::Bypass::NotPollable) => encode(fio::file_writev(fd, iov, cnt, -1)),
-        Plan::Bypass(why) => {
-            fio::bypassed("writev", fd, why);
-            // SAFETY: the program's own arguments.
-            encode(unsafe { sc!(libc::SYS_writev, fd, iov, cnt) })
+    crate::hub::cancel::point(|| {
+        match fio::prepare(fd) {
+            Plan::Green(h, e) => encode(fio::writev(h, fd, e, iov, cnt)),
+            Plan::Bypass(fio::Bypass::NotPollable) => encode(fio::file_writev(fd, iov, cnt, -1)),
+            Plan::Bypass(why) => {
+                fio::bypassed("writev", fd, why);
+                // SAFETY: the program's own arguments.
+                encode(unsafe { sc!(libc::SYS_writev, fd, iov, cnt) })
+            }
         }
-    }
+    })
 }
 
 #[unsafe(no_mangle)]

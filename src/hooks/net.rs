@@ -51,52 +51,54 @@ pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, proto: c_int, sv: 
 /// itself runs on the offload pool, so only the calling thread waits, as natively.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
-    let raw = || {
-        // SAFETY: the program's own arguments.
-        unsafe { sc!(libc::SYS_accept4, fd, addr, len, flags) }
-    };
-    let mut timeouts = (0, 0);
-    let r = match fio::prepare(fd) {
-        Plan::Green(h, e) => {
-            // SAFETY: hub thread owns the table.
-            timeouts = unsafe { ((*e).rcvtimeo, (*e).sndtimeo) };
-            fio::run(
-                h,
-                fd,
-                e,
-                Dir::Read,
-                Reason::Accept,
-                || {
-                    if sys::poll_now(fd, libc::POLLIN)? == 0 {
-                        return Err(Errno::EAGAIN);
-                    }
-                    // SAFETY: hub thread owns the table.
-                    if unsafe { (*e).private } {
-                        return raw();
-                    }
-                    let a = (addr as usize, len as usize);
-                    // SAFETY: the program's own arguments; they outlive the parked call.
-                    crate::offload::run_waiting(move || unsafe { sc!(libc::SYS_accept4, fd, a.0, a.1, flags) })
-                },
-                raw,
-            )
+    crate::hub::cancel::point(|| {
+        let raw = || {
+            // SAFETY: the program's own arguments.
+            unsafe { sc!(libc::SYS_accept4, fd, addr, len, flags) }
+        };
+        let mut timeouts = (0, 0);
+        let r = match fio::prepare(fd) {
+            Plan::Green(h, e) => {
+                // SAFETY: hub thread owns the table.
+                timeouts = unsafe { ((*e).rcvtimeo, (*e).sndtimeo) };
+                fio::run(
+                    h,
+                    fd,
+                    e,
+                    Dir::Read,
+                    Reason::Accept,
+                    || {
+                        if sys::poll_now(fd, libc::POLLIN)? == 0 {
+                            return Err(Errno::EAGAIN);
+                        }
+                        // SAFETY: hub thread owns the table.
+                        if unsafe { (*e).private } {
+                            return raw();
+                        }
+                        let a = (addr as usize, len as usize);
+                        // SAFETY: the program's own arguments; they outlive the parked call.
+                        crate::offload::run_waiting(move || unsafe { sc!(libc::SYS_accept4, fd, a.0, a.1, flags) })
+                    },
+                    raw,
+                )
+            }
+            Plan::Bypass(why) => {
+                fio::bypassed("accept", fd, why);
+                raw()
+            }
+        };
+        if let (Ok(n), Some(_)) = (r, hub::local()) {
+            // An accepted socket is a stream like its listener and starts with the
+            // listener's timeouts (the kernel copies them).
+            let nb = flags & libc::SOCK_NONBLOCK != 0;
+            let ty = table::peek(fd).map(|e| {
+                // SAFETY: hub thread owns the table.
+                unsafe { (*e).sotype }
+            });
+            table::created_socket(n as i32, ty.unwrap_or(0), nb, timeouts.0, timeouts.1);
         }
-        Plan::Bypass(why) => {
-            fio::bypassed("accept", fd, why);
-            raw()
-        }
-    };
-    if let (Ok(n), Some(_)) = (r, hub::local()) {
-        // An accepted socket is a stream like its listener and starts with the
-        // listener's timeouts (the kernel copies them).
-        let nb = flags & libc::SOCK_NONBLOCK != 0;
-        let ty = table::peek(fd).map(|e| {
-            // SAFETY: hub thread owns the table.
-            unsafe { (*e).sotype }
-        });
-        table::created_socket(n as i32, ty.unwrap_or(0), nb, timeouts.0, timeouts.1);
-    }
-    encode(r) as c_int
+        encode(r) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -114,54 +116,56 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 /// short back-off.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    // SAFETY: the program's own arguments.
-    let raw = || unsafe { sc!(libc::SYS_connect, fd, addr, len) };
-    let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw()) as c_int };
-    // SAFETY: hub thread owns the table.
-    let (exclusive, timeout) = unsafe { (table::exclusive(e), (*e).sndtimeo) };
-    if !exclusive {
-        // SAFETY: the program's own arguments; they outlive the parked call.
-        let a = (addr as usize, len);
-        return encode(crate::offload::run_waiting(move || unsafe { sc!(libc::SYS_connect, fd, a.0, a.1) })) as c_int;
-    }
-    let deadline = fio::deadline_after(timeout);
-    let mut backoff = 1_000_000u64;
-    loop {
-        match table::with_nonblocking(fd, raw) {
-            Err(Errno(libc::EINPROGRESS)) => break,
-            Err(Errno::EAGAIN) if addr_family(addr, len) == Some(libc::AF_UNIX as u16) => {
-                let now = sys::now_ns();
-                if deadline.is_some_and(|d| now >= d) {
-                    return encode(Err(Errno::EAGAIN)) as c_int;
+    crate::hub::cancel::point(|| {
+        // SAFETY: the program's own arguments.
+        let raw = || unsafe { sc!(libc::SYS_connect, fd, addr, len) };
+        let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw()) as c_int };
+        // SAFETY: hub thread owns the table.
+        let (exclusive, timeout) = unsafe { (table::exclusive(e), (*e).sndtimeo) };
+        if !exclusive {
+            // SAFETY: the program's own arguments; they outlive the parked call.
+            let a = (addr as usize, len);
+            return encode(crate::offload::run_waiting(move || unsafe { sc!(libc::SYS_connect, fd, a.0, a.1) })) as c_int;
+        }
+        let deadline = fio::deadline_after(timeout);
+        let mut backoff = 1_000_000u64;
+        loop {
+            match table::with_nonblocking(fd, raw) {
+                Err(Errno(libc::EINPROGRESS)) => break,
+                Err(Errno::EAGAIN) if addr_family(addr, len) == Some(libc::AF_UNIX as u16) => {
+                    let now = sys::now_ns();
+                    if deadline.is_some_and(|d| now >= d) {
+                        return encode(Err(Errno::EAGAIN)) as c_int;
+                    }
+                    let until = deadline.map_or(now + backoff, |d| d.min(now + backoff));
+                    backoff = (backoff * 2).min(20_000_000);
+                    // SAFETY: hub thread.
+                    match unsafe { hub::sleep_until(h, until) } {
+                        Wake::Interrupted => return encode(Err(Errno::EINTR)) as c_int,
+                        _ => continue,
+                    }
                 }
-                let until = deadline.map_or(now + backoff, |d| d.min(now + backoff));
-                backoff = (backoff * 2).min(20_000_000);
-                // SAFETY: hub thread.
-                match unsafe { hub::sleep_until(h, until) } {
-                    Wake::Interrupted => return encode(Err(Errno::EINTR)) as c_int,
-                    _ => continue,
-                }
+                r => return encode(r) as c_int,
             }
-            r => return encode(r) as c_int,
         }
-    }
-    loop {
-        match fio::park_on(h, fd, e, Dir::Write, deadline, Reason::Connect) {
-            Ok(Wake::FdReady) | Ok(Wake::Notified) => {}
-            Ok(Wake::Timeout) => return encode(Err(Errno(libc::EINPROGRESS))) as c_int,
-            Ok(Wake::Closed) => return encode(Err(Errno::EBADF)) as c_int,
-            Ok(Wake::Interrupted) => return encode(Err(Errno::EINTR)) as c_int,
-            Err(e) => return encode(Err(e)) as c_int,
+        loop {
+            match fio::park_on(h, fd, e, Dir::Write, deadline, Reason::Connect) {
+                Ok(Wake::FdReady) | Ok(Wake::Notified) => {}
+                Ok(Wake::Timeout) => return encode(Err(Errno(libc::EINPROGRESS))) as c_int,
+                Ok(Wake::Closed) => return encode(Err(Errno::EBADF)) as c_int,
+                Ok(Wake::Interrupted) => return encode(Err(Errno::EINTR)) as c_int,
+                Err(e) => return encode(Err(e)) as c_int,
+            }
+            if sys::poll_now(fd, libc::POLLOUT).unwrap_or(libc::POLLOUT) == 0 {
+                continue;
+            }
+            return match table::sockopt_int(fd, libc::SO_ERROR) {
+                Err(e) => encode(Err(e)) as c_int,
+                Ok(err) if err != 0 => encode(Err(Errno(err))) as c_int,
+                Ok(_) => 0,
+            };
         }
-        if sys::poll_now(fd, libc::POLLOUT).unwrap_or(libc::POLLOUT) == 0 {
-            continue;
-        }
-        return match table::sockopt_int(fd, libc::SO_ERROR) {
-            Err(e) => encode(Err(e)) as c_int,
-            Ok(err) if err != 0 => encode(Err(Errno(err))) as c_int,
-            Ok(_) => 0,
-        };
-    }
+    })
 }
 
 /// The address family of a `connect` target, if the length covers it.
@@ -175,26 +179,28 @@ const NEVER_WAITS: c_int = libc::MSG_DONTWAIT | libc::MSG_ERRQUEUE | libc::MSG_O
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, n: usize, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize {
-    let raw = |f: c_int| {
-        // SAFETY: the program's own arguments.
-        unsafe { sc!(libc::SYS_recvfrom, fd, buf, n, f, addr, len) }
-    };
-    if flags & NEVER_WAITS != 0 {
-        return encode(raw(flags));
-    }
-    match fio::prepare(fd) {
-        Plan::Green(h, e) if flags & libc::MSG_WAITALL != 0 && table::is_stream(fd, e) => {
-            if flags & libc::MSG_PEEK != 0 {
-                return encode(peek_waitall(h, fd, e, n, || raw(flags | libc::MSG_DONTWAIT)));
+    crate::hub::cancel::point(|| {
+        let raw = |f: c_int| {
+            // SAFETY: the program's own arguments.
+            unsafe { sc!(libc::SYS_recvfrom, fd, buf, n, f, addr, len) }
+        };
+        if flags & NEVER_WAITS != 0 {
+            return encode(raw(flags));
+        }
+        match fio::prepare(fd) {
+            Plan::Green(h, e) if flags & libc::MSG_WAITALL != 0 && table::is_stream(fd, e) => {
+                if flags & libc::MSG_PEEK != 0 {
+                    return encode(peek_waitall(h, fd, e, n, || raw(flags | libc::MSG_DONTWAIT)));
+                }
+                encode(recv_waitall(h, fd, e, buf, n, flags, addr, len))
             }
-            encode(recv_waitall(h, fd, e, buf, n, flags, addr, len))
+            Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
+            Plan::Bypass(why) => {
+                fio::bypassed("recv", fd, why);
+                encode(raw(flags))
+            }
         }
-        Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
-        Plan::Bypass(why) => {
-            fio::bypassed("recv", fd, why);
-            encode(raw(flags))
-        }
-    }
+    })
 }
 
 /// MSG_WAITALL: a blocking recv waits for all `n` bytes (on a stream) unless the peer
@@ -276,29 +282,31 @@ pub unsafe extern "C" fn __recvfrom_chk(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
-    let raw = |f: c_int| {
-        // SAFETY: the program's own arguments.
-        unsafe { sc!(libc::SYS_recvmsg, fd, msg, f) }
-    };
-    if flags & NEVER_WAITS != 0 {
-        return encode(raw(flags));
-    }
-    match fio::prepare(fd) {
-        Plan::Green(h, e) if flags & libc::MSG_WAITALL != 0 && table::is_stream(fd, e) => {
-            if flags & libc::MSG_PEEK != 0 {
+    crate::hub::cancel::point(|| {
+        let raw = |f: c_int| {
+            // SAFETY: the program's own arguments.
+            unsafe { sc!(libc::SYS_recvmsg, fd, msg, f) }
+        };
+        if flags & NEVER_WAITS != 0 {
+            return encode(raw(flags));
+        }
+        match fio::prepare(fd) {
+            Plan::Green(h, e) if flags & libc::MSG_WAITALL != 0 && table::is_stream(fd, e) => {
+                if flags & libc::MSG_PEEK != 0 {
+                    // SAFETY: msg is the program's valid msghdr.
+                    let n = unsafe { iov_total((*msg).msg_iov, (*msg).msg_iovlen as usize) };
+                    return encode(peek_waitall(h, fd, e, n, || raw(flags | libc::MSG_DONTWAIT)));
+                }
                 // SAFETY: msg is the program's valid msghdr.
-                let n = unsafe { iov_total((*msg).msg_iov, (*msg).msg_iovlen as usize) };
-                return encode(peek_waitall(h, fd, e, n, || raw(flags | libc::MSG_DONTWAIT)));
+                encode(unsafe { recvmsg_waitall(h, fd, e, msg, flags) })
             }
-            // SAFETY: msg is the program's valid msghdr.
-            encode(unsafe { recvmsg_waitall(h, fd, e, msg, flags) })
+            Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
+            Plan::Bypass(why) => {
+                fio::bypassed("recvmsg", fd, why);
+                encode(raw(flags))
+            }
         }
-        Plan::Green(h, e) => encode(fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(flags | libc::MSG_DONTWAIT), || raw(flags))),
-        Plan::Bypass(why) => {
-            fio::bypassed("recvmsg", fd, why);
-            encode(raw(flags))
-        }
-    }
+    })
 }
 
 /// Total length of an iovec array.
@@ -388,25 +396,27 @@ fn peek_waitall(h: *mut crate::hub::Hub, fd: c_int, e: *mut table::FdEntry, n: u
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, n: usize, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize {
-    if flags & libc::MSG_DONTWAIT != 0 {
-        // SAFETY: the program's own arguments.
-        return encode(unsafe { sc!(libc::SYS_sendto, fd, buf, n, flags, addr, len) });
-    }
-    match fio::prepare(fd) {
-        Plan::Green(h, e) => {
-            let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
-            let send = |iov: *const libc::iovec, f: c_int| {
-                // SAFETY: iov is one live iovec inside the program's buffer.
-                unsafe { sc!(libc::SYS_sendto, fd, (*iov).iov_base, (*iov).iov_len, f, addr, len) }
-            };
-            encode(fio::write_all(h, fd, e, &iov, 1, n, |v, _| send(v, flags | libc::MSG_DONTWAIT), |v, _| send(v, flags)))
-        }
-        Plan::Bypass(why) => {
-            fio::bypassed("send", fd, why);
+    crate::hub::cancel::point(|| {
+        if flags & libc::MSG_DONTWAIT != 0 {
             // SAFETY: the program's own arguments.
-            encode(unsafe { sc!(libc::SYS_sendto, fd, buf, n, flags, addr, len) })
+            return encode(unsafe { sc!(libc::SYS_sendto, fd, buf, n, flags, addr, len) });
         }
-    }
+        match fio::prepare(fd) {
+            Plan::Green(h, e) => {
+                let iov = libc::iovec { iov_base: buf as *mut c_void, iov_len: n };
+                let send = |iov: *const libc::iovec, f: c_int| {
+                    // SAFETY: iov is one live iovec inside the program's buffer.
+                    unsafe { sc!(libc::SYS_sendto, fd, (*iov).iov_base, (*iov).iov_len, f, addr, len) }
+                };
+                encode(fio::write_all(h, fd, e, &iov, 1, n, |v, _| send(v, flags | libc::MSG_DONTWAIT), |v, _| send(v, flags)))
+            }
+            Plan::Bypass(why) => {
+                fio::bypassed("send", fd, why);
+                // SAFETY: the program's own arguments.
+                encode(unsafe { sc!(libc::SYS_sendto, fd, buf, n, flags, addr, len) })
+            }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -417,50 +427,52 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: usize, flags: c_
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
-    let raw = |m: *const msghdr, f: c_int| {
-        // SAFETY: m is the program's msghdr or a copy pointing into its buffers.
-        unsafe { sc!(libc::SYS_sendmsg, fd, m, f) }
-    };
-    if hub::local().is_some() {
-        // SAFETY: the program's msghdr; hub thread.
-        unsafe { table::sent_rights(msg) };
-    }
-    if flags & libc::MSG_DONTWAIT != 0 {
-        return encode(raw(msg, flags));
-    }
-    match fio::prepare(fd) {
-        Plan::Green(h, e) => {
-            // SAFETY: msg is the program's valid msghdr.
-            let (iov, cnt) = unsafe { ((*msg).msg_iov as *const libc::iovec, (*msg).msg_iovlen as i32) };
-            // SAFETY: iov has cnt entries.
-            let total: usize = unsafe { core::slice::from_raw_parts(iov, cnt.max(0) as usize) }.iter().map(|v| v.iov_len).sum();
-            let with = |v: *const libc::iovec, c: i32, f: c_int, first: bool| {
-                // SAFETY: copy of the program's header; control data is sent only once.
-                let mut m = unsafe { *msg };
-                m.msg_iov = v as *mut libc::iovec;
-                m.msg_iovlen = c as _;
-                if !first {
-                    m.msg_control = core::ptr::null_mut();
-                    m.msg_controllen = 0;
-                }
-                raw(&m, f)
-            };
-            encode(fio::write_all(
-                h,
-                fd,
-                e,
-                iov,
-                cnt,
-                total,
-                |v, c| with(v, c, flags | libc::MSG_DONTWAIT, v == iov),
-                |v, c| with(v, c, flags, v == iov),
-            ))
+    crate::hub::cancel::point(|| {
+        let raw = |m: *const msghdr, f: c_int| {
+            // SAFETY: m is the program's msghdr or a copy pointing into its buffers.
+            unsafe { sc!(libc::SYS_sendmsg, fd, m, f) }
+        };
+        if hub::local().is_some() {
+            // SAFETY: the program's msghdr; hub thread.
+            unsafe { table::sent_rights(msg) };
         }
-        Plan::Bypass(why) => {
-            fio::bypassed("sendmsg", fd, why);
-            encode(raw(msg, flags))
+        if flags & libc::MSG_DONTWAIT != 0 {
+            return encode(raw(msg, flags));
         }
-    }
+        match fio::prepare(fd) {
+            Plan::Green(h, e) => {
+                // SAFETY: msg is the program's valid msghdr.
+                let (iov, cnt) = unsafe { ((*msg).msg_iov as *const libc::iovec, (*msg).msg_iovlen as i32) };
+                // SAFETY: iov has cnt entries.
+                let total: usize = unsafe { core::slice::from_raw_parts(iov, cnt.max(0) as usize) }.iter().map(|v| v.iov_len).sum();
+                let with = |v: *const libc::iovec, c: i32, f: c_int, first: bool| {
+                    // SAFETY: copy of the program's header; control data is sent only once.
+                    let mut m = unsafe { *msg };
+                    m.msg_iov = v as *mut libc::iovec;
+                    m.msg_iovlen = c as _;
+                    if !first {
+                        m.msg_control = core::ptr::null_mut();
+                        m.msg_controllen = 0;
+                    }
+                    raw(&m, f)
+                };
+                encode(fio::write_all(
+                    h,
+                    fd,
+                    e,
+                    iov,
+                    cnt,
+                    total,
+                    |v, c| with(v, c, flags | libc::MSG_DONTWAIT, v == iov),
+                    |v, c| with(v, c, flags, v == iov),
+                ))
+            }
+            Plan::Bypass(why) => {
+                fio::bypassed("sendmsg", fd, why);
+                encode(raw(msg, flags))
+            }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -491,61 +503,65 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
 /// after each arrival, as natively) has passed. The timeout is updated with the time left.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmmsg(fd: c_int, vec: *mut libc::mmsghdr, vlen: libc::c_uint, flags: c_int, timeout: *mut libc::timespec) -> c_int {
-    let raw = |v: *mut libc::mmsghdr, n: libc::c_uint, f: c_int, t: *mut libc::timespec| {
-        // SAFETY: the program's own vector (or its tail) and timeout.
-        unsafe { sc!(libc::SYS_recvmmsg, fd, v, n, f, t) }
-    };
-    if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 {
-        return encode(raw(vec, vlen, flags, timeout)) as c_int;
-    }
-    let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw(vec, vlen, flags, timeout)) as c_int };
-    // SAFETY: the program's timespec, if any.
-    let deadline = (!timeout.is_null()).then(|| crate::sys::now_ns().saturating_add(crate::sys::ts_to_ns(unsafe { &*timeout })));
-    let mut got: libc::c_uint = 0;
-    let null = core::ptr::null_mut();
-    let r = loop {
-        // SAFETY: got < vlen, so the tail is inside the program's vector.
-        let tail = unsafe { vec.add(got as usize) };
-        let n = vlen - got;
-        match fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(tail, n, flags | libc::MSG_DONTWAIT, null), || raw(tail, n, flags, null)) {
-            Ok(k) => got += k as libc::c_uint,
-            Err(err) if got == 0 => break Err(err),
-            Err(_) => break Ok(got as usize),
+    crate::hub::cancel::point(|| {
+        let raw = |v: *mut libc::mmsghdr, n: libc::c_uint, f: c_int, t: *mut libc::timespec| {
+            // SAFETY: the program's own vector (or its tail) and timeout.
+            unsafe { sc!(libc::SYS_recvmmsg, fd, v, n, f, t) }
+        };
+        if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 {
+            return encode(raw(vec, vlen, flags, timeout)) as c_int;
         }
-        if got >= vlen || flags & libc::MSG_WAITFORONE != 0 || deadline.is_some_and(|d| crate::sys::now_ns() >= d) {
-            break Ok(got as usize);
+        let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw(vec, vlen, flags, timeout)) as c_int };
+        // SAFETY: the program's timespec, if any.
+        let deadline = (!timeout.is_null()).then(|| crate::sys::now_ns().saturating_add(crate::sys::ts_to_ns(unsafe { &*timeout })));
+        let mut got: libc::c_uint = 0;
+        let null = core::ptr::null_mut();
+        let r = loop {
+            // SAFETY: got < vlen, so the tail is inside the program's vector.
+            let tail = unsafe { vec.add(got as usize) };
+            let n = vlen - got;
+            match fio::run(h, fd, e, Dir::Read, Reason::Read, || raw(tail, n, flags | libc::MSG_DONTWAIT, null), || raw(tail, n, flags, null)) {
+                Ok(k) => got += k as libc::c_uint,
+                Err(err) if got == 0 => break Err(err),
+                Err(_) => break Ok(got as usize),
+            }
+            if got >= vlen || flags & libc::MSG_WAITFORONE != 0 || deadline.is_some_and(|d| crate::sys::now_ns() >= d) {
+                break Ok(got as usize);
+            }
+        };
+        if let Some(d) = deadline {
+            // SAFETY: non-null (deadline exists).
+            unsafe { *timeout = crate::sys::ns_to_ts(d.saturating_sub(crate::sys::now_ns())) };
         }
-    };
-    if let Some(d) = deadline {
-        // SAFETY: non-null (deadline exists).
-        unsafe { *timeout = crate::sys::ns_to_ts(d.saturating_sub(crate::sys::now_ns())) };
-    }
-    encode(r) as c_int
+        encode(r) as c_int
+    })
 }
 
 /// `sendmmsg`: each message is sent as a blocking `sendmsg` would, parking while the
 /// socket is full; stops at the first error after at least one was sent.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut libc::mmsghdr, vlen: libc::c_uint, flags: c_int) -> c_int {
-    let raw = |v: *mut libc::mmsghdr, n: libc::c_uint, f: c_int| {
-        // SAFETY: the program's own vector (or its tail).
-        unsafe { sc!(libc::SYS_sendmmsg, fd, v, n, f) }
-    };
-    if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 {
-        return encode(raw(vec, vlen, flags)) as c_int;
-    }
-    let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw(vec, vlen, flags)) as c_int };
-    let mut done: libc::c_uint = 0;
-    while done < vlen {
-        // SAFETY: done < vlen.
-        let tail = unsafe { vec.add(done as usize) };
-        let n = vlen - done;
-        match fio::run(h, fd, e, Dir::Write, Reason::Write, || raw(tail, n, flags | libc::MSG_DONTWAIT), || raw(tail, n, flags)) {
-            Ok(0) => break,
-            Ok(k) => done += k as libc::c_uint,
-            Err(err) if done == 0 => return encode(Err(err)) as c_int,
-            Err(_) => break,
+    crate::hub::cancel::point(|| {
+        let raw = |v: *mut libc::mmsghdr, n: libc::c_uint, f: c_int| {
+            // SAFETY: the program's own vector (or its tail).
+            unsafe { sc!(libc::SYS_sendmmsg, fd, v, n, f) }
+        };
+        if flags & libc::MSG_DONTWAIT != 0 || vlen == 0 {
+            return encode(raw(vec, vlen, flags)) as c_int;
         }
-    }
-    done as c_int
+        let Plan::Green(h, e) = fio::prepare(fd) else { return encode(raw(vec, vlen, flags)) as c_int };
+        let mut done: libc::c_uint = 0;
+        while done < vlen {
+            // SAFETY: done < vlen.
+            let tail = unsafe { vec.add(done as usize) };
+            let n = vlen - done;
+            match fio::run(h, fd, e, Dir::Write, Reason::Write, || raw(tail, n, flags | libc::MSG_DONTWAIT), || raw(tail, n, flags)) {
+                Ok(0) => break,
+                Ok(k) => done += k as libc::c_uint,
+                Err(err) if done == 0 => return encode(Err(err)) as c_int,
+                Err(_) => break,
+            }
+        }
+        done as c_int
+    })
 }

@@ -95,8 +95,10 @@ pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usi
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn poll(fds: *mut pollfd, n: nfds_t, timeout: c_int) -> c_int {
-    let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
-    encode(poll_for(fds, n, t)) as c_int
+    crate::hub::cancel::point(|| {
+        let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
+        encode(poll_for(fds, n, t)) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -174,30 +176,32 @@ fn select_for(nfds: c_int, rd: *mut libc::fd_set, wr: *mut libc::fd_set, ex: *mu
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn select(nfds: c_int, rd: *mut libc::fd_set, wr: *mut libc::fd_set, ex: *mut libc::fd_set, tv: *mut libc::timeval) -> c_int {
-    if hub::local().is_none() {
-        // SAFETY: the program's own arguments.
-        return encode(unsafe { sc!(libc::SYS_select, nfds, rd, wr, ex, tv) }) as c_int;
-    }
-    // SAFETY: tv is null or the program's timeval.
-    let timeout = unsafe { tv.as_ref() }.map(|t| {
-        // Linux carries whole seconds out of tv_usec; what is left negative is EINVAL.
-        let (sec, usec) = (t.tv_sec.saturating_add(t.tv_usec / 1_000_000), t.tv_usec % 1_000_000);
-        if sec < 0 || usec < 0 { None } else { Some((sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000)) }
-    });
-    if timeout == Some(None) {
-        return encode(Err(Errno(libc::EINVAL))) as c_int;
-    }
-    let timeout = timeout.flatten();
-    let start = sys::now_ns();
-    let r = select_for(nfds, rd, wr, ex, timeout);
-    // SAFETY: tv is null or the program's timeval (read above).
-    if let (Some(t), Some(total)) = (unsafe { tv.as_mut() }, timeout) {
-        // Linux reports the time not slept.
-        let left = total.saturating_sub(sys::now_ns() - start);
-        t.tv_sec = (left / 1_000_000_000) as i64;
-        t.tv_usec = ((left % 1_000_000_000) / 1000) as i64;
-    }
-    encode(r) as c_int
+    crate::hub::cancel::point(|| {
+        if hub::local().is_none() {
+            // SAFETY: the program's own arguments.
+            return encode(unsafe { sc!(libc::SYS_select, nfds, rd, wr, ex, tv) }) as c_int;
+        }
+        // SAFETY: tv is null or the program's timeval.
+        let timeout = unsafe { tv.as_ref() }.map(|t| {
+            // Linux carries whole seconds out of tv_usec; what is left negative is EINVAL.
+            let (sec, usec) = (t.tv_sec.saturating_add(t.tv_usec / 1_000_000), t.tv_usec % 1_000_000);
+            if sec < 0 || usec < 0 { None } else { Some((sec as u64).saturating_mul(1_000_000_000).saturating_add(usec as u64 * 1000)) }
+        });
+        if timeout == Some(None) {
+            return encode(Err(Errno(libc::EINVAL))) as c_int;
+        }
+        let timeout = timeout.flatten();
+        let start = sys::now_ns();
+        let r = select_for(nfds, rd, wr, ex, timeout);
+        // SAFETY: tv is null or the program's timeval (read above).
+        if let (Some(t), Some(total)) = (unsafe { tv.as_mut() }, timeout) {
+            // Linux reports the time not slept.
+            let left = total.saturating_sub(sys::now_ns() - start);
+            t.tv_sec = (left / 1_000_000_000) as i64;
+            t.tv_usec = ((left % 1_000_000_000) / 1000) as i64;
+        }
+        encode(r) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -209,37 +213,41 @@ pub unsafe extern "C" fn pselect(
     ts: *const libc::timespec,
     mask: *const libc::sigset_t,
 ) -> c_int {
-    if hub::local().is_none() {
-        let data: [usize; 2] = [mask as usize, 8];
-        // SAFETY: the program's own arguments; data is pselect6's {sigset*, size} pair.
-        return encode(unsafe { sc!(libc::SYS_pselect6, nfds, rd, wr, ex, ts, if mask.is_null() { 0 } else { data.as_ptr() as usize }) }) as c_int;
-    }
-    // SAFETY: ts is null or the program's timespec.
-    let timeout = match unsafe { ts.as_ref() } {
-        None => None,
-        Some(t) => match valid_timeout(t) {
-            Some(ns) => Some(ns),
-            None => return encode(Err(Errno(libc::EINVAL))) as c_int,
-        },
-    };
-    encode(signal::with_wait_mask(mask, || select_for(nfds, rd, wr, ex, timeout))) as c_int
+    crate::hub::cancel::point(|| {
+        if hub::local().is_none() {
+            let data: [usize; 2] = [mask as usize, 8];
+            // SAFETY: the program's own arguments; data is pselect6's {sigset*, size} pair.
+            return encode(unsafe { sc!(libc::SYS_pselect6, nfds, rd, wr, ex, ts, if mask.is_null() { 0 } else { data.as_ptr() as usize }) }) as c_int;
+        }
+        // SAFETY: ts is null or the program's timespec.
+        let timeout = match unsafe { ts.as_ref() } {
+            None => None,
+            Some(t) => match valid_timeout(t) {
+                Some(ns) => Some(ns),
+                None => return encode(Err(Errno(libc::EINVAL))) as c_int,
+            },
+        };
+        encode(signal::with_wait_mask(mask, || select_for(nfds, rd, wr, ex, timeout))) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ppoll(fds: *mut pollfd, n: nfds_t, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int {
-    if hub::local().is_none() {
-        // SAFETY: the program's own arguments.
-        return encode(unsafe { sc!(libc::SYS_ppoll, fds, n, ts, mask, 8) }) as c_int;
-    }
-    // SAFETY: ts is null or the program's timespec.
-    let timeout = match unsafe { ts.as_ref() } {
-        None => None,
-        Some(t) => match valid_timeout(t) {
-            Some(ns) => Some(ns),
-            None => return encode(Err(Errno(libc::EINVAL))) as c_int,
-        },
-    };
-    encode(signal::with_wait_mask(mask, || poll_for(fds, n, timeout))) as c_int
+    crate::hub::cancel::point(|| {
+        if hub::local().is_none() {
+            // SAFETY: the program's own arguments.
+            return encode(unsafe { sc!(libc::SYS_ppoll, fds, n, ts, mask, 8) }) as c_int;
+        }
+        // SAFETY: ts is null or the program's timespec.
+        let timeout = match unsafe { ts.as_ref() } {
+            None => None,
+            Some(t) => match valid_timeout(t) {
+                Some(ns) => Some(ns),
+                None => return encode(Err(Errno(libc::EINVAL))) as c_int,
+            },
+        };
+        encode(signal::with_wait_mask(mask, || poll_for(fds, n, timeout))) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -292,25 +300,31 @@ fn epoll_wait_for(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeo
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int {
-    let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
-    encode(epoll_wait_for(epfd, events, max, t)) as c_int
+    crate::hub::cancel::point(|| {
+        let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
+        encode(epoll_wait_for(epfd, events, max, t)) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int {
-    let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
-    encode(signal::with_wait_mask(mask, || epoll_wait_for(epfd, events, max, t))) as c_int
+    crate::hub::cancel::point(|| {
+        let t = (timeout >= 0).then(|| timeout as u64 * 1_000_000);
+        encode(signal::with_wait_mask(mask, || epoll_wait_for(epfd, events, max, t))) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, max: c_int, ts: *const libc::timespec, mask: *const libc::sigset_t) -> c_int {
-    // SAFETY: ts is null or the program's timespec.
-    let t = match unsafe { ts.as_ref() } {
-        None => None,
-        Some(t) => match valid_timeout(t) {
-            Some(ns) => Some(ns),
-            None => return encode(Err(Errno(libc::EINVAL))) as c_int,
-        },
-    };
-    encode(signal::with_wait_mask(mask, || epoll_wait_for(epfd, events, max, t))) as c_int
+    crate::hub::cancel::point(|| {
+        // SAFETY: ts is null or the program's timespec.
+        let t = match unsafe { ts.as_ref() } {
+            None => None,
+            Some(t) => match valid_timeout(t) {
+                Some(ns) => Some(ns),
+                None => return encode(Err(Errno(libc::EINVAL))) as c_int,
+            },
+        };
+        encode(signal::with_wait_mask(mask, || epoll_wait_for(epfd, events, max, t))) as c_int
+    })
 }

@@ -149,19 +149,21 @@ fn register_pidfd_kind(fd: i32) {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wait4(pid: libc::pid_t, status: *mut c_int, options: c_int, ru: *mut libc::rusage) -> libc::pid_t {
-    // SAFETY: the program's own arguments.
-    let raw = |opts: c_int| unsafe { sc!(libc::SYS_wait4, pid, status, opts, ru) };
-    if options & libc::WNOHANG != 0 || hub::local().is_none() || TRACER.load(Ordering::Relaxed) {
-        hub::tick_local();
-        return encode(raw(options)) as libc::pid_t;
-    }
-    let exact = pid > 0 && options & (libc::WUNTRACED | libc::WCONTINUED) == 0;
-    let r = wait_green(exact.then_some(pid), || match raw(options | libc::WNOHANG) {
-        Ok(0) => Ok(None),
-        Ok(p) => Ok(Some(p)),
-        Err(e) => Err(e),
-    });
-    encode(r) as libc::pid_t
+    crate::hub::cancel::point(|| {
+        // SAFETY: the program's own arguments.
+        let raw = |opts: c_int| unsafe { sc!(libc::SYS_wait4, pid, status, opts, ru) };
+        if options & libc::WNOHANG != 0 || hub::local().is_none() || TRACER.load(Ordering::Relaxed) {
+            hub::tick_local();
+            return encode(raw(options)) as libc::pid_t;
+        }
+        let exact = pid > 0 && options & (libc::WUNTRACED | libc::WCONTINUED) == 0;
+        let r = wait_green(exact.then_some(pid), || match raw(options | libc::WNOHANG) {
+            Ok(0) => Ok(None),
+            Ok(p) => Ok(Some(p)),
+            Err(e) => Err(e),
+        });
+        encode(r) as libc::pid_t
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -184,21 +186,23 @@ pub unsafe extern "C" fn wait3(status: *mut c_int, options: c_int, ru: *mut libc
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn waitid(idtype: libc::idtype_t, id: libc::id_t, info: *mut libc::siginfo_t, options: c_int) -> c_int {
-    // SAFETY: the program's own arguments.
-    let raw = |opts: c_int| unsafe { sc!(libc::SYS_waitid, idtype, id, info, opts, 0) };
-    if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() || TRACER.load(Ordering::Relaxed) {
-        hub::tick_local();
-        return encode(raw(options)) as c_int;
-    }
-    let exact = idtype == libc::P_PID && options & (libc::WSTOPPED | libc::WCONTINUED) == 0;
-    let r = wait_green(exact.then_some(id as libc::pid_t), || {
-        // With WNOHANG, "nothing yet" is success with si_pid == 0.
-        // SAFETY: info is the program's siginfo out-parameter.
-        unsafe { core::ptr::write_bytes(info as *mut u8, 0, core::mem::size_of::<libc::siginfo_t>()) };
-        raw(options | libc::WNOHANG)?;
-        // SAFETY: filled by the kernel (or still zero).
-        let got = unsafe { (*info).si_pid() } != 0;
-        Ok(got.then_some(0))
-    });
-    encode(r) as c_int
+    crate::hub::cancel::point(|| {
+        // SAFETY: the program's own arguments.
+        let raw = |opts: c_int| unsafe { sc!(libc::SYS_waitid, idtype, id, info, opts, 0) };
+        if options & libc::WNOHANG != 0 || hub::local().is_none() || info.is_null() || TRACER.load(Ordering::Relaxed) {
+            hub::tick_local();
+            return encode(raw(options)) as c_int;
+        }
+        let exact = idtype == libc::P_PID && options & (libc::WSTOPPED | libc::WCONTINUED) == 0;
+        let r = wait_green(exact.then_some(id as libc::pid_t), || {
+            // With WNOHANG, "nothing yet" is success with si_pid == 0.
+            // SAFETY: info is the program's siginfo out-parameter.
+            unsafe { core::ptr::write_bytes(info as *mut u8, 0, core::mem::size_of::<libc::siginfo_t>()) };
+            raw(options | libc::WNOHANG)?;
+            // SAFETY: filled by the kernel (or still zero).
+            let got = unsafe { (*info).si_pid() } != 0;
+            Ok(got.then_some(0))
+        });
+        encode(r) as c_int
+    })
 }

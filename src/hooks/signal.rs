@@ -613,14 +613,16 @@ pub fn after_fork_child() {
 /// (others); then -1/EINTR as natively.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pause() -> c_int {
-    match (root_hub(), crate::hub::local()) {
-        (Some(h), _) => park_root_until_signal(h, count()),
-        (None, Some(h)) => park_pauser(h, None),
-        // SAFETY: no arguments.
-        (None, None) => return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
-    }
-    crate::sys::set_errno(libc::EINTR);
-    -1
+    crate::hub::cancel::point(|| {
+        match (root_hub(), crate::hub::local()) {
+            (Some(h), _) => park_root_until_signal(h, count()),
+            (None, Some(h)) => park_pauser(h, None),
+            // SAFETY: no arguments.
+            (None, None) => return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
+        }
+        crate::sys::set_errno(libc::EINTR);
+        -1
+    })
 }
 
 /// `sigsuspend`: on the main thread, swap the kernel mask and park until a handler runs.
@@ -628,29 +630,31 @@ pub unsafe extern "C" fn pause() -> c_int {
 /// at once still counts. Other green threads park until `wake_paused`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
-    let Some(h) = root_hub() else {
-        if let (Some(h), false) = (crate::hub::local(), mask.is_null()) {
-            // SAFETY: the program's sigset.
-            park_pauser(h, Some(unsafe { *mask }));
-            crate::sys::set_errno(libc::EINTR);
-            return -1;
+    crate::hub::cancel::point(|| {
+        let Some(h) = root_hub() else {
+            if let (Some(h), false) = (crate::hub::local(), mask.is_null()) {
+                // SAFETY: the program's sigset.
+                park_pauser(h, Some(unsafe { *mask }));
+                crate::sys::set_errno(libc::EINTR);
+                return -1;
+            }
+            // SAFETY: the program's own mask.
+            return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_rt_sigsuspend, mask, 8) }) as c_int;
+        };
+        let baseline = count();
+        // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
+        let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+        ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+        // SAFETY: as above.
+        unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
+        if count() == baseline {
+            park_root_until_signal(h, baseline);
         }
-        // SAFETY: the program's own mask.
-        return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_rt_sigsuspend, mask, 8) }) as c_int;
-    };
-    let baseline = count();
-    // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
-    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
-    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
-    // SAFETY: as above.
-    unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
-    if count() == baseline {
-        park_root_until_signal(h, baseline);
-    }
-    // SAFETY: restoring the mask saved above.
-    unsafe { real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
-    crate::sys::set_errno(libc::EINTR);
-    -1
+        // SAFETY: restoring the mask saved above.
+        unsafe { real::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
+        crate::sys::set_errno(libc::EINTR);
+        -1
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -818,42 +822,48 @@ fn wait_signal_polling(h: *mut crate::hub::Hub, set: *const libc::sigset_t, info
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sigwait(set: *const libc::sigset_t, sig: *mut c_int) -> c_int {
-    if crate::hub::local().is_none() {
-        // SAFETY: forwarded.
-        return unsafe { real::sigwait(set, sig) };
-    }
-    loop {
-        match wait_signal(set, core::ptr::null_mut(), None) {
-            Ok(s) => {
-                // SAFETY: the program's out-parameter.
-                unsafe { *sig = s };
-                return 0;
-            }
-            Err(e) if e.0 == libc::EINTR => continue,
-            Err(e) => return e.0,
+    crate::hub::cancel::point(|| {
+        if crate::hub::local().is_none() {
+            // SAFETY: forwarded.
+            return unsafe { real::sigwait(set, sig) };
         }
-    }
+        loop {
+            match wait_signal(set, core::ptr::null_mut(), None) {
+                Ok(s) => {
+                    // SAFETY: the program's out-parameter.
+                    unsafe { *sig = s };
+                    return 0;
+                }
+                Err(e) if e.0 == libc::EINTR => continue,
+                Err(e) => return e.0,
+            }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sigtimedwait(set: *const libc::sigset_t, info: *mut libc::siginfo_t, ts: *const libc::timespec) -> c_int {
-    if crate::hub::local().is_none() {
-        // SAFETY: forwarded.
-        return unsafe { real::sigtimedwait(set, info, ts) };
-    }
-    // SAFETY: ts is null or the program's timespec.
-    let timeout = unsafe { ts.as_ref() }.map(crate::sys::ts_to_ns);
-    match wait_signal(set, info, timeout) {
-        Ok(s) => s,
-        Err(e) => {
-            e.set();
-            -1
+    crate::hub::cancel::point(|| {
+        if crate::hub::local().is_none() {
+            // SAFETY: forwarded.
+            return unsafe { real::sigtimedwait(set, info, ts) };
         }
-    }
+        // SAFETY: ts is null or the program's timespec.
+        let timeout = unsafe { ts.as_ref() }.map(crate::sys::ts_to_ns);
+        match wait_signal(set, info, timeout) {
+            Ok(s) => s,
+            Err(e) => {
+                e.set();
+                -1
+            }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sigwaitinfo(set: *const libc::sigset_t, info: *mut libc::siginfo_t) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { sigtimedwait(set, info, core::ptr::null()) }
+    crate::hub::cancel::point(|| {
+        // SAFETY: forwarded.
+        unsafe { sigtimedwait(set, info, core::ptr::null()) }
+    })
 }

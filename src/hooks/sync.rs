@@ -93,39 +93,45 @@ pub unsafe extern "C" fn pthread_cond_destroy(c: *mut pthread_cond_t) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cond_wait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t) -> c_int {
-    if !condvar::is_ours(c) || !mutex::is_ours(m) {
-        return foreign::cond_wait(c, m, libc::CLOCK_REALTIME, core::ptr::null(), None);
-    }
-    condvar::wait(c, m, None)
+    crate::hub::cancel::point(|| {
+        if !condvar::is_ours(c) || !mutex::is_ours(m) {
+            return foreign::cond_wait(c, m, libc::CLOCK_REALTIME, core::ptr::null(), None);
+        }
+        condvar::wait(c, m, None)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cond_clockwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, clock: clockid_t, abs: *const timespec) -> c_int {
-    if !condvar::is_ours(c) || !mutex::is_ours(m) {
-        return match deadline(clock, abs) {
-            Ok(d) => foreign::cond_wait(c, m, clock, abs, Some(d)),
+    crate::hub::cancel::point(|| {
+        if !condvar::is_ours(c) || !mutex::is_ours(m) {
+            return match deadline(clock, abs) {
+                Ok(d) => foreign::cond_wait(c, m, clock, abs, Some(d)),
+                Err(e) => e,
+            };
+        }
+        match deadline(clock, abs) {
+            Ok(d) => condvar::wait(c, m, Some(d)),
             Err(e) => e,
-        };
-    }
-    match deadline(clock, abs) {
-        Ok(d) => condvar::wait(c, m, Some(d)),
-        Err(e) => e,
-    }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cond_timedwait(c: *mut pthread_cond_t, m: *mut pthread_mutex_t, abs: *const timespec) -> c_int {
-    if !condvar::is_ours(c) || !mutex::is_ours(m) {
-        let clock = condvar::clock(c);
-        return match deadline(clock, abs) {
-            Ok(d) => foreign::cond_wait(c, m, clock, abs, Some(d)),
+    crate::hub::cancel::point(|| {
+        if !condvar::is_ours(c) || !mutex::is_ours(m) {
+            let clock = condvar::clock(c);
+            return match deadline(clock, abs) {
+                Ok(d) => foreign::cond_wait(c, m, clock, abs, Some(d)),
+                Err(e) => e,
+            };
+        }
+        match deadline(condvar::clock(c), abs) {
+            Ok(d) => condvar::wait(c, m, Some(d)),
             Err(e) => e,
-        };
-    }
-    match deadline(condvar::clock(c), abs) {
-        Ok(d) => condvar::wait(c, m, Some(d)),
-        Err(e) => e,
-    }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -183,11 +189,13 @@ fn shared_sem_wait(s: *mut sem_t, wait: impl FnOnce(*mut sem_t) -> c_int) -> c_i
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
-    if !sem::is_ours(s) {
-        // SAFETY: forwarded (on a pool thread when the hub would block).
-        return shared_sem_wait(s, |s| unsafe { real::sem_wait(s) });
-    }
-    sem_result(sem::wait(s, None))
+    crate::hub::cancel::point(|| {
+        if !sem::is_ours(s) {
+            // SAFETY: forwarded (on a pool thread when the hub would block).
+            return shared_sem_wait(s, |s| unsafe { real::sem_wait(s) });
+        }
+        sem_result(sem::wait(s, None))
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -202,26 +210,30 @@ pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
-    if !sem::is_ours(s) {
-        let a = abs as usize;
-        // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
-        return shared_sem_wait(s, move |s| unsafe { real::sem_clockwait(s, clock, a as *const timespec) });
-    }
-    if sem::trywait(s) {
-        return 0;
-    }
-    sem_result(deadline(clock, abs).and_then(|d| sem::wait(s, Some(d))))
+    crate::hub::cancel::point(|| {
+        if !sem::is_ours(s) {
+            let a = abs as usize;
+            // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
+            return shared_sem_wait(s, move |s| unsafe { real::sem_clockwait(s, clock, a as *const timespec) });
+        }
+        if sem::trywait(s) {
+            return 0;
+        }
+        sem_result(deadline(clock, abs).and_then(|d| sem::wait(s, Some(d))))
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
-    if !sem::is_ours(s) {
-        let a = abs as usize;
-        // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
-        return shared_sem_wait(s, move |s| unsafe { real::sem_timedwait(s, a as *const timespec) });
-    }
-    // SAFETY: forwarded.
-    unsafe { sem_clockwait(s, libc::CLOCK_REALTIME, abs) }
+    crate::hub::cancel::point(|| {
+        if !sem::is_ours(s) {
+            let a = abs as usize;
+            // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
+            return shared_sem_wait(s, move |s| unsafe { real::sem_timedwait(s, a as *const timespec) });
+        }
+        // SAFETY: forwarded.
+        unsafe { sem_clockwait(s, libc::CLOCK_REALTIME, abs) }
+    })
 }
 
 #[unsafe(no_mangle)]

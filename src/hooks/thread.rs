@@ -70,8 +70,12 @@ fn wait_exit(g: *mut Green, deadline: Option<u64>) -> c_int {
     // SAFETY: g is a green control block (never freed).
     let exited = || unsafe { (*g).state == State::Exited };
     while !exited() {
-        if parking_lot::park(g as usize, || !exited(), || {}, deadline, Reason::Join) == parking_lot::Parked::TimedOut && !exited() {
-            return libc::ETIMEDOUT;
+        match parking_lot::park(g as usize, || !exited(), || {}, deadline, Reason::Join) {
+            parking_lot::Parked::TimedOut if !exited() => return libc::ETIMEDOUT,
+            // Only a cancellation of the joiner ends this wait early: its cancellation
+            // point acts on it.
+            parking_lot::Parked::Interrupted => return libc::EINTR,
+            _ => {}
         }
     }
     0
@@ -114,7 +118,7 @@ fn join_green(g: *mut Green, ret: *mut *mut c_void, deadline: Option<u64>, try_o
 pub unsafe extern "C" fn pthread_join(t: pthread_t, ret: *mut *mut c_void) -> c_int {
     // SAFETY: t is a handle the program got from pthread_create/pthread_self.
     match unsafe { green::from_handle(t) } {
-        Some(g) => join_green(g, ret, None, false),
+        Some(g) => hub::cancel::point(|| join_green(g, ret, None, false)),
         // SAFETY: forwarded.
         None => unsafe { real::pthread_join(t, ret) },
     }
@@ -140,7 +144,7 @@ pub unsafe extern "C" fn pthread_clockjoin_np(t: pthread_t, ret: *mut *mut c_voi
             if abs.is_some_and(|a| !(0..1_000_000_000).contains(&a.tv_nsec)) {
                 return libc::EINVAL;
             }
-            join_green(g, ret, abs.map(|a| sys::abs_to_monotonic(clock, a)), false)
+            hub::cancel::point(|| join_green(g, ret, abs.map(|a| sys::abs_to_monotonic(clock, a)), false))
         }
         // SAFETY: forwarded.
         None => unsafe { real::pthread_clockjoin_np(t, ret, clock, abs) },
@@ -183,8 +187,9 @@ pub unsafe extern "C" fn pthread_exit(ret: *mut c_void) -> ! {
     if let Some(h) = hub::local() {
         // SAFETY: h is this thread's hub.
         unsafe {
-            if !(*hub::current(h)).is_root {
-                hub::exit_green(h, ret);
+            let g = hub::current(h);
+            if !(*g).is_root {
+                hub::cancel::exit(h, g, ret);
             }
             hub::exit_root(h);
         }
@@ -386,20 +391,59 @@ pub unsafe extern "C" fn pthread_setschedprio(t: pthread_t, prio: c_int) -> c_in
 on_os_thread!(pthread_setaffinity_np(size: usize, set: *const libc::cpu_set_t));
 on_os_thread!(pthread_getaffinity_np(size: usize, set: *mut libc::cpu_set_t));
 
-/// Cancellation of green threads is not supported: the call fails with ENOTSUP rather
-/// than crash or cancel the OS thread that runs every green thread (docs/CAVEATS.md).
+/// `pthread_cancel` of a green thread: deferred (acted on at cancellation points) or
+/// asynchronous, as glibc; see hub::cancel. Needs per-green TLS (else ENOTSUP).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_cancel(t: pthread_t) -> c_int {
     // SAFETY: as in pthread_join.
     match unsafe { green::from_handle(t) } {
         Some(g) if !alive(g) => libc::ESRCH,
-        Some(_) => {
-            crate::warn!("pthread_cancel on a green thread is not supported (ENOTSUP)");
-            libc::ENOTSUP
-        }
+        // SAFETY: g is a live control block.
+        Some(g) => unsafe { hub::cancel::request(g) },
         // SAFETY: forwarded.
         None => unsafe { real::pthread_cancel(t) },
     }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int {
+    if hub::cancel::current_green().is_some() {
+        return hub::cancel::set_state(state, old);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::pthread_setcancelstate(state, old) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int {
+    if hub::cancel::current_green().is_some() {
+        return hub::cancel::set_type(kind, old);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::pthread_setcanceltype(kind, old) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn pthread_testcancel() {
+    if hub::cancel::current_green().is_some() {
+        return hub::cancel::test();
+    }
+    // SAFETY: forwarded.
+    unsafe { real::pthread_testcancel() }
+}
+
+/// Called by the expansion of C's `pthread_cleanup_push` after its handler ran during an
+/// unwind: on a green thread the shim's unwind continues (hub::cancel).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __pthread_unwind_next(buf: *mut c_void) {
+    if let Some((h, g)) = hub::cancel::current_green() {
+        if hub::cancel::supported() {
+            // SAFETY: buf is the program's unwind buffer being unwound on g.
+            unsafe { hub::cancel::unwind_next(h, g, buf as usize) }
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { real::__pthread_unwind_next(buf) }
 }
 
 #[unsafe(no_mangle)]

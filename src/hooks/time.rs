@@ -21,25 +21,27 @@ fn sleep_until(h: *mut hub::Hub, deadline: u64) -> Result<(), u64> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn nanosleep(req: *const timespec, rem: *mut timespec) -> c_int {
-    let Some(h) = hub::local() else {
-        // SAFETY: the program's own arguments.
-        return encode(unsafe { sc!(libc::SYS_nanosleep, req, rem) }) as c_int;
-    };
-    // SAFETY: req is the program's timespec (null faults natively too; report EFAULT).
-    let Some(r) = (unsafe { req.as_ref() }) else { return encode(Err(Errno(libc::EFAULT))) as c_int };
-    if !valid(r) {
-        return encode(Err(Errno(libc::EINVAL))) as c_int;
-    }
-    match sleep_until(h, sys::now_ns().saturating_add(sys::ts_to_ns(r))) {
-        Ok(()) => 0,
-        Err(left) => {
-            if !rem.is_null() {
-                // SAFETY: the program's out-parameter.
-                unsafe { *rem = sys::ns_to_ts(left) };
-            }
-            encode(Err(Errno::EINTR)) as c_int
+    crate::hub::cancel::point(|| {
+        let Some(h) = hub::local() else {
+            // SAFETY: the program's own arguments.
+            return encode(unsafe { sc!(libc::SYS_nanosleep, req, rem) }) as c_int;
+        };
+        // SAFETY: req is the program's timespec (null faults natively too; report EFAULT).
+        let Some(r) = (unsafe { req.as_ref() }) else { return encode(Err(Errno(libc::EFAULT))) as c_int };
+        if !valid(r) {
+            return encode(Err(Errno(libc::EINVAL))) as c_int;
         }
-    }
+        match sleep_until(h, sys::now_ns().saturating_add(sys::ts_to_ns(r))) {
+            Ok(()) => 0,
+            Err(left) => {
+                if !rem.is_null() {
+                    // SAFETY: the program's out-parameter.
+                    unsafe { *rem = sys::ns_to_ts(left) };
+                }
+                encode(Err(Errno::EINTR)) as c_int
+            }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -51,42 +53,44 @@ pub unsafe extern "C" fn __nanosleep(req: *const timespec, rem: *mut timespec) -
 /// clock_nanosleep returns the error number (errno untouched), like every clock_* call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn clock_nanosleep(clock: clockid_t, flags: c_int, req: *const timespec, rem: *mut timespec) -> c_int {
-    let passthrough = || {
-        // SAFETY: the program's own arguments.
-        match unsafe { sc!(libc::SYS_clock_nanosleep, clock, flags, req, rem) } {
-            Ok(_) => 0,
-            Err(e) => e.0,
-        }
-    };
-    if clock == libc::CLOCK_THREAD_CPUTIME_ID {
-        // glibc refuses it before the kernel (which would say EOPNOTSUPP).
-        return libc::EINVAL;
-    }
-    let Some(h) = hub::local() else { return passthrough() };
-    let cpu = is_own_process_cpu_clock(clock);
-    if !cpu && !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI) {
-        return passthrough();
-    }
-    // SAFETY: req is the program's timespec.
-    let Some(r) = (unsafe { req.as_ref() }) else { return libc::EFAULT };
-    if !valid(r) {
-        return libc::EINVAL;
-    }
-    if cpu {
-        return sleep_cpu(h, clock, flags, r, rem);
-    }
-    let abs = flags & libc::TIMER_ABSTIME != 0;
-    let deadline = if abs { sys::abs_to_monotonic(clock, r) } else { sys::now_ns().saturating_add(sys::ts_to_ns(r)) };
-    match sleep_until(h, deadline) {
-        Ok(()) => 0,
-        Err(left) => {
-            if !abs && !rem.is_null() {
-                // SAFETY: the program's out-parameter.
-                unsafe { *rem = sys::ns_to_ts(left) };
+    crate::hub::cancel::point(|| {
+        let passthrough = || {
+            // SAFETY: the program's own arguments.
+            match unsafe { sc!(libc::SYS_clock_nanosleep, clock, flags, req, rem) } {
+                Ok(_) => 0,
+                Err(e) => e.0,
             }
-            libc::EINTR
+        };
+        if clock == libc::CLOCK_THREAD_CPUTIME_ID {
+            // glibc refuses it before the kernel (which would say EOPNOTSUPP).
+            return libc::EINVAL;
         }
-    }
+        let Some(h) = hub::local() else { return passthrough() };
+        let cpu = is_own_process_cpu_clock(clock);
+        if !cpu && !matches!(clock, libc::CLOCK_REALTIME | libc::CLOCK_MONOTONIC | libc::CLOCK_BOOTTIME | libc::CLOCK_TAI) {
+            return passthrough();
+        }
+        // SAFETY: req is the program's timespec.
+        let Some(r) = (unsafe { req.as_ref() }) else { return libc::EFAULT };
+        if !valid(r) {
+            return libc::EINVAL;
+        }
+        if cpu {
+            return sleep_cpu(h, clock, flags, r, rem);
+        }
+        let abs = flags & libc::TIMER_ABSTIME != 0;
+        let deadline = if abs { sys::abs_to_monotonic(clock, r) } else { sys::now_ns().saturating_add(sys::ts_to_ns(r)) };
+        match sleep_until(h, deadline) {
+            Ok(()) => 0,
+            Err(left) => {
+                if !abs && !rem.is_null() {
+                    // SAFETY: the program's out-parameter.
+                    unsafe { *rem = sys::ns_to_ts(left) };
+                }
+                libc::EINTR
+            }
+        }
+    })
 }
 
 /// The process CPU-time clock (`CLOCK_PROCESS_CPUTIME_ID`, or `clock_getcpuclockid` of

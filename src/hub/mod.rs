@@ -20,6 +20,7 @@
 //! onto before they signal the eventfd: pushing takes no lock and allocates nothing, so
 //! a wake is async-signal-safe (see [`try_wake`]).
 
+pub mod cancel;
 pub mod reactor;
 pub mod timers;
 
@@ -300,6 +301,11 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).id = id;
         (*g).detached = detached;
         (*g).exiting = false;
+        (*g).cancel.store(0, Ordering::Relaxed);
+        (*g).at_point = 0;
+        (*g).cancel_woke = false;
+        (*g).unwind_base = 0;
+        (*g).exit_value = core::ptr::null_mut();
         (*g).start = Some(start);
         (*g).arg = arg;
         (*g).retval = core::ptr::null_mut();
@@ -321,8 +327,7 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
             // (Inside the enclosing unsafe block.) g stays valid while its coroutine runs:
             // control blocks are never freed.
             (*g).yielder = y;
-            let start = (*g).start.expect("start routine");
-            let r = start((*g).arg);
+            let r = run_start(g);
             finish_current(g, r);
         }));
         (*g).state = State::Ready;
@@ -331,6 +336,21 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*h).stats.created += 1;
         (*h).stats.peak_live = (*h).stats.peak_live.max((*h).live as u64);
         Some(g)
+    }
+}
+
+/// Calls the start routine from a frame of its own, whose stack pointer is where a
+/// forced unwind of the thread stops (see [`cancel`]).
+#[inline(never)]
+unsafe fn run_start(g: *mut Green) -> *mut libc::c_void {
+    // SAFETY: g is the running green thread; reading rsp has no effect.
+    unsafe {
+        let sp: usize;
+        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+        (*g).unwind_base = sp;
+        let start = (*g).start.expect("start routine");
+        let r = start((*g).arg);
+        core::hint::black_box(r)
     }
 }
 
@@ -439,6 +459,10 @@ pub unsafe fn cancel_park(g: *mut Green) {
 pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option<u64>, reason: Reason) -> Wake {
     // SAFETY: h and g are live; the switch below is the only place other code runs.
     unsafe {
+        if cancel::skip_park(g, reason) {
+            cancel_park(g);
+            return Wake::Interrupted;
+        }
         if let Some(d) = deadline {
             (*h).timers.add(d, g, generation);
         }
@@ -459,6 +483,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         if deadline.is_some() && why != Wake::Timeout {
             (*h).timers.cancelled();
         }
+        cancel::after_park(g, why);
         why
     }
 }

@@ -92,6 +92,10 @@ reals! {
     pthread_setaffinity_np(t: pthread_t, size: usize, set: *const libc::cpu_set_t) -> c_int;
     pthread_getaffinity_np(t: pthread_t, size: usize, set: *mut libc::cpu_set_t) -> c_int;
     pthread_cancel(t: pthread_t) -> c_int;
+    pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    pthread_setcanceltype(kind: c_int, old: *mut c_int) -> c_int;
+    pthread_testcancel() -> ();
+    __pthread_unwind_next(buf: *mut c_void) -> ();
     pthread_key_create(key: *mut libc::pthread_key_t, dtor: Option<unsafe extern "C" fn(*mut c_void)>) -> c_int;
     pthread_key_delete(key: libc::pthread_key_t) -> c_int;
     pthread_getspecific(key: libc::pthread_key_t) -> *mut c_void;
