@@ -328,3 +328,14 @@ fn cancel_and_exit_run_cleanup_handlers() {
     let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
     assert!(shim.stdout.contains("joined: 42") && shim.stdout.matches("PTHREAD_CANCELED").count() >= 10, "{}", shim.stdout);
 }
+
+/// Issue 15 item 4, C++: cancellation (sem_wait, read, condition_variable::wait) and
+/// pthread_exit run destructors innermost first through glibc's forced unwind, catch
+/// (...) and catch (abi::__forced_unwind &) rethrow it, thread_local objects are
+/// destroyed afterwards; output identical natively and under the shim.
+#[test]
+fn cpp_cancel_and_exit_run_destructors() {
+    let p = cpp_program("cancel_unwind");
+    let (_, shim) = compare(&Spec::new(&p));
+    assert!(shim.stdout.contains("~start routine's object") && shim.stdout.contains("joined: 7"), "{}", shim.stdout);
+}
