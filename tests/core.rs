@@ -339,3 +339,38 @@ fn cpp_cancel_and_exit_run_destructors() {
     let (_, shim) = compare(&Spec::new(&p));
     assert!(shim.stdout.contains("~start routine's object") && shim.stdout.contains("joined: 7"), "{}", shim.stdout);
 }
+
+/// Builds c-tests/lib/ie_tls.c as a shared library with initial-exec thread-locals.
+fn ie_tls_library() -> std::path::PathBuf {
+    let src = root().join("c-tests").join("lib").join("ie_tls.c");
+    let out_dir = root().join("target").join("c-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let lib = out_dir.join("libie_tls.so");
+    let tmp = out_dir.join(format!(".libie_tls.{}.so", std::process::id()));
+    let st = std::process::Command::new("gcc")
+        .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-ftls-model=initial-exec"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&tmp)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "compiling {}", src.display());
+    std::fs::rename(&tmp, &lib).unwrap();
+    lib
+}
+
+/// Issue 15: a library with initial-exec TLS dlopen'ed while 100 threads are parked:
+/// every thread then reads the library's initial values (as glibc gives every live
+/// thread), keeps its own values across a sleep, and threads made afterwards start
+/// from the initial values too, whatever main changed in its own.
+#[test]
+fn dlopen_initial_exec_tls_reaches_parked_threads() {
+    let lib = ie_tls_library();
+    let p = core("dlopen_ie_tls");
+    let arg = lib.to_str().unwrap();
+    let args = [arg];
+    let mut spec = Spec::new(&p);
+    spec.args = &args;
+    let (_, shim) = compare_one_thread(&spec, "os_threads_max");
+    assert!(shim.stdout.contains("initial values wrong in 0, own values lost in 0"), "{}", shim.stdout);
+}

@@ -54,6 +54,13 @@ static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
 /// read through `%fs` by glibc's macros: per green thread in the copies (0: unknown).
 static CLEANUP_JMP_BUF: AtomicUsize = AtomicUsize::new(0);
 static CLEANUP: AtomicUsize = AtomicUsize::new(0);
+/// Where the loader keeps its TLS slot list (`&_rtld_global._dl_tls_dtv_slotinfo_list`),
+/// the offset of `l_tls_offset` in `struct link_map`, and the highest module id whose
+/// static block the shim knows (see [`catch_up`]); 0: unknown, dlopen'ed modules with
+/// static TLS are not initialised in live copies.
+static SLOTINFO: AtomicUsize = AtomicUsize::new(0);
+static L_TLS_OFFSET: AtomicUsize = AtomicUsize::new(0);
+static KNOWN_MODID: AtomicUsize = AtomicUsize::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static FSGSBASE: AtomicBool = AtomicBool::new(false);
 
@@ -129,6 +136,7 @@ pub fn install(tp: usize) {
         ERRNO_OFF.store(tp - errno, Ordering::Relaxed);
     }
     find_cleanup_fields(tp, tcb);
+    find_slotinfo();
     BELOW.store(size - tcb, Ordering::Relaxed);
     TCB.store(tcb, Ordering::Relaxed);
     ALIGN.store(align.max(64), Ordering::Relaxed);
@@ -185,6 +193,163 @@ fn find_cleanup_fields(tp: usize, tcb: usize) {
     }
 }
 
+/// A `_thread_db_*` field descriptor of glibc ({bits, count, offset}): the offset if the
+/// field is a 64-bit word.
+fn db_field(name: &[u8]) -> Option<usize> {
+    let p = dlsym(name);
+    if p == 0 {
+        return None;
+    }
+    // SAFETY: glibc's descriptors are const uint32_t[3].
+    let d = unsafe { *(p as *const [u32; 3]) };
+    (d[0] == 64).then_some(d[2] as usize)
+}
+
+/// Finds the loader's TLS slot list (for modules `dlopen`ed later, see [`catch_up`]),
+/// checking its layout against glibc's debugger descriptors.
+fn find_slotinfo() {
+    let rtld = dlsym(b"_rtld_global\0");
+    let list = db_field(b"_thread_db_rtld_global__dl_tls_dtv_slotinfo_list\0");
+    let lmoff = db_field(b"_thread_db_link_map_l_tls_offset\0");
+    let shape = [
+        db_field(b"_thread_db_dtv_slotinfo_list_len\0"),
+        db_field(b"_thread_db_dtv_slotinfo_list_next\0"),
+        db_field(b"_thread_db_dtv_slotinfo_map\0"),
+    ];
+    let slot = dlsym(b"_thread_db_dtv_slotinfo_list_slotinfo\0");
+    let size = dlsym(b"_thread_db_sizeof_dtv_slotinfo\0");
+    let (Some(list), Some(lmoff)) = (list, lmoff) else { return };
+    // SAFETY: glibc's descriptors are const uint32_t arrays.
+    let layout_ok = rtld != 0 && slot != 0 && size != 0 && shape == [Some(0), Some(8), Some(8)] && unsafe {
+        (*(slot as *const [u32; 3]))[2] == 16 && *(size as *const u32) == 16
+    };
+    if !layout_ok {
+        return;
+    }
+    SLOTINFO.store(rtld + list, Ordering::Relaxed);
+    L_TLS_OFFSET.store(lmoff, Ordering::Relaxed);
+    let mut m = 1;
+    while slot_map(m) != 0 {
+        m += 1;
+    }
+    KNOWN_MODID.store(m - 1, Ordering::Relaxed);
+}
+
+/// The link map in the loader's TLS slot `modid` (0: empty or beyond the list).
+fn slot_map(mut modid: usize) -> usize {
+    let head = SLOTINFO.load(Ordering::Relaxed);
+    if head == 0 {
+        return 0;
+    }
+    // SAFETY: head is &_rtld_global._dl_tls_dtv_slotinfo_list; each list element is
+    // {len, next, slotinfo[len] of {gen, map}} (layout checked in find_slotinfo). The
+    // loader only appends elements and fills slots.
+    unsafe {
+        let mut list = core::ptr::read_volatile(head as *const usize);
+        while list != 0 {
+            let len = *(list as *const usize);
+            if modid < len {
+                return core::ptr::read_volatile((list + 16 + modid * 16 + 8) as *const usize);
+            }
+            modid -= len;
+            list = *((list + 8) as *const usize);
+        }
+        0
+    }
+}
+
+unsafe extern "C" fn find_image(info: *mut libc::dl_phdr_info, _size: usize, want: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the loader passes a valid record; want points to [modid, vaddr, filesz, memsz].
+    unsafe {
+        let i = &*info;
+        let w = &mut *(want as *mut [usize; 4]);
+        if i.dlpi_tls_modid != w[0] {
+            return 0;
+        }
+        for k in 0..i.dlpi_phnum as usize {
+            let ph = &*i.dlpi_phdr.add(k);
+            if ph.p_type == libc::PT_TLS {
+                w[1] = i.dlpi_addr as usize + ph.p_vaddr as usize;
+                w[2] = ph.p_filesz as usize;
+                w[3] = ph.p_memsz as usize;
+            }
+        }
+        1
+    }
+}
+
+/// Modules `dlopen`ed since the last look that got a block in the static TLS area
+/// (initial-exec TLS): added to the list a new thread's copy is initialised from.
+#[cold]
+fn refresh_modules() {
+    let below = BELOW.load(Ordering::Relaxed);
+    loop {
+        let m = KNOWN_MODID.load(Ordering::Relaxed) + 1;
+        let map = slot_map(m);
+        if map == 0 {
+            return;
+        }
+        KNOWN_MODID.store(m, Ordering::Relaxed);
+        // SAFETY: map is a live link map (in the slot list); l_tls_offset is a size_t
+        // field at the measured offset: the block's distance below the thread pointer
+        // when static (0 or -1: not static).
+        let off = unsafe { *((map + L_TLS_OFFSET.load(Ordering::Relaxed)) as *const usize) };
+        if off == 0 || off > below {
+            continue;
+        }
+        let mut want = [m, 0, 0, 0];
+        // SAFETY: dl_iterate_phdr is not hooked; the callback fills `want`.
+        unsafe { libc::dl_iterate_phdr(Some(find_image), want.as_mut_ptr().cast()) };
+        let n = NMODS.load(Ordering::Relaxed);
+        if want[1] == 0 || n >= MAX_MODS {
+            continue;
+        }
+        let md = &MODS[n];
+        md[0].store(off, Ordering::Relaxed);
+        md[1].store(want[3], Ordering::Relaxed);
+        md[2].store(want[1], Ordering::Relaxed);
+        md[3].store(want[2], Ordering::Relaxed);
+        NMODS.store(n + 1, Ordering::Release);
+    }
+}
+
+/// Before a green thread runs: modules `dlopen`ed with static TLS since it last ran get
+/// their initial image in its copy, as glibc gives them to every live OS thread.
+#[inline]
+pub fn catch_up(a: &Area) {
+    if SLOTINFO.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    if slot_map(KNOWN_MODID.load(Ordering::Relaxed) + 1) != 0 {
+        refresh_modules();
+    }
+    let n = NMODS.load(Ordering::Acquire);
+    let seen = a.mods_seen.get();
+    if seen < n {
+        for m in &MODS[seen..n] {
+            // SAFETY: a is a live area; the block lies in its static part (checked).
+            unsafe { init_block(a.tp, m) };
+        }
+        a.mods_seen.set(n);
+    }
+}
+
+/// Copies module `m`'s TLS image into the area at `tp` and zeroes the rest of its block.
+unsafe fn init_block(tp: usize, m: &[AtomicUsize; 4]) {
+    let below = BELOW.load(Ordering::Relaxed);
+    let (off, size, image, img) = (m[0].load(Ordering::Relaxed), m[1].load(Ordering::Relaxed), m[2].load(Ordering::Relaxed), m[3].load(Ordering::Relaxed));
+    if off > below || size > off {
+        return;
+    }
+    // SAFETY: per the caller, tp's area spans `below` bytes under tp; image is the
+    // module's mapped PT_TLS initialisation data.
+    unsafe {
+        let block = (tp - off) as *mut u8;
+        core::ptr::copy_nonoverlapping(image as *const u8, block, img.min(size));
+        core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
+    }
+}
+
 /// Offsets of `cleanup_jmp_buf` and `cleanup` from the thread pointer (0: unknown).
 pub fn cleanup_fields() -> (usize, usize) {
     (CLEANUP_JMP_BUF.load(Ordering::Relaxed), CLEANUP.load(Ordering::Relaxed))
@@ -201,6 +366,8 @@ pub struct Area {
     mem: *mut u8,
     layout: std::alloc::Layout,
     pub tp: usize,
+    /// Modules (entries of MODS) whose blocks are initialised in this area.
+    mods_seen: core::cell::Cell<usize>,
 }
 
 impl Drop for Area {
@@ -225,7 +392,7 @@ pub fn new_area(real_tp: usize) -> Option<Area> {
     if mem.is_null() {
         return None;
     }
-    let a = Area { mem, layout, tp: mem as usize + lead };
+    let a = Area { mem, layout, tp: mem as usize + lead, mods_seen: core::cell::Cell::new(0) };
     // SAFETY: the new area's dtv field must read 0 before reset releases it.
     unsafe { *((a.tp + DTV) as *mut usize) = 0 };
     reset(&a, real_tp);
@@ -248,15 +415,11 @@ pub fn reset(a: &Area, real_tp: usize) {
             // only the real area, so the copy must not look registered.
             *((a.tp + rseq + 4) as *mut i32) = -2;
         }
-        for m in &MODS[..NMODS.load(Ordering::Relaxed)] {
-            let (off, size, image, img) = (m[0].load(Ordering::Relaxed), m[1].load(Ordering::Relaxed), m[2].load(Ordering::Relaxed), m[3].load(Ordering::Relaxed));
-            if off > below || size > off {
-                continue;
-            }
-            let block = (a.tp - off) as *mut u8;
-            core::ptr::copy_nonoverlapping(image as *const u8, block, img.min(size));
-            core::ptr::write_bytes(block.add(img.min(size)), 0, size - img.min(size));
+        let n = NMODS.load(Ordering::Acquire);
+        for m in &MODS[..n] {
+            init_block(a.tp, m);
         }
+        a.mods_seen.set(n);
         // A new thread has no cleanup handlers (the copy holds the hub's).
         for off in [CLEANUP_JMP_BUF.load(Ordering::Relaxed), CLEANUP.load(Ordering::Relaxed)] {
             if off != 0 {

@@ -716,6 +716,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*h).slice_start = 0;
         (*h).stats.switches += 1;
         if let Some(a) = (*g).tls.as_ref() {
+            green::tls::catch_up(a);
             green::tls::set_fs(a.tp);
         }
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
