@@ -70,7 +70,7 @@ pub const COVERED: &[&str] = &[
     "printf", "_IO_printf", "fprintf", "_IO_fprintf", "dprintf", "__printf_chk",
     "__fprintf_chk", "__dprintf_chk", "vprintf", "vfprintf", "_IO_vfprintf", "__vprintf_chk",
     "__vfprintf_chk", "vdprintf", "__vdprintf_chk", "flockfile", "funlockfile", "ftrylockfile",
-    "_IO_flockfile", "_IO_funlockfile", "_IO_ftrylockfile",
+    "_IO_flockfile", "_IO_funlockfile", "_IO_ftrylockfile", "fopencookie",
     // sockets
     "socket", "socketpair", "connect", "accept", "accept4", "setsockopt",
     "recv", "__recv_chk", "recvfrom", "__recvfrom_chk", "recvmsg", "send", "sendto", "sendmsg",

@@ -100,6 +100,7 @@ real_fns! {
     real_flockfile => c"flockfile" (fp: *mut FILE) -> ();
     real_funlockfile => c"funlockfile" (fp: *mut FILE) -> ();
     real_ftrylockfile => c"ftrylockfile" (fp: *mut FILE) -> c_int;
+    real_fopencookie => c"fopencookie" (cookie: *mut c_void, mode: *const c_char, io: CookieIo) -> *mut FILE;
 }
 
 // ---------------------------------------------------------------------------------
@@ -199,6 +200,31 @@ pub(super) unsafe fn wait_turn(fp: *mut FILE) {
         busy_enter(h, fp);
         busy_leave(fp);
     }
+}
+
+/// Runs glibc's own function on `fp`. A stream without an fd (fopencookie, memory
+/// streams) may run program code that parks inside the call, with glibc's lock held
+/// (which every green thread owns alike): it is kept busy across the whole call, so
+/// another green thread's stdio call on it waits as it would for the lock. Other
+/// streams only wait for a holder to finish.
+///
+/// # Safety
+/// `fp` is null or a live FILE.
+pub(in crate::hooks) unsafe fn glibc_call<R>(fp: *mut FILE, f: impl FnOnce() -> R) -> R {
+    // SAFETY: fp is live (checked for null).
+    if !fp.is_null() && unsafe { *field::<c_int>(fp, OFF_FILENO) } < 0 {
+        if let Some(h) = hub::local() {
+            busy_enter(h, fp);
+            let r = f();
+            busy_leave(fp);
+            return r;
+        }
+    }
+    if !fp.is_null() {
+        // SAFETY: as above.
+        unsafe { wait_turn(fp) };
+    }
+    f()
 }
 
 /// Ends one [`busy_enter`]; the last one hands the FILE to the next waiter, if any.
@@ -327,9 +353,7 @@ impl Stream {
         let (fd, mode, fl) = unsafe { (*field::<c_int>(fp, OFF_FILENO), *field::<c_int>(fp, OFF_MODE), flags(fp)) };
         let plan = if fd < 0 || mode > 0 || fl & IO_NO_WRITES != 0 { None } else { Some(fio::prepare(fd)) };
         let Some(Plan::Green(h, e)) = plan else {
-            // glibc serves it, in one go (no park): after whoever holds the FILE.
-            // SAFETY: fp is live.
-            unsafe { wait_turn(fp) };
+            // glibc serves it (the caller, through glibc_call).
             return None;
         };
         busy_enter(h, fp);
@@ -640,7 +664,7 @@ unsafe fn fwrite_slow(p: *const c_void, size: usize, count: usize, fp: *mut FILE
     let stream = if request == 0 { None } else { unsafe { Stream::open(fp, unlocked) } };
     let Some(s) = stream else {
         // SAFETY: forwarded.
-        return unsafe { if unlocked { real_fwrite_unlocked(p, size, count, fp) } else { real_fwrite(p, size, count, fp) } };
+        return unsafe { glibc_call(fp, || if unlocked { real_fwrite_unlocked(p, size, count, fp) } else { real_fwrite(p, size, count, fp) }) };
     };
     // SAFETY: p holds request bytes (the program's call).
     let written = unsafe { s.sputn(p.cast(), request) };
@@ -689,7 +713,7 @@ unsafe fn fputs_slow(s: *const c_char, len: usize, fp: *mut FILE, unlocked: bool
     // SAFETY: fp is the program's FILE.
     let Some(st) = (unsafe { Stream::open(fp, unlocked) }) else {
         // SAFETY: forwarded.
-        return unsafe { if unlocked { real_fputs_unlocked(s, fp) } else { real_fputs(s, fp) } };
+        return unsafe { glibc_call(fp, || if unlocked { real_fputs_unlocked(s, fp) } else { real_fputs(s, fp) }) };
     };
     // SAFETY: s has len bytes.
     if unsafe { st.sputn(s.cast(), len) } == len { 1 } else { EOF }
@@ -736,7 +760,7 @@ pub unsafe extern "C" fn fputs_unlocked(s: *const c_char, fp: *mut FILE) -> c_in
 unsafe fn puts_slow(s: *const c_char, len: usize, fp: *mut FILE) -> c_int {
     // SAFETY: fp is glibc's stdout; s has len bytes.
     unsafe {
-        let Some(st) = Stream::open(fp, false) else { return real_puts(s) };
+        let Some(st) = Stream::open(fp, false) else { return glibc_call(fp, || real_puts(s)) };
         if st.sputn(s.cast(), len) == len && st.putc(b'\n' as c_int) != EOF { len.saturating_add(1).min(c_int::MAX as usize) as c_int } else { EOF }
     }
 }
@@ -772,7 +796,7 @@ unsafe fn putc_slow(c: c_int, fp: *mut FILE, unlocked: bool) -> c_int {
         // SAFETY: fp is live.
         Some(st) => unsafe { st.putc(c) },
         // SAFETY: forwarded.
-        None => unsafe { if unlocked { real_fputc_unlocked(c, fp) } else { real_fputc(c, fp) } },
+        None => unsafe { glibc_call(fp, || if unlocked { real_fputc_unlocked(c, fp) } else { real_fputc(c, fp) }) },
     }
 }
 
@@ -831,7 +855,7 @@ pub unsafe extern "C" fn putchar_unlocked(c: c_int) -> c_int {
 pub unsafe extern "C" fn __overflow(fp: *mut FILE, c: c_int) -> c_int {
     // SAFETY: fp is the program's FILE; the caller holds the lock if it wants one.
     unsafe {
-        let Some(st) = Stream::open(fp, true) else { return real_overflow(fp, c) };
+        let Some(st) = Stream::open(fp, true) else { return glibc_call(fp, || real_overflow(fp, c)) };
         if c == EOF {
             if !st.put_mode() {
                 return EOF;
@@ -910,7 +934,7 @@ unsafe fn fflush_impl(fp: *mut FILE, unlocked: bool) -> c_int {
         Some(false) => EOF,
         // Nothing left to write: glibc's sync also resets the read side and `_offset`.
         // SAFETY: forwarded.
-        _ => unsafe { if unlocked { real_fflush_unlocked(fp) } else { real_fflush(fp) } },
+        _ => unsafe { glibc_call(fp, || if unlocked { real_fflush_unlocked(fp) } else { real_fflush(fp) }) },
     }
 }
 
@@ -1034,4 +1058,90 @@ pub unsafe extern "C" fn ftrylockfile(fp: *mut FILE) -> c_int {
 pub unsafe extern "C" fn _IO_ftrylockfile(fp: *mut FILE) -> c_int {
     // SAFETY: forwarded.
     unsafe { ftrylockfile(fp) }
+}
+
+// ---------------------------------------------------------------------------------
+// fopencookie: glibc calls the program's read/write/seek/close functions with the
+// FILE's lock held. That lock is recursive and every green thread is its owner (they
+// share the OS thread's control block), so if a callback parks (it writes to a pipe,
+// sleeps…) another green thread would walk into the same FILE in the middle of the
+// operation. The callbacks are wrapped: each runs with the FILE marked busy, so the
+// other green threads' stdio calls on it wait (as natively they wait for the lock).
+
+/// glibc's `cookie_io_functions_t`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CookieIo {
+    read: Option<unsafe extern "C" fn(*mut c_void, *mut c_char, usize) -> isize>,
+    write: Option<unsafe extern "C" fn(*mut c_void, *const c_char, usize) -> isize>,
+    seek: Option<unsafe extern "C" fn(*mut c_void, *mut i64, c_int) -> c_int>,
+    close: Option<unsafe extern "C" fn(*mut c_void) -> c_int>,
+}
+
+/// The program's cookie and functions, and the FILE made for them.
+struct Cookie {
+    cookie: *mut c_void,
+    io: CookieIo,
+    fp: *mut FILE,
+}
+
+/// Runs a callback of `c`'s FILE with the FILE busy for the running green thread.
+fn in_callback<R>(c: *mut c_void, f: impl FnOnce(*mut c_void, &CookieIo) -> R) -> R {
+    let c = c as *mut Cookie;
+    // SAFETY: c is the Cookie this module gave glibc; it lives until the close callback.
+    let (cookie, io, fp) = unsafe { ((*c).cookie, (*c).io, (*c).fp) };
+    match hub::local() {
+        Some(h) if !fp.is_null() => {
+            busy_enter(h, fp);
+            let r = f(cookie, &io);
+            busy_leave(fp);
+            r
+        }
+        _ => f(cookie, &io),
+    }
+}
+
+unsafe extern "C" fn cookie_read(c: *mut c_void, buf: *mut c_char, n: usize) -> isize {
+    // SAFETY: the program's function with glibc's arguments.
+    in_callback(c, |k, io| unsafe { io.read.map_or(-1, |f| f(k, buf, n)) })
+}
+
+unsafe extern "C" fn cookie_write(c: *mut c_void, buf: *const c_char, n: usize) -> isize {
+    // SAFETY: the program's function with glibc's arguments.
+    in_callback(c, |k, io| unsafe { io.write.map_or(0, |f| f(k, buf, n)) })
+}
+
+unsafe extern "C" fn cookie_seek(c: *mut c_void, off: *mut i64, whence: c_int) -> c_int {
+    // SAFETY: the program's function with glibc's arguments.
+    in_callback(c, |k, io| unsafe { io.seek.map_or(-1, |f| f(k, off, whence)) })
+}
+
+unsafe extern "C" fn cookie_close(c: *mut c_void) -> c_int {
+    // SAFETY: the program's function; glibc calls close once, last.
+    let r = in_callback(c, |k, io| unsafe { io.close.map_or(0, |f| f(k)) });
+    // SAFETY: made by Box::into_raw in fopencookie; glibc makes no call after close.
+    drop(unsafe { Box::from_raw(c as *mut Cookie) });
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fopencookie(cookie: *mut c_void, mode: *const c_char, io: CookieIo) -> *mut FILE {
+    let c = Box::into_raw(Box::new(Cookie { cookie, io, fp: core::ptr::null_mut() }));
+    // glibc treats a missing function as "always EOF / fails": keep them missing.
+    let wrapped = CookieIo {
+        read: io.read.map(|_| cookie_read as _),
+        write: io.write.map(|_| cookie_write as _),
+        seek: io.seek.map(|_| cookie_seek as _),
+        close: Some(cookie_close),
+    };
+    // SAFETY: forwarded with the wrapper as the cookie.
+    let fp = unsafe { real_fopencookie(c.cast(), mode, wrapped) };
+    if fp.is_null() {
+        // SAFETY: glibc did not keep it.
+        drop(unsafe { Box::from_raw(c) });
+    } else {
+        // SAFETY: c is ours until the close callback, which cannot run before this.
+        unsafe { (*c).fp = fp };
+    }
+    fp
 }

@@ -22,7 +22,7 @@
 //! the split between what is written and what stays buffered may differ, never the
 //! order. Any other stream goes to glibc's function with the caller's `va_list`.
 
-use super::output::{Stream, copy_in, fits, real_fwrite, resolve, wait_turn};
+use super::output::{Stream, copy_in, fits, glibc_call, real_fwrite, resolve};
 use super::field;
 use crate::fd::io::{self as fio, Plan};
 use crate::fd::table::FdEntry;
@@ -347,13 +347,10 @@ unsafe fn vfprintf_impl(fp: *mut FILE, flag: Option<c_int>, fmt: *const c_char, 
         if served(fp) {
             return vfprintf_served(fp, flag, fmt, ap);
         }
-        if !fp.is_null() {
-            wait_turn(fp);
-        }
-        match flag {
+        glibc_call(fp, || match flag {
             Some(fl) => real_vfprintf_chk(fp, fl, fmt, ap),
             None => real_vfprintf(fp, fmt, ap),
-        }
+        })
     }
 }
 
