@@ -396,3 +396,13 @@ fn cpp_stdio_with_exceptions_and_loader_walks() {
     let (_, shim) = compare(&Spec::new(&p));
     assert!(shim.stdout.contains("each line exactly once 2000 of 2000"), "{}", shim.stdout);
 }
+
+/// Issue 15 item 3: fork from a green thread that has a TLS area of its own: the child
+/// sees that thread's thread-locals and errno, creates threads with fresh ones, uses a
+/// recursive mutex and stdio; the parent's threads keep their own values.
+#[test]
+fn fork_from_green_thread_keeps_its_thread_locals() {
+    let p = core("fork_tls");
+    let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
+    assert!(shim.stdout.contains("parent: 7 of 7"), "{}", shim.stdout);
+}

@@ -92,3 +92,11 @@ fn python_grpcio_thread_pool_server_20_clients() {
     spec.timeout = Duration::from_secs(60);
     compare_one_thread(&spec, "os_threads_max");
 }
+
+/// Issue 15: `thread_local!` `RefCell`s borrowed mutably across blocking calls (sleep,
+/// channel, mutex, TCP read) stay each thread's own; destructors run once per thread.
+#[test]
+fn rust_thread_local_refcell_borrowed_across_blocking_calls() {
+    let (_, shim) = one_thread(&rust_program("thread_local_refcell"));
+    assert!(shim.stdout.contains("50 of 50") && shim.stdout.contains("destructors run: 50"), "{}", shim.stdout);
+}
