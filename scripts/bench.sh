@@ -7,7 +7,7 @@
 #
 # Other knobs (see scripts/bench/bench.py): BENCH_REPS, BENCH_SCALE_REPS,
 # BENCH_SERVER_REPS, BENCH_DURATION (wrk seconds), BENCH_CONNS (e.g. 10,100),
-# BENCH_ONLY (create,switch,fast,scale,server or c_http,py_http,tcp,flask),
+# BENCH_ONLY (create,switch,fast,scale,server,tls or c_http,py_http,tcp,flask),
 # BENCH_INSTALL=0 (never pip/apt-get install anything).
 #
 # Tools go into the build directory only: a venv at build/bench-venv with gevent and

@@ -13,7 +13,7 @@ venv and wrk, raises `ulimit -n`, and passes everything here through the environ
   BENCH_LOGS       directory for server logs and raw JSON (build/bench/)
   BENCH_QUICK=1    1 repetition, smaller N, fewer/shorter server runs
   BENCH_REPS, BENCH_SERVER_REPS, BENCH_DURATION, BENCH_CONNS (comma list),
-  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server
+  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server,tls
                    (or server case ids c_http,py_http,tcp,flask)
 
 Every variant of a case runs once per repetition, in turn (native, native on 1 CPU,
@@ -103,11 +103,13 @@ def taskset(cpu, argv):
     return ["taskset", "-c", cpu] + argv if HAVE_TASKSET else argv
 
 
-def env_for(variant):
+def env_for(variant, extra=None):
     e = dict(ENV)
     e.pop("LD_PRELOAD", None)
     if variant == "shim":
         e["LD_PRELOAD"] = LIB
+    if extra:
+        e.update(extra)
     return e
 
 
@@ -135,17 +137,17 @@ def describe_exit(rc, stderr):
     return why
 
 
-def run_prog(argv, variant, timeout):
+def run_prog(argv, variant, timeout, extra_env=None):
     """Runs one measurement; returns the RESULT dict, or {'failed': reason}."""
     snap = cpu_snapshot()
-    r = run_prog1(argv, variant, timeout)
+    r = run_prog1(argv, variant, timeout, extra_env)
     r["foreign_cpu"] = foreign_cpu(snap, cpu_snapshot())
     return r
 
 
-def run_prog1(argv, variant, timeout):
+def run_prog1(argv, variant, timeout, extra_env=None):
     try:
-        p = subprocess.run(argv, env=env_for(variant), capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(argv, env=env_for(variant, extra_env), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"failed": f"timeout after {timeout}s"}
     r = parse_result(p.stdout)
@@ -233,7 +235,7 @@ def fmt_cell(row, v):
         s += f" ({fmt_num(min(vals))}–{fmt_num(max(vals))})"
     if any(r.get("foreign_cpu", 0) > NOISY for r in row.runs[v]):
         s += "*"
-    if row.section.startswith("4"):
+    if row.section.startswith("4") or row.unit == "KiB/thr":
         t = row.med_field(v, "os_threads")
         if t is not None:
             s += f" · {t:.0f} thr"
@@ -333,15 +335,16 @@ def py_argv(case, n):
 
 
 def measure(row, plans, reps, timeout=120):
-    """plans: variant -> argv. Alternates variants within each repetition."""
+    """plans: variant -> argv, or (argv, variant whose environment to use, extra
+    environment). Alternates variants within each repetition."""
     for rep in range(reps):
         for v in VARIANTS:
             if v not in plans:
                 continue
-            argv = plans[v]
+            argv, as_variant, extra = plans[v] if isinstance(plans[v], tuple) else (plans[v], v, None)
             if v == "native1":
                 argv = taskset(ONE_CPU, argv)
-            r = run_prog(argv, v, timeout)
+            r = run_prog(argv, as_variant, timeout, extra)
             row.runs[v].append(r)
             shown = (r.get("failed") or f"{r.get(row.metric)}") + f"  (foreign CPU {r['foreign_cpu']:.2f})"
             log(f"  {row.label} [{VARIANT_TITLE[v]}] rep {rep + 1}/{reps}: {shown}")
@@ -484,6 +487,33 @@ def cases_scale(rows):
                 r.skipped["native"] = r.skipped["shim"] = "Python threads run at N ≤ 10000 only"
             measure(r, p, SCALE_REPS, timeout=180)
             rows.append(r)
+
+
+# ---------------------------------------------------------------------------- case 6
+
+def cases_tls(rows):
+    """What a TLS area per green thread costs: greenshim as shipped (per-green TLS) in
+    the greenshim column, greenshim with GREENSHIM_TLS=shared in the reference column,
+    same run, alternating."""
+    if not want("tls"):
+        return
+    log("== 6. per-green TLS vs shared TLS (reference column: GREENSHIM_TLS=shared)")
+    shared = {"GREENSHIM_TLS": "shared"}
+    n = 20000 if QUICK else 50000
+    r = Row("6. per-green TLS", f"C condvar ping-pong ×{n}; ref: TLS shared", "ns/rt", "ns_per_op")
+    a = micro_argv("condvar_pp", n)
+    measure(r, {"native": a, "shim": a, "ref": (a, "shim", shared)}, REPS)
+    rows.append(r)
+    n = 20000 if QUICK else 100000
+    r = Row("6. per-green TLS", f"C pthread_create+join ×{n}; ref: TLS shared", "ns/op", "ns_per_op")
+    a = micro_argv("create_join", n)
+    measure(r, {"native": a, "shim": a, "ref": (a, "shim", shared)}, REPS)
+    rows.append(r)
+    n = 10000
+    r = Row("6. per-green TLS", f"C sleep 1 s × {n}, 64 KiB stacks; ref: TLS shared", "KiB/thr", "kib_per_thread")
+    a = micro_argv("sleepers", n, [64])
+    measure(r, {"native": a, "shim": a, "ref": (a, "shim", shared)}, SCALE_REPS, timeout=180)
+    rows.append(r)
 
 
 # ---------------------------------------------------------------------------- case 5
@@ -1057,6 +1087,7 @@ def main():
         cases_micro(rows)
         cases_scale(rows)
         cases_server(rows)
+        cases_tls(rows)
     except KeyboardInterrupt:
         log("interrupted: reporting what was measured")
     finally:
