@@ -148,6 +148,20 @@ static void *async_blocked(void *arg) {
     return NULL;
 }
 
+static volatile long spins2;
+static void *async_spin(void *arg) {
+    (void)arg;
+    pthread_cleanup_push(say, "asynchronous type, spinning with sched_yield");
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, NULL);
+    sem_post(&started);
+    for (;;) {
+        spins2++;
+        sched_yield();
+    }
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
 static void *pending_then_async(void *arg) {
     (void)arg;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -226,6 +240,7 @@ int main(void) {
     cancel_and_join("disabled", disabled, 1);
     cancel_and_join("busy loop", busy, 1);
     cancel_and_join("async type", async_blocked, 1);
+    cancel_and_join("async type, spinning", async_spin, 1);
     cancel_and_join("pending then async", pending_then_async, 0);
     cancel_and_join("pthread_exit from level 3", nested_exit, 0);
 

@@ -156,8 +156,11 @@ pub unsafe extern "C" fn usleep(us: libc::useconds_t) -> c_int {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sched_yield() -> c_int {
     match hub::local() {
-        // SAFETY: h is this thread's hub.
-        Some(h) => unsafe { hub::yield_now(h) },
+        Some(h) => {
+            // SAFETY: h is this thread's hub.
+            unsafe { hub::yield_now(h) };
+            hub::cancel::after_yield();
+        }
         None => sys::sched_yield(),
     }
     0

@@ -104,10 +104,10 @@ pub unsafe fn after_park(g: *mut Green, why: Wake) {
 }
 
 /// Start of a cancellation point: acts on a pending request, else marks the thread
-/// inside one. Returns whether it marked (pass it to [`leave`]).
+/// inside one. Returns the thread it marked (null: none; pass it to [`leave`]).
 #[inline]
-pub fn enter() -> bool {
-    let Some((h, g)) = current_green() else { return false };
+pub fn enter() -> *mut Green {
+    let Some((h, g)) = current_green() else { return core::ptr::null_mut() };
     // SAFETY: g is the running green thread.
     unsafe {
         if due((*g).cancel.load(Ordering::Acquire)) && supported() {
@@ -115,23 +115,24 @@ pub fn enter() -> bool {
         }
         (*g).at_point += 1;
     }
-    true
+    g
 }
 
 /// End of a cancellation point: acts if its wait ended for a cancellation.
 #[inline]
-pub fn leave(entered: bool) {
-    if !entered {
+pub fn leave(g: *mut Green) {
+    if g.is_null() {
         return;
     }
-    let Some((h, g)) = current_green() else { return };
-    // SAFETY: g is the running green thread.
+    // SAFETY: g is the running green thread (the one `enter` marked, on its own stack).
     unsafe {
         (*g).at_point -= 1;
         if (*g).cancel_woke {
             (*g).cancel_woke = false;
             if due((*g).cancel.load(Ordering::Acquire)) {
-                act(h, g);
+                if let Some((h, _)) = current_green() {
+                    act(h, g);
+                }
             }
         }
     }
@@ -140,10 +141,24 @@ pub fn leave(entered: bool) {
 /// Runs `f` as a cancellation point.
 #[inline]
 pub fn point<R>(f: impl FnOnce() -> R) -> R {
-    let p = enter();
+    let g = enter();
     let r = f();
-    leave(p);
+    leave(g);
     r
+}
+
+/// After `sched_yield`: the asynchronous type acts on a request that came while the
+/// thread waited its turn (natively it would have acted wherever the thread was).
+pub fn after_yield() {
+    if let Some((h, g)) = current_green() {
+        // SAFETY: g is the running green thread.
+        unsafe {
+            let c = (*g).cancel.load(Ordering::Acquire);
+            if c & ASYNC != 0 && due(c) && supported() {
+                act(h, g);
+            }
+        }
+    }
 }
 
 /// `pthread_testcancel`.
