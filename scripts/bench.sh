@@ -8,7 +8,8 @@
 # Other knobs (see scripts/bench/bench.py): BENCH_REPS, BENCH_SCALE_REPS,
 # BENCH_SERVER_REPS, BENCH_DURATION (wrk seconds), BENCH_CONNS (e.g. 10,100),
 # BENCH_ONLY (create,switch,fast,scale,server,tls or c_http,py_http,tcp,flask),
-# BENCH_INSTALL=0 (never pip/apt-get install anything).
+# BENCH_INSTALL=0 (never pip/apt-get install anything), BENCH_BASELINE (a git rev of an
+# earlier greenshim measured beside this one; default from bench/BASELINE; none to skip).
 #
 # Tools go into the build directory only: a venv at build/bench-venv with gevent and
 # Flask, and the C programs in build/bench/. wrk comes from `apt-get install wrk` when
@@ -66,7 +67,7 @@ say "ulimit -n = $(ulimit -n)"
 
 # ---- C programs ---------------------------------------------------------------------
 CC=${CC:-cc}
-for prog in micro thread_server epoll_server; do
+for prog in micro thread_server epoll_server file_server; do
     if ! "$CC" -O2 -Wall -Wextra -pthread -o "$BUILD/$prog" "scripts/bench/$prog.c"; then
         say "failed to compile scripts/bench/$prog.c"
         exit 1
@@ -126,6 +127,33 @@ fi
 
 command -v taskset >/dev/null || say "taskset missing: servers and wrk will not be pinned"
 
+# ---- the baseline: an earlier greenshim, measured in the same run -------------------------
+# bench/BASELINE names the release the hot paths are judged against ("no slower than
+# before"); BENCH_BASELINE=<git rev> overrides it, BENCH_BASELINE=none skips it. The rev is
+# exported with `git archive` into build/bench-baseline/ and built there once.
+BASE_REV=${BENCH_BASELINE:-$(sed -n 's/^rev: *//p' bench/BASELINE 2>/dev/null | head -1)}
+BASE_LIB=""
+if [[ -n "$BASE_REV" && "$BASE_REV" != none ]]; then
+    if full=$(git rev-parse --verify --quiet "$BASE_REV^{commit}"); then
+        short=$(git rev-parse --short "$full")
+        bdir="$ROOT/build/bench-baseline"
+        if [[ ! -f "$bdir/libgreenshim-$short.so" ]]; then
+            say "building the baseline greenshim $short (bench/BASELINE) in $bdir"
+            rm -rf "$bdir/src" && mkdir -p "$bdir/src"
+            if git archive "$full" | tar -x -C "$bdir/src" \
+                && cargo build --release --quiet --manifest-path "$bdir/src/Cargo.toml" --target-dir "$bdir/target"; then
+                cp "$bdir/target/release/libgreenshim.so" "$bdir/libgreenshim-$short.so"
+            else
+                say "the baseline $short did not build: its column is skipped"
+            fi
+        fi
+        [[ -f "$bdir/libgreenshim-$short.so" ]] && BASE_LIB="$bdir/libgreenshim-$short.so" && BASE_REV=$short
+    else
+        say "BENCH_BASELINE=$BASE_REV is not a commit of this repository (accepted: a git rev, or none): no baseline column"
+    fi
+fi
+
+export BENCH_BASE_LIB="$BASE_LIB" BENCH_BASE_REV="$BASE_REV"
 export BENCH_LIB="$LIB" BENCH_LIB_SHA="$LIB_SHA" BENCH_BIN="$BUILD" BENCH_PY="$PY" BENCH_WRK="$WRK"
 export BENCH_HAVE_GEVENT=$HAVE_GEVENT BENCH_HAVE_FLASK=$HAVE_FLASK
 export BENCH_OUT="$OUT" BENCH_LOGS="$BUILD"

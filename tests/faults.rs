@@ -101,6 +101,13 @@ fn pthread_kill_interrupts_the_target_thread_only() {
     same_as_native("pthread_kill_eintr", &[]);
 }
 
+/// A SIGCHLD handler that reaps every child never takes system()'s child: the caller's
+/// mask blocks SIGCHLD for the call, as glibc's system() does in the calling thread.
+#[test]
+fn system_keeps_its_child_from_a_reaping_sigchld_handler() {
+    same_as_native("system_sigchld", &[]);
+}
+
 #[test]
 fn the_overflow_reporter_is_invisible_and_segv_kills_as_natively() {
     same_as_native("segv_invisible", &[]);

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define SIZE (4L << 20)
 #define BLOCK (1L << 20)
@@ -82,6 +83,23 @@ int main(void) {
         close(d);
     }
     CHECK(cached == uncached, "uncached data differs");
+
+    /* Positioned calls with a negative offset fail with EINVAL (the shim's preadv2 and
+     * pwritev2 would read "at the current position" for -1); read/readv of one buffer
+     * and of several advance the file position alike. */
+    errno = 0;
+    ssize_t r = pread(fd, buf, 16, -1);
+    printf("pread(-1): %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    errno = 0;
+    r = pwrite(fd, buf, 16, -1);
+    printf("pwrite(-1): %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    struct iovec v[2] = {{buf, 10}, {buf + 10, 6}};
+    errno = 0;
+    r = preadv(fd, v, 2, -1);
+    printf("preadv(-1): %zd %s\n", r, r < 0 ? strerror(errno) : "");
+    CHECK(lseek(fd, 4096, SEEK_SET) == 4096, "lseek");
+    CHECK(read(fd, buf, 100) == 100 && readv(fd, v, 2) == 16, "read/readv");
+    printf("position after read+readv: %ld\n", (long)lseek(fd, 0, SEEK_CUR));
     atomic_store(&done, 1);
     pthread_join(t, NULL);
     metric("ticks", atomic_load(&ticks));

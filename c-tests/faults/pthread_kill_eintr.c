@@ -1,10 +1,12 @@
 /* pthread_kill to a thread parked in a blocking call makes that call fail with EINTR,
  * as natively: read (no SA_RESTART; restarted with it), nanosleep, sem_wait (EINTR
- * even with SA_RESTART). The main thread, parked in its own read meanwhile, is not
+ * even with SA_RESTART), mq_timedsend on a full queue. The main thread, parked in its own read meanwhile, is not
  * interrupted. Signals sent to two threads while main blocks the signal reach both.
  */
 #include "../common.h"
 #include <pthread.h>
+#include <fcntl.h>
+#include <mqueue.h>
 #include <semaphore.h>
 #include <signal.h>
 
@@ -12,6 +14,7 @@ static volatile sig_atomic_t hits;
 static void on_usr1(int s) { (void)s; hits++; }
 static int pfd[2], mainpipe[2];
 static sem_t sem;
+static mqd_t mq = (mqd_t)-1;
 
 static void install(int flags) {
     struct sigaction sa = {0};
@@ -56,6 +59,15 @@ static void *sem_timed_waiter(void *arg) {
     long r = sem_timedwait(&sem, &ts);
     return strdup(result(r, errno));
 }
+/* mq_timedsend to a full queue (one message of capacity one, already there). */
+static void *mq_sender(void *arg) {
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 5;
+    long r = mq_timedsend(mq, "y", 1, 0, &ts);
+    return strdup(result(r, errno));
+}
 static void *late_writer(void *arg) {
     int fd = *(int *)arg;
     usleep(400 * 1000);
@@ -75,6 +87,10 @@ static char *kill_during(void *(*fn)(void *)) {
     CHECK(pthread_kill(t, SIGUSR1) == 0, "pthread_kill");
     usleep(400 * 1000);
     sem_post(&sem);
+    if (mq != (mqd_t)-1) { /* make room: a sender still waiting completes */
+        char m[8];
+        CHECK(mq_receive(mq, m, sizeof m, NULL) == 1, "mq_receive: %s", strerror(errno));
+    }
     void *r;
     CHECK(pthread_join(t, &r) == 0 && pthread_join(w, NULL) == 0, "join");
     while (sem_trywait(&sem) == 0) {}
@@ -113,6 +129,25 @@ int main(void) {
     printf("sem_wait, SA_RESTART:     %s\n", kill_during(sem_waiter));
     printf("sem_timedwait, SA_RESTART: %s\n", kill_during(sem_timed_waiter));
     printf("handler ran once per kill: %s\n", hits == 1 ? "yes" : "no");
+
+    /* mq_timedsend on a full queue: EINTR without SA_RESTART, restarted with it. */
+    char name[64];
+    snprintf(name, sizeof name, "/greenshim_pk_%d", (int)getpid());
+    struct mq_attr at = {.mq_maxmsg = 1, .mq_msgsize = 8};
+    mq = mq_open(name, O_CREAT | O_EXCL | O_RDWR, 0600, &at);
+    if (mq == (mqd_t)-1) {
+        printf("mq_timedsend: message queues unavailable (%s)\n", strerror(errno));
+    } else {
+        mq_unlink(name);
+        install(0);
+        CHECK(mq_send(mq, "x", 1, 0) == 0, "mq_send");
+        printf("mq_timedsend:             %s\n", kill_during(mq_sender));
+        install(SA_RESTART);
+        CHECK(mq_send(mq, "x", 1, 0) == 0, "mq_send");
+        printf("mq_timedsend, SA_RESTART: %s\n", kill_during(mq_sender));
+        mq_close(mq);
+        mq = (mqd_t)-1;
+    }
 
     /* The main thread's own read is not interrupted by a signal for another thread. */
     install(0);

@@ -36,6 +36,8 @@ import time
 
 ENV = os.environ
 LIB = ENV["BENCH_LIB"]
+BASE_LIB = ENV.get("BENCH_BASE_LIB", "")
+BASE_REV = ENV.get("BENCH_BASE_REV", "") if BASE_LIB else ""
 BIN = ENV["BENCH_BIN"]
 PY = ENV["BENCH_PY"]
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,8 +61,10 @@ PIN = HAVE_TASKSET and NCPU >= 2
 SERVER_CPU, CLIENT_CPU, ONE_CPU = "0", "1", "0"
 PIDFILE = os.path.join(LOGS, "servers.pids")
 
-VARIANTS = ["native", "native1", "shim", "ref"]
-VARIANT_TITLE = {"native": "native", "native1": "native, 1 CPU", "shim": "greenshim", "ref": "reference"}
+VARIANTS = ["native", "native1", "shim", "base", "ref"]
+VARIANT_TITLE = {"native": "native", "native1": "native, 1 CPU", "shim": "greenshim",
+                 "base": f"greenshim {BASE_REV}", "ref": "reference"}
+BASE_PCT = 5  # a hot path of this build may cost at most this much more than the baseline
 
 live = {}  # pid -> Popen of servers still running
 
@@ -108,6 +112,8 @@ def env_for(variant, extra=None):
     e.pop("LD_PRELOAD", None)
     if variant == "shim":
         e["LD_PRELOAD"] = LIB
+    elif variant == "base":
+        e["LD_PRELOAD"] = BASE_LIB
     if extra:
         e.update(extra)
     return e
@@ -168,6 +174,7 @@ class Row:
     def __init__(self, section, label, unit, metric, better="lower", target=None, note=""):
         self.section, self.label, self.unit, self.metric = section, label, unit, metric
         self.better, self.target, self.note = better, target, note
+        self.base_target = None  # "no slower than the baseline" (hot paths), when one is measured
         self.runs = {v: [] for v in VARIANTS}  # variant -> list of RESULT dicts
         self.skipped = {}  # variant -> reason
         self.extra = {}
@@ -295,6 +302,28 @@ def t_sleepers(max_kib):
     return ev
 
 
+def t_vs_base(pct):
+    def ev(row):
+        s, b = row.median("shim"), row.median("base")
+        if s is None or b is None:
+            return None, f"≤{pct}% over {BASE_REV}"
+        o = (s - b) / b * 100
+        return o <= pct, f"≤{pct}% over {BASE_REV}: {o:+.1f}%"
+    return ev
+
+
+def t_over_floor(pct, floor):
+    """Overhead against a native run that makes the same calls non-blocking per call
+    (RWF_NOWAIT): what the kernel charges for "no hidden O_NONBLOCK" is not the shim's."""
+    def ev(row):
+        s, f = row.median("shim"), floor.median("native")
+        if s is None or f is None:
+            return None, f"≤{pct}% over the RWF_NOWAIT floor"
+        o = (s - f) / f * 100
+        return o <= pct, f"≤{pct}% over the native RWF_NOWAIT floor ({fmt_num(f)}): {o:+.1f}%"
+    return ev
+
+
 def t_vs_ref(factor, what):
     def ev(row):
         g = row.gain("ref")
@@ -358,6 +387,8 @@ def cases_micro(rows):
         p = {"native": argv, "shim": argv}
         if with1 and one:
             p["native1"] = argv
+        if BASE_LIB:
+            p["base"] = argv
         if ref:
             p["ref"] = ref
         return p
@@ -389,6 +420,8 @@ def cases_micro(rows):
             ("pipe_pp", "pipe ping-pong (1 byte)", t_not_slower()),
         ]:
             r = Row("2. context switch", f"C {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
+            if BASE_LIB and case in ("pipe_pp", "condvar_pp"):
+                r.base_target = t_vs_base(BASE_PCT)
             measure(r, plan(micro_argv(case, n)), REPS)
             rows.append(r)
         rust = os.path.join(BIN, "bench_pingpong")
@@ -423,11 +456,19 @@ def cases_micro(rows):
         log("== 3. fast-path overhead (one green thread, always-ready fd)")
         n = 300000 if q else 1000000
         for case, label, tgt in [
-            ("fast_pipe", "pipe write+read 1 B", t_overhead(5)),
+            ("fast_pipe", "pipe write+read 1 B", "floor"),
             ("fast_sock", "socketpair write+read 1 B", t_overhead(5)),
             ("fast_tcp", "TCP loopback write+read 1 B", t_overhead(5)),
             ("fast_devzero", "read 1 B from /dev/zero", t_overhead(5)),
         ]:
+            if tgt == "floor":
+                # A pipe has no MSG_DONTWAIT: per-call non-blocking reads and writes are
+                # preadv2/pwritev2(RWF_NOWAIT), which cost the kernel more than read/write.
+                fl = Row("3. fast path", f"C {label}, native with RWF_NOWAIT calls (the kernel's floor) ×{n}",
+                         "ns/op", "ns_per_op")
+                measure(fl, {"native": micro_argv(case, n, ["nowait"])}, REPS)
+                rows.append(fl)
+                tgt = t_over_floor(5, fl)
             r = Row("3. fast path", f"C {label} ×{n}", "ns/op", "ns_per_op", target=tgt)
             measure(r, plan(micro_argv(case, n), with1=False), REPS)
             rows.append(r)
@@ -447,8 +488,12 @@ def cases_micro(rows):
         measure(r, plan(micro_argv("stream_fgets", n), with1=False), REPS)
         rows.append(r)
         n = 300000 if q else 1000000
+        fl = Row("3. fast path", f"C pread 4 KiB of a cached file, native with RWF_NOWAIT (the kernel's floor) ×{n}",
+                 "ns/op", "ns_per_op")
+        measure(fl, {"native": micro_argv("file_cached", n, ["nowait"])}, REPS)
+        rows.append(fl)
         r = Row("3. fast path", f"C pread 4 KiB of a cached file ×{n} (another thread alive)", "ns/op", "ns_per_op",
-                target=t_overhead(5))
+                target=t_over_floor(5, fl))
         measure(r, plan(micro_argv("file_cached", n), with1=False), REPS)
         rows.append(r)
         n = 256 if q else 1024
@@ -605,7 +650,9 @@ def run_server(argv, variant, conns, tag):
 
 def run_server1(argv, variant, conns, tag):
     port = free_port()
-    argv = taskset(SERVER_CPU, argv + [str(port)]) if PIN else argv + [str(port)]
+    # The port goes where the argv says PORT, else last.
+    argv = [str(port) if a == "PORT" else a for a in argv] if "PORT" in argv else argv + [str(port)]
+    argv = taskset(SERVER_CPU, argv) if PIN else argv
     logf = open(os.path.join(LOGS, f"server-{tag}-{variant}-{conns}.log"), "w")
     proc = subprocess.Popen(argv, env=env_for(variant), stdin=subprocess.DEVNULL, stdout=logf,
                             stderr=subprocess.STDOUT)
@@ -655,6 +702,26 @@ def run_server1(argv, variant, conns, tag):
 
 
 SERVER_CASES = []  # (id, title, {variant: argv or None}, ref title, targets {conns: fn}, note)
+FILE_CONNS = 100  # the static-file case runs at this many connections only
+
+
+def t_vs_native(factor):
+    def ev(row):
+        g = row.gain("native")
+        if g is None:
+            return None, f"≥{factor:g}× native"
+        return g >= factor, f"≥{factor:g}× native: {g:.2f}×"
+    return ev
+
+
+def static_file(mib=1):
+    """A file of random bytes for the static-file server (made once, in the log directory)."""
+    path = os.path.join(LOGS, f"static-{mib}MiB.bin")
+    if not os.path.exists(path) or os.path.getsize(path) != mib << 20:
+        with open(path + ".tmp", "wb") as f:
+            f.write(os.urandom(mib << 20))
+        os.replace(path + ".tmp", path)
+    return path
 
 
 def server_cases():
@@ -674,6 +741,12 @@ def server_cases():
         "native": py_srv("tcp_responder"), "shim": py_srv("tcp_responder"),
         "ref": [PY, "-m", "gevent.monkey", PY_SERVERS, "tcp_responder"] if HAVE_GEVENT else None},
         "python -m gevent.monkey", {c: tcp_tgt for c in CONNS}))
+    # Regular-file reads that miss the page cache (O_DIRECT): natively 100 threads' reads
+    # overlap; a shim that ran them inline would serialise every connection behind each.
+    fs = c_bin("file_server")
+    cases.append(("file", "C static-file server, 1 MiB O_DIRECT file", {
+        "native": fs, "shim": fs, "base": fs if BASE_LIB else None},
+        "", {FILE_CONNS: t_vs_native(0.9)}))
     if HAVE_FLASK:
         fl_tgt = t_vs_ref(1.0, "Flask on gevent")
         cases.append(("flask", "Flask threaded dev server", {
@@ -684,7 +757,7 @@ def server_cases():
 
 
 def cases_server(rows):
-    if not want("server", "c_http", "py_http", "tcp", "flask"):
+    if not want("server", "c_http", "py_http", "tcp", "flask", "file"):
         return
     if not WRK:
         log("== 5. servers: SKIPPED — wrk is not installed (apt-get install wrk, or run as root)")
@@ -700,21 +773,24 @@ def cases_server(rows):
         if ONLY and not want("server", cid):
             continue
         case_rows = {}
-        for c in CONNS:
+        conns_list = [FILE_CONNS] if cid == "file" else CONNS
+        for c in conns_list:
             r = Row("5. servers", f"{title} @ {c} conns", "req/s", "rps", better="higher", target=targets.get(c))
             r.extra.update(case=cid, title=title, conns=c, ref_title=ref_title)
             for v, argv in plans.items():
-                if argv is None:
+                if argv is None and v != "base":
                     r.skipped[v] = "gevent not installed"
             case_rows[c] = r
             rows.append(r)
         for rep in range(SERVER_REPS):
-            for c in CONNS:
+            for c in conns_list:
                 r = case_rows[c]
-                for v in ("native", "shim", "ref"):
+                for v in ("native", "shim", "base", "ref"):
                     argv = plans.get(v)
                     if argv is None:
                         continue
+                    if cid == "file":
+                        argv = argv + ["PORT", static_file(), "direct"]
                     res = run_server(argv, v, c, cid)
                     r.runs[v].append(res)
                     shown = res.get("failed") or (
@@ -779,21 +855,27 @@ def machine_info():
 
 
 def table_lines(rows):
-    header = ["case", "unit", "native", "native, 1 CPU", "greenshim", "reference", "gain vs native",
-              "gain vs ref", "target"]
+    variants = [v for v in VARIANTS if v != "base" or BASE_LIB]
+    header = ["case", "unit"] + [VARIANT_TITLE[v] for v in variants] + ["gain vs native", "gain vs ref", "target"]
     lines, section = [], None
     verdicts = []
     for r in rows:
         if r.section != section:
             section = r.section
             lines.append([f"**{section}**"] + [""] * (len(header) - 1))
+        if r.section.startswith("3") and BASE_LIB and r.runs["base"] and r.runs["shim"]:
+            r.base_target = t_vs_base(BASE_PCT)
         tcell, ok, ttext = target_cell(r)
         if r.target:
             verdicts.append((r, ttext, ok))
+        if r.base_target:
+            bok, btext = r.base_target(r)
+            verdicts.append((r, btext, bok))
+            tcell = "; ".join(filter(None, [tcell, f"{btext} {'MET' if bok else 'MISSED' if bok is False else 'n/a'}"]))
         label = r.label
         if r.section.startswith("5.") and r.extra:
             label = f"{r.extra['title']} @ {r.extra['conns']}"
-        lines.append([label, r.unit] + [fmt_cell(r, v) if r.has(v) else "" for v in VARIANTS]
+        lines.append([label, r.unit] + [fmt_cell(r, v) if r.has(v) else "" for v in variants]
                      + [fmt_gain(r.gain("native")) if r.has("native") else "",
                         fmt_gain(r.gain("ref")) if r.has("ref") else "", tcell])
     return header, lines, verdicts
@@ -836,8 +918,9 @@ def server_detail_md(rows):
     out = ["| server | conns | variant | req/s median (min–max) | p50 ms | p99 ms | errors (connect/read/write/timeout/non-2xx, summed over runs) | peak RSS MiB | max OS threads |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in srows:
-        names = {"native": "native threads", "shim": "greenshim", "ref": r.extra["ref_title"]}
-        for v in ("native", "shim", "ref"):
+        names = {"native": "native threads", "shim": "greenshim", "base": VARIANT_TITLE["base"],
+                 "ref": r.extra["ref_title"]}
+        for v in ("native", "shim", "base", "ref"):
             if not r.has(v):
                 continue
             if v in r.skipped and not r.runs[v]:
@@ -886,7 +969,7 @@ def scale_detail_md(rows):
 
 def svg_plot(rows, path):
     """Throughput vs connections, one panel per server case, written by hand."""
-    srows = [r for r in rows if r.section.startswith("5.") and r.extra]
+    srows = [r for r in rows if r.section.startswith("5.") and r.extra and r.extra["case"] != "file"]
     cases = []
     for r in srows:
         if r.extra["case"] not in [c[0] for c in cases]:
@@ -972,7 +1055,10 @@ METHODOLOGY = """\
   `taskset -c {one_cpu}` — greenshim runs every green thread on one OS thread, so this
   is the like-for-like comparison for the context-switch cases (cross-CPU wake-ups are
   what make native ping-pong slow on this VM). *greenshim*: the same binary with
-  `LD_PRELOAD=libgreenshim.so`. *reference*: gevent (Python cases) or a hand-written
+  `LD_PRELOAD=libgreenshim.so`. *greenshim* followed by a commit: the same binary under the
+  baseline release named in bench/BASELINE, built from git into build/bench-baseline/
+  (micro cases only); the fast-path rows and the pipe and condvar ping-pong must cost at
+  most {base_pct}% more than it. *reference*: gevent (Python cases) or a hand-written
   single-thread epoll server (C server case).
 - **Gain** columns: how many times better greenshim is than that column (less time,
   less memory per thread, or more requests/s); > 1 means greenshim wins. Targets are
@@ -1059,7 +1145,7 @@ def write_results(rows, info, header, lines, verdicts, svg_ok, elapsed):
     if d:
         md += ["## Scale details", "", d, ""]
     md += ["## Methodology", "", METHODOLOGY.format(
-        reps=REPS, scale_reps=SCALE_REPS, server_reps=SERVER_REPS, one_cpu=ONE_CPU, dur=DURATION,
+        reps=REPS, base_pct=BASE_PCT, scale_reps=SCALE_REPS, server_reps=SERVER_REPS, one_cpu=ONE_CPU, dur=DURATION,
         pin=(f" pinned to CPU {SERVER_CPU} with wrk on CPU {CLIENT_CPU}" if PIN else " (no taskset: not pinned)"))]
     with open(os.path.join(OUT, "results.md"), "w") as f:
         f.write("\n".join(md))

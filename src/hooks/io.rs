@@ -367,7 +367,9 @@ pub unsafe extern "C" fn creat64(path: *const core::ffi::c_char, mode: libc::mod
 fn positioned(fd: c_int, nr: i64, b: usize, c: usize, d: usize, f: usize) -> isize {
     // SAFETY: the program's own arguments; its buffers outlive a parked call.
     let call = move || unsafe { sys::syscall6(nr, fd as usize, b, c, d, 0, f) };
-    if hub::local().is_none() || table::lookup(fd).is_none() {
+    // A negative offset is the kernel's EINVAL; to preadv2/pwritev2 (the shim's paths)
+    // -1 would mean "the current position" instead.
+    if hub::local().is_none() || (d as i64) < 0 || table::lookup(fd).is_none() {
         return encode(call());
     }
     let one = |b: usize, n: usize| libc::iovec { iov_base: b as *mut c_void, iov_len: n };

@@ -251,9 +251,28 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         // SAFETY: system(NULL) only checks for a shell.
         return unsafe { real::system(cmd) };
     }
+    // glibc blocks SIGCHLD in the calling thread until its waitpid has the child, so a
+    // SIGCHLD handler that reaps every child cannot take it first. The pool thread's
+    // glibc does that for itself; the caller's own mask (virtual for a green thread,
+    // the kernel's for the root) gets the same, through the mask hooks.
+    // SAFETY: zeroed sigsets are valid; the hooks take valid set pointers.
+    let (mut chld, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { (core::mem::zeroed(), core::mem::zeroed()) };
+    // SAFETY: as above.
+    let blocked = unsafe {
+        libc::sigemptyset(&mut chld);
+        libc::sigaddset(&mut chld, libc::SIGCHLD);
+        crate::hooks::signal::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old) == 0
+    };
     let a = P(cmd);
     // SAFETY: forwarded.
-    offload_errno(move || unsafe { real::system({ a }.0) })
+    let r = offload_errno(move || unsafe { real::system({ a }.0) });
+    if blocked {
+        let e = sys::errno();
+        // SAFETY: old is the mask read above.
+        unsafe { crate::hooks::signal::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
+        sys::set_errno(e);
+    }
+    r
 }
 
 /// `pclose` waits for the child of `popen` inside glibc: offloaded as well.
