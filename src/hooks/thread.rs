@@ -72,9 +72,8 @@ fn wait_exit(g: *mut Green, deadline: Option<u64>) -> c_int {
     while !exited() {
         match parking_lot::park(g as usize, || !exited(), || {}, deadline, Reason::Join) {
             parking_lot::Parked::TimedOut if !exited() => return libc::ETIMEDOUT,
-            // Only a cancellation of the joiner ends this wait early: its cancellation
-            // point acts on it.
-            parking_lot::Parked::Interrupted => return libc::EINTR,
+            // A cancellation of the joiner: its cancellation point acts on it.
+            parking_lot::Parked::Interrupted if hub::cancel::woke() => return libc::EINTR,
             _ => {}
         }
     }

@@ -103,6 +103,13 @@ pub unsafe fn after_park(g: *mut Green, why: Wake) {
     }
 }
 
+/// Whether the running green thread's last park at a cancellation point ended for a
+/// cancellation (its point will act on it).
+pub fn woke() -> bool {
+    // SAFETY: g is the running green thread.
+    current_green().is_some_and(|(_, g)| unsafe { (*g).cancel_woke })
+}
+
 /// Start of a cancellation point: acts on a pending request, else marks the thread
 /// inside one. Returns the thread it marked (null: none; pass it to [`leave`]).
 #[inline]
