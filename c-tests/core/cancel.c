@@ -3,7 +3,7 @@
  * pthread_cleanup_push handlers run innermost first, a condvar waiter's handler finds
  * the mutex retaken, key destructors run after the handlers, and the joiner sees
  * PTHREAD_CANCELED. Also: PTHREAD_CANCEL_DISABLE holds a request back across blocking
- * calls until re-enabled and a pthread_testcancel; a busy loop is cancelled at
+ * calls until re-enabled and a pthread_testcancel, or an open; a busy loop is cancelled at
  * pthread_testcancel; the asynchronous type; a request made while disabled acts when
  * the type is asynchronous and the state is enabled again; pthread_exit from three
  * frames deep runs every handler on the way and gives its value to the joiner;
@@ -11,6 +11,7 @@
  * printed by one thread at a time, so it is the same natively and under the shim.
  */
 #include "../common.h"
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -118,6 +119,19 @@ static void *disabled(void *arg) {
     printf("  re-enabled (deferred: nothing yet), old state %s\n", old == PTHREAD_CANCEL_DISABLE ? "disable" : "enable");
     pthread_testcancel();
     printf("  not reached\n");
+    pthread_cleanup_pop(0);
+    return NULL;
+}
+
+static void *pending_at_open(void *arg) {
+    (void)arg;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    pthread_cleanup_push(say, "open with a request pending");
+    sem_post(&started);
+    usleep(50000);
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    int fd = open("/dev/null", O_RDONLY);
+    printf("  open returned %d (not reached)\n", fd);
     pthread_cleanup_pop(0);
     return NULL;
 }
@@ -239,6 +253,7 @@ int main(void) {
     CHECK(pthread_join(sleeper, &r) == 0 && r == PTHREAD_CANCELED, "sleeper cancelled");
     cancel_and_join("disabled", disabled, 1);
     cancel_and_join("busy loop", busy, 1);
+    cancel_and_join("pending at open", pending_at_open, 1);
     cancel_and_join("async type", async_blocked, 1);
     cancel_and_join("async type, spinning", async_spin, 1);
     cancel_and_join("pending then async", pending_then_async, 0);

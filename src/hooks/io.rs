@@ -94,17 +94,19 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const libc::iovec, cnt: c_int) 
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if let Some(h) = hub::local() {
-        // SAFETY: hub thread.
-        if unsafe { (*h).reactor.owns(fd) } {
-            // The hub's own fds are not the program's to close: report it as not open.
-            crate::debug!("close({fd}) refused: it is the hub's epoll/eventfd");
-            Errno::EBADF.set();
-            return -1;
+    crate::hub::cancel::point(|| {
+        if let Some(h) = hub::local() {
+            // SAFETY: hub thread.
+            if unsafe { (*h).reactor.owns(fd) } {
+                // The hub's own fds are not the program's to close: report it as not open.
+                crate::debug!("close({fd}) refused: it is the hub's epoll/eventfd");
+                Errno::EBADF.set();
+                return -1;
+            }
+            table::closing(fd);
         }
-        table::closing(fd);
-    }
-    encode(sys::close(fd)) as c_int
+        encode(sys::close(fd)) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -296,22 +298,30 @@ fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: l
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn open(path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
-    open_impl(libc::AT_FDCWD, path, flags, mode)
+    crate::hub::cancel::point(|| {
+        open_impl(libc::AT_FDCWD, path, flags, mode)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn open64(path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
-    open_impl(libc::AT_FDCWD, path, flags, mode)
+    crate::hub::cancel::point(|| {
+        open_impl(libc::AT_FDCWD, path, flags, mode)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn openat(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
-    open_impl(dirfd, path, flags, mode)
+    crate::hub::cancel::point(|| {
+        open_impl(dirfd, path, flags, mode)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn openat64(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
-    open_impl(dirfd, path, flags, mode)
+    crate::hub::cancel::point(|| {
+        open_impl(dirfd, path, flags, mode)
+    })
 }
 
 /// What glibc's fortified open does for O_CREAT without a mode: report and abort.
@@ -352,12 +362,16 @@ pub unsafe extern "C" fn __openat64_2(dirfd: c_int, path: *const core::ffi::c_ch
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn creat(path: *const core::ffi::c_char, mode: libc::mode_t) -> c_int {
-    open_impl(libc::AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode)
+    crate::hub::cancel::point(|| {
+        open_impl(libc::AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn creat64(path: *const core::ffi::c_char, mode: libc::mode_t) -> c_int {
-    open_impl(libc::AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode)
+    crate::hub::cancel::point(|| {
+        open_impl(libc::AT_FDCWD, path, libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC, mode)
+    })
 }
 
 // ---- positioned I/O --------------------------------------------------------------------------
@@ -384,12 +398,16 @@ fn positioned(fd: c_int, nr: i64, b: usize, c: usize, d: usize, f: usize) -> isi
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pread(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
-    positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pread64(fd: c_int, buf: *mut c_void, n: usize, off: i64) -> isize {
-    positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_pread64, buf as usize, n, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -409,32 +427,44 @@ pub unsafe extern "C" fn __pread64_chk(fd: c_int, buf: *mut c_void, n: usize, of
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwrite(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
-    positioned(fd, libc::SYS_pwrite64, buf as usize, n, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_pwrite64, buf as usize, n, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwrite64(fd: c_int, buf: *const c_void, n: usize, off: i64) -> isize {
-    positioned(fd, libc::SYS_pwrite64, buf as usize, n, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_pwrite64, buf as usize, n, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn preadv(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
-    positioned(fd, libc::SYS_preadv, iov as usize, cnt as usize, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_preadv, iov as usize, cnt as usize, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn preadv64(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
-    positioned(fd, libc::SYS_preadv, iov as usize, cnt as usize, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_preadv, iov as usize, cnt as usize, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwritev(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
-    positioned(fd, libc::SYS_pwritev, iov as usize, cnt as usize, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_pwritev, iov as usize, cnt as usize, off as usize, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwritev64(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64) -> isize {
-    positioned(fd, libc::SYS_pwritev, iov as usize, cnt as usize, off as usize, 0)
+    crate::hub::cancel::point(|| {
+        positioned(fd, libc::SYS_pwritev, iov as usize, cnt as usize, off as usize, 0)
+    })
 }
 
 /// preadv2/pwritev2: at offset -1 on a pipe, socket or tty they are readv/writev with
@@ -470,22 +500,30 @@ fn rw_v2(fd: c_int, nr: i64, dir: fio::Dir, iov: *const libc::iovec, cnt: c_int,
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn preadv2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
-    rw_v2(fd, libc::SYS_preadv2, fio::Dir::Read, iov, cnt, off, flags)
+    crate::hub::cancel::point(|| {
+        rw_v2(fd, libc::SYS_preadv2, fio::Dir::Read, iov, cnt, off, flags)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn preadv64v2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
-    rw_v2(fd, libc::SYS_preadv2, fio::Dir::Read, iov, cnt, off, flags)
+    crate::hub::cancel::point(|| {
+        rw_v2(fd, libc::SYS_preadv2, fio::Dir::Read, iov, cnt, off, flags)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwritev2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
-    rw_v2(fd, libc::SYS_pwritev2, fio::Dir::Write, iov, cnt, off, flags)
+    crate::hub::cancel::point(|| {
+        rw_v2(fd, libc::SYS_pwritev2, fio::Dir::Write, iov, cnt, off, flags)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pwritev64v2(fd: c_int, iov: *const libc::iovec, cnt: c_int, off: i64, flags: c_int) -> isize {
-    rw_v2(fd, libc::SYS_pwritev2, fio::Dir::Write, iov, cnt, off, flags)
+    crate::hub::cancel::point(|| {
+        rw_v2(fd, libc::SYS_pwritev2, fio::Dir::Write, iov, cnt, off, flags)
+    })
 }
 
 // ---- fds created and closed elsewhere ------------------------------------------------------

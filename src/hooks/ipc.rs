@@ -47,22 +47,26 @@ fn retry(mut attempt: impl FnMut() -> Result<usize, Errno>, empty: Errno, deadli
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msgrcv(id: c_int, msgp: *mut c_void, size: usize, ty: c_long, flags: c_int) -> isize {
-    // SAFETY: the program's own arguments.
-    let raw = |f: c_int| unsafe { sc!(libc::SYS_msgrcv, id, msgp, size, ty, f) };
-    if flags & libc::IPC_NOWAIT != 0 {
-        return encode(raw(flags));
-    }
-    encode(retry(|| raw(flags | libc::IPC_NOWAIT), Errno(libc::ENOMSG), None))
+    crate::hub::cancel::point(|| {
+        // SAFETY: the program's own arguments.
+        let raw = |f: c_int| unsafe { sc!(libc::SYS_msgrcv, id, msgp, size, ty, f) };
+        if flags & libc::IPC_NOWAIT != 0 {
+            return encode(raw(flags));
+        }
+        encode(retry(|| raw(flags | libc::IPC_NOWAIT), Errno(libc::ENOMSG), None))
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msgsnd(id: c_int, msgp: *const c_void, size: usize, flags: c_int) -> c_int {
-    // SAFETY: the program's own arguments.
-    let raw = |f: c_int| unsafe { sc!(libc::SYS_msgsnd, id, msgp, size, f) };
-    if flags & libc::IPC_NOWAIT != 0 {
-        return encode(raw(flags)) as c_int;
-    }
-    encode(retry(|| raw(flags | libc::IPC_NOWAIT), Errno::EAGAIN, None)) as c_int
+    crate::hub::cancel::point(|| {
+        // SAFETY: the program's own arguments.
+        let raw = |f: c_int| unsafe { sc!(libc::SYS_msgsnd, id, msgp, size, f) };
+        if flags & libc::IPC_NOWAIT != 0 {
+            return encode(raw(flags)) as c_int;
+        }
+        encode(retry(|| raw(flags | libc::IPC_NOWAIT), Errno::EAGAIN, None)) as c_int
+    })
 }
 
 fn semtimedop_impl(id: c_int, sops: *mut libc::sembuf, n: usize, timeout: *const libc::timespec) -> c_int {
@@ -151,28 +155,36 @@ fn mq_call(mqd: c_int, dir: Dir, abs: *const libc::timespec, raw: impl Fn(*const
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_timedreceive(mqd: c_int, buf: *mut c_char, len: usize, prio: *mut c_uint, abs: *const libc::timespec) -> isize {
-    encode(mq_call(mqd, Dir::Read, abs, |t| {
-        // SAFETY: the program's own arguments.
-        unsafe { sc!(libc::SYS_mq_timedreceive, mqd, buf, len, prio, t) }
-    }))
+    crate::hub::cancel::point(|| {
+        encode(mq_call(mqd, Dir::Read, abs, |t| {
+            // SAFETY: the program's own arguments.
+            unsafe { sc!(libc::SYS_mq_timedreceive, mqd, buf, len, prio, t) }
+        }))
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_receive(mqd: c_int, buf: *mut c_char, len: usize, prio: *mut c_uint) -> isize {
-    // SAFETY: forwarded.
-    unsafe { mq_timedreceive(mqd, buf, len, prio, core::ptr::null()) }
+    crate::hub::cancel::point(|| {
+        // SAFETY: forwarded.
+        unsafe { mq_timedreceive(mqd, buf, len, prio, core::ptr::null()) }
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_timedsend(mqd: c_int, msg: *const c_char, len: usize, prio: c_uint, abs: *const libc::timespec) -> c_int {
-    encode(mq_call(mqd, Dir::Write, abs, |t| {
-        // SAFETY: the program's own arguments.
-        unsafe { sc!(libc::SYS_mq_timedsend, mqd, msg, len, prio, t) }
-    })) as c_int
+    crate::hub::cancel::point(|| {
+        encode(mq_call(mqd, Dir::Write, abs, |t| {
+            // SAFETY: the program's own arguments.
+            unsafe { sc!(libc::SYS_mq_timedsend, mqd, msg, len, prio, t) }
+        })) as c_int
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn mq_send(mqd: c_int, msg: *const c_char, len: usize, prio: c_uint) -> c_int {
-    // SAFETY: forwarded.
-    unsafe { mq_timedsend(mqd, msg, len, prio, core::ptr::null()) }
+    crate::hub::cancel::point(|| {
+        // SAFETY: forwarded.
+        unsafe { mq_timedsend(mqd, msg, len, prio, core::ptr::null()) }
+    })
 }

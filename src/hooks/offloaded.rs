@@ -189,12 +189,16 @@ fn waiting_syscall(n: i64, a: usize, b: usize, c: usize) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fsync(fd: c_int) -> c_int {
-    offload_syscall(libc::SYS_fsync, fd as usize, 0, 0)
+    crate::hub::cancel::point(|| {
+        offload_syscall(libc::SYS_fsync, fd as usize, 0, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fdatasync(fd: c_int) -> c_int {
-    offload_syscall(libc::SYS_fdatasync, fd as usize, 0, 0)
+    crate::hub::cancel::point(|| {
+        offload_syscall(libc::SYS_fdatasync, fd as usize, 0, 0)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -311,18 +315,22 @@ pub unsafe extern "C" fn sync_file_range(fd: c_int, off: i64, n: i64, flags: lib
 /// `msync(MS_SYNC)` waits for storage; `MS_ASYNC` and `MS_INVALIDATE` alone do not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn msync(addr: *mut c_void, len: usize, flags: c_int) -> c_int {
-    if flags & libc::MS_SYNC == 0 {
-        // SAFETY: the program's own mapping.
-        return sys::encode(unsafe { sc!(libc::SYS_msync, addr, len, flags) }) as c_int;
-    }
-    offload_syscall(libc::SYS_msync, addr as usize, len, flags as usize)
+    crate::hub::cancel::point(|| {
+        if flags & libc::MS_SYNC == 0 {
+            // SAFETY: the program's own mapping.
+            return sys::encode(unsafe { sc!(libc::SYS_msync, addr, len, flags) }) as c_int;
+        }
+        offload_syscall(libc::SYS_msync, addr as usize, len, flags as usize)
+    })
 }
 
 /// `tcdrain` waits until a terminal has transmitted its output (on a pty: until the
 /// other side, maybe a thread of this program, has read it): offloaded.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tcdrain(fd: c_int) -> c_int {
-    waiting_syscall(libc::SYS_ioctl, fd as usize, libc::TCSBRK as usize, 1)
+    crate::hub::cancel::point(|| {
+        waiting_syscall(libc::SYS_ioctl, fd as usize, libc::TCSBRK as usize, 1)
+    })
 }
 
 #[unsafe(no_mangle)]
@@ -353,12 +361,16 @@ fn suspend_offloaded(l: &real::Lazy, list: *const *const c_void, n: c_int, ts: *
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aio_suspend(list: *const *const c_void, n: c_int, ts: *const libc::timespec) -> c_int {
-    suspend_offloaded(&AIO_SUSPEND, list, n, ts)
+    crate::hub::cancel::point(|| {
+        suspend_offloaded(&AIO_SUSPEND, list, n, ts)
+    })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aio_suspend64(list: *const *const c_void, n: c_int, ts: *const libc::timespec) -> c_int {
-    suspend_offloaded(&AIO_SUSPEND, list, n, ts)
+    crate::hub::cancel::point(|| {
+        suspend_offloaded(&AIO_SUSPEND, list, n, ts)
+    })
 }
 
 /// gai_suspend returns EAI_* codes, not -1/errno.
