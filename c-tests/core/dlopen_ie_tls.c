@@ -4,7 +4,8 @@
  * checks they are still its own. Main changes its own values first, and threads
  * created after the dlopen still start from the initial values. Natively glibc
  * initialises the block in every live thread; under the shim every green thread's
- * TLS copy must get it too. */
+ * TLS copy must get it too. Then a thread dlopens a second copy of the library
+ * (argv[2]) itself and reads its values at once, before anything parks. */
 #include "../common.h"
 #include <dlfcn.h>
 #include <pthread.h>
@@ -50,13 +51,26 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+static const char *second;
+static void *opener(void *arg) {
+    (void)arg;
+    void *h = dlopen(second, RTLD_NOW);
+    if (!h) return (void *)dlerror();
+    long (*get)(void) = (long (*)(void))dlsym(h, "ie_get_counter");
+    const char *(*name)(void) = (const char *(*)(void))dlsym(h, "ie_get_name");
+    static char out[128];
+    snprintf(out, sizeof out, "thread that dlopened the second copy sees counter=%ld name=%s", get ? get() : -99, name ? name() : "?");
+    return out;
+}
+
 static void *late(void *arg) {
     check_thread((long)arg);
     return NULL;
 }
 
 int main(int argc, char **argv) {
-    CHECK(argc == 2, "usage: dlopen_ie_tls LIBRARY");
+    CHECK(argc == 3, "usage: dlopen_ie_tls LIBRARY COPY-OF-LIBRARY");
+    second = argv[2];
     pthread_t t[THREADS];
     for (long i = 0; i < THREADS; i++) CHECK(pthread_create(&t[i], NULL, worker, (void *)(i + 1)) == 0, "create");
     pthread_mutex_lock(&mu);
@@ -89,6 +103,11 @@ int main(int argc, char **argv) {
     metric("os_threads_max", os_threads());
     for (int i = 0; i < 10; i++) pthread_join(l[i], NULL);
 
+    pthread_t o;
+    void *msg;
+    CHECK(pthread_create(&o, NULL, opener, NULL) == 0, "create");
+    pthread_join(o, &msg);
+    printf("%s\n", (const char *)msg);
     printf("parked threads: %d, initial values wrong in %ld, own values lost in %ld\n", THREADS, bad_initial, bad_after);
     printf("main still sees counter=%ld name=%s zero_sum=%d\n", get_counter(), get_name(), zero_sum());
     return bad_initial || bad_after;

@@ -8,6 +8,7 @@
 
 pub mod aliases;
 pub mod c11;
+pub mod dl;
 pub mod io;
 pub mod ipc;
 pub mod net;
