@@ -228,7 +228,7 @@ unsafe fn fgets_impl(s: *mut c_char, n: c_int, fp: *mut FILE, unlocked: bool) ->
     // SAFETY: fp is the program's FILE.
     if n <= 1 || unsafe { !eligible(fp) } {
         // SAFETY: fp is the program's FILE.
-        return unsafe { output::glibc_call(fp, || real_fgets(s, n)) };
+        return unsafe { output::glibc_call_as(fp, false, || real_fgets(s, n)) };
     }
     let mut total = 0usize;
     let room = n as usize - 1;
@@ -334,7 +334,7 @@ unsafe fn fread_impl(ptr: *mut c_void, size: usize, nmemb: usize, fp: *mut FILE,
     // SAFETY: fp is the program's FILE.
     if bytes == 0 || unsafe { !eligible(fp) } {
         // SAFETY: forwarded.
-        return unsafe { output::glibc_call(fp, || if unlocked { real::fread_unlocked(ptr, size, nmemb, fp) } else { real::fread(ptr, size, nmemb, fp) }) };
+        return unsafe { output::glibc_call_as(fp, false, || if unlocked { real::fread_unlocked(ptr, size, nmemb, fp) } else { real::fread(ptr, size, nmemb, fp) }) };
     }
     let mut total = 0usize;
     // SAFETY: fp is live; ptr has `bytes` bytes of room.
@@ -411,7 +411,7 @@ macro_rules! char_reader {
                     }
                     return real::$real(fp);
                 }
-                output::glibc_call(fp, || real::$real(fp))
+                output::glibc_call_as(fp, false, || real::$real(fp))
             }
         }
     )*};
@@ -443,7 +443,7 @@ unsafe fn getdelim_impl(line: *mut *mut c_char, cap: *mut usize, delim: c_int, f
     // SAFETY: fp is the program's FILE.
     if line.is_null() || cap.is_null() || unsafe { !eligible(fp) } {
         // SAFETY: forwarded (glibc reports EINVAL for null pointers).
-        return unsafe { output::glibc_call(fp, || real::getdelim(line, cap, delim, fp)) };
+        return unsafe { output::glibc_call_as(fp, false, || real::getdelim(line, cap, delim, fp)) };
     }
     // SAFETY: line/cap are the program's in-out parameters; fp is live.
     unsafe {

@@ -211,6 +211,16 @@ pub(super) unsafe fn wait_turn(fp: *mut FILE) {
 /// # Safety
 /// `fp` is null or a live FILE.
 pub(in crate::hooks) unsafe fn glibc_call<R>(fp: *mut FILE, f: impl FnOnce() -> R) -> R {
+    // SAFETY: forwarded.
+    unsafe { glibc_call_as(fp, true, f) }
+}
+
+/// [`glibc_call`]; `wait` false: a stream with an fd does not wait for a holder (the
+/// input hooks' glibc paths, which never waited).
+///
+/// # Safety
+/// `fp` is null or a live FILE.
+pub(in crate::hooks) unsafe fn glibc_call_as<R>(fp: *mut FILE, wait: bool, f: impl FnOnce() -> R) -> R {
     // SAFETY: fp is live (checked for null).
     if !fp.is_null() && unsafe { *field::<c_int>(fp, OFF_FILENO) } < 0 {
         if let Some(h) = hub::local() {
@@ -220,7 +230,7 @@ pub(in crate::hooks) unsafe fn glibc_call<R>(fp: *mut FILE, f: impl FnOnce() -> 
             return r;
         }
     }
-    if !fp.is_null() {
+    if wait && !fp.is_null() {
         // SAFETY: as above.
         unsafe { wait_turn(fp) };
     }
