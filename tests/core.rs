@@ -410,3 +410,19 @@ fn fork_from_green_thread_keeps_its_thread_locals() {
     let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
     assert!(shim.stdout.contains("parent: 7 of 7"), "{}", shim.stdout);
 }
+
+/// Issue 15 item 4: a `catch (...)` that swallows the forced unwind of a cancellation
+/// aborts the process with glibc's "FATAL: exception not rethrown", natively and under
+/// the shim alike (same stdout, SIGABRT).
+#[test]
+fn cpp_swallowed_cancellation_aborts_as_natively() {
+    let p = cpp_program("cancel_swallow");
+    let spec = Spec::new(&p);
+    let native = run(&spec, false);
+    let shim = run(&spec, true);
+    const SIGABRT: i32 = 6;
+    assert_eq!(native.signal, Some(SIGABRT), "native: {:?} {:?}\n{}", native.status, native.signal, native.stderr);
+    assert_eq!(shim.signal, native.signal, "shim: {:?} {:?}\n{}", shim.status, shim.signal, shim.stderr);
+    assert_eq!(shim.stdout, native.stdout);
+    assert!(shim.stderr.contains("FATAL: exception not rethrown"), "{}", shim.stderr);
+}
