@@ -210,8 +210,8 @@ pub unsafe fn request(g: *mut Green) -> c_int {
                 }
             }
             _ => {
-                // Parked at a cancellation point (or, asynchronous type, parked anywhere
-                // the park can be interrupted): end its wait; it acts when it leaves.
+                // Parked at a cancellation point (either type: a green thread only
+                // stops in hooks): end its wait; it acts when it leaves the point.
                 if (*g).state == State::Parked && (*g).at_point != 0 && cancellable((*g).reason) {
                     super::try_wake(g, (*g).park_gen, Wake::Interrupted);
                 }
