@@ -327,6 +327,11 @@ fn cancel_and_exit_run_cleanup_handlers() {
     let p = core("cancel");
     let (_, shim) = compare_one_thread(&Spec::new(&p), "os_threads_max");
     assert!(shim.stdout.contains("joined: 42") && shim.stdout.matches("PTHREAD_CANCELED").count() >= 10, "{}", shim.stdout);
+    // Without per-green TLS, cancellation is refused (ENOTSUP): the program notices.
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_TLS", "shared")];
+    let shared = run(&spec, true);
+    assert!(!shared.ok() && shared.stderr.contains("FAIL"), "GREENSHIM_TLS=shared should refuse pthread_cancel:\n{}", shared.stderr);
 }
 
 /// Issue 15 item 4, C++: cancellation (sem_wait, read, condition_variable::wait) and
