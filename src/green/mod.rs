@@ -33,6 +33,7 @@ pub type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
 pub type Coro = Coroutine<(), (), (), StackMem>;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum State {
     Ready,
     Running,
@@ -166,6 +167,17 @@ pub struct Green {
     /// `pthread_setschedparam`); None: the OS thread's. Kept per green thread because
     /// the OS thread is shared (green::sched).
     pub sched: Option<(i32, i32)>,
+    /// Hub clock (monotonic ns, as of the hub's last poll) when the thread last parked:
+    /// for dumps and debuggers (hub::debug), never for decisions.
+    pub parked_at: u64,
+    /// Deadline of the current park (monotonic ns), 0 for none.
+    pub deadline: u64,
+    /// What the current park waits on: the fd for fd waits, the key (address) for
+    /// parking-lot waits (mutex, condvar, …), 0 otherwise.
+    pub wait_obj: usize,
+    /// (pc, sp, rbp) recorded just before the thread last switched out, from which a
+    /// debugger unwinds a suspended green thread's stack (hub::debug).
+    pub ctx: [usize; 3],
 }
 
 /// A C++/Rust thread-local destructor.
@@ -198,6 +210,10 @@ impl Green {
             tls_dtors: Vec::new(),
             remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
             sched: None,
+            parked_at: 0,
+            deadline: 0,
+            wait_obj: 0,
+            ctx: [0; 3],
         }
     }
 }
