@@ -19,6 +19,43 @@ import struct
 import time
 
 FRAME_LIMIT_MARKERS = ("stack_init_trampoline", "corosensei")
+SHIM_FRAME_MARKERS = ("greenshim::", "core::", "alloc::", "corosensei")
+
+# When the process last stopped (CLOCK_MONOTONIC ns): "parked for" is measured to it,
+# not to whenever a command is typed. `greenshim dump` sets greenshim_stop_ns before it
+# attaches; later stops are recorded here.
+_stop_ns = [None]
+
+
+def _on_stop(event):
+    _stop_ns[0] = time.monotonic_ns()
+
+
+def _on_cont(event):
+    _stop_ns[0] = None
+
+
+gdb.events.stop.connect(_on_stop)
+gdb.events.cont.connect(_on_cont)
+
+
+def stop_time():
+    if _stop_ns[0] is not None:
+        return _stop_ns[0]
+    import __main__
+    t = getattr(__main__, "greenshim_stop_ns", None)
+    return t if t is not None else time.monotonic_ns()
+
+
+def c_eval(expr):
+    """Evaluates a C expression whatever the current frame's language (Rust frames
+    would parse it as Rust)."""
+    lang = gdb.parameter("language")
+    gdb.execute("set language c", to_string=True)
+    try:
+        return int(gdb.parse_and_eval(expr))
+    finally:
+        gdb.execute("set language %s" % lang, to_string=True)
 
 
 class Table:
@@ -26,7 +63,7 @@ class Table:
 
     def __init__(self):
         try:
-            addr = int(gdb.parse_and_eval("(unsigned long)&greenshim_debug"))
+            addr = c_eval("(unsigned long)&greenshim_debug")
         except gdb.error:
             raise gdb.GdbError("greenshim: no greenshim_debug symbol: is libgreenshim.so loaded in this process?")
         self.inf = gdb.selected_inferior()
@@ -124,13 +161,13 @@ class Green:
             return self.state
         r = self.reason
         what = "parked on %s" % r
-        if r in ("read", "write", "accept", "connect") and self.wait_obj:
+        if r in ("read", "write", "accept", "connect"):
             what += " fd %d" % self.wait_obj
         elif r == "join" and self.wait_obj in by_addr:
             what += " thread %s" % by_addr[self.wait_obj].label()
         elif self.wait_obj:
             what += " %#x%s" % (self.wait_obj, symbol_of(self.wait_obj))
-        now = time.monotonic_ns()
+        now = stop_time()
         if self.parked_at:
             what += ", for %.3f s" % ((now - self.parked_at) / 1e9)
         if self.deadline:
@@ -175,7 +212,7 @@ def run_in(t, g, command):
         if pc == 0:
             return "(no saved context: the thread has not run yet)\n"
         gdb.newest_frame().select()
-        saved = [int(gdb.parse_and_eval(r)) for r in ("$pc", "$sp", "$rbp")]
+        saved = [c_eval("(unsigned long)" + r) for r in ("$pc", "$sp", "$rbp")]
         try:
             gdb.execute("set $rbp = %#x" % bp, to_string=True)
             gdb.execute("set $sp = %#x" % sp, to_string=True)
@@ -233,8 +270,9 @@ class InfoGreen(gdb.Command):
         gdb.write("%d green threads (main included), hub thread LWP %d\n" % (len(ths), t.hub_tid()))
         for g in ths:
             try:
-                frame = run_in(t, g, "frame").splitlines()
-                frame = frame[0] if frame else ""
+                lines = [l for l in trim_bt(run_in(t, g, "bt 30"), g).splitlines() if l.startswith("#")]
+                prog = [l for l in lines if not any(m in l for m in SHIM_FRAME_MARKERS)]
+                frame = (prog or lines or [""])[0]
             except gdb.error as e:
                 frame = "(%s)" % e
             gdb.write("%s\n      %s\n" % (header_line(g, by_addr), frame))
