@@ -1,0 +1,174 @@
+//! Seeing inside (issue 16): the hog watchdog (GREENSHIM_HOG_MS), `greenshim dump PID`
+//! and the gdb extension (scripts/greenshim-gdb.py). Each program runs natively too:
+//! same stdout, exit 0; the shim's reports go to its stderr or to the dumping tool,
+//! never into the program's stdout.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hog_run(mode: &str, env: &[(&str, &str)]) -> (Run, Run) {
+    let p = c_program("observe", "hog");
+    let args = [mode];
+    let mut spec = Spec::new(&p);
+    spec.args = &args;
+    spec.env = env;
+    spec.timeout = Duration::from_secs(30);
+    let native = run(&spec, false);
+    let shim = run(&spec, true);
+    assert!(native.ok(), "native {mode}: {native:?}");
+    assert!(shim.ok(), "shim {mode}: {shim:?}");
+    assert_eq!(native.stdout, shim.stdout, "{mode}: stdout differs");
+    assert!(!native.stderr.contains("greenshim"), "{native:?}");
+    (native, shim)
+}
+
+fn hog_lines(r: &Run) -> Vec<&str> {
+    r.stderr.lines().filter(|l| l.starts_with("greenshim: hog:")).collect()
+}
+
+#[test]
+fn hog_warning_names_the_spinning_thread_with_its_backtrace() {
+    let (_, shim) = hog_run("hog", &[("GREENSHIM_HOG_MS", "200")]);
+    let lines = hog_lines(&shim);
+    assert_eq!(lines.len(), 1, "one warning for one 1.2 s hog:\n{}", shim.stderr);
+    assert!(lines[0].contains("\"spinner\"") && lines[0].contains("without a switch"), "{}", lines[0]);
+    // The backtrace: the spinning function first, then the thread's start routine.
+    let bt: Vec<&str> = shim.stderr.lines().filter(|l| l.starts_with("greenshim:   #")).collect();
+    assert!(bt.first().is_some_and(|l| l.contains("spin_hard")), "frame 0 is not spin_hard:\n{}", shim.stderr);
+    assert!(bt.iter().any(|l| l.contains("spinner")), "no start routine in the backtrace:\n{}", shim.stderr);
+    // The program's output is its own: the warning went to stderr only.
+    assert!(!shim.stdout.contains("greenshim"));
+}
+
+#[test]
+fn hog_watchdog_is_quiet_for_a_program_that_switches_and_when_off() {
+    let (_, polite) = hog_run("polite", &[("GREENSHIM_HOG_MS", "100")]);
+    assert!(hog_lines(&polite).is_empty(), "warned about a program that yields every 5 ms:\n{}", polite.stderr);
+    let (_, off) = hog_run("hog", &[]);
+    assert!(hog_lines(&off).is_empty(), "warned with GREENSHIM_HOG_MS unset:\n{}", off.stderr);
+}
+
+#[test]
+fn hog_warnings_are_rate_limited() {
+    // Three 400 ms hogs within 1.3 s: one warning (at most one per 5 s).
+    let (_, shim) = hog_run("repeat", &[("GREENSHIM_HOG_MS", "150")]);
+    assert_eq!(hog_lines(&shim).len(), 1, "{}", shim.stderr);
+}
+
+#[test]
+fn hog_ms_is_validated_like_the_other_variables() {
+    let p = c_program("observe", "hog");
+    let out = Command::new(launcher()).args(["--hog-ms", "soon", "--"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GREENSHIM_HOG_MS") && err.contains("milliseconds"), "{err}");
+}
+
+/// Runs c-tests/observe/parked under the shim until it prints "ready", hands its pid to
+/// `inspect`, then lets it finish; checks it ends as natively.
+fn with_parked_program(inspect: impl FnOnce(u32)) {
+    let p = c_program("observe", "parked");
+    let mut spec = Spec::new(&p);
+    spec.stdin = Some(b"go\n");
+    let native = run(&spec, false);
+    assert!(native.ok(), "{native:?}");
+
+    let mut child = Command::new(&p)
+        .env("LD_PRELOAD", lib())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Bounded: the program is killed if the test does not finish it.
+    let killer = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(200));
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    inspect(pid);
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let st = child.wait().unwrap();
+    let _ = killer.join();
+    assert!(st.success(), "the program failed after being inspected: {st:?}");
+    assert_eq!(first + &rest, native.stdout, "stdout differs from the native run");
+}
+
+fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// The frames printed under the header line of `who`, up to the next thread.
+fn frames_of<'a>(text: &'a str, who: &str) -> String {
+    let start = text.find(who).unwrap_or_else(|| panic!("no {who:?} in:\n{text}"));
+    text[start..].lines().skip(1).take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn dump_lists_parked_threads_with_state_and_backtrace() {
+    with_parked_program(|pid| {
+        let out = Command::new(launcher()).args(["dump", &pid.to_string()]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "dump failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.starts_with(&format!("greenshim dump of pid {pid}: 5 green threads")), "{text}");
+        // States and what each waits on.
+        let piper = line_of(&text, "\"piper\"");
+        assert!(piper.contains("parked on read fd 3"), "{piper}");
+        assert!(line_of(&text, "\"locker\"").contains("parked on mutex 0x") && line_of(&text, "\"locker\"").contains("(held)"), "{text}");
+        assert!(line_of(&text, "\"cvwaiter\"").contains("parked on condvar 0x") && line_of(&text, "\"cvwaiter\"").contains("(cv)"), "{text}");
+        let sleeper = line_of(&text, "\"sleeper\"");
+        assert!(sleeper.contains("parked on sleep") && sleeper.contains("deadline in"), "{sleeper}");
+        assert!(line_of(&text, "thread main:").contains("parked on read fd 0"), "{text}");
+        // Each backtrace holds the program's own function and start routine.
+        for (who, f, start) in [("\"piper\"", "wait_on_pipe", "reader"), ("\"locker\"", "wait_on_mutex", "locker"), ("\"cvwaiter\"", "wait_on_condvar", "waiter"), ("\"sleeper\"", "long_nap", "sleeper"), ("thread main:", "main ()", "main ()")] {
+            let bt = frames_of(&text, who);
+            assert!(bt.contains(&format!(" {f}")) && bt.contains(&format!(" {start}")), "{who}: {f} / {start} missing from:\n{bt}");
+        }
+    });
+}
+
+fn gdb_script() -> std::path::PathBuf {
+    root().join("scripts/greenshim-gdb.py")
+}
+
+#[test]
+fn gdb_info_green_and_green_bt_on_a_running_process() {
+    with_parked_program(|pid| {
+        let out = Command::new("gdb")
+            .args(["-nx", "-batch", "-q", "-p", &pid.to_string(), "-ex"])
+            .arg(format!("source {}", gdb_script().display()))
+            .args(["-ex", "info green", "-ex", "green bt 2", "-ex", "green apply all frame 0", "-ex", "info registers rip rsp"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("gdb (apt-get install gdb)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("5 green threads (main included)"), "{text}");
+        // `info green` shows each thread's innermost frame of the program's own.
+        assert!(line_of(&text, "\"locker\"").contains("parked on mutex"), "{text}");
+        let after_locker = &text[text.find("\"locker\"").unwrap()..];
+        assert!(after_locker.lines().nth(1).unwrap_or("").contains("wait_on_mutex"), "{text}");
+        // `green bt 2` is the locker's whole stack.
+        let bt_start = text.find("\n#0").expect("a backtrace");
+        let bt: String = text[bt_start..].lines().skip(1).take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        assert!(bt.contains("wait_on_mutex") && bt.contains("locker"), "{bt}");
+        // And the registers are the OS thread's own again afterwards: the program
+        // continues (checked by with_parked_program) and rip is back in the scheduler.
+        assert!(line_of(&text, "rip ").contains("0x"), "{text}");
+    });
+}
