@@ -67,7 +67,7 @@ class Table:
         except gdb.error:
             raise gdb.GdbError("greenshim: no greenshim_debug symbol: is libgreenshim.so loaded in this process?")
         self.inf = gdb.selected_inferior()
-        raw = self.read(addr, 112)
+        raw = self.read(addr, 120)
         if raw[:8] != b"grnshdbg":
             raise gdb.GdbError("greenshim: greenshim_debug has an unknown magic")
         self.version, self.size = struct.unpack_from("<II", raw, 8)
@@ -75,8 +75,8 @@ class Table:
             raise gdb.GdbError("greenshim: table version %d; this script reads version 1" % self.version)
         (self.hub_pp, self.tid_p, self.threads_pp, self.len_p) = struct.unpack_from("<QQQQ", raw, 16)
         (self.o_current, self.o_root, self.g_id, self.g_state, self.g_is_root, self.g_reason, self.g_name,
-         self.g_parked_at, self.g_deadline, self.g_wait_obj, self.g_ctx, self.first_id) = struct.unpack_from("<12I", raw, 48)
-        state_p, reason_p = struct.unpack_from("<QQ", raw, 96)
+         self.g_parked_at, self.g_deadline, self.g_wait_obj, self.g_ctx, self.g_stack_base, self.first_id) = struct.unpack_from("<13I", raw, 48)
+        state_p, reason_p = struct.unpack_from("<QQ", raw, 104)
         self.states = self.names(state_p, 5)
         self.reasons = self.names(reason_p, 20)
 
@@ -121,6 +121,11 @@ class Table:
             g = Green(self, b, b == current)
             if g.state != "free":
                 out.append(g)
+        running = [g for g in out if g.is_current and not g.is_root]
+        if running and running[0].stack_base:
+            # The root waits in the running coroutine's parent link (see hub/debug.rs).
+            link = self.u64(running[0].stack_base - 16)
+            out[0].ctx = (self.u64(link + 8), link + 24, self.u64(link))
         return out
 
 
@@ -139,6 +144,7 @@ class Green:
         self.name = r(addr + t.g_name, 16).split(b"\0")[0].decode(errors="replace")
         self.parked_at, self.deadline, self.wait_obj = struct.unpack("<QQQ", r(addr + t.g_parked_at, 8) + r(addr + t.g_deadline, 8) + r(addr + t.g_wait_obj, 8))
         self.ctx = struct.unpack("<QQQ", r(addr + t.g_ctx, 24))
+        self.stack_base = struct.unpack("<Q", r(addr + t.g_stack_base, 8))[0]
         self.num = 0 if self.is_root else self.raw_id - t.first_id + 1
 
     def label(self):
@@ -156,7 +162,7 @@ class Green:
         if self.is_current and self.is_root and self.state != "parked":
             return "running"
         if self.state == "ready":
-            return "ready (runnable, waiting for its turn)" if self.ctx[0] else "ready (not started yet)"
+            return "ready (runnable, waiting for its turn)" if self.ctx[0] or self.is_root else "ready (not started yet)"
         if self.state != "parked":
             return self.state
         r = self.reason
@@ -229,9 +235,9 @@ def run_in(t, g, command):
 
 
 def trim_bt(text, g):
-    """A suspended green thread's backtrace ends at its coroutine's entry; what gdb
-    finds past it is the root's stack as it was at some earlier switch."""
-    if g.uses_os_registers() and g.is_root:
+    """A green thread's backtrace ends at its coroutine's entry (what a debugger may
+    find past it is the root's stack)."""
+    if g.is_root:
         return text
     out = []
     for line in text.splitlines():

@@ -327,8 +327,10 @@ dump PID
   name, state (running, ready, parked on what: fd, mutex, condvar, sleep,
   join, offload call…, since when, deadline) and its backtrace. Uses gdb
   (apt-get install gdb) with greenshim-gdb.py; the process is stopped for
-  the moment it takes, then continues. Output goes to stdout, never to the
-  program. Exit status 0: dumped; 1: could not (gdb's message on stderr).
+  the moment it takes, then continues. For a Python process, each thread's
+  Python stack follows, from py-spy when it is in PATH. Output goes to
+  stdout, never to the program. Exit status 0: dumped; 1: could not (gdb's
+  message on stderr).
 
 Exit status:
   COMMAND's own; 2 for a usage or configuration error or a missing library;
@@ -420,6 +422,7 @@ fn dump_main(args: &[OsString]) -> i32 {
             let body = body.split("\n[Inferior 1").next().unwrap_or(body);
             print!("{}", body.trim_end_matches('\n'));
             println!();
+            python_stacks(pid);
             0
         }
         None => {
@@ -429,6 +432,25 @@ fn dump_main(args: &[OsString]) -> i32 {
             }
             1
         }
+    }
+}
+
+/// For a Python process, each thread's Python stack from py-spy (when it is in PATH):
+/// py-spy reads every thread state from the interpreter's memory, green threads
+/// included, and names them by the tid `gettid` gives them (the dump's "tid").
+fn python_stacks(pid: u32) {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let is_python = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python"));
+    if !is_python {
+        return;
+    }
+    match Command::new("py-spy").args(["dump", "--pid", &pid.to_string()]).env_remove("LD_PRELOAD").stdin(std::process::Stdio::null()).output() {
+        Ok(o) if o.status.success() => {
+            println!("\nPython stacks (py-spy dump; thread ids are the green threads' tids above):");
+            print!("{}", String::from_utf8_lossy(&o.stdout));
+        }
+        Ok(o) => eprintln!("greenshim dump: py-spy failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(_) => println!("\n(Python process: install py-spy (pip install py-spy) for each thread's Python stack)"),
     }
 }
 

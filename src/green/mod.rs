@@ -178,6 +178,9 @@ pub struct Green {
     /// (pc, sp, rbp) recorded just before the thread last switched out, from which a
     /// debugger unwinds a suspended green thread's stack (hub::debug).
     pub ctx: [usize; 3],
+    /// Highest address of the thread's stack (corosensei keeps the link to the root's
+    /// context 16 bytes below it: debuggers find the root there while this one runs).
+    pub stack_base: usize,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -214,6 +217,7 @@ impl Green {
             deadline: 0,
             wait_obj: 0,
             ctx: [0; 3],
+            stack_base: 0,
         }
     }
 }

@@ -10,7 +10,7 @@
 //! | `hub_tid` | address of the hub OS thread's kernel tid (i32) |
 //! | `threads`, `threads_len` | addresses of the control-block array pointer and its length (the root is not in it) |
 //! | `hub_current`, `hub_root` | offsets in the hub of the running thread and the root |
-//! | `g_*` | offsets in a control block ([`Green`]): id (u32), state (u8), is_root (u8), reason (u8), name (16 bytes), parked_at (u64 ns), deadline (u64 ns, 0 none), wait_obj (usize), ctx (pc, sp, rbp) |
+//! | `g_*` | offsets in a control block ([`Green`]): id (u32), state (u8), is_root (u8), reason (u8), name (16 bytes), parked_at (u64 ns), deadline (u64 ns, 0 none), wait_obj (usize), ctx (pc, sp, rbp), stack_base (usize) |
 //! | `state_names`, `reason_names` | NUL-separated names, in enum order |
 //!
 //! A suspended green thread's stack is unwound from `ctx`, recorded by
@@ -18,7 +18,10 @@
 //! pointer and frame pointer of that very instruction, where the compiler's unwind
 //! tables (CFI) are valid, so a debugger that sets these three registers and asks for a
 //! backtrace gets the thread's whole stack (the corosensei trampoline at its base
-//! carries CFI of its own).
+//! carries CFI of its own). While a green thread runs, the root's context is in
+//! corosensei's parent link, the word 16 bytes below that thread's `stack_base`: the
+//! root's stack pointer after it pushed rbp, with the return address above it, so
+//! (pc, sp, rbp) = (link[1], link + 24, link[0]) (switch_and_link also pushed rbx).
 
 use super::{HUB, Hub};
 use crate::green::Green;
@@ -45,6 +48,7 @@ pub struct DebugInfo {
     pub g_deadline: u32,
     pub g_wait_obj: u32,
     pub g_ctx: u32,
+    pub g_stack_base: u32,
     pub first_id: u32,
     pub state_names: *const u8,
     pub reason_names: *const u8,
@@ -78,6 +82,7 @@ pub static greenshim_debug: DebugInfo = DebugInfo {
     g_deadline: offset_of!(Green, deadline) as u32,
     g_wait_obj: offset_of!(Green, wait_obj) as u32,
     g_ctx: offset_of!(Green, ctx) as u32,
+    g_stack_base: offset_of!(Green, stack_base) as u32,
     first_id: crate::green::FIRST_ID,
     state_names: b"ready\0running\0parked\0exited\0free\0".as_ptr(),
     reason_names: b"read\0write\0accept\0connect\0poll\0sleep\0mutex\0condvar\0semaphore\0rwlock\0barrier\0once\0join\0yield\0offload\0signal\0futex\0futex-timed\0timed-wait\0other\0".as_ptr(),
