@@ -5,7 +5,8 @@
 #   (gdb) green bt 3                 # backtrace of green thread 3 (0 or "main": the main thread)
 #   (gdb) green apply all bt         # any gdb command, in each green thread's context
 #   (gdb) green apply 3 py-bt        # e.g. CPython's py-bt on green thread 3
-#   (gdb) green dump                 # info green + every backtrace (what `greenshim dump PID` prints)
+#   (gdb) green dump [full-frames]   # every thread's state and backtrace (what `greenshim dump PID`
+#                                    # prints; the shim's own frames folded unless full-frames)
 #
 # How it works: libgreenshim.so exports `greenshim_debug` (src/hub/debug.rs), a table of
 # addresses and field offsets; the control blocks are read through gdb's memory reads, so
@@ -247,6 +248,32 @@ def trim_bt(text, g):
     return "\n".join(out) + "\n"
 
 
+def function_of(frame_line):
+    """`#6  0x… in greenshim::hooks::io::read () at …` → `greenshim::hooks::io::read`."""
+    body = frame_line.split(None, 1)[1] if " " in frame_line else frame_line
+    if " in " in body and body.startswith("0x"):
+        body = body.split(" in ", 1)[1]
+    return body.split(" (", 1)[0]
+
+
+def compact(text):
+    """The shim's own frames at the top of a backtrace (the park, the scheduler) become
+    one line, and the coroutine entry frames at its base go."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    frames = [l for l in lines if l.startswith("#")]
+    first = next((i for i, l in enumerate(frames) if not any(m in l for m in SHIM_FRAME_MARKERS)), None)
+    if first is None:
+        return text
+    out = []
+    if first > 0:
+        out.append("    (%d frames in libgreenshim, entered through %s)" % (first, function_of(frames[first - 1])))
+    for l in frames[first:]:
+        if "greenshim::hub::spawn" in l or "corosensei" in l:
+            break
+        out.append(l)
+    return "\n".join(out) + "\n"
+
+
 def find(t, which):
     ths = t.threads()
     for g in ths:
@@ -347,10 +374,12 @@ class GreenDump(gdb.Command):
         by_addr = {g.addr: g for g in ths}
         pid = gdb.selected_inferior().pid
         gdb.write("greenshim dump of pid %d: %d green threads (main included)\n" % (pid, len(ths)))
+        full = arg.strip() == "full-frames"
         for g in ths:
             gdb.write("\n%s\n" % header_line(g, by_addr))
             try:
-                gdb.write(trim_bt(run_in(t, g, "bt " + arg), g))
+                text = trim_bt(run_in(t, g, "bt"), g)
+                gdb.write(text if full else compact(text))
             except gdb.error as e:
                 gdb.write("  (no backtrace: %s)\n" % e)
 

@@ -271,7 +271,9 @@ unsafe fn describe(b: &mut LineBuf, g: *const Green) {
 
 /// One backtrace line: `#i 0xADDR symbol+off (object)`, from the dynamic symbol tables
 /// (static functions show as object+offset, for addr2line).
-fn symbolize_line(b: &mut LineBuf, i: usize, pc: usize) {
+/// Returns whether the frame is corosensei's coroutine entry (below it: the main
+/// thread's stack, which resumed the coroutine).
+fn symbolize_line(b: &mut LineBuf, i: usize, pc: usize) -> bool {
     // SAFETY: a zeroed Dl_info is a valid out-buffer; dladdr only reads the address.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
     // The return address is past the call: look up the call itself.
@@ -280,7 +282,7 @@ fn symbolize_line(b: &mut LineBuf, i: usize, pc: usize) {
     let ok = unsafe { libc::dladdr(probe as *const c_void, &mut info) } != 0;
     let _ = write!(b, "greenshim:   #{i:<2} {pc:#014x}");
     if !ok {
-        return;
+        return false;
     }
     // SAFETY: dladdr's strings are NUL-terminated and live with the object.
     unsafe {
@@ -289,6 +291,7 @@ fn symbolize_line(b: &mut LineBuf, i: usize, pc: usize) {
         let mut name = [0u8; 200];
         if let Some((len, off)) = crate::symbolize::lookup(fname, info.dli_fbase as usize, probe, &mut name) {
             let _ = write!(b, " {}+{:#x} ({file})", core::str::from_utf8(&name[..len]).unwrap_or("?"), off + (pc - probe));
+            return &name[..len] == b"stack_init_trampoline";
         } else if !info.dli_sname.is_null() {
             let name = core::ffi::CStr::from_ptr(info.dli_sname).to_str().unwrap_or("?");
             let _ = write!(b, " {name}+{:#x} ({file})", pc - info.dli_saddr as usize);
@@ -296,6 +299,7 @@ fn symbolize_line(b: &mut LineBuf, i: usize, pc: usize) {
             let _ = write!(b, " ({file}+{:#x})", pc - info.dli_fbase as usize);
         }
     }
+    false
 }
 
 extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
@@ -414,8 +418,12 @@ fn report(seq: u64, ran_ns: u64, suppressed: u64) {
         None => frames[..n].iter().position(|&pc| !in_shim(pc)).unwrap_or(0),
     };
     for (i, &pc) in frames[skip..n].iter().filter(|&&pc| pc != 0).enumerate() {
-        symbolize_line(&mut b, i, pc);
+        let entry = symbolize_line(&mut b, i, pc);
         b.flush_line();
+        if entry {
+            let _ = write!(b, "greenshim:   -- below: the main thread, which resumed it --");
+            b.flush_line();
+        }
     }
 }
 

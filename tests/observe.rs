@@ -116,7 +116,7 @@ fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
 /// The frames printed under the header line of `who`, up to the next thread.
 fn frames_of<'a>(text: &'a str, who: &str) -> String {
     let start = text.find(who).unwrap_or_else(|| panic!("no {who:?} in:\n{text}"));
-    text[start..].lines().skip(1).take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n")
+    text[start..].lines().skip(1).take_while(|l| l.starts_with('#') || l.starts_with("    (")).collect::<Vec<_>>().join("\n")
 }
 
 #[test]
@@ -135,9 +135,17 @@ fn dump_lists_parked_threads_with_state_and_backtrace() {
         assert!(sleeper.contains("parked on sleep") && sleeper.contains("deadline in"), "{sleeper}");
         assert!(line_of(&text, "thread main:").contains("parked on read fd 0"), "{text}");
         // Each backtrace holds the program's own function and start routine.
-        for (who, f, start) in [("\"piper\"", "wait_on_pipe", "reader"), ("\"locker\"", "wait_on_mutex", "locker"), ("\"cvwaiter\"", "wait_on_condvar", "waiter"), ("\"sleeper\"", "long_nap", "sleeper"), ("thread main:", "main ()", "main ()")] {
+        // The shim's own frames are folded into one line naming the call that parked.
+        for (who, f, start, call) in [
+            ("\"piper\"", "wait_on_pipe", "reader", "hooks::io::read"),
+            ("\"locker\"", "wait_on_mutex", "locker", "mutex::lock"),
+            ("\"cvwaiter\"", "wait_on_condvar", "waiter", "pthread_cond_wait"),
+            ("\"sleeper\"", "long_nap", "sleeper", "usleep"),
+            ("thread main:", "main ()", "main ()", "fgets"),
+        ] {
             let bt = frames_of(&text, who);
             assert!(bt.contains(&format!(" {f}")) && bt.contains(&format!(" {start}")), "{who}: {f} / {start} missing from:\n{bt}");
+            assert!(bt.contains("frames in libgreenshim, entered through") && bt.contains(call), "{who}: {call} missing from:\n{bt}");
         }
     });
 }

@@ -248,7 +248,7 @@ pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> 
         live: 0,
         root_exited: false,
         since_poll: 0,
-        last_poll: 0,
+        last_poll: sys::now_ns(),
         fast_ops: 0,
         slice_start: 0,
         default_stack,
