@@ -38,6 +38,17 @@ def _on_cont(event):
 
 gdb.events.stop.connect(_on_stop)
 gdb.events.cont.connect(_on_cont)
+try:
+    # Sourced (or auto-loaded) while attached: the process stopped at most a moment ago
+    # (gdb's symbol loading); an attach raises no stop event.
+    import __main__
+    _given = getattr(__main__, "greenshim_stop_ns", None)  # set by `greenshim dump`
+    if _given is not None:
+        _stop_ns[0] = _given
+    elif gdb.selected_inferior().pid:
+        _stop_ns[0] = time.monotonic_ns()
+except gdb.error:
+    pass
 
 
 def stop_time():
@@ -178,7 +189,11 @@ class Green:
         if self.parked_at:
             what += ", for %.3f s" % ((now - self.parked_at) / 1e9)
         if self.deadline:
-            what += ", deadline in %.3f s" % ((self.deadline - now) / 1e9)
+            left = (self.deadline - now) / 1e9
+            if left >= 0:
+                what += ", deadline in %.3f s" % left
+            else:
+                what += ", deadline passed %.3f s ago (while stopped)" % -left
         if self.is_root and self.is_current:
             what += " (the hub runs its scheduler on this stack)"
         return what

@@ -115,16 +115,30 @@ fn demangle(s: &[u8], out: &mut [u8]) -> usize {
                 put(b"::", &mut n);
             }
             first = false;
-            // $LT$, $GT$, $u20$ … escapes are left as they are; `..` is `::`.
+            // `..` is `::`; `$LT$`-style escapes are decoded; a leading `_$` is `$`.
+            const ESCAPES: [(&[u8], &[u8]); 12] = [
+                (b"$LT$", b"<"), (b"$GT$", b">"), (b"$C$", b","), (b"$RF$", b"&"), (b"$BP$", b"*"), (b"$SP$", b"@"),
+                (b"$u7b$", b"{"), (b"$u7d$", b"}"), (b"$u20$", b" "), (b"$u27$", b"'"), (b"$u5b$", b"["), (b"$u5d$", b"]"),
+            ];
+            let part = part.strip_prefix(b"_").filter(|p| p.starts_with(b"$")).unwrap_or(part);
             let mut i = 0;
-            while i < part.len() {
+            'outer: while i < part.len() {
                 if part[i..].starts_with(b"..") {
                     put(b"::", &mut n);
                     i += 2;
-                } else {
-                    put(&part[i..i + 1], &mut n);
-                    i += 1;
+                    continue;
                 }
+                if part[i] == b'$' {
+                    for (from, to) in ESCAPES {
+                        if part[i..].starts_with(from) {
+                            put(to, &mut n);
+                            i += from.len();
+                            continue 'outer;
+                        }
+                    }
+                }
+                put(&part[i..i + 1], &mut n);
+                i += 1;
             }
         }
         if n > 0 {

@@ -132,7 +132,7 @@ fn dump_lists_parked_threads_with_state_and_backtrace() {
         assert!(line_of(&text, "\"locker\"").contains("parked on mutex 0x") && line_of(&text, "\"locker\"").contains("(held)"), "{text}");
         assert!(line_of(&text, "\"cvwaiter\"").contains("parked on condvar 0x") && line_of(&text, "\"cvwaiter\"").contains("(cv)"), "{text}");
         let sleeper = line_of(&text, "\"sleeper\"");
-        assert!(sleeper.contains("parked on sleep") && sleeper.contains("deadline in"), "{sleeper}");
+        assert!(sleeper.contains("parked on sleep") && sleeper.contains(", deadline "), "{sleeper}");
         assert!(line_of(&text, "thread main:").contains("parked on read fd 0"), "{text}");
         // Each backtrace holds the program's own function and start routine.
         // The shim's own frames are folded into one line naming the call that parked.
