@@ -84,8 +84,8 @@ pub static greenshim_debug: DebugInfo = DebugInfo {
     g_ctx: offset_of!(Green, ctx) as u32,
     g_stack_base: offset_of!(Green, stack_base) as u32,
     first_id: crate::green::FIRST_ID,
-    state_names: b"ready\0running\0parked\0exited\0free\0".as_ptr(),
-    reason_names: b"read\0write\0accept\0connect\0poll\0sleep\0mutex\0condvar\0semaphore\0rwlock\0barrier\0once\0join\0yield\0offload\0signal\0futex\0futex-timed\0timed-wait\0other\0".as_ptr(),
+    state_names: c"ready\0running\0parked\0exited\0free".as_ptr() as *const u8,
+    reason_names: c"read\0write\0accept\0connect\0poll\0sleep\0mutex\0condvar\0semaphore\0rwlock\0barrier\0once\0join\0yield\0offload\0signal\0futex\0futex-timed\0timed-wait\0other".as_ptr() as *const u8,
 };
 
 /// The hub OS thread's kernel tid (for the hog watchdog's signal and for debuggers).
