@@ -61,6 +61,8 @@ static HUB_TID: AtomicI32 = AtomicI32::new(0);
 static THREADS: AtomicPtr<*mut Green> = AtomicPtr::new(core::ptr::null_mut());
 static THREADS_LEN: AtomicUsize = AtomicUsize::new(0);
 
+// NUL-separated lists, not C strings: no `c""` literal can hold them.
+#[allow(clippy::manual_c_str_literals)]
 #[unsafe(no_mangle)]
 #[used]
 pub static greenshim_debug: DebugInfo = DebugInfo {
@@ -84,8 +86,8 @@ pub static greenshim_debug: DebugInfo = DebugInfo {
     g_ctx: offset_of!(Green, ctx) as u32,
     g_stack_base: offset_of!(Green, stack_base) as u32,
     first_id: crate::green::FIRST_ID,
-    state_names: c"ready\0running\0parked\0exited\0free".as_ptr() as *const u8,
-    reason_names: c"read\0write\0accept\0connect\0poll\0sleep\0mutex\0condvar\0semaphore\0rwlock\0barrier\0once\0join\0yield\0offload\0signal\0futex\0futex-timed\0timed-wait\0other".as_ptr() as *const u8,
+    state_names: b"ready\0running\0parked\0exited\0free\0".as_ptr(),
+    reason_names: b"read\0write\0accept\0connect\0poll\0sleep\0mutex\0condvar\0semaphore\0rwlock\0barrier\0once\0join\0yield\0offload\0signal\0futex\0futex-timed\0timed-wait\0other\0".as_ptr(),
 };
 
 /// The hub OS thread's kernel tid (for the hog watchdog's signal and for debuggers).
