@@ -59,6 +59,21 @@ fn hog_warnings_are_rate_limited() {
 }
 
 #[test]
+fn hog_in_a_system_call_the_shim_does_not_serve_is_named_not_interrupted() {
+    // A raw nanosleep blocks the OS thread: reported with its system call number, and
+    // not signalled (the program checks the call was not interrupted).
+    let (_, shim) = hog_run("syscall", &[("GREENSHIM_HOG_MS", "200")]);
+    let lines = hog_lines(&shim);
+    assert_eq!(lines.len(), 1, "{}", shim.stderr);
+    assert!(lines[0].contains("\"spinner\"") && lines[0].contains(&format!("in system call {}", libc_nanosleep())), "{}", lines[0]);
+}
+
+/// SYS_nanosleep on this architecture.
+fn libc_nanosleep() -> i64 {
+    if cfg!(target_arch = "x86_64") { 35 } else { 101 }
+}
+
+#[test]
 fn hog_ms_is_validated_like_the_other_variables() {
     let p = c_program("observe", "hog");
     let out = Command::new(launcher()).args(["--hog-ms", "soon", "--"]).arg(&p).output().unwrap();

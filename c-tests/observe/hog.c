@@ -2,10 +2,13 @@
  * while a thread named "ticker" would like to tick every 10 ms.
  * "polite": the same work cut into pieces with sched_yield between them, and threads
  * that sleep and exchange bytes over a pipe: never 100 ms without a switch.
- * "repeat": the spinner hogs three times in a row with a short sleep between. */
+ * "repeat": the spinner hogs three times in a row with a short sleep between.
+ * "syscall": the spinner sleeps 600 ms in a raw nanosleep system call, which the shim
+ * does not see (the OS thread blocks); it must not be interrupted (rem stays zero). */
 #include "../common.h"
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
 
 static const char *mode;
 static volatile unsigned long sink;
@@ -28,6 +31,10 @@ static void *spinner(void *a) {
             spin_hard(400);
             usleep(20000);
         }
+    } else if (strcmp(mode, "syscall") == 0) {
+        struct timespec ts = {0, 600000000}, rem = {0, 0};
+        long r = syscall(SYS_nanosleep, &ts, &rem);
+        CHECK(r == 0 && rem.tv_sec == 0 && rem.tv_nsec == 0, "nanosleep %ld errno %d", r, errno);
     } else {
         for (int i = 0; i < 120; i++) {
             spin_hard(5);
