@@ -47,7 +47,7 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// The signal the watchdog owns (0 until it starts).
 static SIG: AtomicI32 = AtomicI32::new(0);
 const MAGIC: usize = 0x686f_6721; // "hog!"
-const MAX_FRAMES: usize = 48;
+pub(crate) const MAX_FRAMES: usize = 48;
 /// Shortest time between two warnings.
 const MIN_INTERVAL_NS: u64 = 5_000_000_000;
 
@@ -87,6 +87,15 @@ pub fn set_live(n: usize) {
 #[inline]
 pub fn owned_signal() -> c_int {
     SIG.load(Ordering::Relaxed)
+}
+
+/// Whether the watchdog thread runs (and the shim owns its signal).
+pub fn running() -> bool {
+    STARTED.load(Ordering::Relaxed) && SIG.load(Ordering::Relaxed) != 0
+}
+
+pub(crate) fn hub_state(tid: i32) -> (u8, Option<(i64, usize)>) {
+    hub_thread_state(tid)
 }
 
 /// OS threads of the shim's own that the watchdog adds (for the deadlock report).
@@ -247,7 +256,7 @@ impl Write for Cursor<'_> {
 ///
 /// # Safety
 /// `g` is null or a control block (never freed).
-unsafe fn describe(b: &mut LineBuf, g: *const Green) {
+pub(crate) unsafe fn describe(b: &mut LineBuf, g: *const Green) {
     if g.is_null() {
         let _ = write!(b, "a green thread");
         return;
@@ -315,6 +324,9 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
     let mut suppressed = 0u64;
     loop {
         nap(tick);
+        if crate::selfdump::take() {
+            crate::selfdump::write();
+        }
         let now = sys::now_ns();
         let seq = SEQ.load(Ordering::Relaxed);
         if seq != last_seq || IDLE.load(Ordering::Relaxed) || LIVE.load(Ordering::Relaxed) == 0 {
@@ -337,6 +349,57 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
     }
 }
 
+/// Has the hub thread record its stack (see `on_signal`); returns the frames written
+/// into `frames` and the green thread it interrupted (0 and null if it did not answer
+/// within 200 ms, e.g. the signal is blocked).
+pub(crate) fn capture(tid: i32, frames: &mut [usize; MAX_FRAMES]) -> (usize, *const Green) {
+    CAP.done.store(false, Ordering::Relaxed);
+    CAP.requested.store(true, Ordering::Release);
+    // SAFETY: a zeroed siginfo with our code, pid and value, to our own hub thread.
+    unsafe {
+        let mut si: libc::siginfo_t = core::mem::zeroed();
+        let raw = &mut si as *mut libc::siginfo_t as *mut i32;
+        // si_signo, si_errno, si_code, then (pad) si_pid, si_uid, si_value.
+        *raw = SIG.load(Ordering::Relaxed);
+        *raw.add(2) = libc::SI_QUEUE;
+        *raw.add(4) = sys::getpid();
+        *raw.add(5) = libc::getuid() as i32;
+        *(raw.add(6) as *mut usize) = MAGIC;
+        let _ = sys::sc!(libc::SYS_rt_tgsigqueueinfo, sys::getpid(), tid, SIG.load(Ordering::Relaxed), &si as *const libc::siginfo_t);
+    }
+    for _ in 0..200 {
+        if CAP.done.load(Ordering::Acquire) {
+            break;
+        }
+        nap(1_000_000);
+    }
+    if !CAP.done.load(Ordering::Acquire) {
+        CAP.requested.store(false, Ordering::Relaxed);
+        return (0, core::ptr::null());
+    }
+    let n = CAP.n.load(Ordering::Relaxed).min(MAX_FRAMES);
+    // SAFETY: the handler finished writing (done, Acquire).
+    frames[..n].copy_from_slice(unsafe { &(&*CAP.frames.get())[..n] });
+    (n, CAP.current.load(Ordering::Relaxed) as *const Green)
+}
+
+/// Writes a captured backtrace, one frame a line, from the interrupted frame on.
+pub(crate) fn print_frames(b: &mut LineBuf, frames: &[usize]) {
+    // The walk starts in the handler: skip it and the signal trampoline.
+    let skip = match frames.iter().position(|&pc| in_sigreturn(pc)) {
+        Some(p) => p + 1,
+        None => frames.iter().position(|&pc| !in_shim(pc)).unwrap_or(0),
+    };
+    for (i, &pc) in frames[skip..].iter().filter(|&&pc| pc != 0).enumerate() {
+        let entry = symbolize_line(b, i, pc);
+        b.flush_line();
+        if entry {
+            let _ = write!(b, "greenshim:   -- below: the main thread, which resumed it --");
+            b.flush_line();
+        }
+    }
+}
+
 #[cold]
 fn report(seq: u64, ran_ns: u64, suppressed: u64) {
     if !crate::log::enabled(crate::log::Level::Error) {
@@ -346,37 +409,9 @@ fn report(seq: u64, ran_ns: u64, suppressed: u64) {
     let (state, in_call) = hub_thread_state(tid);
     let h = hub::global();
     let mut frames = [0usize; MAX_FRAMES];
-    let mut n = 0;
-    let mut current: *const Green = core::ptr::null();
+    let (mut n, mut current) = (0, core::ptr::null());
     if state == b'R' {
-        CAP.done.store(false, Ordering::Relaxed);
-        CAP.requested.store(true, Ordering::Release);
-        // SAFETY: a zeroed siginfo with our code, pid and value, to our own hub thread.
-        unsafe {
-            let mut si: libc::siginfo_t = core::mem::zeroed();
-            let raw = &mut si as *mut libc::siginfo_t as *mut i32;
-            // si_signo, si_errno, si_code, then (pad) si_pid, si_uid, si_value.
-            *raw = SIG.load(Ordering::Relaxed);
-            *raw.add(2) = libc::SI_QUEUE;
-            *raw.add(4) = sys::getpid();
-            *raw.add(5) = libc::getuid() as i32;
-            *(raw.add(6) as *mut usize) = MAGIC;
-            let _ = sys::sc!(libc::SYS_rt_tgsigqueueinfo, sys::getpid(), tid, SIG.load(Ordering::Relaxed), &si as *const libc::siginfo_t);
-        }
-        for _ in 0..200 {
-            if CAP.done.load(Ordering::Acquire) {
-                break;
-            }
-            nap(1_000_000);
-        }
-        if CAP.done.load(Ordering::Acquire) {
-            n = CAP.n.load(Ordering::Relaxed).min(MAX_FRAMES);
-            // SAFETY: the handler finished writing (done, Acquire).
-            frames[..n].copy_from_slice(unsafe { &(&*CAP.frames.get())[..n] });
-            current = CAP.current.load(Ordering::Relaxed) as *const Green;
-        } else {
-            CAP.requested.store(false, Ordering::Relaxed);
-        }
+        (n, current) = capture(tid, &mut frames);
     }
     if current.is_null() && !h.is_null() {
         // SAFETY: h is the installed hub; a racy read of one pointer to a control
@@ -412,19 +447,7 @@ fn report(seq: u64, ran_ns: u64, suppressed: u64) {
             n = 1;
         }
     }
-    // The walk starts in the handler: skip it and the signal trampoline.
-    let skip = match frames[..n].iter().position(|&pc| in_sigreturn(pc)) {
-        Some(p) => p + 1,
-        None => frames[..n].iter().position(|&pc| !in_shim(pc)).unwrap_or(0),
-    };
-    for (i, &pc) in frames[skip..n].iter().filter(|&&pc| pc != 0).enumerate() {
-        let entry = symbolize_line(&mut b, i, pc);
-        b.flush_line();
-        if entry {
-            let _ = write!(b, "greenshim:   -- below: the main thread, which resumed it --");
-            b.flush_line();
-        }
-    }
+    print_frames(&mut b, &frames[..n]);
 }
 
 /// Whether `pc` is in this library (the handler and unwinder frames atop a capture).

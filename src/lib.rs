@@ -31,6 +31,7 @@ pub(crate) mod init;
 #[macro_use]
 pub(crate) mod log;
 pub(crate) mod offload;
+pub(crate) mod selfdump;
 pub(crate) mod stats;
 pub(crate) mod symbolize;
 pub(crate) mod sync;

@@ -85,6 +85,11 @@ fn hog_ms_is_validated_like_the_other_variables() {
 /// Runs c-tests/observe/parked under the shim until it prints "ready", hands its pid to
 /// `inspect`, then lets it finish; checks it ends as natively.
 fn with_parked_program(inspect: impl FnOnce(u32)) {
+    with_parked_program_env(&[], inspect);
+}
+
+/// [`with_parked_program`] with variables for the shimmed run; returns its stderr.
+fn with_parked_program_env(env: &[(&str, &str)], inspect: impl FnOnce(u32)) -> String {
     let p = c_program("observe", "parked");
     let mut spec = Spec::new(&p);
     spec.stdin = Some(b"go\n");
@@ -92,6 +97,7 @@ fn with_parked_program(inspect: impl FnOnce(u32)) {
     assert!(native.ok(), "{native:?}");
 
     let mut child = Command::new(&p)
+        .envs(env.iter().copied())
         .env("LD_PRELOAD", lib())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -118,10 +124,13 @@ fn with_parked_program(inspect: impl FnOnce(u32)) {
     child.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     let st = child.wait().unwrap();
     let _ = killer.join();
-    assert!(st.success(), "the program failed after being inspected: {st:?}");
+    assert!(st.success(), "the program failed after being inspected: {st:?}\n{err}");
     assert_eq!(first + &rest, native.stdout, "stdout differs from the native run");
+    err
 }
 
 fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
@@ -195,4 +204,44 @@ fn gdb_info_green_and_green_bt_on_a_running_process() {
         // continues (checked by with_parked_program) and rip is back in the scheduler.
         assert!(line_of(&text, "rip ").contains("0x"), "{text}");
     });
+}
+
+#[test]
+fn sigrtmax_minus_1_makes_the_program_dump_itself_while_the_watchdog_runs() {
+    let err = with_parked_program_env(&[("GREENSHIM_HOG_MS", "60000")], |pid| {
+        let st = Command::new("bash").arg("-c").arg(format!("kill -s RTMAX-1 {pid}")).status().unwrap();
+        assert!(st.success());
+        // The watchdog writes it within a tick (a quarter of the threshold, at most 250 ms).
+        std::thread::sleep(Duration::from_millis(800));
+    });
+    let header = line_of(&err, "greenshim: dump (SIGRTMAX-1) of pid");
+    assert!(header.ends_with("5 green threads (main included)"), "{err}");
+    assert!(line_of(&err, "\"piper\"").contains("parked on read fd 3"), "{err}");
+    assert!(line_of(&err, "\"locker\"").contains("parked on mutex 0x"), "{err}");
+    assert!(line_of(&err, "\"cvwaiter\"").contains("parked on condvar 0x"), "{err}");
+    assert!(line_of(&err, "\"sleeper\"").contains("parked on sleep") && line_of(&err, "\"sleeper\"").contains(", deadline "), "{err}");
+    assert!(line_of(&err, "main thread").contains("parked on read fd 0"), "{err}");
+    // Without the watchdog the signal keeps its default action: the process ends by it.
+    let p = c_program("observe", "parked");
+    let mut child = Command::new(&p).env("LD_PRELOAD", lib()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    Command::new("bash").arg("-c").arg(format!("kill -s RTMAX-1 {}", child.id())).status().unwrap();
+    let st = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(63), "{st:?}");
+}
+
+#[test]
+fn the_programs_own_sigrtmax_minus_1_while_the_watchdog_owns_it() {
+    let p = c_program("observe", "ownsig");
+    let mut spec = Spec::new(&p);
+    let env = [("GREENSHIM_HOG_MS", "1000")];
+    spec.env = &env;
+    let native = run(&spec, false);
+    let shim = run(&spec, true);
+    assert!(native.ok() && shim.ok(), "native {native:?}\nshim {shim:?}");
+    assert_eq!(native.stdout, shim.stdout);
+    assert!(native.stdout.contains("hits 2, last code SI_QUEUE: 1, value 42"), "{}", native.stdout);
 }

@@ -181,6 +181,9 @@ pub struct Green {
     /// Highest address of the thread's stack (corosensei keeps the link to the root's
     /// context 16 bytes below it: debuggers find the root there while this one runs).
     pub stack_base: usize,
+    /// Next older control block in the never-shrinking list of all of them
+    /// (hub::debug::all_threads), which any OS thread may walk.
+    pub all_next: *mut Green,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -218,6 +221,7 @@ impl Green {
             wait_obj: 0,
             ctx: [0; 3],
             stack_base: 0,
+            all_next: core::ptr::null_mut(),
         }
     }
 }

@@ -171,6 +171,9 @@ pub fn forward_owned(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_v
     if h == libc::SIG_IGN {
         return;
     }
+    if h == libc::SIG_DFL && crate::selfdump::request() {
+        return; // a dump request (see selfdump)
+    }
     if h == libc::SIG_DFL {
         // The default action of a real-time signal ends the process: restore it and
         // send the signal again; it is delivered when this handler returns.

@@ -108,6 +108,26 @@ pub fn publish_threads(all: &[*mut Green]) {
     THREADS_LEN.store(all.len(), Ordering::Release);
 }
 
+/// Every control block but the root, newest first, linked through `Green::all_next`:
+/// blocks are never freed and a block is linked once, complete, so any OS thread may
+/// walk the list at any time (the watchdog's dump does).
+static ALL_HEAD: AtomicPtr<Green> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Links a new control block (hub thread only).
+///
+/// # Safety
+/// `g` is a new control block, never linked before.
+pub unsafe fn link_block(g: *mut Green) {
+    // SAFETY: g is live; only the hub thread links, so a load and a store suffice.
+    unsafe { (*g).all_next = ALL_HEAD.load(Ordering::Relaxed) };
+    ALL_HEAD.store(g, Ordering::Release);
+}
+
+/// The newest control block (follow `all_next`), or null.
+pub fn all_blocks() -> *mut Green {
+    ALL_HEAD.load(Ordering::Acquire)
+}
+
 /// Records (pc, sp, rbp) of the calling point: three register reads and three stores.
 #[inline(always)]
 pub fn record_context(out: &mut [usize; 3]) {

@@ -297,6 +297,7 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
                 let g = Box::into_raw(Box::new(Green::new(id, false)));
                 (*h).all.push(g);
                 debug::publish_threads(&(*h).all);
+                debug::link_block(g);
                 g
             }
         };
