@@ -89,6 +89,11 @@ pub fn owned_signal() -> c_int {
     SIG.load(Ordering::Relaxed)
 }
 
+/// Whether the hub sleeps in epoll (nothing runs).
+pub fn hub_idle() -> bool {
+    IDLE.load(Ordering::Relaxed)
+}
+
 /// Whether the watchdog thread runs (and the shim owns its signal).
 pub fn running() -> bool {
     STARTED.load(Ordering::Relaxed) && SIG.load(Ordering::Relaxed) != 0

@@ -165,6 +165,9 @@ pub fn write() {
         let _ = write!(b, "greenshim: the running thread's stack:");
         b.flush_line();
         hog::print_frames(&mut b, &frames[..n]);
+    } else if hog::hub_idle() {
+        let _ = write!(b, "greenshim: nothing runs: the hub waits for events");
+        b.flush_line();
     } else if let Some((nr, _)) = in_call {
         let _ = write!(b, "greenshim: the hub's OS thread waits in system call {nr}");
         b.flush_line();
