@@ -245,3 +245,72 @@ fn the_programs_own_sigrtmax_minus_1_while_the_watchdog_owns_it() {
     assert_eq!(native.stdout, shim.stdout);
     assert!(native.stdout.contains("hits 2, last code SI_QUEUE: 1, value 42"), "{}", native.stdout);
 }
+
+/// py-spy pip-installed once into target/pyspy-venv; None (the caller skips, saying
+/// so) when PyPI cannot be reached.
+fn py_spy() -> Option<std::path::PathBuf> {
+    let venv = root().join("target/pyspy-venv");
+    let bin = venv.join("bin/py-spy");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let ok = Command::new(python()).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+        && Command::new(venv.join("bin/pip")).args(["install", "-q", "--disable-pip-version-check", "py-spy"]).status().is_ok_and(|s| s.success());
+    if ok && bin.is_file() { Some(bin) } else { None }
+}
+
+#[test]
+fn python_stacks_of_green_threads_from_py_spy_and_greenshim_dump() {
+    let Some(spy) = py_spy() else {
+        eprintln!("skipped: py-spy could not be pip-installed into target/pyspy-venv");
+        return;
+    };
+    let script = root().join("c-tests/observe/parked.py");
+    let native = run_command(
+        {
+            let mut c = Command::new(python());
+            c.arg(&script);
+            c
+        },
+        Some(b"go\n"),
+        Duration::from_secs(30),
+    );
+    assert!(native.ok(), "{native:?}");
+    let mut child = Command::new(python())
+        .arg(&script)
+        .env("LD_PRELOAD", lib())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    // py-spy on its own: every Python thread, green ones under their green tid.
+    let o = Command::new(&spy).args(["dump", "--pid", &pid.to_string()]).output().unwrap();
+    let spied = String::from_utf8_lossy(&o.stdout).into_owned();
+    // greenshim dump appends py-spy's view when py-spy is in PATH.
+    let path = format!("{}:{}", spy.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let d = Command::new(launcher()).args(["dump", &pid.to_string()]).env("PATH", path).output().unwrap();
+    let dumped = String::from_utf8_lossy(&d.stdout).into_owned();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(first + &rest, native.stdout);
+
+    assert!(o.status.success(), "py-spy: {}", String::from_utf8_lossy(&o.stderr));
+    for (name, func) in [("\"waiter\"", "wait_for_event"), ("\"napper\"", "nap_in_steps"), ("\"MainThread\"", "<module>")] {
+        let at = spied.find(name).unwrap_or_else(|| panic!("no {name} in py-spy's dump:\n{spied}"));
+        assert!(spied[at..].contains(func), "{func} missing under {name}:\n{spied}");
+    }
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let py = dumped.find("Python stacks (py-spy dump").unwrap_or_else(|| panic!("no Python section:\n{dumped}"));
+    assert!(dumped[py..].contains("wait_for_event") && dumped[py..].contains("nap_in_steps"), "{dumped}");
+    // The green tids py-spy shows are the ones the native part of the dump gives.
+    let tid = line_of(&spied, "\"waiter\"").split_whitespace().nth(1).unwrap().to_string();
+    assert!(dumped[..py].contains(&format!("(tid {tid})")), "tid {tid} not in:\n{dumped}");
+}
