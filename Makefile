@@ -57,6 +57,8 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/libgreenshim.so
 	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/greenshim
+	install -d $(DESTDIR)$(PREFIX)/share/greenshim
+	install -m 0644 scripts/greenshim-gdb.py $(DESTDIR)$(PREFIX)/share/greenshim/greenshim-gdb.py
 
 clean:
 	$(CARGO) clean

@@ -6,6 +6,9 @@
 #   /usr/lib/<multiarch>/libgreenshim.so      the library, where the launcher looks
 #                                             (../lib/<multiarch> from /usr/bin)
 #   /usr/share/doc/greenshim/{copyright,README.md.gz}
+#   /usr/share/greenshim/greenshim-gdb.py     the gdb extension (`greenshim dump` uses it),
+#   /usr/share/gdb/auto-load/usr/lib/<multiarch>/libgreenshim.so-gdb.py
+#                                             and gdb loads it by itself for the library
 #
 # Version from Cargo.toml, architecture from dpkg, libc6 dependency from the newest
 # GLIBC_x.y symbol version the two files import. The binaries keep their symbols and
@@ -36,6 +39,9 @@ stage=build/deb/$name
 rm -rf build/deb
 install -D -m 0755 "$bin" "$stage/usr/bin/greenshim"
 install -D -m 0644 "$lib" "$stage/usr/lib/$multiarch/libgreenshim.so"
+install -D -m 0644 scripts/greenshim-gdb.py "$stage/usr/share/greenshim/greenshim-gdb.py"
+install -d "$stage/usr/share/gdb/auto-load/usr/lib/$multiarch"
+ln -s /usr/share/greenshim/greenshim-gdb.py "$stage/usr/share/gdb/auto-load/usr/lib/$multiarch/libgreenshim.so-gdb.py"
 doc=$stage/usr/share/doc/greenshim
 install -d "$doc"
 gzip -9n <README.md >"$doc/README.md.gz"
@@ -60,6 +66,7 @@ Architecture: $arch
 Maintainer: greenshim developers <dev@greenshim.invalid>
 Installed-Size: $installed_kb
 Depends: libc6 (>= $glibc)
+Suggests: gdb
 Section: utils
 Priority: optional
 Description: run any threaded program on green threads (LD_PRELOAD)
@@ -69,7 +76,8 @@ Description: run any threaded program on green threads (LD_PRELOAD)
  the calling green thread instead of blocking the OS thread. Output, errors,
  child processes and signals stay as without it.
  .
- Usage: greenshim -- COMMAND [ARGS...]; greenshim doctor PROGRAM.
+ Usage: greenshim -- COMMAND [ARGS...]; greenshim doctor PROGRAM;
+ greenshim dump PID (with gdb).
 CONTROL
 chmod 0644 "$stage/DEBIAN/control" "$stage/DEBIAN/md5sums"
 # Directories 0755 whatever the umask was.

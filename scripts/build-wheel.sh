@@ -31,8 +31,10 @@ glibc=$(objdump -T "$lib" "$bin" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_/
 tag="manylinux_${glibc//./_}"
 
 rm -rf build/wheel-data build/wheel
-mkdir -p build/wheel-data/data/lib build/wheel
+mkdir -p build/wheel-data/data/lib build/wheel-data/data/share/greenshim build/wheel
 cp "$lib" build/wheel-data/data/lib/libgreenshim.so
+# The gdb extension, where `greenshim dump` looks: PREFIX/share/greenshim.
+cp scripts/greenshim-gdb.py build/wheel-data/data/share/greenshim/greenshim-gdb.py
 
 "$venv/bin/maturin" build --quiet --release --compatibility "$tag" --out build/wheel >&2
 ls build/wheel/*.whl

@@ -11,6 +11,7 @@
 //! | `GREENSHIM_FILE_IO` | `auto`, `inline` or `offload` (regular-file read/write) | `auto` |
 //! | `GREENSHIM_SLICE` | `0` (off) or a duration with unit `ns`, `us`, `ms`, `s` | `5ms` |
 //! | `GREENSHIM_TLS` | `per-green` (TLS of their own) or `shared` | `per-green` |
+//! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -62,6 +63,8 @@ pub struct Config {
     pub slice_ns: u64,
     /// Each green thread gets TLS of its own (`GREENSHIM_TLS=per-green`, the default).
     pub tls_per_green: bool,
+    /// Hog watchdog threshold in ms (0 = off).
+    pub hog_ms: u64,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -88,6 +91,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_FILE_IO", "auto|inline|offload", "auto"),
     ("GREENSHIM_SLICE", "0 (off) or a duration with unit ns, us, ms or s (e.g. 5ms), at most 10s", "5ms"),
     ("GREENSHIM_TLS", "per-green|shared", "per-green"),
+    ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -201,6 +205,7 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             },
             true,
         )?,
+        hog_ms: field(&get, 9, |s| s.trim().parse::<u64>().ok().filter(|n| *n <= 3_600_000), 0)?,
     })
 }
 

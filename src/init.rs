@@ -21,6 +21,7 @@ fn greenshim_init() {
     crate::offload::set_max_workers(cfg.offload_threads);
     crate::fd::io::set_file_io(cfg.file_io);
     crate::hub::set_slice_ns(cfg.slice_ns);
+    crate::hog::set_threshold_ms(cfg.hog_ms);
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;

@@ -16,6 +16,7 @@
 //! | [`fd`]    | per-fd table and the try → EAGAIN → park → retry loop                 |
 //! | [`hooks`] | the `extern "C"` symbols, by family                                   |
 //! | [`stats`] | `GREENSHIM_STATS`, deadlock report                                    |
+//! | [`hog`]   | `GREENSHIM_HOG_MS`: the watchdog for threads that run without switching |
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)] // hooks carry libc's contracts
@@ -23,12 +24,15 @@
 pub(crate) mod config;
 pub(crate) mod fd;
 pub(crate) mod green;
+pub(crate) mod hog;
 pub(crate) mod hooks;
 pub(crate) mod hub;
 pub(crate) mod init;
 #[macro_use]
 pub(crate) mod log;
 pub(crate) mod offload;
+pub(crate) mod selfdump;
 pub(crate) mod stats;
+pub(crate) mod symbolize;
 pub(crate) mod sync;
 pub(crate) mod sys;

@@ -153,7 +153,7 @@ extern "C" fn own_thread(job: *mut libc::c_void) -> *mut libc::c_void {
     core::ptr::null_mut()
 }
 
-fn block_all_signals() {
+pub(crate) fn block_all_signals() {
     // SAFETY: blocking every signal on this thread only.
     unsafe {
         let mut all: libc::sigset_t = core::mem::zeroed();

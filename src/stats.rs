@@ -68,7 +68,7 @@ pub unsafe fn maybe_report_deadlock(h: *mut hub::Hub) {
         if all.iter().chain(core::iter::once(&root)).any(|&g| parked(g) && fd_reason((*g).reason)) {
             return;
         }
-        if !crate::log::enabled(crate::log::Level::Error) || crate::sys::os_thread_count() > 1 || DEADLOCK_REPORTED.swap(true, Ordering::Relaxed) {
+        if !crate::log::enabled(crate::log::Level::Error) || crate::sys::os_thread_count() > 1 + crate::hog::os_threads() || DEADLOCK_REPORTED.swap(true, Ordering::Relaxed) {
             return;
         }
         let mut b = LineBuf::new();

@@ -119,6 +119,7 @@ fn wheel_installs_into_a_virtualenv_and_runs_threads_on_one_os_thread() {
     let bin = venv.join("bin/greenshim");
     let installed_lib = venv.join("lib/libgreenshim.so");
     assert!(bin.is_file() && installed_lib.is_file(), "the wheel installed no bin/greenshim or lib/libgreenshim.so");
+    assert!(venv.join("share/greenshim/greenshim-gdb.py").is_file(), "the wheel installed no share/greenshim/greenshim-gdb.py (greenshim dump needs it)");
     let paths = check(clean(&vpython).args(["-c", "import greenshim; print(greenshim.launcher_path()); print(greenshim.library_path())"]));
     let canon = |p: &Path| p.canonicalize().unwrap().to_string_lossy().into_owned();
     assert_eq!(paths, format!("{}\n{}\n", canon(&bin), canon(&installed_lib)));
@@ -250,6 +251,9 @@ fn deb_installs_into_a_root_and_runs_threads_on_one_os_thread() {
     let bin = root_dir.join("usr/bin/greenshim");
     let installed_lib = root_dir.join("usr/lib").join(&multiarch).join("libgreenshim.so");
     assert!(bin.is_file() && installed_lib.is_file(), "the package installed no usr/bin/greenshim or usr/lib/{multiarch}/libgreenshim.so");
+    assert!(root_dir.join("usr/share/greenshim/greenshim-gdb.py").is_file(), "the package installed no usr/share/greenshim/greenshim-gdb.py");
+    let autoload = root_dir.join("usr/share/gdb/auto-load/usr/lib").join(&multiarch).join("libgreenshim.so-gdb.py");
+    assert_eq!(std::fs::read_link(&autoload).ok(), Some(PathBuf::from("/usr/share/greenshim/greenshim-gdb.py")), "no gdb auto-load link for the library");
     let preload = check(clean(&bin).args(["sh", "-c", "echo $LD_PRELOAD"]));
     assert_eq!(preload.trim(), installed_lib.canonicalize().unwrap().to_str().unwrap());
 

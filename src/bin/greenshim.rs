@@ -47,6 +47,7 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--file-io", metavar: Some("auto|inline|offload"), var: "GREENSHIM_FILE_IO", help: "regular-file read/write: auto (page-cache hits inline, misses and O_DIRECT on the offload pool), inline, or all on the offload pool" },
     Opt { flag: "--slice", metavar: Some("DURATION"), var: "GREENSHIM_SLICE", help: "time slice: a thread whose hooked calls never wait yields after this long (e.g. 5ms; 0 = off)" },
     Opt { flag: "--tls", metavar: Some("per-green|shared"), var: "GREENSHIM_TLS", help: "per-green (default): each green thread has __thread/thread_local storage of its own; shared: all share the OS thread's" },
+    Opt { flag: "--hog-ms", metavar: Some("MS"), var: "GREENSHIM_HOG_MS", help: "warn (with a backtrace) when one green thread runs MS milliseconds without a switch (0 = off)" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
 ];
 
@@ -71,6 +72,10 @@ fn main() {
     if args.first().is_some_and(|a| a == "doctor") {
         reports_to_stdout();
         exit(doctor_main(&args[1..]));
+    }
+    if args.first().is_some_and(|a| a == "dump") {
+        reports_to_stdout();
+        exit(dump_main(&args[1..]));
     }
     let (vars, command) = parse_args(&args);
     run(&vars, &command);
@@ -273,6 +278,7 @@ fn help() -> String {
 Usage:
   greenshim [OPTIONS] [--] COMMAND [ARGS...]
   greenshim doctor PROGRAM
+  greenshim dump PID
   greenshim --help | --version
 
 Runs COMMAND with {LIB_NAME} preloaded (put in front of any LD_PRELOAD you
@@ -316,6 +322,16 @@ doctor PROGRAM
   greenshim covers and those that would block the whole OS thread.
   Exit status 0: can be interposed; 1: cannot; 2: not found or error.
 
+dump PID
+  Prints every green thread of process PID (running under greenshim): id,
+  name, state (running, ready, parked on what: fd, mutex, condvar, sleep,
+  join, offload call…, since when, deadline) and its backtrace. Uses gdb
+  (apt-get install gdb) with greenshim-gdb.py; the process is stopped for
+  the moment it takes, then continues. For a Python process, each thread's
+  Python stack follows, from py-spy when it is in PATH. Output goes to
+  stdout, never to the program. Exit status 0: dumped; 1: could not (gdb's
+  message on stderr).
+
 Exit status:
   COMMAND's own; 2 for a usage or configuration error or a missing library;
   126 if COMMAND cannot be executed; 127 if it is not found.
@@ -325,10 +341,117 @@ Examples:
   greenshim --stats --log info ./threaded_server --port 8080
   GREENSHIM_STACK_SIZE=256K greenshim make -j8
   greenshim doctor python3
+  greenshim dump 12345 > threads.txt
   greenshim -- doctor      (runs a program called doctor)
 "
     );
     s
+}
+
+// ---------------------------------------------------------------------------------
+// dump
+
+const GDB_SCRIPT: &str = "greenshim-gdb.py";
+
+/// The gdb extension of this installation: beside the launcher, in `../share/greenshim`
+/// (make install, the wheel, the .deb), or the source tree's `scripts/` (target/release).
+fn gdb_script() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the greenshim executable: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let candidates = [dir.join(GDB_SCRIPT), dir.join("../share/greenshim").join(GDB_SCRIPT), dir.join("../../scripts").join(GDB_SCRIPT)];
+    for c in &candidates {
+        if c.is_file() {
+            return Ok(c.canonicalize().unwrap_or_else(|_| c.clone()));
+        }
+    }
+    let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(format!("cannot find {GDB_SCRIPT}: looked for {}", looked.join(", ")))
+}
+
+/// `greenshim dump PID`; returns the exit status.
+fn dump_main(args: &[OsString]) -> i32 {
+    let pid = match args {
+        [a] if a == "-h" || a == "--help" => {
+            println!("usage: greenshim dump PID (see greenshim --help)");
+            return 0;
+        }
+        [a] => match a.to_str().and_then(|s| s.parse::<u32>().ok()).filter(|p| *p > 0) {
+            Some(p) => p,
+            None => usage_error(format_args!("dump needs a process id, not '{}'", a.to_string_lossy())),
+        },
+        [] => usage_error("dump needs a PID"),
+        _ => usage_error("dump takes one PID"),
+    };
+    let script = match gdb_script() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("greenshim dump: {e}");
+            return 1;
+        }
+    };
+    // The time of the stop, so "parked for" is not lengthened by gdb's start-up.
+    let out = Command::new("gdb")
+        .args(["-nx", "-batch", "-q"])
+        .arg("-iex")
+        .arg("python import time; greenshim_stop_ns = time.monotonic_ns()")
+        .arg("-p")
+        .arg(pid.to_string())
+        .arg("-ex")
+        .arg(format!("source {}", script.display()))
+        .arg("-ex")
+        .arg("green dump")
+        .env_remove("LD_PRELOAD")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            eprintln!("greenshim dump: gdb not found: it reads the process (apt-get install gdb)");
+            return 1;
+        }
+        Err(e) => {
+            eprintln!("greenshim dump: cannot run gdb: {e}");
+            return 1;
+        }
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    // gdb's own chatter (attaching, libthread_db, the current source line) comes first.
+    match text.find("greenshim dump of pid") {
+        Some(i) => {
+            let body = &text[i..];
+            let body = body.split("\n[Inferior 1").next().unwrap_or(body);
+            print!("{}", body.trim_end_matches('\n'));
+            println!();
+            python_stacks(pid);
+            0
+        }
+        None => {
+            eprintln!("greenshim dump: gdb could not dump process {pid}:");
+            for line in String::from_utf8_lossy(&out.stderr).lines().chain(text.lines()).filter(|l| !l.trim().is_empty()) {
+                eprintln!("  {line}");
+            }
+            1
+        }
+    }
+}
+
+/// For a Python process, each thread's Python stack from py-spy (when it is in PATH):
+/// py-spy reads every thread state from the interpreter's memory, green threads
+/// included, and names them by the tid `gettid` gives them (the dump's "tid").
+fn python_stacks(pid: u32) {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let is_python = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python"));
+    if !is_python {
+        return;
+    }
+    match Command::new("py-spy").args(["dump", "--pid", &pid.to_string()]).env_remove("LD_PRELOAD").stdin(std::process::Stdio::null()).output() {
+        Ok(o) if o.status.success() => {
+            println!("\nPython stacks (py-spy dump; thread ids are the green threads' tids above):");
+            print!("{}", String::from_utf8_lossy(&o.stdout));
+        }
+        Ok(o) => eprintln!("greenshim dump: py-spy failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Err(_) => println!("\n(Python process: install py-spy (pip install py-spy) for each thread's Python stack)"),
+    }
 }
 
 // ---------------------------------------------------------------------------------

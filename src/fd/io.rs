@@ -178,6 +178,7 @@ pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option
         let timeout = if dir == Dir::Read { (*e).rcvtimeo } else { (*e).sndtimeo };
         let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedWait } else { reason };
         let (g, generation) = hub::prepare_park(h);
+        (*g).wait_obj = fd as usize;
         match dir {
             Dir::Read => (*e).readers.push((g, generation)),
             Dir::Write => (*e).writers.push((g, generation)),

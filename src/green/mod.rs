@@ -34,6 +34,7 @@ pub type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
 pub type Coro = Coroutine<(), (), (), StackMem>;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
 pub enum State {
     Ready,
     Running,
@@ -181,6 +182,23 @@ pub struct Green {
     pub exit_value: *mut c_void,
     /// The forced unwind's exception object (glibc keeps it in `struct pthread`).
     pub exc: cancel::UnwindException,
+    /// Hub clock (monotonic ns, as of the hub's last poll) when the thread last parked:
+    /// for dumps and debuggers (hub::debug), never for decisions.
+    pub parked_at: u64,
+    /// Deadline of the current park (monotonic ns), 0 for none.
+    pub deadline: u64,
+    /// What the current park waits on: the fd for fd waits, the key (address) for
+    /// parking-lot waits (mutex, condvar, …), 0 otherwise.
+    pub wait_obj: usize,
+    /// (pc, sp, rbp) recorded just before the thread last switched out, from which a
+    /// debugger unwinds a suspended green thread's stack (hub::debug).
+    pub ctx: [usize; 3],
+    /// Highest address of the thread's stack (corosensei keeps the link to the root's
+    /// context 16 bytes below it: debuggers find the root there while this one runs).
+    pub stack_base: usize,
+    /// Next older control block in the never-shrinking list of all of them
+    /// (hub::debug::all_threads), which any OS thread may walk.
+    pub all_next: *mut Green,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -219,6 +237,12 @@ impl Green {
             unwind_base: 0,
             exit_value: core::ptr::null_mut(),
             exc: cancel::UnwindException::new(),
+            parked_at: 0,
+            deadline: 0,
+            wait_obj: 0,
+            ctx: [0; 3],
+            stack_base: 0,
+            all_next: core::ptr::null_mut(),
         }
     }
 }

@@ -120,8 +120,79 @@ fn unwrap(sig: c_int, old: *mut libc::sigaction, prev_handler: usize, prev_flags
     let _ = sig;
 }
 
+/// The program's action for the signal the shim owns (hog watchdog), kept here instead
+/// of in the kernel: (handler or SIG_DFL/SIG_IGN, flags, mask).
+static OWNED_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
+struct OwnedAction(core::cell::UnsafeCell<Option<libc::sigaction>>);
+// SAFETY: accessed under OWNED_LOCK only (never from a handler).
+unsafe impl Sync for OwnedAction {}
+static OWNED_ACTION: OwnedAction = OwnedAction(core::cell::UnsafeCell::new(None));
+
+/// The shim has taken `sig` (kernel action replaced): `old` is what the program had.
+pub fn adopt_program_action(sig: c_int, old: &libc::sigaction) {
+    let mut a = *old;
+    if a.sa_sigaction == trampoline as *const () as usize {
+        a.sa_sigaction = USER_HANDLER[sig as usize].load(Ordering::Acquire);
+        a.sa_flags = USER_FLAGS[sig as usize].load(Ordering::Acquire);
+    } else {
+        USER_HANDLER[sig as usize].store(a.sa_sigaction, Ordering::Release);
+        USER_FLAGS[sig as usize].store(a.sa_flags, Ordering::Release);
+    }
+    OWNED_LOCK.lock();
+    // SAFETY: under the lock.
+    unsafe { *OWNED_ACTION.0.get() = Some(a) };
+    OWNED_LOCK.unlock();
+}
+
+/// `sigaction` on the signal the shim owns: the program's action is recorded and
+/// reported, the kernel's stays the shim's.
+fn owned_sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    OWNED_LOCK.lock();
+    // SAFETY: under the lock; act and old are the program's pointers (null or valid).
+    unsafe {
+        let cur = &mut *OWNED_ACTION.0.get();
+        if let Some(o) = old.as_mut() {
+            *o = cur.unwrap_or_else(|| core::mem::zeroed());
+        }
+        if let Some(a) = act.as_ref() {
+            *cur = Some(*a);
+            USER_FLAGS[sig as usize].store(a.sa_flags, Ordering::Release);
+            USER_HANDLER[sig as usize].store(a.sa_sigaction, Ordering::Release);
+        }
+    }
+    OWNED_LOCK.unlock();
+    0
+}
+
+/// A signal on the owned number that the shim did not send: what the program's action
+/// would have done. Runs in the signal handler.
+pub fn forward_owned(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let h = USER_HANDLER[sig as usize].load(Ordering::Acquire);
+    if h == libc::SIG_IGN {
+        return;
+    }
+    if h == libc::SIG_DFL && crate::selfdump::request() {
+        return; // a dump request (see selfdump)
+    }
+    if h == libc::SIG_DFL {
+        // The default action of a real-time signal ends the process: restore it and
+        // send the signal again; it is delivered when this handler returns.
+        let dfl: [usize; 4] = [0; 4];
+        // SAFETY: a kernel sigaction with SIG_DFL; raw syscalls only.
+        unsafe {
+            let _ = crate::sys::sc!(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), 0usize, 8);
+            let _ = crate::sys::sc!(libc::SYS_tgkill, crate::sys::getpid(), crate::sys::gettid(), sig);
+        }
+        return;
+    }
+    trampoline(sig, info, ctx);
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
+    if sig != 0 && sig == crate::hog::owned_signal() {
+        return owned_sigaction(sig, act, old);
+    }
     let idx = (sig as usize).min(NSIG - 1);
     let (prev_h, prev_f) = (USER_HANDLER[idx].load(Ordering::Acquire), USER_FLAGS[idx].load(Ordering::Acquire));
     // SAFETY: act is null or the program's sigaction.

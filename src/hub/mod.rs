@@ -21,6 +21,7 @@
 //! a wake is async-signal-safe (see [`try_wake`]).
 
 pub mod cancel;
+pub mod debug;
 pub mod reactor;
 pub mod timers;
 
@@ -248,7 +249,7 @@ pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> 
         live: 0,
         root_exited: false,
         since_poll: 0,
-        last_poll: 0,
+        last_poll: sys::now_ns(),
         fast_ops: 0,
         slice_start: 0,
         default_stack,
@@ -261,6 +262,7 @@ pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> 
     // SAFETY: no arguments.
     HUB_PID.store(unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32, Ordering::Relaxed);
     HUB.store(h, Ordering::Release);
+    debug::set_hub_tid(sys::gettid());
     HUB_TP.store(sys::thread_pointer(), Ordering::Release);
     Ok(())
 }
@@ -295,6 +297,8 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
             None => {
                 let g = Box::into_raw(Box::new(Green::new(id, false)));
                 (*h).all.push(g);
+                debug::publish_threads(&(*h).all);
+                debug::link_block(g);
                 g
             }
         };
@@ -309,6 +313,8 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).start = Some(start);
         (*g).arg = arg;
         (*g).retval = core::ptr::null_mut();
+        (*g).stack_base = stack.base;
+        (*g).ctx = [0; 3];
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
@@ -319,6 +325,7 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         if (*h).stats.created == 0 {
             green::tls::mark_multithreaded((*h).tp);
         }
+        crate::hog::on_spawn();
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -333,6 +340,7 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).state = State::Ready;
         (*h).ready.push_back(g);
         (*h).live += 1;
+        crate::hog::set_live((*h).live);
         (*h).stats.created += 1;
         (*h).stats.peak_live = (*h).stats.peak_live.max((*h).live as u64);
         Some(g)
@@ -421,6 +429,7 @@ unsafe fn prepare_park_local(h: *mut Hub) -> (*mut Green, u64) {
     // SAFETY: h is this thread's hub; current is live.
     unsafe {
         let g = (*h).current;
+        (*g).wait_obj = 0;
         (*g).park_gen += 1;
         let generation = (*g).park_gen;
         (*g).wake_token.store(generation, Ordering::Release);
@@ -475,6 +484,8 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         }
         (*g).state = State::Parked;
         (*g).reason = reason;
+        (*g).parked_at = (*h).last_poll;
+        (*g).deadline = deadline.unwrap_or(0);
         (*h).stats.parks[reason as usize] += 1;
         (*h).fast_ops = 0;
         (*h).slice_start = 0;
@@ -584,6 +595,7 @@ unsafe fn switch_out(h: *mut Hub, g: *mut Green) {
         if (*g).is_root {
             run_until_root_ready(h);
         } else {
+            debug::record_context(&mut (*g).ctx);
             (*(*g).yielder).suspend(());
         }
     }
@@ -681,6 +693,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                     (*g).state = State::Running;
                     (*h).current = g;
                     (*h).slice_start = 0;
+                    crate::hog::progress();
                     return;
                 }
                 Some(g) => {
@@ -715,6 +728,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*g).state = State::Running;
         (*h).slice_start = 0;
         (*h).stats.switches += 1;
+        crate::hog::progress();
         if let Some(a) = (*g).tls.as_ref() {
             green::tls::catch_up(a);
             green::tls::set_fs(a.tp);
@@ -749,6 +763,7 @@ unsafe fn retire(h: *mut Hub, g: *mut Green) {
         (*g).stack = None;
         (*g).state = State::Exited;
         (*h).live -= 1;
+        crate::hog::set_live((*h).live);
         if (*g).detached {
             release(h, g);
         } else {
@@ -778,6 +793,7 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
     // SAFETY: hub thread only; events are copied out before dispatch.
     unsafe {
         (*h).since_poll = 0;
+        crate::hog::progress();
         let now = sys::now_ns();
         (*h).last_poll = now;
         fire_timers(h, now);
@@ -794,7 +810,14 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
             crate::stats::maybe_report_deadlock(h);
         }
         (*h).stats.epoll_waits += 1;
+        let idle = timeout != Some(0);
+        if idle {
+            crate::hog::idle(true);
+        }
         let n = (*h).reactor.wait(timeout);
+        if idle {
+            crate::hog::idle(false);
+        }
         if (*h).reactor.broken.is_some() {
             rebuild_reactor(h);
             return;
@@ -809,7 +832,10 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
                 crate::fd::table::dispatch_event(data, events);
             }
         }
-        fire_timers(h, sys::now_ns());
+        let now = sys::now_ns();
+        // Kept current for the parks that follow (their `parked_at`).
+        (*h).last_poll = now;
+        fire_timers(h, now);
         finish_async_wakes(h);
         deliver_signals(h);
     }
@@ -940,6 +966,9 @@ pub unsafe fn after_fork_child() {
             (*h).live = 0;
         }
         HUB_PID.store(sys::sc!(libc::SYS_getpid).unwrap_or(0) as i32, Ordering::Relaxed);
+        debug::set_hub_tid(sys::gettid());
+        crate::hog::set_live((*h).live);
+        crate::hog::after_fork_child();
         VFORK_PENDING.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();

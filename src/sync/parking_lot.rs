@@ -124,6 +124,7 @@ pub fn park_bits(key: usize, bits: u32, validate: impl FnOnce() -> bool, before_
             // because this frame stays suspended until the node is unlinked.
             unsafe {
                 let (g, generation) = hub::prepare_park(h);
+                (*g).wait_obj = key;
                 (*np).green = g;
                 (*np).generation = generation;
                 b.lock.lock();
@@ -265,6 +266,7 @@ pub fn park_many(keys: &[usize], validate: impl Fn(usize) -> bool, deadline: Opt
     // (suspended) frame until each is unlinked below.
     unsafe {
         let (g, generation) = hub::prepare_park(h);
+        (*g).wait_obj = keys.first().copied().unwrap_or(0);
         let base = nodes.as_mut_ptr() as *mut Node;
         let np = |i: usize| base.add(i);
         let undo = |upto: usize| {

@@ -140,3 +140,8 @@ pub fn os_thread_count() -> usize {
         text[i + key.len()..].iter().skip_while(|c| c.is_ascii_whitespace()).take_while(|c| c.is_ascii_digit()).fold(0, |a, c| a * 10 + (c - b'0') as usize)
     })
 }
+
+pub fn getpid() -> i32 {
+    // SAFETY: no arguments.
+    unsafe { sc!(libc::SYS_getpid) }.unwrap_or(0) as i32
+}

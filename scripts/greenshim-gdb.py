@@ -1,0 +1,406 @@
+# greenshim's gdb extension: see a program's green threads from gdb.
+#
+#   (gdb) source /path/to/greenshim-gdb.py      # or auto-loaded, see README "Debugging"
+#   (gdb) info green                 # every green thread: id, name, state, what it waits on
+#   (gdb) green bt 3                 # backtrace of green thread 3 (0 or "main": the main thread)
+#   (gdb) green apply all bt         # any gdb command, in each green thread's context
+#   (gdb) green apply 3 py-bt        # e.g. CPython's py-bt on green thread 3
+#   (gdb) green dump [full-frames]   # every thread's state and backtrace (what `greenshim dump PID`
+#                                    # prints; the shim's own frames folded unless full-frames)
+#
+# How it works: libgreenshim.so exports `greenshim_debug` (src/hub/debug.rs), a table of
+# addresses and field offsets; the control blocks are read through gdb's memory reads, so
+# no debug info is needed. A suspended green thread's (pc, sp, rbp) were recorded just
+# before it switched out; to show its stack, the hub's OS thread's registers are set to
+# those three values, the command runs, and the registers are put back (always, even on
+# error). Only for a live process or a core file of one (x86-64).
+
+import gdb
+import struct
+import time
+
+FRAME_LIMIT_MARKERS = ("stack_init_trampoline", "corosensei")
+SHIM_FRAME_MARKERS = ("greenshim::", "core::", "alloc::", "corosensei")
+
+# When the process last stopped (CLOCK_MONOTONIC ns): "parked for" is measured to it,
+# not to whenever a command is typed. `greenshim dump` sets greenshim_stop_ns before it
+# attaches; later stops are recorded here.
+_stop_ns = [None]
+
+
+def _on_stop(event):
+    _stop_ns[0] = time.monotonic_ns()
+
+
+def _on_cont(event):
+    _stop_ns[0] = None
+
+
+gdb.events.stop.connect(_on_stop)
+gdb.events.cont.connect(_on_cont)
+try:
+    # Sourced (or auto-loaded) while attached: the process stopped at most a moment ago
+    # (gdb's symbol loading); an attach raises no stop event.
+    import __main__
+    _given = getattr(__main__, "greenshim_stop_ns", None)  # set by `greenshim dump`
+    if _given is not None:
+        _stop_ns[0] = _given
+    elif gdb.selected_inferior().pid:
+        _stop_ns[0] = time.monotonic_ns()
+except gdb.error:
+    pass
+
+
+def stop_time():
+    if _stop_ns[0] is not None:
+        return _stop_ns[0]
+    import __main__
+    t = getattr(__main__, "greenshim_stop_ns", None)
+    return t if t is not None else time.monotonic_ns()
+
+
+def c_eval(expr):
+    """Evaluates a C expression whatever the current frame's language (Rust frames
+    would parse it as Rust)."""
+    lang = gdb.parameter("language")
+    gdb.execute("set language c", to_string=True)
+    try:
+        return int(gdb.parse_and_eval(expr))
+    finally:
+        gdb.execute("set language %s" % lang, to_string=True)
+
+
+class Table:
+    """The greenshim_debug table of the current inferior."""
+
+    def __init__(self):
+        try:
+            addr = c_eval("(unsigned long)&greenshim_debug")
+        except gdb.error:
+            raise gdb.GdbError("greenshim: no greenshim_debug symbol: is libgreenshim.so loaded in this process?")
+        self.inf = gdb.selected_inferior()
+        raw = self.read(addr, 120)
+        if raw[:8] != b"grnshdbg":
+            raise gdb.GdbError("greenshim: greenshim_debug has an unknown magic")
+        self.version, self.size = struct.unpack_from("<II", raw, 8)
+        if self.version != 1:
+            raise gdb.GdbError("greenshim: table version %d; this script reads version 1" % self.version)
+        (self.hub_pp, self.tid_p, self.threads_pp, self.len_p) = struct.unpack_from("<QQQQ", raw, 16)
+        (self.o_current, self.o_root, self.g_id, self.g_state, self.g_is_root, self.g_reason, self.g_name,
+         self.g_parked_at, self.g_deadline, self.g_wait_obj, self.g_ctx, self.g_stack_base, self.first_id) = struct.unpack_from("<13I", raw, 48)
+        state_p, reason_p = struct.unpack_from("<QQ", raw, 104)
+        self.states = self.names(state_p, 5)
+        self.reasons = self.names(reason_p, 20)
+
+    def read(self, addr, n):
+        return self.inf.read_memory(addr, n).tobytes()
+
+    def u64(self, addr):
+        return struct.unpack("<Q", self.read(addr, 8))[0]
+
+    def names(self, p, n):
+        out = []
+        for _ in range(n):
+            s = b""
+            while True:
+                c = self.read(p, 1)
+                p += 1
+                if c == b"\0":
+                    break
+                s += c
+            out.append(s.decode())
+        return out
+
+    def hub(self):
+        return self.u64(self.hub_pp)
+
+    def hub_tid(self):
+        return struct.unpack("<i", self.read(self.tid_p, 4))[0]
+
+    def threads(self):
+        """(root first) every control block that is not in the free pool."""
+        hub = self.hub()
+        if hub == 0:
+            return []
+        current = self.u64(hub + self.o_current)
+        root = self.u64(hub + self.o_root)
+        blocks = [root]
+        arr, n = self.u64(self.threads_pp), self.u64(self.len_p)
+        if arr and n:
+            blocks += list(struct.unpack("<%dQ" % n, self.read(arr, 8 * n)))
+        out = []
+        for b in blocks:
+            g = Green(self, b, b == current)
+            if g.state != "free":
+                out.append(g)
+        running = [g for g in out if g.is_current and not g.is_root]
+        if running and running[0].stack_base:
+            # The root waits in the running coroutine's parent link (see hub/debug.rs).
+            link = self.u64(running[0].stack_base - 16)
+            out[0].ctx = (self.u64(link + 8), link + 24, self.u64(link))
+        return out
+
+
+class Green:
+    def __init__(self, t, addr, is_current):
+        self.t = t
+        self.addr = addr
+        self.is_current = is_current
+        r = t.read
+        self.raw_id = struct.unpack("<I", r(addr + t.g_id, 4))[0]
+        st = r(addr + t.g_state, 1)[0]
+        self.state = t.states[st] if st < len(t.states) else "?%d" % st
+        self.is_root = r(addr + t.g_is_root, 1)[0] != 0
+        rs = r(addr + t.g_reason, 1)[0]
+        self.reason = t.reasons[rs] if rs < len(t.reasons) else "?%d" % rs
+        self.name = r(addr + t.g_name, 16).split(b"\0")[0].decode(errors="replace")
+        self.parked_at, self.deadline, self.wait_obj = struct.unpack("<QQQ", r(addr + t.g_parked_at, 8) + r(addr + t.g_deadline, 8) + r(addr + t.g_wait_obj, 8))
+        self.ctx = struct.unpack("<QQQ", r(addr + t.g_ctx, 24))
+        self.stack_base = struct.unpack("<Q", r(addr + t.g_stack_base, 8))[0]
+        self.num = 0 if self.is_root else self.raw_id - t.first_id + 1
+
+    def label(self):
+        s = "main" if self.is_root else "%d" % self.num
+        return s
+
+    def uses_os_registers(self):
+        """Its stack is what the hub's OS thread shows right now: the running thread, or
+        the root while the scheduler (on the root's stack) runs."""
+        return self.is_current
+
+    def describe_wait(self, by_addr):
+        if self.is_current and not self.is_root:
+            return "running"
+        if self.is_current and self.is_root and self.state != "parked":
+            return "running"
+        if self.state == "ready":
+            return "ready (runnable, waiting for its turn)" if self.ctx[0] or self.is_root else "ready (not started yet)"
+        if self.state != "parked":
+            return self.state
+        r = self.reason
+        what = "parked on %s" % r
+        if r in ("read", "write", "accept", "connect"):
+            what += " fd %d" % self.wait_obj
+        elif r == "join" and self.wait_obj in by_addr:
+            what += " thread %s" % by_addr[self.wait_obj].label()
+        elif self.wait_obj:
+            what += " %#x%s" % (self.wait_obj, symbol_of(self.wait_obj))
+        now = stop_time()
+        if self.parked_at:
+            what += ", for %.3f s" % ((now - self.parked_at) / 1e9)
+        if self.deadline:
+            left = (self.deadline - now) / 1e9
+            if left >= 0:
+                what += ", deadline in %.3f s" % left
+            else:
+                what += ", deadline passed %.3f s ago (while stopped)" % -left
+        if self.is_root and self.is_current:
+            what += " (the hub runs its scheduler on this stack)"
+        return what
+
+
+def symbol_of(addr):
+    try:
+        s = gdb.execute("info symbol %#x" % addr, to_string=True).strip()
+    except gdb.error:
+        return ""
+    if s.startswith("No symbol"):
+        return ""
+    return " (%s)" % s.split(" in section")[0]
+
+
+def hub_thread(t):
+    tid = t.hub_tid()
+    for th in gdb.selected_inferior().threads():
+        if th.ptid[1] == tid:
+            return th
+    ths = gdb.selected_inferior().threads()
+    return min(ths, key=lambda th: th.num) if ths else None
+
+
+def run_in(t, g, command):
+    """Runs a gdb command with the hub's OS thread showing green thread g's stack;
+    returns its output."""
+    th = hub_thread(t)
+    if th is None:
+        raise gdb.GdbError("greenshim: the process has no threads")
+    old_thread = gdb.selected_thread()
+    th.switch()
+    try:
+        if g.uses_os_registers():
+            gdb.newest_frame().select()
+            return gdb.execute(command, to_string=True)
+        pc, sp, bp = g.ctx
+        if pc == 0:
+            return "(no saved context: the thread has not run yet)\n"
+        gdb.newest_frame().select()
+        saved = [c_eval("(unsigned long)" + r) for r in ("$pc", "$sp", "$rbp")]
+        try:
+            gdb.execute("set $rbp = %#x" % bp, to_string=True)
+            gdb.execute("set $sp = %#x" % sp, to_string=True)
+            gdb.execute("set $pc = %#x" % pc, to_string=True)
+            return gdb.execute(command, to_string=True)
+        finally:
+            gdb.newest_frame().select()
+            gdb.execute("set $pc = %#x" % saved[0], to_string=True)
+            gdb.execute("set $sp = %#x" % saved[1], to_string=True)
+            gdb.execute("set $rbp = %#x" % saved[2], to_string=True)
+    finally:
+        if old_thread is not None and old_thread.is_valid():
+            old_thread.switch()
+
+
+def trim_bt(text, g):
+    """A green thread's backtrace ends at its coroutine's entry (what a debugger may
+    find past it is the root's stack)."""
+    if g.is_root:
+        return text
+    out = []
+    for line in text.splitlines():
+        out.append(line)
+        if any(m in line for m in FRAME_LIMIT_MARKERS):
+            break
+    return "\n".join(out) + "\n"
+
+
+def function_of(frame_line):
+    """`#6  0x… in greenshim::hooks::io::read () at …` → `greenshim::hooks::io::read`."""
+    body = frame_line.split(None, 1)[1] if " " in frame_line else frame_line
+    if " in " in body and body.startswith("0x"):
+        body = body.split(" in ", 1)[1]
+    return body.split(" (", 1)[0]
+
+
+def compact(text):
+    """The shim's own frames at the top of a backtrace (the park, the scheduler) become
+    one line, and the coroutine entry frames at its base go."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    frames = [l for l in lines if l.startswith("#")]
+    first = next((i for i, l in enumerate(frames) if not any(m in l for m in SHIM_FRAME_MARKERS)), None)
+    if first is None:
+        return text
+    out = []
+    if first > 0:
+        out.append("    (%d frames in libgreenshim, entered through %s)" % (first, function_of(frames[first - 1])))
+    for l in frames[first:]:
+        if "greenshim::hub::spawn" in l or "corosensei" in l:
+            break
+        out.append(l)
+    return "\n".join(out) + "\n"
+
+
+def find(t, which):
+    ths = t.threads()
+    for g in ths:
+        if which in (g.label(), str(g.raw_id)) or (which == "0" and g.is_root) or (g.name and which == g.name):
+            return g
+    raise gdb.GdbError("greenshim: no green thread %s (see `info green`)" % which)
+
+
+def header_line(g, by_addr):
+    star = "*" if g.is_current and (not g.is_root or g.state != "parked") else " "
+    name = ' "%s"' % g.name if g.name else ""
+    tid = "" if g.is_root else " (tid %d)" % g.raw_id
+    return "%s thread %s%s%s: %s" % (star, g.label(), tid, name, g.describe_wait(by_addr))
+
+
+class InfoGreen(gdb.Command):
+    """List the green threads: id, name, state (running, ready, parked on what, since
+    when, deadline) and the innermost frame."""
+
+    def __init__(self):
+        super().__init__("info green", gdb.COMMAND_STATUS)
+
+    def invoke(self, arg, from_tty):
+        t = Table()
+        ths = t.threads()
+        by_addr = {g.addr: g for g in ths}
+        gdb.write("%d green threads (main included), hub thread LWP %d\n" % (len(ths), t.hub_tid()))
+        for g in ths:
+            try:
+                lines = [l for l in trim_bt(run_in(t, g, "bt 30"), g).splitlines() if l.startswith("#")]
+                prog = [l for l in lines if not any(m in l for m in SHIM_FRAME_MARKERS)]
+                frame = (prog or lines or [""])[0]
+            except gdb.error as e:
+                frame = "(%s)" % e
+            gdb.write("%s\n      %s\n" % (header_line(g, by_addr), frame))
+
+
+class Green_(gdb.Command):
+    """Green threads: green bt N [full] | green apply all|N... COMMAND | green dump"""
+
+    def __init__(self):
+        super().__init__("green", gdb.COMMAND_STACK, prefix=True)
+
+
+class GreenBt(gdb.Command):
+    """green bt N [full]: backtrace of green thread N (0 or main: the main thread)."""
+
+    def __init__(self):
+        super().__init__("green bt", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        args = arg.split()
+        if not args:
+            raise gdb.GdbError("usage: green bt N [full]")
+        t = Table()
+        g = find(t, args[0])
+        gdb.write(trim_bt(run_in(t, g, "bt " + " ".join(args[1:])), g))
+
+
+class GreenApply(gdb.Command):
+    """green apply all|N [N...] COMMAND: run a gdb command in green threads' contexts."""
+
+    def __init__(self):
+        super().__init__("green apply", gdb.COMMAND_STACK)
+
+    def invoke(self, arg, from_tty):
+        words = arg.split()
+        t = Table()
+        ths = t.threads()
+        by_addr = {g.addr: g for g in ths}
+        targets = []
+        i = 0
+        if words and words[0] == "all":
+            targets = ths
+            i = 1
+        else:
+            while i < len(words) and (words[i].isdigit() or words[i] == "main"):
+                targets.append(find(t, words[i]))
+                i += 1
+        cmd = " ".join(words[i:])
+        if not targets or not cmd:
+            raise gdb.GdbError("usage: green apply all|N [N...] COMMAND")
+        for g in targets:
+            gdb.write("\n%s\n" % header_line(g, by_addr))
+            out = run_in(t, g, cmd)
+            gdb.write(trim_bt(out, g) if cmd.split()[0] in ("bt", "backtrace", "where") else out)
+
+
+class GreenDump(gdb.Command):
+    """green dump: every green thread with its state and backtrace."""
+
+    def __init__(self):
+        super().__init__("green dump", gdb.COMMAND_STATUS)
+
+    def invoke(self, arg, from_tty):
+        t = Table()
+        ths = t.threads()
+        by_addr = {g.addr: g for g in ths}
+        pid = gdb.selected_inferior().pid
+        gdb.write("greenshim dump of pid %d: %d green threads (main included)\n" % (pid, len(ths)))
+        full = arg.strip() == "full-frames"
+        for g in ths:
+            gdb.write("\n%s\n" % header_line(g, by_addr))
+            try:
+                text = trim_bt(run_in(t, g, "bt"), g)
+                gdb.write(text if full else compact(text))
+            except gdb.error as e:
+                gdb.write("  (no backtrace: %s)\n" % e)
+
+
+InfoGreen()
+Green_()
+GreenBt()
+GreenApply()
+GreenDump()

@@ -1,0 +1,316 @@
+//! Seeing inside (issue 16): the hog watchdog (GREENSHIM_HOG_MS), `greenshim dump PID`
+//! and the gdb extension (scripts/greenshim-gdb.py). Each program runs natively too:
+//! same stdout, exit 0; the shim's reports go to its stderr or to the dumping tool,
+//! never into the program's stdout.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn hog_run(mode: &str, env: &[(&str, &str)]) -> (Run, Run) {
+    let p = c_program("observe", "hog");
+    let args = [mode];
+    let mut spec = Spec::new(&p);
+    spec.args = &args;
+    spec.env = env;
+    spec.timeout = Duration::from_secs(30);
+    let native = run(&spec, false);
+    let shim = run(&spec, true);
+    assert!(native.ok(), "native {mode}: {native:?}");
+    assert!(shim.ok(), "shim {mode}: {shim:?}");
+    assert_eq!(native.stdout, shim.stdout, "{mode}: stdout differs");
+    assert!(!native.stderr.contains("greenshim"), "{native:?}");
+    (native, shim)
+}
+
+fn hog_lines(r: &Run) -> Vec<&str> {
+    r.stderr.lines().filter(|l| l.starts_with("greenshim: hog:")).collect()
+}
+
+#[test]
+fn hog_warning_names_the_spinning_thread_with_its_backtrace() {
+    let (_, shim) = hog_run("hog", &[("GREENSHIM_HOG_MS", "200")]);
+    let lines = hog_lines(&shim);
+    assert_eq!(lines.len(), 1, "one warning for one 1.2 s hog:\n{}", shim.stderr);
+    assert!(lines[0].contains("\"spinner\"") && lines[0].contains("without a switch"), "{}", lines[0]);
+    // The backtrace: the spinning function first, then the thread's start routine.
+    let bt: Vec<&str> = shim.stderr.lines().filter(|l| l.starts_with("greenshim:   #")).collect();
+    assert!(bt.first().is_some_and(|l| l.contains("spin_hard")), "frame 0 is not spin_hard:\n{}", shim.stderr);
+    assert!(bt.iter().any(|l| l.contains("spinner")), "no start routine in the backtrace:\n{}", shim.stderr);
+    // The program's output is its own: the warning went to stderr only.
+    assert!(!shim.stdout.contains("greenshim"));
+}
+
+#[test]
+fn hog_watchdog_is_quiet_for_a_program_that_switches_and_when_off() {
+    let (_, polite) = hog_run("polite", &[("GREENSHIM_HOG_MS", "100")]);
+    assert!(hog_lines(&polite).is_empty(), "warned about a program that yields every 5 ms:\n{}", polite.stderr);
+    let (_, off) = hog_run("hog", &[]);
+    assert!(hog_lines(&off).is_empty(), "warned with GREENSHIM_HOG_MS unset:\n{}", off.stderr);
+}
+
+#[test]
+fn hog_warnings_are_rate_limited() {
+    // Three 400 ms hogs within 1.3 s: one warning (at most one per 5 s).
+    let (_, shim) = hog_run("repeat", &[("GREENSHIM_HOG_MS", "150")]);
+    assert_eq!(hog_lines(&shim).len(), 1, "{}", shim.stderr);
+}
+
+#[test]
+fn hog_in_a_system_call_the_shim_does_not_serve_is_named_not_interrupted() {
+    // A raw nanosleep blocks the OS thread: reported with its system call number, and
+    // not signalled (the program checks the call was not interrupted).
+    let (_, shim) = hog_run("syscall", &[("GREENSHIM_HOG_MS", "200")]);
+    let lines = hog_lines(&shim);
+    assert_eq!(lines.len(), 1, "{}", shim.stderr);
+    assert!(lines[0].contains("\"spinner\"") && lines[0].contains(&format!("in system call {}", libc_nanosleep())), "{}", lines[0]);
+}
+
+/// SYS_nanosleep on this architecture.
+fn libc_nanosleep() -> i64 {
+    if cfg!(target_arch = "x86_64") { 35 } else { 101 }
+}
+
+#[test]
+fn hog_ms_is_validated_like_the_other_variables() {
+    let p = c_program("observe", "hog");
+    let out = Command::new(launcher()).args(["--hog-ms", "soon", "--"]).arg(&p).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("GREENSHIM_HOG_MS") && err.contains("milliseconds"), "{err}");
+}
+
+/// Runs c-tests/observe/parked under the shim until it prints "ready", hands its pid to
+/// `inspect`, then lets it finish; checks it ends as natively.
+fn with_parked_program(inspect: impl FnOnce(u32)) {
+    with_parked_program_env(&[], inspect);
+}
+
+/// [`with_parked_program`] with variables for the shimmed run; returns its stderr.
+fn with_parked_program_env(env: &[(&str, &str)], inspect: impl FnOnce(u32)) -> String {
+    let p = c_program("observe", "parked");
+    let mut spec = Spec::new(&p);
+    spec.stdin = Some(b"go\n");
+    let native = run(&spec, false);
+    assert!(native.ok(), "{native:?}");
+
+    let mut child = Command::new(&p)
+        .envs(env.iter().copied())
+        .env("LD_PRELOAD", lib())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    // Bounded: the program is killed if the test does not finish it.
+    let killer = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(200));
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                return;
+            }
+        }
+        let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    inspect(pid);
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let st = child.wait().unwrap();
+    let _ = killer.join();
+    assert!(st.success(), "the program failed after being inspected: {st:?}\n{err}");
+    assert_eq!(first + &rest, native.stdout, "stdout differs from the native run");
+    err
+}
+
+fn line_of<'a>(text: &'a str, needle: &str) -> &'a str {
+    text.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle:?} in:\n{text}"))
+}
+
+/// The frames printed under the header line of `who`, up to the next thread.
+fn frames_of<'a>(text: &'a str, who: &str) -> String {
+    let start = text.find(who).unwrap_or_else(|| panic!("no {who:?} in:\n{text}"));
+    text[start..].lines().skip(1).take_while(|l| l.starts_with('#') || l.starts_with("    (")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn dump_lists_parked_threads_with_state_and_backtrace() {
+    with_parked_program(|pid| {
+        let out = Command::new(launcher()).args(["dump", &pid.to_string()]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "dump failed: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.starts_with(&format!("greenshim dump of pid {pid}: 5 green threads")), "{text}");
+        // States and what each waits on.
+        let piper = line_of(&text, "\"piper\"");
+        assert!(piper.contains("parked on read fd 3"), "{piper}");
+        assert!(line_of(&text, "\"locker\"").contains("parked on mutex 0x") && line_of(&text, "\"locker\"").contains("(held)"), "{text}");
+        assert!(line_of(&text, "\"cvwaiter\"").contains("parked on condvar 0x") && line_of(&text, "\"cvwaiter\"").contains("(cv)"), "{text}");
+        let sleeper = line_of(&text, "\"sleeper\"");
+        assert!(sleeper.contains("parked on sleep") && sleeper.contains(", deadline "), "{sleeper}");
+        assert!(line_of(&text, "thread main:").contains("parked on read fd 0"), "{text}");
+        // Each backtrace holds the program's own function and start routine.
+        // The shim's own frames are folded into one line naming the call that parked.
+        for (who, f, start, call) in [
+            // (Which of the shim's functions is outermost depends on inlining.)
+            ("\"piper\"", "wait_on_pipe", "reader", "read"),
+            ("\"locker\"", "wait_on_mutex", "locker", "mutex"),
+            ("\"cvwaiter\"", "wait_on_condvar", "waiter", "cond"),
+            ("\"sleeper\"", "long_nap", "sleeper", "sleep"),
+            ("thread main:", "main ()", "main ()", "fgets"),
+        ] {
+            let bt = frames_of(&text, who);
+            assert!(bt.contains(&format!(" {f}")) && bt.contains(&format!(" {start}")), "{who}: {f} / {start} missing from:\n{bt}");
+            assert!(bt.contains("frames in libgreenshim, entered through") && bt.contains(call), "{who}: {call} missing from:\n{bt}");
+        }
+    });
+}
+
+fn gdb_script() -> std::path::PathBuf {
+    root().join("scripts/greenshim-gdb.py")
+}
+
+#[test]
+fn gdb_info_green_and_green_bt_on_a_running_process() {
+    with_parked_program(|pid| {
+        let out = Command::new("gdb")
+            .args(["-nx", "-batch", "-q", "-p", &pid.to_string(), "-ex"])
+            .arg(format!("source {}", gdb_script().display()))
+            .args(["-ex", "info green", "-ex", "green bt 2", "-ex", "green apply all frame 0", "-ex", "info registers rip rsp"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("gdb (apt-get install gdb)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        assert!(text.contains("5 green threads (main included)"), "{text}");
+        // `info green` shows each thread's innermost frame of the program's own.
+        assert!(line_of(&text, "\"locker\"").contains("parked on mutex"), "{text}");
+        let after_locker = &text[text.find("\"locker\"").unwrap()..];
+        assert!(after_locker.lines().nth(1).unwrap_or("").contains("wait_on_mutex"), "{text}");
+        // `green bt 2` is the locker's whole stack.
+        let bt_start = text.find("\n#0").expect("a backtrace");
+        let bt: String = text[bt_start..].lines().skip(1).take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        assert!(bt.contains("wait_on_mutex") && bt.contains("locker"), "{bt}");
+        // And the registers are the OS thread's own again afterwards: the program
+        // continues (checked by with_parked_program) and rip is back in the scheduler.
+        assert!(line_of(&text, "rip ").contains("0x"), "{text}");
+    });
+}
+
+#[test]
+fn sigrtmax_minus_1_makes_the_program_dump_itself_while_the_watchdog_runs() {
+    let err = with_parked_program_env(&[("GREENSHIM_HOG_MS", "60000")], |pid| {
+        let st = Command::new("bash").arg("-c").arg(format!("kill -s RTMAX-1 {pid}")).status().unwrap();
+        assert!(st.success());
+        // The watchdog writes it within a tick (a quarter of the threshold, at most 250 ms).
+        std::thread::sleep(Duration::from_millis(800));
+    });
+    let header = line_of(&err, "greenshim: dump (SIGRTMAX-1) of pid");
+    assert!(header.ends_with("5 green threads (main included)"), "{err}");
+    assert!(line_of(&err, "\"piper\"").contains("parked on read fd 3"), "{err}");
+    assert!(line_of(&err, "\"locker\"").contains("parked on mutex 0x"), "{err}");
+    assert!(line_of(&err, "\"cvwaiter\"").contains("parked on condvar 0x"), "{err}");
+    assert!(line_of(&err, "\"sleeper\"").contains("parked on sleep") && line_of(&err, "\"sleeper\"").contains(", deadline "), "{err}");
+    assert!(line_of(&err, "main thread").contains("parked on read fd 0"), "{err}");
+    // Without the watchdog the signal keeps its default action: the process ends by it.
+    let p = c_program("observe", "parked");
+    let mut child = Command::new(&p).env("LD_PRELOAD", lib()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    Command::new("bash").arg("-c").arg(format!("kill -s RTMAX-1 {}", child.id())).status().unwrap();
+    let st = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(63), "{st:?}");
+}
+
+#[test]
+fn the_programs_own_sigrtmax_minus_1_while_the_watchdog_owns_it() {
+    let p = c_program("observe", "ownsig");
+    let mut spec = Spec::new(&p);
+    let env = [("GREENSHIM_HOG_MS", "1000")];
+    spec.env = &env;
+    let native = run(&spec, false);
+    let shim = run(&spec, true);
+    assert!(native.ok() && shim.ok(), "native {native:?}\nshim {shim:?}");
+    assert_eq!(native.stdout, shim.stdout);
+    assert!(native.stdout.contains("hits 2, last code SI_QUEUE: 1, value 42"), "{}", native.stdout);
+}
+
+/// py-spy pip-installed once into target/pyspy-venv; None (the caller skips, saying
+/// so) when PyPI cannot be reached.
+fn py_spy() -> Option<std::path::PathBuf> {
+    let venv = root().join("target/pyspy-venv");
+    let bin = venv.join("bin/py-spy");
+    if bin.is_file() {
+        return Some(bin);
+    }
+    let ok = Command::new(python()).args(["-m", "venv"]).arg(&venv).status().is_ok_and(|s| s.success())
+        && Command::new(venv.join("bin/pip")).args(["install", "-q", "--disable-pip-version-check", "py-spy"]).status().is_ok_and(|s| s.success());
+    if ok && bin.is_file() { Some(bin) } else { None }
+}
+
+#[test]
+fn python_stacks_of_green_threads_from_py_spy_and_greenshim_dump() {
+    let Some(spy) = py_spy() else {
+        eprintln!("skipped: py-spy could not be pip-installed into target/pyspy-venv");
+        return;
+    };
+    let script = root().join("c-tests/observe/parked.py");
+    let native = run_command(
+        {
+            let mut c = Command::new(python());
+            c.arg(&script);
+            c
+        },
+        Some(b"go\n"),
+        Duration::from_secs(30),
+    );
+    assert!(native.ok(), "{native:?}");
+    let mut child = Command::new(python())
+        .arg(&script)
+        .env("LD_PRELOAD", lib())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    // py-spy on its own: every Python thread, green ones under their green tid.
+    let o = Command::new(&spy).args(["dump", "--pid", &pid.to_string()]).output().unwrap();
+    let spied = String::from_utf8_lossy(&o.stdout).into_owned();
+    // greenshim dump appends py-spy's view when py-spy is in PATH.
+    let path = format!("{}:{}", spy.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let d = Command::new(launcher()).args(["dump", &pid.to_string()]).env("PATH", path).output().unwrap();
+    let dumped = String::from_utf8_lossy(&d.stdout).into_owned();
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(first + &rest, native.stdout);
+
+    assert!(o.status.success(), "py-spy: {}", String::from_utf8_lossy(&o.stderr));
+    for (name, func) in [("\"waiter\"", "wait_for_event"), ("\"napper\"", "nap_in_steps"), ("\"MainThread\"", "<module>")] {
+        let at = spied.find(name).unwrap_or_else(|| panic!("no {name} in py-spy's dump:\n{spied}"));
+        assert!(spied[at..].contains(func), "{func} missing under {name}:\n{spied}");
+    }
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let py = dumped.find("Python stacks (py-spy dump").unwrap_or_else(|| panic!("no Python section:\n{dumped}"));
+    assert!(dumped[py..].contains("wait_for_event") && dumped[py..].contains("nap_in_steps"), "{dumped}");
+    // The green tids py-spy shows are the ones the native part of the dump gives.
+    let tid = line_of(&spied, "\"waiter\"").split_whitespace().nth(1).unwrap().to_string();
+    assert!(dumped[..py].contains(&format!("(tid {tid})")), "tid {tid} not in:\n{dumped}");
+}
