@@ -11,6 +11,7 @@
 //! | `GREENSHIM_FILE_IO` | `auto`, `inline` or `offload` (regular-file read/write) | `auto` |
 //! | `GREENSHIM_SLICE` | `0` (off) or a duration with unit `ns`, `us`, `ms`, `s` | `5ms` |
 //! | `GREENSHIM_TLS` | `per-green` (TLS of their own) or `shared` | `per-green` |
+//! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -42,6 +43,16 @@ pub enum FileIo {
     Offload = 2,
 }
 
+/// What happens to system calls made outside the hooks (GREENSHIM_RAW).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Raw {
+    Off,
+    /// List the blocking ones by call site at exit.
+    Report,
+    /// Serve the blocking ones the shim can by parking; list them all at exit.
+    Catch,
+}
+
 /// The validated configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -62,6 +73,8 @@ pub struct Config {
     pub slice_ns: u64,
     /// Each green thread gets TLS of its own (`GREENSHIM_TLS=per-green`, the default).
     pub tls_per_green: bool,
+    /// Raw system calls outside the hooks: watched through Syscall User Dispatch.
+    pub raw: Raw,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -88,6 +101,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_FILE_IO", "auto|inline|offload", "auto"),
     ("GREENSHIM_SLICE", "0 (off) or a duration with unit ns, us, ms or s (e.g. 5ms), at most 10s", "5ms"),
     ("GREENSHIM_TLS", "per-green|shared", "per-green"),
+    ("GREENSHIM_RAW", "off|report|catch", "off"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -200,6 +214,17 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
                 _ => None,
             },
             true,
+        )?,
+        raw: field(
+            &get,
+            9,
+            |s| match s.trim() {
+                "off" | "" => Some(Raw::Off),
+                "report" => Some(Raw::Report),
+                "catch" => Some(Raw::Catch),
+                _ => None,
+            },
+            Raw::Off,
         )?,
     })
 }

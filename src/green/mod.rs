@@ -166,6 +166,9 @@ pub struct Green {
     /// `pthread_setschedparam`); None: the OS thread's. Kept per green thread because
     /// the OS thread is shared (green::sched).
     pub sched: Option<(i32, i32)>,
+    /// The raw-syscall selector while this thread is switched out (crate::raw): BLOCK
+    /// for program code, ALLOW when it parked inside the raw dispatcher.
+    pub raw_sel: u8,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -197,6 +200,7 @@ impl Green {
             tls: None,
             tls_dtors: Vec::new(),
             remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            raw_sel: crate::raw::BLOCK,
             sched: None,
         }
     }

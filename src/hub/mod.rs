@@ -557,7 +557,10 @@ unsafe fn switch_out(h: *mut Hub, g: *mut Green) {
     // SAFETY: g is the current thread of hub h.
     unsafe {
         if (*g).is_root {
+            // The scheduler runs with the raw-syscall selector at ALLOW (crate::raw).
+            let sel = crate::raw::swap_selector(crate::raw::ALLOW);
             run_until_root_ready(h);
+            crate::raw::restore_selector(sel);
         } else {
             (*(*g).yielder).suspend(());
         }
@@ -693,7 +696,9 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         if let Some(a) = (*g).tls.as_ref() {
             green::tls::set_fs(a.tp);
         }
+        let sel = crate::raw::swap_selector((*g).raw_sel);
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        (*g).raw_sel = crate::raw::swap_selector(sel);
         if (*g).tls.is_some() {
             green::tls::set_fs((*h).tp);
         }
