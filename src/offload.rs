@@ -147,6 +147,7 @@ fn push_or_own_thread(job: usize) {
 
 /// Runs one job and ends.
 extern "C" fn own_thread(job: *mut libc::c_void) -> *mut libc::c_void {
+    crate::raw::not_here();
     block_all_signals();
     // SAFETY: the job is live until `done` is set (run_via).
     unsafe { execute(job as usize) };
@@ -187,6 +188,7 @@ fn pop() -> Option<usize> {
 }
 
 extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
+    crate::raw::not_here();
     block_all_signals();
     loop {
         let seen = SIGNAL.load(Ordering::Acquire);

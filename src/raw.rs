@@ -260,7 +260,20 @@ pub fn init(mode: Mode) {
     unsafe { libc::atexit(at_exit) };
 }
 
-/// In a fork child, on the forking thread: dispatch is not inherited.
+/// Turns dispatch off for the calling thread: the kernel copies it into every thread
+/// and process the hub thread creates, but only the hub thread runs program code (a pool
+/// thread that trapped would flip the hub's selector, and a `posix_spawn` child of one
+/// would die of SIGSYS once its handlers are reset).
+pub fn not_here() {
+    if on() {
+        // PR_SYS_DISPATCH_OFF with all-zero arguments.
+        // SAFETY: plain prctl on the calling thread.
+        let _ = unsafe { sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, 0usize, 0usize, 0usize, 0usize) };
+    }
+}
+
+/// In a fork child, on the forking thread: dispatch is on again with the selector
+/// BLOCK (the child continues in program code).
 pub fn after_fork_child() {
     if on() && !enable_here() {
         MODE.store(0, Ordering::Relaxed);
@@ -345,6 +358,16 @@ pub struct Frame {
 const KERNEL_UCONTEXT: usize = 8 + 8 + 24 + 256 + 8;
 
 extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
+    if crate::hub::local_identity().is_none() && unsafe { (*info).si_code } == SYS_USER_DISPATCH {
+        // A thread that inherited dispatch without being the hub's (see not_here): stop
+        // trapping here and run the call again where it was (rax holds its number
+        // again). The selector is the hub's: not touched.
+        not_here();
+        // SAFETY: as above.
+        unsafe { (*(ucv as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] -= 2 };
+        return;
+    }
     let was = SELECTOR.swap(ALLOW, Ordering::Relaxed);
     // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
     unsafe {
@@ -355,6 +378,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         }
         let uc = ucv as *mut libc::ucontext_t;
         let g = &mut (*uc).uc_mcontext.gregs;
+
         let nr = g[libc::REG_RAX as usize];
         let a = [
             g[libc::REG_RDI as usize] as usize,
