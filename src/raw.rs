@@ -16,7 +16,8 @@
 //!   call can block, re-issues it from the shim's text and puts the result in `rax`;
 //!   the table is printed at exit;
 //! * `catch`: for a blocking call it can serve (read/write family, socket data calls,
-//!   accept, connect, poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4) made
+//!   accept, connect, poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4, and
+//!   futex waits, served by re-reading the word under a back-off park) made
 //!   by a green thread outside any signal handler, rewrites the interrupted context so
 //!   that, once the handler returns, the thread runs `greenshim_raw_trampoline` on its
 //!   own stack: the trampoline saves every register the syscall ABI preserves (and the
@@ -69,7 +70,7 @@ pub fn on() -> bool {
 /// Sets the selector, returning the previous value (nothing when the layer is off).
 #[inline(always)]
 pub fn swap_selector(v: u8) -> u8 {
-    if on() && crate::hub::local_identity().is_some() {
+    if on() && crate::hub::on_hub_thread() {
         SELECTOR.swap(v, Ordering::Relaxed)
     } else {
         ALLOW
@@ -79,7 +80,7 @@ pub fn swap_selector(v: u8) -> u8 {
 /// Restores a value [`swap_selector`] returned.
 #[inline(always)]
 pub fn restore_selector(v: u8) {
-    if on() && crate::hub::local_identity().is_some() {
+    if on() && crate::hub::on_hub_thread() {
         SELECTOR.store(v, Ordering::Relaxed);
     }
 }
@@ -144,7 +145,65 @@ fn servable(nr: i64, a: &[usize; 6]) -> bool {
         | SYS_recvmsg | SYS_sendmsg | SYS_accept | SYS_accept4 | SYS_connect | SYS_poll | SYS_ppoll | SYS_select
         | SYS_epoll_wait | SYS_nanosleep | SYS_clock_nanosleep => true,
         SYS_wait4 => a[3] == 0,
+        SYS_futex => matches!(futex_op(a[1]), FUTEX_WAIT | FUTEX_WAIT_BITSET),
         _ => false,
+    }
+}
+
+/// The futex command without the private and clock flags.
+fn futex_op(op: usize) -> i32 {
+    (op as i32) & !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME)
+}
+
+const FUTEX_BACKOFF_MIN_NS: u64 = 50_000;
+const FUTEX_BACKOFF_MAX_NS: u64 = 5_000_000;
+
+/// A futex wait inside libc (an internal lock, a stdio or resolver lock whose holder
+/// may be a green thread parked in a caught call): waits by re-reading the word under a
+/// back-off park (50 µs doubling to 5 ms) rather than in the kernel, so the holder
+/// can run, and a release by any thread — whose wake goes to the kernel — is seen.
+/// Returns as the kernel does: 0 (woken: the word changed), -EAGAIN (it differed at
+/// once), -ETIMEDOUT, -EINTR.
+unsafe fn futex_wait(a: &[usize; 6]) -> isize {
+    let (uaddr, op, val, ts) = (a[0] as *const u32, a[1] as i32, a[2] as u32, a[3] as *const libc::timespec);
+    if uaddr.is_null() || uaddr as usize % 4 != 0 {
+        return -(libc::EINVAL as isize);
+    }
+    let now = sys::now_ns();
+    // SAFETY: ts is null or the caller's timespec.
+    let deadline = unsafe { ts.as_ref() }.map(|t| {
+        let ns = (t.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec.max(0) as u64);
+        if futex_op(op as usize) == libc::FUTEX_WAIT {
+            now.saturating_add(ns)
+        } else if op & libc::FUTEX_CLOCK_REALTIME != 0 {
+            let mut rt = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: rt is a valid out-buffer.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut rt) };
+            let rt_ns = rt.tv_sec as u64 * 1_000_000_000 + rt.tv_nsec as u64;
+            now.saturating_add(ns.saturating_sub(rt_ns))
+        } else {
+            ns
+        }
+    });
+    let mut backoff = FUTEX_BACKOFF_MIN_NS;
+    let mut first = true;
+    loop {
+        // SAFETY: the caller's futex word (the kernel would fault the same address).
+        if unsafe { core::ptr::read_volatile(uaddr) } != val {
+            return if first { -(libc::EAGAIN as isize) } else { 0 };
+        }
+        first = false;
+        let t = sys::now_ns();
+        if deadline.is_some_and(|d| t >= d) {
+            return -(libc::ETIMEDOUT as isize);
+        }
+        let until = deadline.map_or(t + backoff, |d| d.min(t + backoff));
+        backoff = (backoff * 2).min(FUTEX_BACKOFF_MAX_NS);
+        if let crate::sync::parking_lot::Parked::Interrupted =
+            crate::sync::parking_lot::park(uaddr as usize, || true, || {}, Some(until), crate::green::Reason::Futex)
+        {
+            return -(libc::EINTR as isize);
+        }
     }
 }
 
@@ -359,7 +418,7 @@ const KERNEL_UCONTEXT: usize = 8 + 8 + 24 + 256 + 8;
 
 extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
-    if crate::hub::local_identity().is_none() && unsafe { (*info).si_code } == SYS_USER_DISPATCH {
+    if !crate::hub::on_hub_thread() && unsafe { (*info).si_code } == SYS_USER_DISPATCH {
         // A thread that inherited dispatch without being the hub's (see not_here): stop
         // trapping here and run the call again where it was (rax holds its number
         // again). The selector is the hub's: not touched.
@@ -425,6 +484,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         if blocking
             && MODE.load(Ordering::Relaxed) == Mode::Catch as u8
             && servable(nr, &a)
+            && !crate::hub::vfork_pending()
             && crate::hub::local().is_some()
             && !crate::hub::in_signal_handler()
         {
@@ -591,6 +651,11 @@ unsafe extern "C" fn dispatch(f: *const Frame) -> isize {
                 return -(e as isize);
             }
             libc::SYS_wait4 => process::wait4(a[0] as _, a[1] as _, a[2] as c_int, a[3] as _) as isize,
+            libc::SYS_futex => {
+                let r = futex_wait(&a);
+                sys::set_errno(saved);
+                return r;
+            }
             _ => match sys::raw::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]) {
                 Ok(v) => v as isize,
                 Err(e) => {

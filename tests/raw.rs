@@ -80,3 +80,17 @@ fn cpython_threads_under_catch() {
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
+
+/// The resolver under `catch`: its internal sockets park, and a lock inside libc held
+/// by a thread parked in such a call (the resolver's configuration lock while it reads
+/// /etc/resolv.conf) is waited for by the others with a back-off park, not a kernel
+/// futex wait that would stop the OS thread the holder needs.
+#[test]
+fn resolver_internals_and_libc_locks_under_catch() {
+    let p = c_program("io", "res_query");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.timeout = Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
+}

@@ -126,6 +126,20 @@ pub fn in_signal_handler() -> bool {
     local_identity().is_some() && HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler()
 }
 
+/// Whether the caller runs on the hub's OS thread (or in a vfork child of it, which
+/// shares its thread pointer). No side effects: safe in any signal handler.
+#[inline(always)]
+pub fn on_hub_thread() -> bool {
+    let tp = HUB_TP.load(Ordering::Relaxed);
+    tp != 0 && tp == sys::thread_pointer()
+}
+
+/// A vfork child may be running on the hub's memory (see `hooks::process::vfork`).
+#[inline(always)]
+pub fn vfork_pending() -> bool {
+    VFORK_PENDING.load(Ordering::Relaxed)
+}
+
 /// The hub for identity questions (which green thread is running: `pthread_self`,
 /// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
 #[inline(always)]
