@@ -12,6 +12,7 @@
 //! | `GREENSHIM_SLICE` | `0` (off) or a duration with unit `ns`, `us`, `ms`, `s` | `5ms` |
 //! | `GREENSHIM_TLS` | `per-green` (TLS of their own) or `shared` | `per-green` |
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
+//! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -43,6 +44,16 @@ pub enum FileIo {
     Offload = 2,
 }
 
+/// What happens to system calls made outside the hooks (GREENSHIM_RAW).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Raw {
+    Off,
+    /// List the blocking ones by call site at exit.
+    Report,
+    /// Serve the blocking ones the shim can by parking; list them all at exit.
+    Catch,
+}
+
 /// The validated configuration.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
@@ -65,6 +76,8 @@ pub struct Config {
     pub tls_per_green: bool,
     /// Hog watchdog threshold in ms (0 = off).
     pub hog_ms: u64,
+    /// Raw system calls outside the hooks: watched through Syscall User Dispatch.
+    pub raw: Raw,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -92,6 +105,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_SLICE", "0 (off) or a duration with unit ns, us, ms or s (e.g. 5ms), at most 10s", "5ms"),
     ("GREENSHIM_TLS", "per-green|shared", "per-green"),
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
+    ("GREENSHIM_RAW", "off|report|catch", "off"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -206,6 +220,17 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             true,
         )?,
         hog_ms: field(&get, 9, |s| s.trim().parse::<u64>().ok().filter(|n| *n <= 3_600_000), 0)?,
+        raw: field(
+            &get,
+            10,
+            |s| match s.trim() {
+                "off" | "" => Some(Raw::Off),
+                "report" => Some(Raw::Report),
+                "catch" => Some(Raw::Catch),
+                _ => None,
+            },
+            Raw::Off,
+        )?,
     })
 }
 

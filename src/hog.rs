@@ -144,7 +144,7 @@ fn start() {
     }
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread of the shim's), default attributes.
-    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), watchdog, core::ptr::null_mut()) };
+    let r = crate::raw::with_dispatch_off(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), watchdog, core::ptr::null_mut()) });
     if r != 0 {
         crate::warn!("GREENSHIM_HOG_MS: cannot start the watchdog thread (error {r})");
         STARTED.store(false, Ordering::Relaxed);

@@ -30,6 +30,11 @@ fn greenshim_init() {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();
+    crate::raw::init(match cfg.raw {
+        config::Raw::Off => crate::raw::Mode::Off,
+        config::Raw::Report => crate::raw::Mode::Report,
+        config::Raw::Catch => crate::raw::Mode::Catch,
+    });
     // The child's fix-ups run as the first atfork child handler — before any handler the
     // program registers later, which may block and so park: by then the child's hub
     // must no longer hold the parent's threads. Registered with glibc directly (the
@@ -48,4 +53,5 @@ fn greenshim_init() {
 extern "C" fn atfork_child() {
     // SAFETY: in the child, on the forking thread, before the program runs again.
     unsafe { hub::after_fork_child() };
+    crate::raw::after_fork_child();
 }

@@ -17,6 +17,7 @@
 //! | [`hooks`] | the `extern "C"` symbols, by family                                   |
 //! | [`stats`] | `GREENSHIM_STATS`, deadlock report                                    |
 //! | [`hog`]   | `GREENSHIM_HOG_MS`: the watchdog for threads that run without switching |
+//! | [`raw`]   | `GREENSHIM_RAW`: raw system calls through Syscall User Dispatch       |
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![allow(clippy::missing_safety_doc)] // hooks carry libc's contracts
@@ -32,7 +33,51 @@ pub(crate) mod init;
 pub(crate) mod log;
 pub(crate) mod offload;
 pub(crate) mod selfdump;
+pub(crate) mod raw;
 pub(crate) mod stats;
 pub(crate) mod symbolize;
 pub(crate) mod sync;
 pub(crate) mod sys;
+
+/// The shim's own allocations (glibc malloc underneath) run with the raw-syscall
+/// selector at ALLOW: malloc's internal system calls and lock waits are the shim's, not
+/// the program's, and must never be parked on (see [`raw`]).
+struct ShimAlloc;
+
+// SAFETY: forwards every call to the System allocator unchanged.
+unsafe impl core::alloc::GlobalAlloc for ShimAlloc {
+    #[inline]
+    unsafe fn alloc(&self, l: core::alloc::Layout) -> *mut u8 {
+        let s = raw::swap_selector(raw::ALLOW);
+        // SAFETY: forwarded.
+        let p = unsafe { std::alloc::System.alloc(l) };
+        raw::restore_selector(s);
+        p
+    }
+    #[inline]
+    unsafe fn dealloc(&self, p: *mut u8, l: core::alloc::Layout) {
+        let s = raw::swap_selector(raw::ALLOW);
+        // SAFETY: forwarded.
+        unsafe { std::alloc::System.dealloc(p, l) };
+        raw::restore_selector(s);
+    }
+    #[inline]
+    unsafe fn alloc_zeroed(&self, l: core::alloc::Layout) -> *mut u8 {
+        let s = raw::swap_selector(raw::ALLOW);
+        // SAFETY: forwarded.
+        let p = unsafe { std::alloc::System.alloc_zeroed(l) };
+        raw::restore_selector(s);
+        p
+    }
+    #[inline]
+    unsafe fn realloc(&self, p: *mut u8, l: core::alloc::Layout, n: usize) -> *mut u8 {
+        let s = raw::swap_selector(raw::ALLOW);
+        // SAFETY: forwarded.
+        let q = unsafe { std::alloc::System.realloc(p, l, n) };
+        raw::restore_selector(s);
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: ShimAlloc = ShimAlloc;

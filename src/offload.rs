@@ -135,7 +135,7 @@ fn push_or_own_thread(job: usize) {
     }
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
-    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) };
+    let r = crate::raw::with_dispatch_off(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) });
     if r != 0 {
         crate::warn!("cannot start a thread for a waiting call (error {r}); it queues for the pool");
         return push(job);
@@ -147,6 +147,7 @@ fn push_or_own_thread(job: usize) {
 
 /// Runs one job and ends.
 extern "C" fn own_thread(job: *mut libc::c_void) -> *mut libc::c_void {
+    crate::raw::not_here();
     block_all_signals();
     // SAFETY: the job is live until `done` is set (run_via).
     unsafe { execute(job as usize) };
@@ -187,6 +188,7 @@ fn pop() -> Option<usize> {
 }
 
 extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
+    crate::raw::not_here();
     block_all_signals();
     loop {
         let seen = SIGNAL.load(Ordering::Acquire);
@@ -208,7 +210,7 @@ fn spawn_worker() -> bool {
     WORKERS.fetch_add(1, Ordering::AcqRel);
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread), default attributes.
-    let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) };
+    let r = crate::raw::with_dispatch_off(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) });
     if r != 0 {
         WORKERS.fetch_sub(1, Ordering::AcqRel);
         crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one or runs inline");

@@ -506,4 +506,11 @@ fn slice_and_file_io_are_validated() {
     }
     let o = output(greenshim(&["--file-io", "uring", "true"]));
     assert_eq!(o.status.code(), Some(2));
+    for good in ["off", "report", "catch"] {
+        let o = output(greenshim(&["--raw", good, "true"]));
+        assert_eq!(o.status.code(), Some(0), "--raw {good}: {}", text(&o.stderr));
+    }
+    let o = output(greenshim(&["--", "true"]).env("GREENSHIM_RAW", "on"));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).starts_with("greenshim: invalid GREENSHIM_RAW=\"on\": expected off|report|catch"), "{}", text(&o.stderr));
 }

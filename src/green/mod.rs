@@ -199,6 +199,9 @@ pub struct Green {
     /// Next older control block in the never-shrinking list of all of them
     /// (hub::debug::all_threads), which any OS thread may walk.
     pub all_next: *mut Green,
+    /// The raw-syscall selector while this thread is switched out (crate::raw): BLOCK
+    /// for program code, ALLOW when it parked inside the raw dispatcher.
+    pub raw_sel: u8,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -230,6 +233,7 @@ impl Green {
             tls: None,
             tls_dtors: Vec::new(),
             remote_next: core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()),
+            raw_sel: crate::raw::BLOCK,
             sched: None,
             cancel: core::sync::atomic::AtomicU32::new(0),
             at_point: 0,

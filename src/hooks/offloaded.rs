@@ -247,36 +247,111 @@ pub unsafe extern "C" fn lockf(fd: c_int, cmd: c_int, len: libc::off_t) -> c_int
     }
 }
 
-/// `system` waits for its child inside glibc, out of the shim's reach: run it whole on
-/// a pool thread.
+/// `system`, as glibc builds it, with the wait parked: SIGINT and SIGQUIT ignored in
+/// the process while any `system` runs, SIGCHLD blocked in the calling thread (so a
+/// SIGCHLD handler that reaps every child cannot take this one first), `/bin/sh -c cmd`
+/// started with `posix_spawn` with the caller's own signal mask and SIGINT/SIGQUIT at
+/// their defaults, and `waitpid` for it — the hooked one, which parks instead of
+/// blocking every green thread.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
-    if cmd.is_null() {
-        // SAFETY: system(NULL) only checks for a shell.
+    if cmd.is_null() || crate::hub::local().is_none() {
+        // SAFETY: system(NULL) only checks for a shell; off the hub, glibc's own.
         return unsafe { real::system(cmd) };
     }
-    // glibc blocks SIGCHLD in the calling thread until its waitpid has the child, so a
-    // SIGCHLD handler that reaps every child cannot take it first. The pool thread's
-    // glibc does that for itself; the caller's own mask (virtual for a green thread,
-    // the kernel's for the root) gets the same, through the mask hooks.
-    // SAFETY: zeroed sigsets are valid; the hooks take valid set pointers.
-    let (mut chld, mut old): (libc::sigset_t, libc::sigset_t) = unsafe { (core::mem::zeroed(), core::mem::zeroed()) };
-    // SAFETY: as above.
-    let blocked = unsafe {
+    // SAFETY: plain libc calls on valid, local structures; cmd is the program's string.
+    unsafe {
+        ignore_intr_quit(true);
+        let (mut chld, mut omask): (libc::sigset_t, libc::sigset_t) = (core::mem::zeroed(), core::mem::zeroed());
         libc::sigemptyset(&mut chld);
         libc::sigaddset(&mut chld, libc::SIGCHLD);
-        crate::hooks::signal::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut old) == 0
-    };
-    let a = P(cmd);
-    // SAFETY: forwarded.
-    let r = offload_errno(move || unsafe { real::system({ a }.0) });
-    if blocked {
-        let e = sys::errno();
-        // SAFETY: old is the mask read above.
-        unsafe { crate::hooks::signal::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut()) };
-        sys::set_errno(e);
+        crate::hooks::signal::pthread_sigmask(libc::SIG_BLOCK, &chld, &mut omask);
+
+        let mut attr: libc::posix_spawnattr_t = core::mem::zeroed();
+        libc::posix_spawnattr_init(&mut attr);
+        let mut def: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut def);
+        if !SAVED_IGN[0].load(core::sync::atomic::Ordering::Relaxed) {
+            libc::sigaddset(&mut def, libc::SIGINT);
+        }
+        if !SAVED_IGN[1].load(core::sync::atomic::Ordering::Relaxed) {
+            libc::sigaddset(&mut def, libc::SIGQUIT);
+        }
+        libc::posix_spawnattr_setsigdefault(&mut attr, &def);
+        libc::posix_spawnattr_setsigmask(&mut attr, &omask);
+        libc::posix_spawnattr_setflags(&mut attr, (libc::POSIX_SPAWN_SETSIGDEF | libc::POSIX_SPAWN_SETSIGMASK) as _);
+        let argv: [*const c_char; 4] = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, core::ptr::null()];
+        unsafe extern "C" {
+            static environ: *const *mut c_char;
+        }
+        let mut pid: libc::pid_t = 0;
+        let e = real::posix_spawn(&mut pid, c"/bin/sh".as_ptr(), core::ptr::null(), &attr, argv.as_ptr() as _, environ);
+        libc::posix_spawnattr_destroy(&mut attr);
+        let mut status: c_int = 0;
+        let mut err = 0;
+        if e == 0 {
+            loop {
+                let r = crate::hooks::process::waitpid(pid, &mut status, 0);
+                if r == pid {
+                    break;
+                }
+                if r < 0 && sys::errno() == libc::EINTR {
+                    continue;
+                }
+                // Another waiter took the child (a SIGCHLD handler while another thread
+                // left SIGCHLD unblocked, as natively).
+                status = -1;
+                err = sys::errno();
+                break;
+            }
+        } else {
+            status = 127 << 8;
+        }
+        ignore_intr_quit(false);
+        crate::hooks::signal::pthread_sigmask(libc::SIG_SETMASK, &omask, core::ptr::null_mut());
+        if err != 0 {
+            sys::set_errno(err);
+        }
+        status
     }
-    r
+}
+
+/// How many `system` calls are running, and whether SIGINT/SIGQUIT were ignored before
+/// the first of them (then the child keeps them ignored).
+static SYSTEM_RUNNING: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+static SAVED_IGN: [core::sync::atomic::AtomicBool; 2] = [const { core::sync::atomic::AtomicBool::new(false) }; 2];
+static SAVED_ACT: [core::sync::atomic::AtomicPtr<libc::sigaction>; 2] =
+    [const { core::sync::atomic::AtomicPtr::new(core::ptr::null_mut()) }; 2];
+
+/// The first `system` saves SIGINT's and SIGQUIT's actions and ignores both; the last
+/// puts them back (glibc's reference count, on the hub thread: no lock needed).
+unsafe fn ignore_intr_quit(start: bool) {
+    use core::sync::atomic::Ordering::Relaxed;
+    let sigs = [libc::SIGINT, libc::SIGQUIT];
+    // SAFETY: sigaction through the hook with valid structures; the saved actions are
+    // boxed while any system() runs.
+    unsafe {
+        if start {
+            if SYSTEM_RUNNING.fetch_add(1, Relaxed) == 0 {
+                for (i, sig) in sigs.iter().enumerate() {
+                    let mut ign: libc::sigaction = core::mem::zeroed();
+                    ign.sa_sigaction = libc::SIG_IGN;
+                    let old = Box::into_raw(Box::new(core::mem::zeroed::<libc::sigaction>()));
+                    crate::hooks::signal::sigaction(*sig, &ign, old);
+                    SAVED_IGN[i].store((*old).sa_sigaction == libc::SIG_IGN, Relaxed);
+                    SAVED_ACT[i].store(old, Relaxed);
+                }
+            }
+        } else if SYSTEM_RUNNING.fetch_sub(1, Relaxed) == 1 {
+            for (i, sig) in sigs.iter().enumerate() {
+                let old = SAVED_ACT[i].swap(core::ptr::null_mut(), Relaxed);
+                if !old.is_null() {
+                    crate::hooks::signal::sigaction(*sig, old, core::ptr::null_mut());
+                    drop(Box::from_raw(old));
+                }
+            }
+        }
+    }
 }
 
 /// `pclose` waits for the child of `popen` inside glibc: offloaded as well.

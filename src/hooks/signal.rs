@@ -193,6 +193,13 @@ pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old:
     if sig != 0 && sig == crate::hog::owned_signal() {
         return owned_sigaction(sig, act, old);
     }
+    if sig == libc::SIGSYS {
+        // Under GREENSHIM_RAW the kernel's SIGSYS action is the shim's; the program's is
+        // kept (and obeyed) by crate::raw.
+        if let Some(r) = crate::raw::program_sigaction(act, old) {
+            return r;
+        }
+    }
     let idx = (sig as usize).min(NSIG - 1);
     let (prev_h, prev_f) = (USER_HANDLER[idx].load(Ordering::Acquire), USER_FLAGS[idx].load(Ordering::Acquire));
     // SAFETY: act is null or the program's sigaction.
@@ -486,14 +493,27 @@ fn green_running() -> Option<*mut crate::green::Green> {
     (!unsafe { (*g).is_root }).then_some(g)
 }
 
+/// Under GREENSHIM_RAW, SIGSYS must never be blocked on the hub thread (a dispatch
+/// SIGSYS while blocked kills the process): a copy of the program's set without it.
+fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+    // SAFETY: set is null or the program's sigset.
+    let mut s = *unsafe { set.as_ref() }?;
+    if crate::raw::on() && how != libc::SIG_UNBLOCK {
+        // SAFETY: s is a valid sigset.
+        unsafe { libc::sigdelset(&mut s, libc::SIGSYS) };
+    }
+    Some(s)
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
     match green_running() {
         Some(g) => virtual_sigmask(g, how, set, old),
         None => {
             ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+            let set = without_sigsys(how, set);
             // SAFETY: forwarded.
-            unsafe { real::pthread_sigmask(how, set, old) }
+            unsafe { real::pthread_sigmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) }
         }
     }
 }
@@ -510,8 +530,9 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
         },
         None => {
             ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+            let set = without_sigsys(how, set);
             // SAFETY: forwarded.
-            unsafe { real::sigprocmask(how, set, old) }
+            unsafe { real::sigprocmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) }
         }
     }
 }

@@ -128,6 +128,20 @@ pub fn in_signal_handler() -> bool {
     local_identity().is_some() && HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler()
 }
 
+/// Whether the caller runs on the hub's OS thread (or in a vfork child of it, which
+/// shares its thread pointer). No side effects: safe in any signal handler.
+#[inline(always)]
+pub fn on_hub_thread() -> bool {
+    let tp = HUB_TP.load(Ordering::Relaxed);
+    tp != 0 && tp == sys::thread_pointer()
+}
+
+/// A vfork child may be running on the hub's memory (see `hooks::process::vfork`).
+#[inline(always)]
+pub fn vfork_pending() -> bool {
+    VFORK_PENDING.load(Ordering::Relaxed)
+}
+
 /// The hub for identity questions (which green thread is running: `pthread_self`,
 /// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
 #[inline(always)]
@@ -593,7 +607,10 @@ unsafe fn switch_out(h: *mut Hub, g: *mut Green) {
     // SAFETY: g is the current thread of hub h.
     unsafe {
         if (*g).is_root {
+            // The scheduler runs with the raw-syscall selector at ALLOW (crate::raw).
+            let sel = crate::raw::swap_selector(crate::raw::ALLOW);
             run_until_root_ready(h);
+            crate::raw::restore_selector(sel);
         } else {
             debug::record_context(&mut (*g).ctx);
             (*(*g).yielder).suspend(());
@@ -733,7 +750,9 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
             green::tls::catch_up(a);
             green::tls::set_fs(a.tp);
         }
+        let sel = crate::raw::swap_selector((*g).raw_sel);
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        (*g).raw_sel = crate::raw::swap_selector(sel);
         if (*g).tls.is_some() {
             green::tls::set_fs((*h).tp);
         }

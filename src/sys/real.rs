@@ -46,8 +46,13 @@ macro_rules! reals {
                 }
                 // SAFETY: p is the address of the libc function with exactly this signature.
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
+                // What libc does on the shim's behalf is the shim's: its internal system
+                // calls are not trapped as the program's (crate::raw).
+                let sel = crate::raw::swap_selector(crate::raw::ALLOW);
                 // SAFETY: forwarded under the caller's contract.
-                unsafe { f($($arg),*) }
+                let r = unsafe { f($($arg),*) };
+                crate::raw::restore_selector(sel);
+                r
             }
         )*
 

@@ -1,0 +1,817 @@
+//! Raw system calls outside the hooks (`GREENSHIM_RAW=off|report|catch`).
+//!
+//! The hooks see calls into libc's public symbols only. A `syscall` instruction inside
+//! glibc (stdio's internal reads and writes, the resolver's sockets, internal lock
+//! waits) or in the program's own code has no symbol to interpose, and blocks the OS
+//! thread — every green thread with it. With `report` or `catch`, the hub thread runs
+//! under Syscall User Dispatch (`PR_SET_SYSCALL_USER_DISPATCH`, Linux ≥ 5.11): a system
+//! call made from outside the shim's own text while the selector byte says BLOCK raises
+//! SIGSYS instead of entering the kernel. The selector is BLOCK while a green thread
+//! runs and ALLOW while the scheduler runs, inside this module's handler and dispatcher,
+//! and inside the shim's memory allocation; each green thread keeps its own value across
+//! a park (so one parked inside the dispatcher resumes with ALLOW).
+//!
+//! The SIGSYS handler never parks. It
+//! * `report`: counts the call by (call site, number) in a fixed lock-free table when the
+//!   call can block, re-issues it from the shim's text and puts the result in `rax`;
+//!   the table is printed at exit;
+//! * `catch`: for a blocking call it can serve (read/write family, socket data calls,
+//!   accept, connect, poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4, and
+//!   futex waits, served by re-reading the word under a back-off park) made
+//!   by a green thread outside any signal handler, rewrites the interrupted context so
+//!   that, once the handler returns, the thread runs `greenshim_raw_trampoline` on its
+//!   own stack: the trampoline saves every register the syscall ABI preserves (and the
+//!   extended FPU state), calls the dispatcher — an ordinary function that calls the
+//!   hook for that call, which may park — and returns to the instruction after the
+//!   `syscall` with the kernel-style result in `rax`. Everything else is re-issued.
+//! * `rt_sigreturn` issued by libc's `__restore_rt` at the end of a handler while the
+//!   selector says BLOCK traps as well: the handler performs it by copying the
+//!   program's signal frame into its own, so its own return restores that context.
+//! * A SIGSYS that is not a dispatch (seccomp, `kill`) goes to the program's own SIGSYS
+//!   action, which the shim keeps (the kernel's action stays the shim's handler).
+//!
+//! Costs, measured in `make bench`: a trapped call costs a signal delivery and return
+//! (about 1.5–2 µs here); hooked calls cost what they did (two byte stores per switch).
+
+use crate::sys::{self, sc};
+use core::ffi::c_int;
+use core::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+
+pub const ALLOW: u8 = 0;
+pub const BLOCK: u8 = 1;
+
+const PR_SET_SYSCALL_USER_DISPATCH: i32 = 59;
+const PR_SYS_DISPATCH_ON: usize = 1;
+const SYS_USER_DISPATCH: i32 = 2;
+
+/// The byte the kernel reads on every system call of the hub thread (only that thread
+/// enables dispatch: the offload pool's threads never trap).
+pub static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+
+/// 0 off, 1 report, 2 catch.
+static MODE: AtomicU8 = AtomicU8::new(0);
+/// Bytes `xsave` needs for the enabled state components (0: no xsave, catch is off).
+static XSAVE_SIZE: AtomicUsize = AtomicUsize::new(0);
+static TEXT: [AtomicUsize; 2] = [const { AtomicUsize::new(0) }; 2];
+
+/// The mode asked for by GREENSHIM_RAW.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    Off = 0,
+    Report = 1,
+    Catch = 2,
+}
+
+#[inline(always)]
+pub fn on() -> bool {
+    MODE.load(Ordering::Relaxed) != 0
+}
+
+/// Sets the selector, returning the previous value (nothing when the layer is off).
+#[inline(always)]
+pub fn swap_selector(v: u8) -> u8 {
+    if on() && crate::hub::on_hub_thread() {
+        SELECTOR.swap(v, Ordering::Relaxed)
+    } else {
+        ALLOW
+    }
+}
+
+/// Restores a value [`swap_selector`] returned.
+#[inline(always)]
+pub fn restore_selector(v: u8) {
+    if on() && crate::hub::on_hub_thread() {
+        SELECTOR.store(v, Ordering::Relaxed);
+    }
+}
+
+// ---- report table ------------------------------------------------------------------------
+
+const SLOTS: usize = 512;
+/// Key: call site << 9 | syscall number (0 = free slot).
+static KEYS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+static CAUGHT: AtomicU64 = AtomicU64::new(0);
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+/// Async-signal-safe: atomics only.
+fn record(site: usize, nr: usize) {
+    let key = ((site as u64) << 9) | (nr as u64 & 511);
+    let mut i = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 55) as usize % SLOTS;
+    for _ in 0..32 {
+        match KEYS[i].compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                COUNTS[i].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(k) if k == key => {
+                COUNTS[i].fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Err(_) => i = (i + 1) % SLOTS,
+        }
+    }
+    LOST.fetch_add(1, Ordering::Relaxed);
+}
+
+/// System calls that can wait for another party (what the report lists).
+#[allow(non_upper_case_globals)]
+fn can_block(nr: i64, a: &[usize; 6]) -> bool {
+    use libc::*;
+    match nr {
+        SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_preadv | SYS_pwritev
+        | SYS_preadv2 | SYS_pwritev2 | SYS_recvfrom | SYS_sendto | SYS_recvmsg | SYS_sendmsg | SYS_recvmmsg
+        | SYS_sendmmsg | SYS_accept | SYS_accept4 | SYS_connect | SYS_poll | SYS_ppoll | SYS_select
+        | SYS_pselect6 | SYS_epoll_wait | SYS_epoll_pwait | SYS_epoll_pwait2 | SYS_nanosleep
+        | SYS_clock_nanosleep | SYS_wait4 | SYS_waitid | SYS_msgrcv | SYS_msgsnd | SYS_semop
+        | SYS_semtimedop | SYS_mq_timedsend | SYS_mq_timedreceive | SYS_flock | SYS_sendfile | SYS_splice
+        | SYS_tee | SYS_pause | SYS_rt_sigsuspend | SYS_rt_sigtimedwait | SYS_futex_waitv | SYS_open
+        | SYS_openat | SYS_fsync | SYS_fdatasync => true,
+        SYS_futex => {
+            let op = (a[1] as i32) & 127 & !libc::FUTEX_PRIVATE_FLAG;
+            matches!(op, 0 | 6 | 9 | 11) // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI
+        }
+        SYS_fcntl => matches!(a[1] as i32, libc::F_SETLKW | libc::F_OFD_SETLKW),
+        _ => false,
+    }
+}
+
+/// Calls the catch dispatcher can serve by parking.
+#[allow(non_upper_case_globals)]
+fn servable(nr: i64, a: &[usize; 6]) -> bool {
+    use libc::*;
+    match nr {
+        SYS_read | SYS_write | SYS_readv | SYS_writev | SYS_pread64 | SYS_pwrite64 | SYS_recvfrom | SYS_sendto
+        | SYS_recvmsg | SYS_sendmsg | SYS_accept | SYS_accept4 | SYS_connect | SYS_poll | SYS_ppoll | SYS_select
+        | SYS_epoll_wait | SYS_nanosleep | SYS_clock_nanosleep => true,
+        SYS_wait4 => a[3] == 0,
+        SYS_futex => matches!(futex_op(a[1]), FUTEX_WAIT | FUTEX_WAIT_BITSET),
+        _ => false,
+    }
+}
+
+/// The futex command without the private and clock flags.
+fn futex_op(op: usize) -> i32 {
+    (op as i32) & !(libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME)
+}
+
+const FUTEX_BACKOFF_MIN_NS: u64 = 50_000;
+const FUTEX_BACKOFF_MAX_NS: u64 = 5_000_000;
+
+/// A futex wait inside libc (an internal lock, a stdio or resolver lock whose holder
+/// may be a green thread parked in a caught call): waits by re-reading the word under a
+/// back-off park (50 µs doubling to 5 ms) rather than in the kernel, so the holder
+/// can run, and a release by any thread — whose wake goes to the kernel — is seen.
+/// Returns as the kernel does: 0 (woken: the word changed), -EAGAIN (it differed at
+/// once), -ETIMEDOUT, -EINTR.
+unsafe fn futex_wait(a: &[usize; 6]) -> isize {
+    let (uaddr, op, val, ts) = (a[0] as *const u32, a[1] as i32, a[2] as u32, a[3] as *const libc::timespec);
+    if uaddr.is_null() || uaddr as usize % 4 != 0 {
+        return -(libc::EINVAL as isize);
+    }
+    let now = sys::now_ns();
+    // SAFETY: ts is null or the caller's timespec.
+    let deadline = unsafe { ts.as_ref() }.map(|t| {
+        let ns = (t.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(t.tv_nsec.max(0) as u64);
+        if futex_op(op as usize) == libc::FUTEX_WAIT {
+            now.saturating_add(ns)
+        } else if op & libc::FUTEX_CLOCK_REALTIME != 0 {
+            let mut rt = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: rt is a valid out-buffer.
+            unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut rt) };
+            let rt_ns = rt.tv_sec as u64 * 1_000_000_000 + rt.tv_nsec as u64;
+            now.saturating_add(ns.saturating_sub(rt_ns))
+        } else {
+            ns
+        }
+    });
+    let mut backoff = FUTEX_BACKOFF_MIN_NS;
+    let mut first = true;
+    loop {
+        // SAFETY: the caller's futex word (the kernel would fault the same address).
+        if unsafe { core::ptr::read_volatile(uaddr) } != val {
+            return if first { -(libc::EAGAIN as isize) } else { 0 };
+        }
+        first = false;
+        let t = sys::now_ns();
+        if deadline.is_some_and(|d| t >= d) {
+            return -(libc::ETIMEDOUT as isize);
+        }
+        let until = deadline.map_or(t + backoff, |d| d.min(t + backoff));
+        backoff = (backoff * 2).min(FUTEX_BACKOFF_MAX_NS);
+        if let crate::sync::parking_lot::Parked::Interrupted =
+            crate::sync::parking_lot::park(uaddr as usize, || true, || {}, Some(until), crate::green::Reason::Futex)
+        {
+            return -(libc::EINTR as isize);
+        }
+    }
+}
+
+// ---- set-up ------------------------------------------------------------------------------
+
+unsafe extern "C" {
+    fn greenshim_raw_trampoline();
+    fn greenshim_raw_restorer();
+}
+
+/// The executable segment of this library: system calls from there always pass.
+fn own_text() -> Option<(usize, usize)> {
+    // SAFETY: a zeroed Dl_info is a valid out-buffer; dladdr reads our own address.
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::dladdr(own_text as *const () as *const libc::c_void, &mut info) } == 0 {
+        return None;
+    }
+    let base = info.dli_fbase as usize;
+    // SAFETY: the ELF header and program headers of a loaded object are mapped at its base
+    // (first PT_LOAD at offset 0, as the linker lays out shared objects).
+    unsafe {
+        let eh = &*(base as *const libc::Elf64_Ehdr);
+        let ph = (base + eh.e_phoff as usize) as *const libc::Elf64_Phdr;
+        // The load bias: the first PT_LOAD maps offset 0 at vaddr v0.
+        let mut bias = None;
+        for i in 0..eh.e_phnum as usize {
+            let p = &*ph.add(i);
+            if p.p_type == libc::PT_LOAD {
+                bias = Some(base - (p.p_vaddr as usize - p.p_offset as usize) - p.p_offset as usize);
+                break;
+            }
+        }
+        let bias = bias?;
+        for i in 0..eh.e_phnum as usize {
+            let p = &*ph.add(i);
+            if p.p_type == libc::PT_LOAD && p.p_flags & libc::PF_X != 0 {
+                return Some((bias + p.p_vaddr as usize, p.p_memsz as usize));
+            }
+        }
+    }
+    None
+}
+
+fn xsave_size() -> usize {
+    let l1 = core::arch::x86_64::__cpuid(1);
+    if l1.ecx & (1 << 27) == 0 {
+        return 0; // no OSXSAVE
+    }
+    // Leaf 0xD exists when OSXSAVE is set.
+    let d = core::arch::x86_64::__cpuid_count(0xD, 0);
+    (d.ebx as usize + 63) & !63
+}
+
+/// Turns dispatch on for the calling (hub) thread. Returns false, with a log line, where
+/// the kernel does not offer it.
+fn enable_here() -> bool {
+    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
+    SELECTOR.store(BLOCK, Ordering::Relaxed);
+    // SAFETY: plain prctl; the selector is a static byte that lives as long as the process.
+    let r = unsafe {
+        sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, &SELECTOR as *const AtomicU8)
+    };
+    if r.is_err() {
+        SELECTOR.store(ALLOW, Ordering::Relaxed);
+        return false;
+    }
+    true
+}
+
+/// Sets the layer up on the hub thread (start-up, after the hub is installed).
+pub fn init(mode: Mode) {
+    if mode == Mode::Off {
+        return;
+    }
+    let Some((start, len)) = own_text() else {
+        crate::warn!("GREENSHIM_RAW: cannot find the shim's own text; raw system calls are not watched");
+        return;
+    };
+    TEXT[0].store(start, Ordering::Relaxed);
+    TEXT[1].store(len, Ordering::Relaxed);
+    let mode = if mode == Mode::Catch && xsave_size() == 0 {
+        crate::warn!("GREENSHIM_RAW=catch needs XSAVE; reporting only");
+        Mode::Report
+    } else {
+        mode
+    };
+    XSAVE_SIZE.store(xsave_size(), Ordering::Relaxed);
+    // The handler: no signal added to the interrupted code's mask (a call re-issued here
+    // waits as interruptibly as it would have; SIGSYS itself stays deliverable, since a
+    // forced SIGSYS while blocked kills), returning through our own restorer (in our
+    // text: it never traps).
+    // SAFETY: the kernel's sigaction layout: handler, flags, restorer, mask.
+    let act: [usize; 4] = [
+        on_sigsys as *const () as usize,
+        (libc::SA_SIGINFO | libc::SA_NODEFER | 0x0400_0000 /* SA_RESTORER */) as usize,
+        greenshim_raw_restorer as *const () as usize,
+        0,
+    ];
+    // SAFETY: act is a valid kernel sigaction; the old action is not needed (the
+    // program's view of SIGSYS is kept in PROGRAM_ACTION, SIG_DFL until it sets one).
+    if unsafe { sc!(libc::SYS_rt_sigaction, libc::SIGSYS, act.as_ptr(), 0usize, 8) }.is_err() {
+        crate::warn!("GREENSHIM_RAW: cannot install the SIGSYS handler; raw system calls are not watched");
+        return;
+    }
+    MODE.store(mode as u8, Ordering::Relaxed);
+    if !enable_here() {
+        MODE.store(0, Ordering::Relaxed);
+        crate::warn!("GREENSHIM_RAW: Syscall User Dispatch is not available (Linux >= 5.11); raw system calls are not watched");
+        return;
+    }
+    // SAFETY: registering a plain extern "C" fn.
+    unsafe { libc::atexit(at_exit) };
+}
+
+/// Turns dispatch off for the calling thread: the kernel copies it into every thread
+/// and process the hub thread creates, but only the hub thread runs program code (a pool
+/// thread that trapped would flip the hub's selector, and a `posix_spawn` child of one
+/// would die of SIGSYS once its handlers are reset).
+pub fn not_here() {
+    if on() {
+        // PR_SYS_DISPATCH_OFF with all-zero arguments.
+        // SAFETY: plain prctl on the calling thread.
+        let _ = unsafe { sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, 0usize, 0usize, 0usize, 0usize) };
+    }
+}
+
+/// Runs `f` (which starts an OS thread of the shim's) with dispatch off on the hub
+/// thread, so the new thread does not inherit it: until it could turn it off itself,
+/// it runs glibc's start-up with every signal blocked, and a dispatch SIGSYS then would
+/// kill the process.
+pub fn with_dispatch_off<R>(f: impl FnOnce() -> R) -> R {
+    if !(on() && crate::hub::on_hub_thread()) {
+        return f();
+    }
+    not_here();
+    let r = f();
+    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
+    // SAFETY: plain prctl; the selector keeps its value.
+    let _ = unsafe { sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, &SELECTOR as *const AtomicU8) };
+    r
+}
+
+/// In a fork child, on the forking thread: dispatch is on again with the selector
+/// BLOCK (the child continues in program code).
+pub fn after_fork_child() {
+    if on() && !enable_here() {
+        MODE.store(0, Ordering::Relaxed);
+    }
+}
+
+// ---- the program's SIGSYS action ---------------------------------------------------------
+
+static PROG_HANDLER: AtomicUsize = AtomicUsize::new(0); // SIG_DFL
+static PROG_FLAGS: AtomicUsize = AtomicUsize::new(0);
+static PROG_MASK: AtomicU64 = AtomicU64::new(0);
+
+/// `sigaction(SIGSYS, …)` while the layer is on: the program's action is kept here and
+/// reported back; the kernel keeps the shim's handler. Returns None when off.
+pub fn program_sigaction(act: *const libc::sigaction, old: *mut libc::sigaction) -> Option<c_int> {
+    if !on() {
+        return None;
+    }
+    // SAFETY: old is null or the program's out-parameter.
+    if let Some(o) = unsafe { old.as_mut() } {
+        // SAFETY: a zeroed sigaction is valid.
+        *o = unsafe { core::mem::zeroed() };
+        o.sa_sigaction = PROG_HANDLER.load(Ordering::Acquire);
+        o.sa_flags = PROG_FLAGS.load(Ordering::Acquire) as c_int;
+        let m = PROG_MASK.load(Ordering::Acquire);
+        // SAFETY: sa_mask starts with the 64 bits the kernel uses.
+        unsafe { *(&mut o.sa_mask as *mut libc::sigset_t as *mut u64) = m };
+    }
+    // SAFETY: act is null or the program's action.
+    if let Some(a) = unsafe { act.as_ref() } {
+        // SAFETY: as above.
+        let m = unsafe { *(&a.sa_mask as *const libc::sigset_t as *const u64) };
+        PROG_MASK.store(m, Ordering::Release);
+        PROG_FLAGS.store(a.sa_flags as usize, Ordering::Release);
+        PROG_HANDLER.store(a.sa_sigaction, Ordering::Release);
+    }
+    Some(0)
+}
+
+/// A SIGSYS that is not a dispatch: the program's action, as the kernel would take it.
+unsafe fn forward(sig: c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    let h = PROG_HANDLER.load(Ordering::Acquire);
+    if h == libc::SIG_IGN {
+        return;
+    }
+    if h == libc::SIG_DFL {
+        // The default action (core dump): put it in the kernel and send the signal again;
+        // it is delivered as soon as this handler returns.
+        let act: [usize; 4] = [0, 0, 0, 0];
+        // SAFETY: a valid kernel sigaction (SIG_DFL).
+        unsafe {
+            let _ = sc!(libc::SYS_rt_sigaction, libc::SIGSYS, act.as_ptr(), 0usize, 8);
+            let _ = sc!(libc::SYS_tgkill, sc!(libc::SYS_getpid).unwrap_or(0), sc!(libc::SYS_gettid).unwrap_or(0), libc::SIGSYS);
+        }
+        return;
+    }
+    // SAFETY: h is the handler the program registered, with the signature its flags say.
+    unsafe {
+        if PROG_FLAGS.load(Ordering::Acquire) as c_int & libc::SA_SIGINFO != 0 {
+            let f: extern "C" fn(c_int, *mut libc::siginfo_t, *mut libc::c_void) = core::mem::transmute(h);
+            f(sig, info, uc);
+        } else {
+            let f: extern "C" fn(c_int) = core::mem::transmute(h);
+            f(sig);
+        }
+    }
+}
+
+// ---- the handler -------------------------------------------------------------------------
+
+/// What the handler leaves on the interrupted stack for the trampoline.
+#[repr(C)]
+pub struct Frame {
+    nr: usize,
+    a: [usize; 6],
+    rip: usize,
+    rsp: usize,
+    _pad: usize,
+}
+
+/// The kernel's `struct ucontext` up to and including its 8-byte signal mask.
+const KERNEL_UCONTEXT: usize = 8 + 8 + 24 + 256 + 8;
+
+extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
+    if !crate::hub::on_hub_thread() && unsafe { (*info).si_code } == SYS_USER_DISPATCH {
+        // A thread that inherited dispatch without being the hub's (see not_here): stop
+        // trapping here and run the call again where it was (rax holds its number
+        // again). The selector is the hub's: not touched.
+        not_here();
+        // SAFETY: as above.
+        unsafe { (*(ucv as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] -= 2 };
+        return;
+    }
+    let was = SELECTOR.swap(ALLOW, Ordering::Relaxed);
+    // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
+    unsafe {
+        if (*info).si_code != SYS_USER_DISPATCH {
+            SELECTOR.store(was, Ordering::Relaxed);
+            forward(sig, info, ucv);
+            return;
+        }
+        let uc = ucv as *mut libc::ucontext_t;
+        let g = &mut (*uc).uc_mcontext.gregs;
+
+        let nr = g[libc::REG_RAX as usize];
+        let a = [
+            g[libc::REG_RDI as usize] as usize,
+            g[libc::REG_RSI as usize] as usize,
+            g[libc::REG_RDX as usize] as usize,
+            g[libc::REG_R10 as usize] as usize,
+            g[libc::REG_R8 as usize] as usize,
+            g[libc::REG_R9 as usize] as usize,
+        ];
+        let rip = g[libc::REG_RIP as usize] as usize;
+        let rsp = g[libc::REG_RSP as usize] as usize;
+        if nr == libc::SYS_rt_sigreturn {
+            // libc's __restore_rt after a handler that ran program code: the program's
+            // frame is at rsp (its handler's `ret` popped the restorer address). Take it
+            // as ours, so our return restores that context — registers, FPU state (by
+            // its pointer), mask.
+            core::ptr::copy_nonoverlapping(rsp as *const u8, ucv as *mut u8, KERNEL_UCONTEXT);
+            SELECTOR.store(was, Ordering::Relaxed);
+            return;
+        }
+        match nr {
+            libc::SYS_rt_sigprocmask => {
+                // The mask in effect after our return is the one in the ucontext: apply
+                // the call to that (never blocking SIGSYS).
+                g[libc::REG_RAX as usize] = emulate_sigprocmask(uc, &a);
+                SELECTOR.store(was, Ordering::Relaxed);
+                return;
+            }
+            libc::SYS_clone | libc::SYS_clone3 | libc::SYS_vfork => {
+                // A child on a new stack (or on ours, for vfork) must start in the
+                // caller's code, not in this handler: run the `syscall` instruction
+                // again where it was, untrapped (the selector stays ALLOW until this
+                // thread's next switch).
+                g[libc::REG_RIP as usize] -= 2;
+                g[libc::REG_RAX as usize] = nr;
+                return;
+            }
+            _ => {}
+        }
+        let blocking = can_block(nr, &a);
+        if blocking {
+            record(rip.wrapping_sub(2), nr as usize);
+        }
+        if blocking
+            && MODE.load(Ordering::Relaxed) == Mode::Catch as u8
+            && servable(nr, &a)
+            && !crate::hub::vfork_pending()
+            && crate::hub::local().is_some()
+            && !crate::hub::in_signal_handler()
+        {
+            // Redirect: the trampoline runs on this stack once we return, below the
+            // handler's own frame (every signal is blocked until then, so no frame can
+            // land on it), and returns to rip with the result in rax.
+            // Every signal but SIGSYS blocked until our return restores the program's
+            // mask: a nested signal frame would land on the trampoline's frame.
+            let all: u64 = !(1u64 << (libc::SIGSYS - 1));
+            let _ = sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
+            let here = &was as *const u8 as usize;
+            let fsp = (here - 1024 - core::mem::size_of::<Frame>()) & !15;
+            core::ptr::write_volatile(fsp as *mut Frame, Frame { nr: nr as usize, a, rip, rsp, _pad: 0 });
+            g[libc::REG_RSP as usize] = fsp as i64;
+            g[libc::REG_RIP as usize] = greenshim_raw_trampoline as *const () as usize as i64;
+            CAUGHT.fetch_add(1, Ordering::Relaxed);
+            // The selector stays ALLOW: the trampoline sets BLOCK on its way back.
+            return;
+        }
+        let r = sys::raw::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        g[libc::REG_RAX as usize] = match r {
+            Ok(v) => v as i64,
+            Err(e) => -(e.0 as i64),
+        };
+        if nr == libc::SYS_sigaltstack && r.is_ok() {
+            // Our return restores the alternate stack from the ucontext: put the new one there.
+            let _ = sc!(libc::SYS_sigaltstack, 0usize, &mut (*uc).uc_stack as *mut libc::stack_t);
+        }
+        SELECTOR.store(was, Ordering::Relaxed);
+    }
+}
+
+/// `rt_sigprocmask(how, set, old, size)` applied to the mask our return restores.
+unsafe fn emulate_sigprocmask(uc: *mut libc::ucontext_t, a: &[usize; 6]) -> i64 {
+    let (how, set, old, size) = (a[0] as c_int, a[1] as *const u64, a[2] as *mut u64, a[3]);
+    if size != 8 {
+        return -(libc::EINVAL as i64);
+    }
+    // SAFETY: uc is the kernel's ucontext; its mask's first 8 bytes are the kernel's sigset.
+    unsafe {
+        let m = &mut (*uc).uc_sigmask as *mut libc::sigset_t as *mut u64;
+        let cur = *m;
+        let new = if set.is_null() {
+            cur
+        } else {
+            let v = core::ptr::read_unaligned(set);
+            match how {
+                libc::SIG_BLOCK => cur | v,
+                libc::SIG_UNBLOCK => cur & !v,
+                libc::SIG_SETMASK => v,
+                _ => return -(libc::EINVAL as i64),
+            }
+        };
+        if !old.is_null() {
+            core::ptr::write_unaligned(old, cur);
+        }
+        // SIGKILL and SIGSTOP cannot be blocked; SIGSYS must not be.
+        *m = new & !(1u64 << (libc::SIGKILL - 1)) & !(1u64 << (libc::SIGSTOP - 1)) & !(1u64 << (libc::SIGSYS - 1));
+    }
+    0
+}
+
+// The trampoline: entered with rsp at a Frame (16-aligned). Saves the registers the
+// syscall ABI preserves (rdi, rsi, rdx, r10, r8, r9, and the extended state; callee-
+// saved ones are kept by the dispatcher itself), calls the dispatcher, restores, sets
+// the selector back to BLOCK and jumps to the instruction after the `syscall` with the
+// original stack pointer; rcx and r11 are clobbered as by a real `syscall`.
+core::arch::global_asm!(
+    ".globl greenshim_raw_trampoline",
+    ".hidden greenshim_raw_trampoline",
+    ".type greenshim_raw_trampoline,@function",
+    "greenshim_raw_trampoline:",
+    "push rdi",
+    "push rsi",
+    "push rdx",
+    "push r10",
+    "push r8",
+    "push r9",
+    "push rbp",
+    "mov rbp, rsp",
+    "mov rax, qword ptr [rip + {xsave_size}]",
+    "sub rsp, rax",
+    "and rsp, -64",
+    // The XSAVE header's reserved bytes must be zero for XRSTOR.
+    "xor eax, eax",
+    "mov qword ptr [rsp + 512], rax",
+    "mov qword ptr [rsp + 520], rax",
+    "mov qword ptr [rsp + 528], rax",
+    "mov qword ptr [rsp + 536], rax",
+    "mov qword ptr [rsp + 544], rax",
+    "mov qword ptr [rsp + 552], rax",
+    "mov qword ptr [rsp + 560], rax",
+    "mov qword ptr [rsp + 568], rax",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xsave64 [rsp]",
+    "lea rdi, [rbp + 56]",
+    "call {dispatch}",
+    "mov r11, rax",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xrstor64 [rsp]",
+    "mov rax, r11",
+    "mov rsp, rbp",
+    "pop rbp",
+    "pop r9",
+    "pop r8",
+    "pop r10",
+    "pop rdx",
+    "pop rsi",
+    "pop rdi",
+    "mov byte ptr [rip + {selector}], 1",
+    "mov r11, qword ptr [rsp + 56]",
+    "mov rsp, qword ptr [rsp + 64]",
+    "jmp r11",
+    ".size greenshim_raw_trampoline, . - greenshim_raw_trampoline",
+    "",
+    ".globl greenshim_raw_restorer",
+    ".hidden greenshim_raw_restorer",
+    ".type greenshim_raw_restorer,@function",
+    "greenshim_raw_restorer:",
+    "mov eax, 15",
+    "syscall",
+    "ud2",
+    ".size greenshim_raw_restorer, . - greenshim_raw_restorer",
+    xsave_size = sym XSAVE_SIZE,
+    dispatch = sym dispatch,
+    selector = sym SELECTOR,
+);
+
+/// Serves one caught call through its hook (which may park) and returns the result as
+/// the kernel would (`-errno` on failure); the program's `errno` is left as it was.
+unsafe extern "C" fn dispatch(f: *const Frame) -> isize {
+    // SAFETY: the handler wrote the frame; the arguments are the program's own.
+    unsafe {
+        let f = &*f;
+        let a = f.a;
+        let saved = sys::errno();
+        // A cancellation must not unwind through the trampoline (it has no unwind
+        // information): it acts at the thread's next cancellation point instead.
+        let g = crate::hub::local().map(|h| crate::hub::current(h));
+        let was_disabled = g.map(|g| (*g).cancel.fetch_or(crate::green::cancel::DISABLED, Ordering::AcqRel) & crate::green::cancel::DISABLED != 0);
+        let r = dispatch_call(f.nr as i64, a, saved);
+        if let (Some(g), Some(false)) = (g, was_disabled) {
+            (*g).cancel.fetch_and(!crate::green::cancel::DISABLED, Ordering::AcqRel);
+        }
+        r
+    }
+}
+
+/// The body of [`dispatch`]: the hook for `nr`.
+unsafe fn dispatch_call(nr: i64, a: [usize; 6], saved: i32) -> isize {
+    use crate::hooks::{io, net, poll, process, time};
+    // SAFETY: the program's own arguments.
+    unsafe {
+        let r: isize = match nr {
+            libc::SYS_read => io::read(a[0] as c_int, a[1] as _, a[2]),
+            libc::SYS_write => io::write(a[0] as c_int, a[1] as _, a[2]),
+            libc::SYS_readv => io::readv(a[0] as c_int, a[1] as _, a[2] as c_int),
+            libc::SYS_writev => io::writev(a[0] as c_int, a[1] as _, a[2] as c_int),
+            libc::SYS_pread64 => io::pread64(a[0] as c_int, a[1] as _, a[2], a[3] as i64),
+            libc::SYS_pwrite64 => io::pwrite64(a[0] as c_int, a[1] as _, a[2], a[3] as i64),
+            libc::SYS_recvfrom => net::recvfrom(a[0] as c_int, a[1] as _, a[2], a[3] as c_int, a[4] as _, a[5] as _),
+            libc::SYS_sendto => net::sendto(a[0] as c_int, a[1] as _, a[2], a[3] as c_int, a[4] as _, a[5] as _),
+            libc::SYS_recvmsg => net::recvmsg(a[0] as c_int, a[1] as _, a[2] as c_int),
+            libc::SYS_sendmsg => net::sendmsg(a[0] as c_int, a[1] as _, a[2] as c_int),
+            libc::SYS_accept => net::accept(a[0] as c_int, a[1] as _, a[2] as _) as isize,
+            libc::SYS_accept4 => net::accept4(a[0] as c_int, a[1] as _, a[2] as _, a[3] as c_int) as isize,
+            libc::SYS_connect => net::connect(a[0] as c_int, a[1] as _, a[2] as _) as isize,
+            libc::SYS_poll => poll::poll(a[0] as _, a[1] as _, a[2] as c_int) as isize,
+            libc::SYS_ppoll => poll::ppoll(a[0] as _, a[1] as _, a[2] as _, a[3] as _) as isize,
+            libc::SYS_select => poll::select(a[0] as c_int, a[1] as _, a[2] as _, a[3] as _, a[4] as _) as isize,
+            libc::SYS_epoll_wait => poll::epoll_wait(a[0] as c_int, a[1] as _, a[2] as c_int, a[3] as c_int) as isize,
+            libc::SYS_nanosleep => time::nanosleep(a[0] as _, a[1] as _) as isize,
+            libc::SYS_clock_nanosleep => {
+                // Returns the error number itself, not -1/errno.
+                let e = time::clock_nanosleep(a[0] as _, a[1] as c_int, a[2] as _, a[3] as _);
+                sys::set_errno(saved);
+                return -(e as isize);
+            }
+            libc::SYS_wait4 => process::wait4(a[0] as _, a[1] as _, a[2] as c_int, a[3] as _) as isize,
+            libc::SYS_futex => {
+                let r = futex_wait(&a);
+                sys::set_errno(saved);
+                return r;
+            }
+            _ => match sys::raw::syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5]) {
+                Ok(v) => v as isize,
+                Err(e) => {
+                    sys::set_errno(e.0);
+                    -1
+                }
+            },
+        };
+        let out = if r < 0 { -(sys::errno() as isize) } else { r };
+        sys::set_errno(saved);
+        out
+    }
+}
+
+// ---- the report --------------------------------------------------------------------------
+
+#[allow(non_upper_case_globals)]
+fn name_of(nr: u64) -> &'static str {
+    use libc::*;
+    match nr as i64 {
+        SYS_read => "read",
+        SYS_write => "write",
+        SYS_readv => "readv",
+        SYS_writev => "writev",
+        SYS_pread64 => "pread64",
+        SYS_pwrite64 => "pwrite64",
+        SYS_preadv => "preadv",
+        SYS_pwritev => "pwritev",
+        SYS_preadv2 => "preadv2",
+        SYS_pwritev2 => "pwritev2",
+        SYS_recvfrom => "recvfrom",
+        SYS_sendto => "sendto",
+        SYS_recvmsg => "recvmsg",
+        SYS_sendmsg => "sendmsg",
+        SYS_recvmmsg => "recvmmsg",
+        SYS_sendmmsg => "sendmmsg",
+        SYS_accept => "accept",
+        SYS_accept4 => "accept4",
+        SYS_connect => "connect",
+        SYS_poll => "poll",
+        SYS_ppoll => "ppoll",
+        SYS_select => "select",
+        SYS_pselect6 => "pselect6",
+        SYS_epoll_wait => "epoll_wait",
+        SYS_epoll_pwait => "epoll_pwait",
+        SYS_epoll_pwait2 => "epoll_pwait2",
+        SYS_nanosleep => "nanosleep",
+        SYS_clock_nanosleep => "clock_nanosleep",
+        SYS_wait4 => "wait4",
+        SYS_waitid => "waitid",
+        SYS_futex => "futex(wait)",
+        SYS_futex_waitv => "futex_waitv",
+        SYS_fcntl => "fcntl(F_SETLKW)",
+        SYS_open => "open",
+        SYS_openat => "openat",
+        SYS_fsync => "fsync",
+        SYS_fdatasync => "fdatasync",
+        SYS_flock => "flock",
+        SYS_sendfile => "sendfile",
+        SYS_splice => "splice",
+        SYS_pause => "pause",
+        SYS_rt_sigsuspend => "rt_sigsuspend",
+        SYS_rt_sigtimedwait => "rt_sigtimedwait",
+        SYS_msgrcv => "msgrcv",
+        SYS_msgsnd => "msgsnd",
+        SYS_semop => "semop",
+        SYS_semtimedop => "semtimedop",
+        SYS_mq_timedsend => "mq_timedsend",
+        SYS_mq_timedreceive => "mq_timedreceive",
+        _ => "syscall",
+    }
+}
+
+/// Prints the table at exit: one line per call site, most frequent first, on the shim's
+/// stderr (the one it found at start, never the program's replacement).
+extern "C" fn at_exit() {
+    use core::fmt::Write;
+    if MODE.load(Ordering::Relaxed) == Mode::Catch as u8 && !crate::log::enabled(crate::log::Level::Info) {
+        return;
+    }
+    let _sel = swap_selector(ALLOW);
+    let mut rows: Vec<(u64, u64)> = (0..SLOTS)
+        .filter_map(|i| {
+            let k = KEYS[i].load(Ordering::Acquire);
+            (k != 0).then(|| (COUNTS[i].load(Ordering::Relaxed), k))
+        })
+        .collect();
+    if rows.is_empty() {
+        return; // helper processes (shells, children) with nothing to say stay quiet
+    }
+    rows.sort_by(|x, y| y.0.cmp(&x.0));
+    let mode = if MODE.load(Ordering::Relaxed) == Mode::Catch as u8 { "catch" } else { "report" };
+    let mut b = crate::log::LineBuf::new();
+    let _ = write!(
+        b,
+        "greenshim raw: {} call site(s) made blocking system calls outside the hooks (GREENSHIM_RAW={mode}; {} served by parking){}",
+        rows.len(),
+        CAUGHT.load(Ordering::Relaxed),
+        if LOST.load(Ordering::Relaxed) != 0 { "; the table overflowed" } else { "" }
+    );
+    b.flush_line();
+    for (count, key) in rows.iter().take(64) {
+        let (site, nr) = ((key >> 9) as usize, key & 511);
+        // SAFETY: a zeroed Dl_info is a valid out-buffer; dladdr only reads its argument.
+        let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+        // SAFETY: as above.
+        let found = unsafe { libc::dladdr(site as *const libc::c_void, &mut info) } != 0;
+        let cstr = |p: *const libc::c_char| {
+            if p.is_null() {
+                "?".into()
+            } else {
+                // SAFETY: dladdr's strings are NUL-terminated and live with the object.
+                unsafe { core::ffi::CStr::from_ptr(p) }.to_string_lossy()
+            }
+        };
+        let obj = if found { cstr(info.dli_fname) } else { "?".into() };
+        let obj = obj.rsplit('/').next().unwrap_or("?").to_string();
+        let _ = write!(b, "greenshim raw: {:>8} × {:<16} at ", count, name_of(nr));
+        if found && !info.dli_sname.is_null() {
+            let _ = write!(b, "{}+{:#x} ({obj})", cstr(info.dli_sname), site - info.dli_saddr as usize);
+        } else if found {
+            let _ = write!(b, "{obj}+{:#x}", site - info.dli_fbase as usize);
+        } else {
+            let _ = write!(b, "{site:#x}");
+        }
+        b.flush_line();
+    }
+}
