@@ -1,6 +1,7 @@
 # greenshim — build, test, demo, bench.
 #   make          build the library and the launcher (release)
 #   make test     build and run every test (cargo nextest, or cargo test without it)
+#   make test-raw the same suite with GREENSHIM_RAW=catch (raw system calls caught)
 #   make demo     build, then show the effect on real programs (native vs shim)
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
 #   make faults   the fault and soak suite (signals, limits, fork, memory), native vs
@@ -16,7 +17,7 @@ CARGO  ?= cargo
 LIB    := target/release/libgreenshim.so
 BIN    := target/release/greenshim
 
-.PHONY: all build rust-tests test demo bench compat faults wheel deb install clean
+.PHONY: all build rust-tests test test-raw demo bench compat faults wheel deb install clean
 
 all: build
 
@@ -33,6 +34,15 @@ test: build rust-tests
 		$(CARGO) nextest run --release --no-fail-fast; \
 	else \
 		$(CARGO) test --release --no-fail-fast; \
+	fi
+
+# The whole suite again with raw system calls caught (GREENSHIM_RAW=catch: every shim
+# run traps and parks the calls glibc makes inside itself). CI runs it before `make test`.
+test-raw: build rust-tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		GREENSHIM_RAW=catch $(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		GREENSHIM_RAW=catch $(CARGO) test --release --no-fail-fast; \
 	fi
 
 demo: build
