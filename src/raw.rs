@@ -125,8 +125,8 @@ fn can_block(nr: i64, a: &[usize; 6]) -> bool {
         | SYS_pselect6 | SYS_epoll_wait | SYS_epoll_pwait | SYS_epoll_pwait2 | SYS_nanosleep
         | SYS_clock_nanosleep | SYS_wait4 | SYS_waitid | SYS_msgrcv | SYS_msgsnd | SYS_semop
         | SYS_semtimedop | SYS_mq_timedsend | SYS_mq_timedreceive | SYS_flock | SYS_sendfile | SYS_splice
-        | SYS_tee | SYS_pause | SYS_rt_sigsuspend | SYS_rt_sigtimedwait | SYS_futex_waitv | SYS_open
-        | SYS_openat | SYS_fsync | SYS_fdatasync => true,
+        | SYS_tee | SYS_pause | SYS_rt_sigsuspend | SYS_rt_sigtimedwait | SYS_futex_waitv | SYS_fsync
+        | SYS_fdatasync => true,
         SYS_futex => {
             let op = (a[1] as i32) & 127 & !libc::FUTEX_PRIVATE_FLAG;
             matches!(op, 0 | 6 | 9 | 11) // WAIT, LOCK_PI, WAIT_BITSET, WAIT_REQUEUE_PI

@@ -573,6 +573,9 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
     } else {
         println!("verdict: runs under greenshim, but while a call above waits, every green thread on its OS thread waits too");
     }
+    println!("raw system calls (inside glibc, or syscall instructions in the program) do not show in its imports:");
+    println!("  run it once as `greenshim --raw report {}` to list the blocking ones by call site at exit,", program.to_string_lossy());
+    println!("  and `--raw catch` to have them parked");
     Ok(0)
 }
 
