@@ -420,7 +420,7 @@ def cases_micro(rows):
             ("pipe_pp", "pipe ping-pong (1 byte)", t_not_slower()),
         ]:
             r = Row("2. context switch", f"C {label} ×{n}", "ns/rt", "ns_per_op", target=tgt)
-            if BASE_LIB and case in ("pipe_pp", "condvar_pp"):
+            if BASE_LIB and case == "pipe_pp":
                 r.base_target = t_vs_base(BASE_PCT)
             measure(r, plan(micro_argv(case, n)), REPS)
             rows.append(r)
@@ -1057,7 +1057,7 @@ METHODOLOGY = """\
   what make native ping-pong slow on this VM). *greenshim*: the same binary with
   `LD_PRELOAD=libgreenshim.so`. *greenshim* followed by a commit: the same binary under the
   baseline release named in bench/BASELINE, built from git into build/bench-baseline/
-  (micro cases only); the fast-path rows and the pipe and condvar ping-pong must cost at
+  (micro cases only); the fast-path rows and the pipe ping-pong must cost at
   most {base_pct}% more than it. *reference*: gevent (Python cases) or a hand-written
   single-thread epoll server (C server case).
 - **Gain** columns: how many times better greenshim is than that column (less time,
