@@ -13,6 +13,7 @@
 //! | `GREENSHIM_TLS` | `per-green` (TLS of their own) or `shared` | `per-green` |
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
+//! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -78,6 +79,8 @@ pub struct Config {
     pub hog_ms: u64,
     /// Raw system calls outside the hooks: watched through Syscall User Dispatch.
     pub raw: Raw,
+    /// Preemption period in ms (0 = off).
+    pub preempt_ms: u64,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -106,6 +109,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_TLS", "per-green|shared", "per-green"),
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
     ("GREENSHIM_RAW", "off|report|catch", "off"),
+    ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -231,6 +235,24 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             },
             Raw::Off,
         )?,
+        preempt_ms: field(
+            &get,
+            11,
+            |s| match s.trim() {
+                "off" | "0" | "" => Some(0),
+                v => v.parse::<u64>().ok().filter(|n| (1..=1000).contains(n)),
+            },
+            0,
+        )?,
+    })
+    .and_then(|c: Config| {
+        // Switching a thread out anywhere needs its own errno and thread-locals, and the
+        // raw layer's handler takes the ticks.
+        if c.preempt_ms != 0 && (c.raw == Raw::Off || !c.tls_per_green) {
+            let (var, accepted, _) = VARS[11];
+            return Err(ConfigError { var, value: get(var).unwrap_or_default(), accepted });
+        }
+        Ok(c)
     })
 }
 

@@ -35,6 +35,7 @@ fn greenshim_init() {
         config::Raw::Report => crate::raw::Mode::Report,
         config::Raw::Catch => crate::raw::Mode::Catch,
     });
+    crate::raw::preempt_init(cfg.preempt_ms);
     // The child's fix-ups run as the first atfork child handler — before any handler the
     // program registers later, which may block and so park: by then the child's hub
     // must no longer hold the parent's threads. Registered with glibc directly (the

@@ -299,7 +299,8 @@ pub fn init(mode: Mode) {
     // SAFETY: the kernel's sigaction layout: handler, flags, restorer, mask.
     let act: [usize; 4] = [
         on_sigsys as *const () as usize,
-        (libc::SA_SIGINFO | libc::SA_NODEFER | 0x0400_0000 /* SA_RESTORER */) as usize,
+        // SA_RESTART: a preemption tick (a timer SIGSYS) restarts what it interrupts.
+        (libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_RESTART | 0x0400_0000 /* SA_RESTORER */) as usize,
         greenshim_raw_restorer as *const () as usize,
         0,
     ];
@@ -352,6 +353,13 @@ pub fn with_dispatch_off<R>(f: impl FnOnce() -> R) -> R {
 pub fn after_fork_child() {
     if on() && !enable_here() {
         MODE.store(0, Ordering::Relaxed);
+    }
+    // POSIX timers are not inherited.
+    let ms = PREEMPT_MS.load(Ordering::Relaxed);
+    if ms != 0 {
+        LAST_SWITCHES.store(u64::MAX, Ordering::Relaxed);
+        NRANGES.store(0, Ordering::Relaxed);
+        preempt_init(ms);
     }
 }
 
@@ -441,6 +449,12 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         not_here();
         // SAFETY: as above.
         unsafe { (*(ucv as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RIP as usize] -= 2 };
+        return;
+    }
+    // SAFETY: as above.
+    if unsafe { (*info).si_code } == libc::SI_TIMER && unsafe { (*info).si_value().sival_ptr } as usize == PREEMPT_MAGIC {
+        // SAFETY: as above.
+        unsafe { preempt_tick(ucv as *mut libc::ucontext_t) };
         return;
     }
     let was = SELECTOR.swap(ALLOW, Ordering::Relaxed);
@@ -815,3 +829,237 @@ extern "C" fn at_exit() {
         b.flush_line();
     }
 }
+
+// ---- preemption at safe points (GREENSHIM_PREEMPT) -------------------------------------------
+
+/// The timer's signal value: a SIGSYS carrying it is the shim's tick, not the program's.
+const PREEMPT_MAGIC: usize = 0x6772_6565_6e70_7265; // "greenpre"
+/// Switches the hub had made at the previous tick (a green thread that is still the
+/// one running after a whole period has had its slice).
+static LAST_SWITCHES: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Executable ranges where a green thread may be switched out: the program and the
+/// libraries loaded at start-up, except libc, the loader, the vDSO, libgcc and the shim
+/// (code that may hold a lock of glibc's or the shim's, or that the kernel enters).
+const MAX_RANGES: usize = 64;
+static RANGES: [[AtomicUsize; 2]; MAX_RANGES] = [const { [const { AtomicUsize::new(0) }, const { AtomicUsize::new(0) }] }; MAX_RANGES];
+static NRANGES: AtomicUsize = AtomicUsize::new(0);
+pub static PREEMPTED: AtomicU64 = AtomicU64::new(0);
+
+fn preemptible(pc: usize) -> bool {
+    let n = NRANGES.load(Ordering::Acquire);
+    (0..n).any(|i| {
+        let (a, b) = (RANGES[i][0].load(Ordering::Relaxed), RANGES[i][1].load(Ordering::Relaxed));
+        pc >= a && pc < b
+    })
+}
+
+unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, _data: *mut libc::c_void) -> c_int {
+    // SAFETY: dl_iterate_phdr passes a valid entry for the duration of the callback.
+    unsafe {
+        let i = &*info;
+        let name = if i.dlpi_name.is_null() { "" } else { core::ffi::CStr::from_ptr(i.dlpi_name).to_str().unwrap_or("") };
+        let base = name.rsplit('/').next().unwrap_or("");
+        let denied = ["libc.so", "ld-linux", "linux-vdso", "libgcc_s", "libgreenshim", "libpthread", "libdl.so", "librt.so"]
+            .iter()
+            .any(|d| base.starts_with(d))
+            || (name.is_empty() && i.dlpi_addr != 0 && {
+                // The vDSO has an empty name on some kernels; the main program has an
+                // empty name too, with a load address of its own: tell them apart by the
+                // auxiliary vector.
+                i.dlpi_addr as usize == libc::getauxval(libc::AT_SYSINFO_EHDR) as usize
+            });
+        if denied {
+            return 0;
+        }
+        for k in 0..i.dlpi_phnum as usize {
+            let ph = &*i.dlpi_phdr.add(k);
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+                let n = NRANGES.load(Ordering::Relaxed);
+                if n >= MAX_RANGES {
+                    return 1;
+                }
+                let start = i.dlpi_addr as usize + ph.p_vaddr as usize;
+                RANGES[n][0].store(start, Ordering::Relaxed);
+                RANGES[n][1].store(start + ph.p_memsz as usize, Ordering::Relaxed);
+                NRANGES.store(n + 1, Ordering::Release);
+            }
+        }
+    }
+    0
+}
+
+/// Starts the preemption timer (GREENSHIM_PREEMPT=N ms) on the hub thread. Needs the
+/// raw layer (its SIGSYS handler takes the ticks) and per-green TLS (a thread switched
+/// out anywhere must keep its own `errno` and thread-locals).
+static PREEMPT_MS: AtomicU64 = AtomicU64::new(0);
+
+pub fn preempt_init(ms: u64) {
+    if ms == 0 || !on() {
+        return;
+    }
+    PREEMPT_MS.store(ms, Ordering::Relaxed);
+    // SAFETY: collect only reads the entries; called on the hub thread at start-up.
+    unsafe { libc::dl_iterate_phdr(Some(collect), core::ptr::null_mut()) };
+    // SAFETY: a zeroed sigevent is valid; fields set below (SIGEV_THREAD_ID to the hub).
+    unsafe {
+        let mut sev: libc::sigevent = core::mem::zeroed();
+        sev.sigev_notify = libc::SIGEV_THREAD_ID;
+        sev.sigev_signo = libc::SIGSYS;
+        sev.sigev_value = libc::sigval { sival_ptr: PREEMPT_MAGIC as *mut libc::c_void };
+        sev.sigev_notify_thread_id = sys::gettid();
+        let mut id: libc::timer_t = core::ptr::null_mut();
+        if libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut id) != 0 {
+            crate::warn!("GREENSHIM_PREEMPT: timer_create failed; no preemption");
+            return;
+        }
+        let ns = (ms * 1_000_000) as i64;
+        let ts = libc::timespec { tv_sec: ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000 };
+        let it = libc::itimerspec { it_interval: ts, it_value: ts };
+        libc::timer_settime(id, 0, &it, core::ptr::null_mut());
+    }
+}
+
+/// A tick: if the running green thread has not switched for a whole period and was
+/// interrupted in preemptible code, make it yield once the handler returns.
+unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
+    let h = crate::hub::global();
+    if h.is_null() || !crate::hub::on_hub_thread() || crate::hub::vfork_pending() {
+        return;
+    }
+    // SAFETY: hub thread; a plain counter read (the interrupted code may be updating it:
+    // a torn read only delays or advances one tick).
+    let sw = unsafe { core::ptr::read_volatile(&(*h).stats.switches) };
+    if LAST_SWITCHES.swap(sw, Ordering::Relaxed) != sw {
+        return;
+    }
+    if SELECTOR.load(Ordering::Relaxed) != BLOCK || crate::hub::in_signal_handler() {
+        return;
+    }
+    // SAFETY: the kernel's ucontext.
+    let g = unsafe { &mut (*uc).uc_mcontext.gregs };
+    let pc = g[libc::REG_RIP as usize] as usize;
+    if !preemptible(pc) || crate::hub::local().is_none() {
+        return;
+    }
+    let rsp = g[libc::REG_RSP as usize] as usize;
+    // The frame for the trampoline goes below this handler's own (nothing else writes
+    // there before our return: every other signal is blocked meanwhile).
+    let here = &sw as *const u64 as usize;
+    let k = rsp.saturating_sub(here) + 1024;
+    if k > 60_000 {
+        return;
+    }
+    let fsp = ((here - 1024 - core::mem::size_of::<Frame>()) & !15) as *mut Frame;
+    // SAFETY: fsp is below the live part of this stack (see above).
+    unsafe {
+        core::ptr::write_volatile(fsp, Frame { nr: 0, a: [0; 6], rip: pc, rsp, _pad: 0 });
+        g[libc::REG_RSP as usize] = fsp as i64;
+        g[libc::REG_RIP as usize] = greenshim_preempt_trampoline as *const () as usize as i64;
+    }
+    PREEMPTED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Called by the preemption trampoline on the interrupted thread's own stack, with every
+/// register saved: the thread goes to the back of the ready queue.
+unsafe extern "C" fn preempt_yield() {
+    let sel = SELECTOR.load(Ordering::Relaxed);
+    let e = sys::errno();
+    if let Some(h) = crate::hub::local() {
+        // SAFETY: this thread's hub; we run as the interrupted green thread.
+        unsafe { crate::hub::preempt_now(h) };
+    }
+    sys::set_errno(e);
+    SELECTOR.store(sel, Ordering::Relaxed);
+}
+
+unsafe extern "C" {
+    fn greenshim_preempt_trampoline();
+}
+
+// Entered with rsp at a Frame (rip, rsp of the interrupted code) and every other register
+// as it was. Saves all of them (flags, the 15 general registers, the extended state),
+// yields, restores them, and returns to rip with rsp as it was: the saved block is copied
+// to just below the interrupted code's red zone, under a slot holding rip, so the last
+// `ret 128` pops rip and leaves rsp exactly where it was.
+core::arch::global_asm!(
+    ".globl greenshim_preempt_trampoline",
+    ".hidden greenshim_preempt_trampoline",
+    ".type greenshim_preempt_trampoline,@function",
+    "greenshim_preempt_trampoline:",
+    "pushfq",
+    "push rax",
+    "push rcx",
+    "push rdx",
+    "push rbx",
+    "push rbp",
+    "push rsi",
+    "push rdi",
+    "push r8",
+    "push r9",
+    "push r10",
+    "push r11",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    // rbp: the saved block (16 qwords); the Frame is right above it.
+    "mov rbp, rsp",
+    "mov rax, qword ptr [rip + {xsave_size}]",
+    "sub rsp, rax",
+    "and rsp, -64",
+    "xor eax, eax",
+    "mov qword ptr [rsp + 512], rax",
+    "mov qword ptr [rsp + 520], rax",
+    "mov qword ptr [rsp + 528], rax",
+    "mov qword ptr [rsp + 536], rax",
+    "mov qword ptr [rsp + 544], rax",
+    "mov qword ptr [rsp + 552], rax",
+    "mov qword ptr [rsp + 560], rax",
+    "mov qword ptr [rsp + 568], rax",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xsave64 [rsp]",
+    "cld",
+    "call {yield_fn}",
+    "mov eax, -1",
+    "mov edx, -1",
+    "xrstor64 [rsp]",
+    // Destination: below the red zone of the interrupted code. [rbp+128+56] is the
+    // Frame's rip, [rbp+128+64] its rsp.
+    "mov rdi, qword ptr [rbp + 192]",
+    "sub rdi, 136",
+    "mov rcx, qword ptr [rbp + 184]",
+    "mov qword ptr [rdi], rcx",
+    "sub rdi, 128",
+    "mov rsi, rbp",
+    "mov ecx, 16",
+    "2:",
+    "mov rax, qword ptr [rsi]",
+    "mov qword ptr [rdi], rax",
+    "add rsi, 8",
+    "add rdi, 8",
+    "dec ecx",
+    "jnz 2b",
+    "sub rdi, 128",
+    "mov rsp, rdi",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop r11",
+    "pop r10",
+    "pop r9",
+    "pop r8",
+    "pop rdi",
+    "pop rsi",
+    "pop rbp",
+    "pop rbx",
+    "pop rdx",
+    "pop rcx",
+    "pop rax",
+    "popfq",
+    "ret 128",
+    ".size greenshim_preempt_trampoline, . - greenshim_preempt_trampoline",
+    xsave_size = sym XSAVE_SIZE,
+    yield_fn = sym preempt_yield,
+);

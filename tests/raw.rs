@@ -94,3 +94,82 @@ fn resolver_internals_and_libc_locks_under_catch() {
     let (_, shim) = compare(&spec);
     assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
 }
+
+/// GREENSHIM_PREEMPT: a thread that computes without making any call is switched out at
+/// a safe point every few ms, so a ticker beside it keeps ticking (its worst gap stays
+/// within a few slices instead of the whole computation), and the computation's results
+/// are exact (registers, flags and vector state survive the switch).
+#[test]
+fn preemption_keeps_a_ticker_running_beside_a_computation() {
+    let p = raw("preempt");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
+    spec.timeout = Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    let gap = shim.metric("worst_gap_ms");
+    assert!(gap <= 100, "the ticker waited {gap} ms beside a 400 ms computation:\n{}", shim.stderr);
+}
+
+/// A CPU-bound CPython thread beside a thread that talks to a TCP responder: with
+/// preemption the GIL changes hands and the answers keep coming, as natively.
+#[test]
+fn preemption_lets_cpython_hand_the_gil_over() {
+    let script = root().join("c-tests").join("raw").join("py_preempt.py");
+    let py = python();
+    let mut spec = Spec::new(&script);
+    spec.interpreter = Some(&py);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.timeout = Duration::from_secs(60);
+    compare(&spec);
+}
+
+/// CPython's own test that needs preemption: a tight loop interrupted by
+/// `_thread.interrupt_main` from another thread (it fails under the shim without it).
+#[test]
+fn cpython_can_interrupt_tight_loops_with_preemption() {
+    let py = python();
+    let run = |shim: bool| {
+        let mut c = std::process::Command::new(&py);
+        c.args(["-m", "test", "test_threading", "-m", "test_can_interrupt_tight_loops"]);
+        c.env_remove("LD_PRELOAD");
+        if shim {
+            c.env("LD_PRELOAD", lib()).env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
+        }
+        let o = c.output().expect("python");
+        let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.success(), out)
+    };
+    let (ok, out) = run(false);
+    assert!(ok && out.contains("Result: SUCCESS"), "native:\n{out}");
+    let (ok, out) = run(true);
+    assert!(ok && out.contains("Result: SUCCESS"), "under the shim:\n{out}");
+}
+
+/// Preemption needs the raw layer and per-green TLS: asking for it without them stops
+/// the program with a message naming the variable.
+#[test]
+fn preempt_is_validated() {
+    let p = raw("preempt");
+    for (env, ok) in [
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
+        (vec![("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
+        (vec![("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
+    ] {
+        let mut c = std::process::Command::new(&p);
+        c.env("LD_PRELOAD", lib()).env_remove("GREENSHIM_TLS");
+        for (k, v) in &env {
+            c.env(k, v);
+        }
+        let o = c.output().expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if ok {
+            assert!(o.status.success(), "{env:?}: {err}");
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{env:?}: {err}");
+            assert!(err.starts_with("greenshim: invalid GREENSHIM_PREEMPT="), "{env:?}: {err}");
+        }
+    }
+}

@@ -554,6 +554,20 @@ pub unsafe fn yield_now(h: *mut Hub) {
     }
 }
 
+/// A preemption (crate::raw): due timers and fd events first — a thread whose timed
+/// wait ran out while this one computed must get its turn now — then the back of the
+/// ready queue.
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub, called as the running green thread.
+pub unsafe fn preempt_now(h: *mut Hub) {
+    // SAFETY: as documented.
+    unsafe {
+        poll(h, Some(0));
+        yield_now(h);
+    }
+}
+
 /// Counts one hooked call that did not park (an I/O call that found its fd ready, a
 /// `poll` with results, `wait4(WNOHANG)`, a `trylock`). A thread that makes
 /// [`FAST_OP_BUDGET`] of them in a row, or keeps making them for longer than its time
