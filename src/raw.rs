@@ -893,6 +893,23 @@ unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, _data:
 /// out anywhere must keep its own `errno` and thread-locals).
 static PREEMPT_MS: AtomicU64 = AtomicU64::new(0);
 
+/// Runs a `poll`-like call again when it failed with EINTR only because of a preemption
+/// tick: such calls (even with a zero timeout) fail with EINTR when any signal is
+/// pending, and a tick is the shim's, not the program's (no program handler ran).
+#[inline]
+pub fn retry_tick_eintr<T>(mut f: impl FnMut() -> Result<T, sys::Errno>) -> Result<T, sys::Errno> {
+    if PREEMPT_MS.load(Ordering::Relaxed) == 0 {
+        return f();
+    }
+    loop {
+        let seen = crate::hooks::signal::count();
+        match f() {
+            Err(sys::Errno::EINTR) if crate::hooks::signal::count() == seen => continue,
+            r => return r,
+        }
+    }
+}
+
 pub fn preempt_init(ms: u64) {
     if ms == 0 || !on() {
         return;

@@ -15,7 +15,7 @@ unsafe extern "C" {
 
 fn raw_poll(fds: *mut pollfd, n: nfds_t, timeout_ms: c_int) -> Result<usize, Errno> {
     // SAFETY: fds has n entries (the program's call).
-    unsafe { sc!(libc::SYS_poll, fds, n, timeout_ms) }
+    crate::raw::retry_tick_eintr(|| unsafe { sc!(libc::SYS_poll, fds, n, timeout_ms) })
 }
 
 /// Serves a poll with a relative timeout in ns (None = forever).
@@ -179,7 +179,7 @@ pub unsafe extern "C" fn select(nfds: c_int, rd: *mut libc::fd_set, wr: *mut lib
     crate::hub::cancel::point(|| {
         if hub::local().is_none() {
             // SAFETY: the program's own arguments.
-            return encode(unsafe { sc!(libc::SYS_select, nfds, rd, wr, ex, tv) }) as c_int;
+            return encode(crate::raw::retry_tick_eintr(|| unsafe { sc!(libc::SYS_select, nfds, rd, wr, ex, tv) })) as c_int;
         }
         // SAFETY: tv is null or the program's timeval.
         let timeout = unsafe { tv.as_ref() }.map(|t| {
@@ -266,7 +266,7 @@ pub unsafe extern "C" fn __ppoll_chk(fds: *mut pollfd, n: nfds_t, ts: *const lib
 /// green thread parks on it (readable = events pending) in the hub's epoll.
 fn epoll_wait_for(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: Option<u64>) -> Result<usize, Errno> {
     // SAFETY: the program's own arguments; zero timeout never blocks.
-    let try_now = || unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, 0) };
+    let try_now = || crate::raw::retry_tick_eintr(|| unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, 0) });
     hub::tick_local();
     let r = try_now();
     if !matches!(r, Ok(0)) || timeout == Some(0) {
@@ -275,7 +275,7 @@ fn epoll_wait_for(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeo
     let Some(h) = hub::local() else {
         let ms = timeout.map_or(-1, |ns| ns.div_ceil(1_000_000).min(i32::MAX as u64) as c_int);
         // SAFETY: the program's own arguments.
-        return unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, ms) };
+        return crate::raw::retry_tick_eintr(|| unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, ms) });
     };
     let Some(e) = table::lookup(epfd) else { return Err(Errno::EBADF) };
     let deadline = timeout.map(|ns| sys::now_ns().saturating_add(ns));
@@ -288,7 +288,7 @@ fn epoll_wait_for(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeo
             Err(_) => {
                 let ms = deadline.map_or(-1, |d| d.saturating_sub(sys::now_ns()).div_ceil(1_000_000) as c_int);
                 // SAFETY: the program's own arguments.
-                return unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, ms) };
+                return crate::raw::retry_tick_eintr(|| unsafe { sc!(libc::SYS_epoll_wait, epfd, events, max, ms) });
             }
         }
         let r = try_now();

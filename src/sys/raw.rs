@@ -103,7 +103,7 @@ pub fn fcntl(fd: i32, cmd: i32, arg: usize) -> Result<usize, Errno> {
 pub fn poll_now(fd: i32, events: i16) -> Result<i16, Errno> {
     let mut p = libc::pollfd { fd, events, revents: 0 };
     // SAFETY: p is one valid pollfd.
-    unsafe { sc!(libc::SYS_poll, &mut p as *mut libc::pollfd, 1, 0) }.map(|_| p.revents)
+    crate::raw::retry_tick_eintr(|| unsafe { sc!(libc::SYS_poll, &mut p as *mut libc::pollfd, 1, 0) }).map(|_| p.revents)
 }
 
 pub fn futex_wait(word: &core::sync::atomic::AtomicU32, expected: u32, timeout: Option<&libc::timespec>) -> Result<usize, Errno> {
