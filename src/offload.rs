@@ -41,6 +41,14 @@ static IDLE: AtomicUsize = AtomicUsize::new(0);
 static MAX_WORKERS: AtomicUsize = AtomicUsize::new(4);
 /// One-off threads started for waiting calls when the pool was busy (statistics).
 pub static OWN_THREADS: AtomicU64 = AtomicU64::new(0);
+/// Threads of [`own_thread`] running now.
+static OWN_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// OS threads the shim runs now (pool workers and one-job threads): the kernel counts
+/// them among the process's threads, natively they do not exist (hooks::procfs).
+pub fn os_threads() -> usize {
+    WORKERS.load(Ordering::Relaxed) + OWN_LIVE.load(Ordering::Relaxed)
+}
 /// Calls served by the pool, for statistics.
 pub static OFFLOADED: AtomicU64 = AtomicU64::new(0);
 
@@ -135,8 +143,10 @@ fn push_or_own_thread(job: usize) {
     }
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
+    OWN_LIVE.fetch_add(1, Ordering::Relaxed);
     let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) };
     if r != 0 {
+        OWN_LIVE.fetch_sub(1, Ordering::Relaxed);
         crate::warn!("cannot start a thread for a waiting call (error {r}); it queues for the pool");
         return push(job);
     }
@@ -150,6 +160,7 @@ extern "C" fn own_thread(job: *mut libc::c_void) -> *mut libc::c_void {
     block_all_signals();
     // SAFETY: the job is live until `done` is set (run_via).
     unsafe { execute(job as usize) };
+    OWN_LIVE.fetch_sub(1, Ordering::Relaxed);
     core::ptr::null_mut()
 }
 
@@ -223,6 +234,7 @@ fn spawn_worker() -> bool {
 /// In a forked child the workers do not exist and queued jobs belong to the parent.
 pub fn after_fork_child() {
     WORKERS.store(0, Ordering::Relaxed);
+    OWN_LIVE.store(0, Ordering::Relaxed);
     IDLE.store(0, Ordering::Relaxed);
     QUEUE.lock.unlock();
     // SAFETY: single-threaded child. The parent's jobs are forgotten without dropping

@@ -317,3 +317,12 @@ fn thread_locals_are_per_green_thread() {
     let shared = run(&spec, true);
     assert!(!shared.ok() && shared.stdout.contains("mismatches"), "shared TLS should show the difference:\n{}", shared.stdout);
 }
+
+/// /proc/self/stat's num_threads counts the program's threads as natively (CPython
+/// 3.12+ reads it to warn about fork() in a multi-threaded process; test_threading's
+/// fork tests failed on 3.13 under the shim while it counted OS threads).
+#[test]
+fn proc_stat_counts_program_threads() {
+    let p = core("stat_threads");
+    compare(&Spec::new(&p));
+}
