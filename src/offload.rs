@@ -142,8 +142,8 @@ fn push_or_own_thread(job: usize) {
         return push(job);
     }
     let mut t: libc::pthread_t = 0;
-    // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
     OWN_LIVE.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
     let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) };
     if r != 0 {
         OWN_LIVE.fetch_sub(1, Ordering::Relaxed);

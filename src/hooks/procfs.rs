@@ -32,12 +32,11 @@ fn is_own_stat(path: *const c_char) -> bool {
     if file != b"/stat" {
         return false;
     }
-    let own = who == b"self" || {
+    who == b"self" || {
         // SAFETY: getpid has no arguments.
         let pid = unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0);
         !who.is_empty() && who.iter().all(u8::is_ascii_digit) && who.iter().fold(0usize, |a, c| a * 10 + (c - b'0') as usize) == pid
-    };
-    own
+    }
 }
 
 /// Reads the real file into `buf`; the number of bytes read.
