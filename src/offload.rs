@@ -38,6 +38,8 @@ static QUEUE: Queue = Queue { lock: SpinLock::new(), jobs: UnsafeCell::new(VecDe
 static SIGNAL: AtomicU32 = AtomicU32::new(0);
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
 static IDLE: AtomicUsize = AtomicUsize::new(0);
+/// Workers started that have not yet looked at the queue (they will take a job first).
+static STARTING: AtomicUsize = AtomicUsize::new(0);
 static MAX_WORKERS: AtomicUsize = AtomicUsize::new(4);
 /// One-off threads started for waiting calls when the pool was busy (statistics).
 pub static OWN_THREADS: AtomicU64 = AtomicU64::new(0);
@@ -125,20 +127,31 @@ fn push(job: usize) {
     QUEUE.lock.lock();
     // SAFETY: under the queue lock. (VecDeque may allocate: this lock is never taken
     // inside a hook's critical section, and malloc is not hooked.)
-    unsafe { (*QUEUE.jobs.get()).push_back(job) };
+    let queued = unsafe {
+        (*QUEUE.jobs.get()).push_back(job);
+        (*QUEUE.jobs.get()).len()
+    };
+    // Each queued job needs an idle worker of its own: an idle worker another queued job
+    // will take does not count (two pushes racing to one idle worker left the second
+    // job queued behind a call that may wait for ever).
+    let covered = queued <= IDLE.load(Ordering::Acquire) + STARTING.load(Ordering::Acquire);
     QUEUE.lock.unlock();
     SIGNAL.fetch_add(1, Ordering::Release);
-    if IDLE.load(Ordering::Acquire) > 0 {
-        sys::futex_wake(&SIGNAL, 1);
-    } else if WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
+    if !covered && WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
         spawn_worker();
-    } else {
-        sys::futex_wake(&SIGNAL, 1);
     }
+    sys::futex_wake(&SIGNAL, 1);
 }
 
 fn push_or_own_thread(job: usize) {
-    if IDLE.load(Ordering::Acquire) > 0 || WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
+    QUEUE.lock.lock();
+    // SAFETY: under the queue lock.
+    let queued = unsafe { (*QUEUE.jobs.get()).len() };
+    let covered = queued < IDLE.load(Ordering::Acquire) + STARTING.load(Ordering::Acquire);
+    QUEUE.lock.unlock();
+    // An idle worker no queued job has claimed yet, or room for a new worker (push
+    // starts it): the job is sure of a thread. Otherwise it gets one of its own.
+    if covered || WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
         return push(job);
     }
     let mut t: libc::pthread_t = 0;
@@ -189,19 +202,27 @@ unsafe fn execute(j: usize) {
     }
 }
 
-fn pop() -> Option<usize> {
+/// The next job; `first` for a new worker's first look, which ends its STARTING count
+/// under the queue lock (so a pusher never counts it and its job both).
+fn pop(first: bool) -> Option<usize> {
     QUEUE.lock.lock();
     // SAFETY: under the queue lock.
     let j = unsafe { (*QUEUE.jobs.get()).pop_front() };
+    if first {
+        STARTING.fetch_sub(1, Ordering::AcqRel);
+    }
     QUEUE.lock.unlock();
     j
 }
 
 extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
     block_all_signals();
+    let mut first = true;
     loop {
         let seen = SIGNAL.load(Ordering::Acquire);
-        match pop() {
+        let job = pop(first);
+        first = false;
+        match job {
             // SAFETY: queued jobs are live until their `done` is set.
             Some(j) => unsafe { execute(j) },
             None => {
@@ -217,11 +238,13 @@ extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
 /// inline when no pool thread exists at all, see `run_via`).
 fn spawn_worker() -> bool {
     WORKERS.fetch_add(1, Ordering::AcqRel);
+    STARTING.fetch_add(1, Ordering::AcqRel);
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread), default attributes.
     let r = unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) };
     if r != 0 {
         WORKERS.fetch_sub(1, Ordering::AcqRel);
+        STARTING.fetch_sub(1, Ordering::AcqRel);
         crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one or runs inline");
         false
     } else {
@@ -234,6 +257,7 @@ fn spawn_worker() -> bool {
 /// In a forked child the workers do not exist and queued jobs belong to the parent.
 pub fn after_fork_child() {
     WORKERS.store(0, Ordering::Relaxed);
+    STARTING.store(0, Ordering::Relaxed);
     OWN_LIVE.store(0, Ordering::Relaxed);
     IDLE.store(0, Ordering::Relaxed);
     QUEUE.lock.unlock();
