@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Run CPython's own test modules natively and under greenshim; compare case by case.
 
-    scripts/cpython-compat.py [--python PY]... [--timeout S] [--module-timeout S]
-                              [--markdown FILE] [test_module ...]
+    scripts/cpython-compat.py [--python PY]... [--pyenv 3.11,3.13] [--timeout S]
+                              [--module-timeout S] [--markdown FILE] [test_module ...]
 
 Each module runs twice per interpreter with `PY -m test -j1 --junit-xml` (once
 natively, once with LD_PRELOAD=libgreenshim.so), and every test case's outcome is
 compared. `--python` may be given several times: every module runs on every
 interpreter that has it (a module missing from an install is shown as "absent").
+`--pyenv 3.11,3.12,3.13` adds the newest pyenv install of each of those versions
+($PYENV_ROOT, default ~/.pyenv); a version that is not installed is reported and skipped.
 A case that passes natively but not under the shim is a regression, unless it is
 listed in scripts/cpython-known-differences.txt with the reason (explained in
 docs/CAVEATS.md).
@@ -39,8 +41,7 @@ DEFAULT = ["test_threading", "test_thread", "test_queue", "test_threading_local"
            "test_subprocess", "test_os", "test_selectors", "test_fcntl", "test_fileio", "test_file",
            "test_poll", "test_select", "test_epoll", "test_asyncio", "test_ftplib", "test_faulthandler",
            "test_multiprocessing_main_handling", "test_ssl", "test_socket", "test_signal", "test_logging",
-           "test_concurrent_futures", "test_multiprocessing_forkserver.test_processes",
-           "test_multiprocessing_spawn.test_processes"]
+           "test_concurrent_futures", "test_multiprocessing_forkserver", "test_multiprocessing_spawn"]
 
 
 def lib_path():
@@ -86,6 +87,21 @@ def version_of(python):
     out = subprocess.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
                          stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
     return out
+
+
+def pyenv_python(version):
+    root = os.environ.get("PYENV_ROOT") or os.path.join(os.path.expanduser("~"), ".pyenv")
+    d = os.path.join(root, "versions")
+    try:
+        names = [n for n in os.listdir(d) if re.fullmatch(re.escape(version) + r"\.\d+", n)]
+    except OSError:
+        return None
+    names.sort(key=lambda n: int(n.rsplit(".", 1)[1]))
+    for n in reversed(names):
+        py = os.path.join(d, n, "bin", "python3")
+        if os.path.exists(py):
+            return py
+    return None
 
 
 def has_module(python, module):
@@ -148,12 +164,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("modules", nargs="*", default=DEFAULT)
     ap.add_argument("--markdown", help="also write the table to this file")
+    ap.add_argument("--logs", help="keep each run's regrtest output in this directory")
     ap.add_argument("--python", action="append",
                     help="interpreter to run the modules on; repeat for several (default: $PYTHON or python3)")
+    ap.add_argument("--pyenv", help="comma-separated CPython versions (3.11,3.13) to take from pyenv")
     ap.add_argument("--timeout", type=int, default=300, help="regrtest's per-test-file timeout (s)")
     ap.add_argument("--module-timeout", type=int, default=1500, help="wall limit for one run of a module (s)")
     args = ap.parse_args()
-    pythons = args.python or [os.environ.get("PYTHON", "python3")]
+    pythons = list(args.python or [])
+    for want in (args.pyenv.split(",") if args.pyenv else []):
+        py = pyenv_python(want.strip())
+        if py:
+            pythons.append(py)
+        else:
+            sys.stderr.write(f"cpython-compat: CPython {want} is not installed under pyenv; skipped\n")
+    if not pythons:
+        pythons = [os.environ.get("PYTHON", "python3")]
     known = known_differences()
     versions = {py: version_of(py) for py in pythons}
     cells, unexplained, used = {}, [], set()
@@ -172,6 +198,11 @@ def main():
             nat = run(m, False, py, args.timeout, args.module_timeout, skip)
             shim = run(m, True, py, args.timeout, args.module_timeout, skip + hang)
             sys.stderr.write(f"cpython-compat: {ver} {m}: native {nat['wall']:.1f}s, shim {shim['wall']:.1f}s\n")
+            if args.logs:
+                os.makedirs(args.logs, exist_ok=True)
+                for kind, r in (("native", nat), ("shim", shim)):
+                    with open(os.path.join(args.logs, f"{ver}-{m}-{kind}.txt"), "w") as f:
+                        f.write(r["out"])
             if not nat["results"]:
                 print(nat["out"][-3000:])
                 cells[(m, py)] = "no native results" + (" (timeout)" if nat["timed_out"] else "")
@@ -206,7 +237,7 @@ def main():
         for py in pythons:
             c = cells.get((m, py))
             if isinstance(c, dict):
-                mark = "" if c["both"] == c["np"] else " ⚠"
+                mark = "" if c["both"] + len(c["explained"]) == c["np"] else " ⚠"
                 row += f" {c['np']} → {c['both']}{mark} (of {c['n']}) | {c['nw']:.1f} / {c['sw']:.1f}{'; ' + '; '.join(c['note']) if c['note'] else ''} |"
                 kd += [f"{x.rsplit('.', 1)[-1]} ({versions[py][:4]})" for x in c["explained"]]
             else:
