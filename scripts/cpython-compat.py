@@ -160,17 +160,69 @@ def run(module, shim, python, timeout, module_timeout, ignore):
         return dict(results=results, wall=wall, rc=proc.returncode, out=out, timed_out=timed_out, lost=lost)
 
 
+def group_known(entries):
+    """["case (3.11)", "case (3.13)"] -> "case (3.11, 3.13)"."""
+    by = {}
+    for e in entries:
+        m = re.fullmatch(r"(.*) \((.*)\)", e)
+        name, vers = (m.group(1), m.group(2).split(", ")) if m else (e, [])
+        for v in vers:
+            if v not in by.setdefault(name, []):
+                by[name].append(v)
+        by.setdefault(name, [])
+    return ", ".join(f"{n} ({', '.join(v)})" if v else n for n, v in by.items()) or "none"
+
+
+def merge_tables(paths):
+    """Joins tables of the form `| module | <cols>... | known differences |` by module."""
+    heads, rows, order = [], {}, []
+    for path in paths:
+        with open(path) as f:
+            lines = [l.rstrip("\n") for l in f if l.startswith("|")]
+        cols = [c.strip() for c in lines[0].strip("|").split("|")]
+        heads += cols[1:-1]
+        width = len(cols) - 2
+        seen = set()
+        for l in lines[2:]:
+            cells = [c.strip() for c in l.strip("|").split("|")]
+            m = cells[0]
+            if m not in rows:
+                rows[m] = dict(cols=[""] * (len(heads) - width), known=[])
+                order.append(m)
+            r = rows[m]
+            r["cols"] += [""] * (len(heads) - width - len(r["cols"])) + cells[1:-1]
+            if cells[-1] != "none":
+                r["known"] += [k.strip() for k in cells[-1].split(",") if k.strip() not in r["known"]]
+            seen.add(m)
+        for m in order:
+            if m not in seen:
+                rows[m]["cols"] += [""] * width
+    out = ["| module | " + " | ".join(heads) + " | known differences |",
+           "|---|" + "---:|---|" * (len(heads) // 2) + "---|"]
+    for m in order:
+        r = rows[m]
+        cols = r["cols"] + [""] * (len(heads) - len(r["cols"]))
+        out.append(f"| {m} | " + " | ".join(cols) + f" | {group_known(r['known'])} |")
+    return "\n".join(out)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("modules", nargs="*", default=DEFAULT)
     ap.add_argument("--markdown", help="also write the table to this file")
     ap.add_argument("--logs", help="keep each run's regrtest output in this directory")
+    ap.add_argument("--merge", nargs="+", metavar="TABLE",
+                    help="only print one table joining tables written by --markdown (runs on several "
+                         "interpreters made in parallel)")
     ap.add_argument("--python", action="append",
                     help="interpreter to run the modules on; repeat for several (default: $PYTHON or python3)")
     ap.add_argument("--pyenv", help="comma-separated CPython versions (3.11,3.13) to take from pyenv")
     ap.add_argument("--timeout", type=int, default=300, help="regrtest's per-test-file timeout (s)")
     ap.add_argument("--module-timeout", type=int, default=1500, help="wall limit for one run of a module (s)")
     args = ap.parse_args()
+    if args.merge:
+        print(merge_tables(args.merge))
+        return 0
     pythons = list(args.python or [])
     for want in (args.pyenv.split(",") if args.pyenv else []):
         py = pyenv_python(want.strip())
@@ -242,7 +294,7 @@ def main():
                 kd += [f"{x.rsplit('.', 1)[-1]} ({versions[py][:4]})" for x in c["explained"]]
             else:
                 row += f" {c} | |"
-        row += f" {', '.join(kd) or 'none'} |"
+        row += f" {group_known(kd)} |"
         lines.append(row)
     table = "\n".join(lines)
     print(table)
