@@ -68,7 +68,7 @@ pub fn set_max_workers(n: usize) {
 /// libc functions or raw syscalls (it runs on a thread without a hub, where hooks pass
 /// through anyway).
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
-    run_via(f, push)
+    run_via(f, push, Reason::Offload, None)
 }
 
 /// [`run`] for a call that may wait on another thread of this program (the other end
@@ -76,10 +76,19 @@ pub fn run<R>(f: impl FnOnce() -> R) -> R {
 /// thread of its own, which ends with the call, rather than queueing behind calls that
 /// may be waiting for it (natively each waiter is its own thread too).
 pub fn run_waiting<R>(f: impl FnOnce() -> R) -> R {
-    run_via(f, push_or_own_thread)
+    run_via(f, push_or_own_thread, Reason::Offload, None)
 }
 
-fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize)) -> R {
+/// [`run_waiting`] for a wait a signal handler interrupts as natively: the green thread
+/// parks for `reason` (whose `on_signal` rule applies); when a handler interrupts the
+/// park, `cancel` is raised, and the call — which must look at it every few
+/// milliseconds and then give up — is waited for. Its result is returned either way
+/// (a call that succeeded just before it gave up must report it).
+pub fn run_waiting_interruptible<R>(f: impl FnOnce() -> R, reason: Reason, cancel: &AtomicBool) -> R {
+    run_via(f, push_or_own_thread, reason, Some(cancel))
+}
+
+fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize), reason: Reason, cancel: Option<&AtomicBool>) -> R {
     let Some(h) = hub::local() else { return f() };
     // SAFETY: h is this thread's hub.
     if unsafe { (*h).live } == 0 && unsafe { hub::current(h) } == unsafe { (*h).root } {
@@ -109,8 +118,17 @@ fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize)) -> R {
         };
         dispatch(&mut job as *mut Job as usize);
         loop {
-            let why = hub::park(h, g, generation, None, Reason::Offload);
+            let why = hub::park(h, g, generation, None, reason);
             if job.done.load(Ordering::Acquire) {
+                break;
+            }
+            if let (Wake::Interrupted, Some(c)) = (why, cancel) {
+                // The worker notices within a slice of its wait; until then this thread
+                // naps (the worker's wake names the old generation and is ignored).
+                c.store(true, Ordering::Release);
+                while !job.done.load(Ordering::Acquire) {
+                    hub::sleep_until(h, sys::now_ns() + 1_000_000);
+                }
                 break;
             }
             debug_assert!(why != Wake::Notified, "offload woke before done");

@@ -251,3 +251,11 @@ fn simultaneous_shared_semaphore_waits_each_get_a_thread() {
     // each waiter is one), so the one-OS-thread check does not apply.
     compare(&Spec::new(&c_program("io", "pshared_sem_chain")));
 }
+
+/// A signal handler ends a wait on a process-shared semaphore with EINTR as natively,
+/// while other threads exist (the wait runs on an offload thread, which blocks signals:
+/// it ran to its deadline; CPython's multiprocessing test_wait_result took 60 s).
+#[test]
+fn shared_semaphore_wait_interrupted_by_handler() {
+    compare(&Spec::new(&c_program("io", "pshared_sem_eintr")));
+}
