@@ -6,8 +6,9 @@
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
 #   make faults   the fault and soak suite (signals, limits, fork, memory), native vs
 #                 shim, case by case; longer soaks with FAULTS_SOAK_S=60
-#   make compat   CPython's own threading, queue, socket, subprocess, os and I/O test
-#                 suites, native vs shim, case by case
+#   make compat   CPython's own threading, queue, socket, ssl, signal, logging, asyncio,
+#                 multiprocessing, os and I/O suites on CPython 3.11 and 3.13
+#                 (COMPAT_PYTHONS=3.11,3.12,3.13), native vs shim, case by case
 #   make wheel    the Python wheel, build/wheel/greenshim-*.whl (maturin, pip-installed
 #                 once into build/pkg-venv)
 #   make deb      the Debian package, build/deb/greenshim_*.deb (dpkg-deb)
@@ -16,6 +17,8 @@ PREFIX ?= /usr/local
 CARGO  ?= cargo
 LIB    := target/release/libgreenshim.so
 BIN    := target/release/greenshim
+# CPython versions `make compat` runs (pyenv installs; python3 when none is found).
+COMPAT_PYTHONS ?= 3.11,3.13
 
 .PHONY: all build rust-tests test test-raw demo bench compat faults wheel deb install clean
 
@@ -55,7 +58,7 @@ faults: build
 	@bash scripts/faults.sh
 
 compat: build
-	@python3 scripts/cpython-compat.py
+	@python3 scripts/cpython-compat.py --pyenv $(COMPAT_PYTHONS)
 
 wheel: build
 	@bash scripts/build-wheel.sh

@@ -38,9 +38,20 @@ static QUEUE: Queue = Queue { lock: SpinLock::new(), jobs: UnsafeCell::new(VecDe
 static SIGNAL: AtomicU32 = AtomicU32::new(0);
 static WORKERS: AtomicUsize = AtomicUsize::new(0);
 static IDLE: AtomicUsize = AtomicUsize::new(0);
+/// Workers started that have not yet looked at the queue (they will take a job first).
+static STARTING: AtomicUsize = AtomicUsize::new(0);
 static MAX_WORKERS: AtomicUsize = AtomicUsize::new(4);
 /// One-off threads started for waiting calls when the pool was busy (statistics).
 pub static OWN_THREADS: AtomicU64 = AtomicU64::new(0);
+/// Threads of [`own_thread`] running now.
+static OWN_LIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// OS threads the shim runs now (pool workers and one-job threads): the kernel counts
+/// them among the process's threads, natively they do not exist (hooks::procfs).
+pub fn os_threads() -> usize {
+    // The hog watchdog's thread is the shim's too.
+    WORKERS.load(Ordering::Relaxed) + OWN_LIVE.load(Ordering::Relaxed) + crate::hog::os_threads()
+}
 /// Calls served by the pool, for statistics.
 pub static OFFLOADED: AtomicU64 = AtomicU64::new(0);
 
@@ -58,7 +69,7 @@ pub fn set_max_workers(n: usize) {
 /// libc functions or raw syscalls (it runs on a thread without a hub, where hooks pass
 /// through anyway).
 pub fn run<R>(f: impl FnOnce() -> R) -> R {
-    run_via(f, push)
+    run_via(f, push, Reason::Offload, None)
 }
 
 /// [`run`] for a call that may wait on another thread of this program (the other end
@@ -66,10 +77,19 @@ pub fn run<R>(f: impl FnOnce() -> R) -> R {
 /// thread of its own, which ends with the call, rather than queueing behind calls that
 /// may be waiting for it (natively each waiter is its own thread too).
 pub fn run_waiting<R>(f: impl FnOnce() -> R) -> R {
-    run_via(f, push_or_own_thread)
+    run_via(f, push_or_own_thread, Reason::Offload, None)
 }
 
-fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize)) -> R {
+/// [`run_waiting`] for a wait a signal handler interrupts as natively: the green thread
+/// parks for `reason` (whose `on_signal` rule applies); when a handler interrupts the
+/// park, `cancel` is raised, and the call — which must look at it every few
+/// milliseconds and then give up — is waited for. Its result is returned either way
+/// (a call that succeeded just before it gave up must report it).
+pub fn run_waiting_interruptible<R>(f: impl FnOnce() -> R, reason: Reason, cancel: &AtomicBool) -> R {
+    run_via(f, push_or_own_thread, reason, Some(cancel))
+}
+
+fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize), reason: Reason, cancel: Option<&AtomicBool>) -> R {
     let Some(h) = hub::local() else { return f() };
     // SAFETY: h is this thread's hub.
     if unsafe { (*h).live } == 0 && unsafe { hub::current(h) } == unsafe { (*h).root } {
@@ -99,8 +119,17 @@ fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize)) -> R {
         };
         dispatch(&mut job as *mut Job as usize);
         loop {
-            let why = hub::park(h, g, generation, None, Reason::Offload);
+            let why = hub::park(h, g, generation, None, reason);
             if job.done.load(Ordering::Acquire) {
+                break;
+            }
+            if let (Wake::Interrupted, Some(c)) = (why, cancel) {
+                // The worker notices within a slice of its wait; until then this thread
+                // naps (the worker's wake names the old generation and is ignored).
+                c.store(true, Ordering::Release);
+                while !job.done.load(Ordering::Acquire) {
+                    hub::sleep_until(h, sys::now_ns() + 1_000_000);
+                }
                 break;
             }
             debug_assert!(why != Wake::Notified, "offload woke before done");
@@ -117,26 +146,39 @@ fn push(job: usize) {
     QUEUE.lock.lock();
     // SAFETY: under the queue lock. (VecDeque may allocate: this lock is never taken
     // inside a hook's critical section, and malloc is not hooked.)
-    unsafe { (*QUEUE.jobs.get()).push_back(job) };
+    let queued = unsafe {
+        (*QUEUE.jobs.get()).push_back(job);
+        (*QUEUE.jobs.get()).len()
+    };
+    // Each queued job needs an idle worker of its own: an idle worker another queued job
+    // will take does not count (two pushes racing to one idle worker left the second
+    // job queued behind a call that may wait for ever).
+    let covered = queued <= IDLE.load(Ordering::Acquire) + STARTING.load(Ordering::Acquire);
     QUEUE.lock.unlock();
     SIGNAL.fetch_add(1, Ordering::Release);
-    if IDLE.load(Ordering::Acquire) > 0 {
-        sys::futex_wake(&SIGNAL, 1);
-    } else if WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
+    if !covered && WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
         spawn_worker();
-    } else {
-        sys::futex_wake(&SIGNAL, 1);
     }
+    sys::futex_wake(&SIGNAL, 1);
 }
 
 fn push_or_own_thread(job: usize) {
-    if IDLE.load(Ordering::Acquire) > 0 || WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
+    QUEUE.lock.lock();
+    // SAFETY: under the queue lock.
+    let queued = unsafe { (*QUEUE.jobs.get()).len() };
+    let covered = queued < IDLE.load(Ordering::Acquire) + STARTING.load(Ordering::Acquire);
+    QUEUE.lock.unlock();
+    // An idle worker no queued job has claimed yet, or room for a new worker (push
+    // starts it): the job is sure of a thread. Otherwise it gets one of its own.
+    if covered || WORKERS.load(Ordering::Relaxed) < MAX_WORKERS.load(Ordering::Relaxed) {
         return push(job);
     }
     let mut t: libc::pthread_t = 0;
+    OWN_LIVE.fetch_add(1, Ordering::Relaxed);
     // SAFETY: real pthread_create (an OS thread); the job outlives it (see run_via).
     let r = crate::raw::with_dispatch_off(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), own_thread, job as *mut libc::c_void) });
     if r != 0 {
+        OWN_LIVE.fetch_sub(1, Ordering::Relaxed);
         crate::warn!("cannot start a thread for a waiting call (error {r}); it queues for the pool");
         return push(job);
     }
@@ -151,6 +193,7 @@ extern "C" fn own_thread(job: *mut libc::c_void) -> *mut libc::c_void {
     block_all_signals();
     // SAFETY: the job is live until `done` is set (run_via).
     unsafe { execute(job as usize) };
+    OWN_LIVE.fetch_sub(1, Ordering::Relaxed);
     core::ptr::null_mut()
 }
 
@@ -179,10 +222,15 @@ unsafe fn execute(j: usize) {
     }
 }
 
-fn pop() -> Option<usize> {
+/// The next job; `first` for a new worker's first look, which ends its STARTING count
+/// under the queue lock (so a pusher never counts it and its job both).
+fn pop(first: bool) -> Option<usize> {
     QUEUE.lock.lock();
     // SAFETY: under the queue lock.
     let j = unsafe { (*QUEUE.jobs.get()).pop_front() };
+    if first {
+        STARTING.fetch_sub(1, Ordering::AcqRel);
+    }
     QUEUE.lock.unlock();
     j
 }
@@ -190,9 +238,12 @@ fn pop() -> Option<usize> {
 extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
     crate::raw::not_here();
     block_all_signals();
+    let mut first = true;
     loop {
         let seen = SIGNAL.load(Ordering::Acquire);
-        match pop() {
+        let job = pop(first);
+        first = false;
+        match job {
             // SAFETY: queued jobs are live until their `done` is set.
             Some(j) => unsafe { execute(j) },
             None => {
@@ -208,11 +259,13 @@ extern "C" fn worker(_: *mut libc::c_void) -> *mut libc::c_void {
 /// inline when no pool thread exists at all, see `run_via`).
 fn spawn_worker() -> bool {
     WORKERS.fetch_add(1, Ordering::AcqRel);
+    STARTING.fetch_add(1, Ordering::AcqRel);
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread), default attributes.
     let r = crate::raw::with_dispatch_off(|| unsafe { real::pthread_create(&mut t, core::ptr::null(), worker, core::ptr::null_mut()) });
     if r != 0 {
         WORKERS.fetch_sub(1, Ordering::AcqRel);
+        STARTING.fetch_sub(1, Ordering::AcqRel);
         crate::warn!("cannot start an offload thread (error {r}); the call waits for a busy one or runs inline");
         false
     } else {
@@ -225,6 +278,8 @@ fn spawn_worker() -> bool {
 /// In a forked child the workers do not exist and queued jobs belong to the parent.
 pub fn after_fork_child() {
     WORKERS.store(0, Ordering::Relaxed);
+    STARTING.store(0, Ordering::Relaxed);
+    OWN_LIVE.store(0, Ordering::Relaxed);
     IDLE.store(0, Ordering::Relaxed);
     QUEUE.lock.unlock();
     // SAFETY: single-threaded child. The parent's jobs are forgotten without dropping

@@ -240,3 +240,22 @@ fn process_shared_and_robust_objects_keep_the_hub_running() {
         assert!(shim.metric(m) >= 10, "{m}: {}", shim.stderr);
     }
 }
+
+/// Six threads wait at once on process-shared semaphores (run on the offload pool), the
+/// later ones posted only by the earlier ones' successors: each wait must get a thread
+/// (it queued behind waits that depended on it when several took the same idle
+/// worker; CPython's multiprocessing test_notify_all hung so).
+#[test]
+fn simultaneous_shared_semaphore_waits_each_get_a_thread() {
+    // Waits beyond the pool's four threads run on OS threads of their own (as natively
+    // each waiter is one), so the one-OS-thread check does not apply.
+    compare(&Spec::new(&c_program("io", "pshared_sem_chain")));
+}
+
+/// A signal handler ends a wait on a process-shared semaphore with EINTR as natively,
+/// while other threads exist (the wait runs on an offload thread, which blocks signals:
+/// it ran to its deadline; CPython's multiprocessing test_wait_result took 60 s).
+#[test]
+fn shared_semaphore_wait_interrupted_by_handler() {
+    compare(&Spec::new(&c_program("io", "pshared_sem_eintr")));
+}

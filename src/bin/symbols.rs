@@ -43,7 +43,7 @@ pub const COVERED: &[&str] = &[
     "eventfd", "timerfd_create", "signalfd", "inotify_init", "inotify_init1", "epoll_create",
     "epoll_create1", "memfd_create", "fclose", "closedir", "close_range", "closefrom",
     // opening (a FIFO waits for its other end: offloaded)
-    "open", "open64", "openat", "openat64", "__open_2", "__open64_2", "__openat_2",
+    "fopen", "fopen64", "open", "open64", "openat", "openat64", "__open_2", "__open64_2", "__openat_2",
     "__openat64_2", "creat", "creat64",
     // positioned I/O (files; the v2 forms at offset -1 also pipes and sockets)
     "pread", "pread64", "__pread_chk", "__pread64_chk", "pwrite", "pwrite64", "preadv",

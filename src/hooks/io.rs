@@ -260,6 +260,9 @@ pub unsafe extern "C" fn pipe(fds: *mut c_int) -> c_int {
 /// is the plain syscall, after one `fstatat` — only made while other green threads
 /// exist, when a block would stall them.
 fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: libc::mode_t) -> c_int {
+    if let Some(fd) = super::procfs::open(dirfd, path, flags) {
+        return fd;
+    }
     // SAFETY: the program's own arguments.
     let raw = move || unsafe { sc!(libc::SYS_openat, dirfd, path, flags | libc::O_LARGEFILE, mode) };
     let Some(h) = hub::local() else { return encode(raw()) as c_int };

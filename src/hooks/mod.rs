@@ -15,6 +15,7 @@ pub mod net;
 pub mod offloaded;
 pub mod poll;
 pub mod process;
+pub mod procfs;
 pub mod resolv;
 pub mod signal;
 pub mod stdio;

@@ -5,7 +5,9 @@
 use crate::hub;
 use crate::sync::{barrier, condvar, foreign, mutex, once, rwlock, sem};
 use crate::sys::{self, Errno, real};
+use crate::green::Reason;
 use core::ffi::c_int;
+use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{clockid_t, pthread_cond_t, pthread_mutex_t, pthread_rwlock_t, sem_t, timespec};
 
 /// Converts an absolute deadline on `clock` to monotonic ns; Err(EINVAL) if malformed.
@@ -169,20 +171,58 @@ fn sem_result(r: Result<(), c_int>) -> c_int {
 /// only the calling thread waits; here the wait runs on the offload pool (an OS thread
 /// of its own when the pool is busy) while the green thread parks, so the hub keeps
 /// running — the post may well depend on another green thread of this process.
-fn shared_sem_wait(s: *mut sem_t, wait: impl FnOnce(*mut sem_t) -> c_int) -> c_int {
+fn shared_sem_wait(s: *mut sem_t, clock: clockid_t, abs: Option<timespec>) -> c_int {
     if hub::local().is_none() {
-        return wait(s);
+        // SAFETY: the program's semaphore and deadline.
+        return unsafe {
+            match abs {
+                None => real::sem_wait(s),
+                Some(a) => real::sem_clockwait(s, clock, &a),
+            }
+        };
     }
     // SAFETY: the program's semaphore.
     if unsafe { real::sem_trywait(s) } == 0 {
         return 0;
     }
+    // The wait runs in slices of at most 10 ms so that a signal handler, which ends it
+    // with EINTR natively (the kernel never restarts a timed one; an untimed one unless
+    // SA_RESTART), can end it here too: the parked thread raises `cancel`.
+    let cancel = AtomicBool::new(false);
     let p = s as usize;
-    let (r, e) = crate::offload::run_waiting(move || {
-        sys::set_errno(0);
-        let r = wait(p as *mut sem_t);
-        (r, sys::errno())
-    });
+    let c = &cancel as *const AtomicBool as usize;
+    let wait = move || {
+        // SAFETY: `cancel` outlives the call (run_waiting_interruptible waits for it).
+        let cancel = unsafe { &*(c as *const AtomicBool) };
+        loop {
+            if cancel.load(Ordering::Acquire) {
+                return (-1, libc::EINTR);
+            }
+            let slice_end = sys::clock_ns(clock).saturating_add(10_000_000);
+            let (until, last) = match abs {
+                Some(a) => {
+                    let d = (a.tv_sec.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(a.tv_nsec.max(0) as u64);
+                    if a.tv_nsec < 0 || a.tv_nsec >= 1_000_000_000 {
+                        // glibc's own check, and its error.
+                        // SAFETY: the program's semaphore and deadline.
+                        return (unsafe { real::sem_clockwait(p as *mut sem_t, clock, &a) }, sys::errno());
+                    }
+                    (d.min(slice_end), d <= slice_end)
+                }
+                None => (slice_end, false),
+            };
+            let ts = timespec { tv_sec: (until / 1_000_000_000) as libc::time_t, tv_nsec: (until % 1_000_000_000) as libc::c_long };
+            sys::set_errno(0);
+            // SAFETY: the program's semaphore; ts is live.
+            let r = unsafe { real::sem_clockwait(p as *mut sem_t, clock, &ts) };
+            let e = sys::errno();
+            if r == 0 || e != libc::ETIMEDOUT || last {
+                return (r, e);
+            }
+        }
+    };
+    let reason = if abs.is_some() { Reason::TimedWait } else { Reason::Semaphore };
+    let (r, e) = crate::offload::run_waiting_interruptible(wait, reason, &cancel);
     sys::set_errno(e);
     r
 }
@@ -192,7 +232,7 @@ pub unsafe extern "C" fn sem_wait(s: *mut sem_t) -> c_int {
     crate::hub::cancel::point(|| {
         if !sem::is_ours(s) {
             // SAFETY: forwarded (on a pool thread when the hub would block).
-            return shared_sem_wait(s, |s| unsafe { real::sem_wait(s) });
+            return shared_sem_wait(s, libc::CLOCK_MONOTONIC, None);
         }
         sem_result(sem::wait(s, None))
     })
@@ -212,9 +252,12 @@ pub unsafe extern "C" fn sem_trywait(s: *mut sem_t) -> c_int {
 pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *const timespec) -> c_int {
     crate::hub::cancel::point(|| {
         if !sem::is_ours(s) {
-            let a = abs as usize;
-            // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
-            return shared_sem_wait(s, move |s| unsafe { real::sem_clockwait(s, clock, a as *const timespec) });
+            if abs.is_null() {
+                // SAFETY: forwarded: glibc reports the bad pointer its own way.
+                return unsafe { real::sem_clockwait(s, clock, abs) };
+            }
+            // SAFETY: the program's deadline.
+            return shared_sem_wait(s, clock, Some(unsafe { *abs }));
         }
         if sem::trywait(s) {
             return 0;
@@ -227,9 +270,12 @@ pub unsafe extern "C" fn sem_clockwait(s: *mut sem_t, clock: clockid_t, abs: *co
 pub unsafe extern "C" fn sem_timedwait(s: *mut sem_t, abs: *const timespec) -> c_int {
     crate::hub::cancel::point(|| {
         if !sem::is_ours(s) {
-            let a = abs as usize;
-            // SAFETY: forwarded (on a pool thread when the hub would block); abs outlives it.
-            return shared_sem_wait(s, move |s| unsafe { real::sem_timedwait(s, a as *const timespec) });
+            if abs.is_null() {
+                // SAFETY: forwarded: glibc reports the bad pointer its own way.
+                return unsafe { real::sem_timedwait(s, abs) };
+            }
+            // SAFETY: the program's deadline.
+            return shared_sem_wait(s, libc::CLOCK_REALTIME, Some(unsafe { *abs }));
         }
         // SAFETY: forwarded.
         unsafe { sem_clockwait(s, libc::CLOCK_REALTIME, abs) }

@@ -568,6 +568,17 @@ pub unsafe fn preempt_now(h: *mut Hub) {
     }
 }
 
+/// Threads of the program this hub runs, as the kernel would count them natively: the
+/// green threads alive, plus the root unless it is gone (the child of a fork made by a
+/// green thread).
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+pub unsafe fn program_threads(h: *mut Hub) -> usize {
+    // SAFETY: h is live.
+    unsafe { (*h).live + usize::from(!(*h).root_exited) }
+}
+
 /// Counts one hooked call that did not park (an I/O call that found its fd ready, a
 /// `poll` with results, `wait4(WNOHANG)`, a `trylock`). A thread that makes
 /// [`FAST_OP_BUDGET`] of them in a row, or keeps making them for longer than its time

@@ -162,6 +162,8 @@ reals! {
     __underflow(fp: *mut libc::FILE) -> c_int;
     getdelim(line: *mut *mut c_char, cap: *mut usize, delim: c_int, fp: *mut libc::FILE) -> isize;
     fclose(fp: *mut libc::FILE) -> c_int;
+    fopen(path: *const c_char, mode: *const c_char) -> *mut libc::FILE;
+    fopen64(path: *const c_char, mode: *const c_char) -> *mut libc::FILE;
     getpwnam(name: *const c_char) -> *mut libc::passwd;
     getpwuid(uid: libc::uid_t) -> *mut libc::passwd;
     getpwnam_r(name: *const c_char, pw: *mut libc::passwd, buf: *mut c_char, len: usize, res: *mut *mut libc::passwd) -> c_int;
