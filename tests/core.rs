@@ -430,6 +430,8 @@ fn cpp_swallowed_cancellation_aborts_as_natively() {
     assert_eq!(shim.signal, native.signal, "shim: {:?} {:?}\n{}", shim.status, shim.signal, shim.stderr);
     assert_eq!(shim.stdout, native.stdout);
     assert!(shim.stderr.contains("FATAL: exception not rethrown"), "{}", shim.stderr);
+}
+
 /// /proc/self/stat's num_threads counts the program's threads as natively (CPython
 /// 3.12+ reads it to warn about fork() in a multi-threaded process; test_threading's
 /// fork tests failed on 3.13 under the shim while it counted OS threads).
