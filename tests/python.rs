@@ -64,3 +64,12 @@ fn py_keyboard_interrupt_is_prompt() {
 fn py_tty_read_does_not_freeze_others() {
     check("tty_read");
 }
+
+/// Threads reading /proc files while others sleep: procfs has no RWF_NOWAIT, but its
+/// files are generated on read, so they are read inline — no offload thread appears
+/// (it used to: CPython's open().read() of /proc/self/status started pool threads).
+#[test]
+fn py_proc_file_reads_stay_on_one_os_thread() {
+    let (_, shim) = check("proc_reads");
+    assert_eq!(shim.metric("os_threads_max"), 1, "{}", shim.stderr);
+}

@@ -93,6 +93,13 @@ pub fn file_readv(fd: i32, iov: *const libc::iovec, cnt: i32, offset: i64) -> Re
             match first {
                 Err(Errno::EAGAIN) => crate::offload::run(move || blocking(iv, cnt, o)),
                 Err(Errno(libc::EOPNOTSUPP)) => {
+                    if memory_backed(fd) {
+                        // /proc, /sys, cgroup files and the like: generated on read,
+                        // never waiting for a disk. Served inline from now on.
+                        // SAFETY: hub thread owns the table.
+                        unsafe { (*e).regular = false };
+                        return blocking(iv, cnt, o);
+                    }
                     // SAFETY: hub thread owns the table.
                     unsafe { (*e).no_nowait = true };
                     crate::offload::run(move || blocking(iv, cnt, o))
@@ -118,6 +125,32 @@ pub fn file_readv(fd: i32, iov: *const libc::iovec, cnt: i32, offset: i64) -> Re
             }
         }
     }
+}
+
+/// Whether `fd` is on a file system whose files live in memory or are generated on
+/// read (procfs, sysfs, cgroup, debugfs, tracefs, tmpfs, ramfs, configfs, …): a read
+/// there never waits for a device, whatever `RWF_NOWAIT` support it has.
+fn memory_backed(fd: i32) -> bool {
+    // SAFETY: a zeroed statfs is a valid out-buffer.
+    let mut st: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: st is live for the call.
+    if unsafe { sc!(libc::SYS_fstatfs, fd, &mut st as *mut libc::statfs) }.is_err() {
+        return false;
+    }
+    const MAGICS: [i64; 11] = [
+        0x9fa0,     // proc
+        0x6265_6572, // sysfs
+        0x27e0eb,   // cgroup
+        0x6367_7270, // cgroup2
+        0x6462_6720, // debugfs
+        0x7472_6163, // tracefs
+        0x0102_1994, // tmpfs
+        0x8584_58f6, // ramfs
+        0x6265_6570, // configfs
+        0x7363_6673, // securityfs
+        0xcafe_4a11, // bpf
+    ];
+    MAGICS.contains(&(st.f_type as i64))
 }
 
 /// A write to a regular file or block device, as GREENSHIM_FILE_IO says: buffered writes
