@@ -43,7 +43,10 @@ row "C: thread-per-connection server, 1000 clients"      "$OUT/conn_server"
 row "Python: ThreadingTCPServer, 1000 clients"           "$PY" scripts/demo/conn_server.py
 echo
 echo "OS thr = peak OS threads in the process (server process for the server rows),"
-echo "read from /proc/self/status. Same output, same errors; one OS thread under the shim."
+echo "read from /proc/self/status. Same output, same errors. Under the shim every program"
+echo "thread is a green thread on one OS thread; the few more are the shim's offload pool,"
+echo "for calls epoll cannot watch (urllib's DNS lookups; accepts on a listening socket the"
+echo "forked client process also holds, which another process could take first)."
 
 if command -v strace >/dev/null 2>&1 && [ -x scripts/strace-compare.sh ]; then
 	echo
