@@ -351,15 +351,7 @@ fn ie_tls_library() -> std::path::PathBuf {
     let out_dir = root().join("target").join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let lib = out_dir.join("libie_tls.so");
-    let tmp = out_dir.join(format!(".libie_tls.{}.so", std::process::id()));
-    let st = std::process::Command::new("gcc")
-        .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-ftls-model=initial-exec"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&tmp)
-        .status()
-        .expect("gcc");
-    assert!(st.success(), "compiling {}", src.display());
+    let tmp = gcc_to_temp(&src, &out_dir, "libie_tls", &["-fPIC", "-shared", "-ftls-model=initial-exec"]);
     std::fs::copy(&tmp, out_dir.join("libie_tls_copy.so")).unwrap();
     std::fs::rename(&tmp, &lib).unwrap();
     lib

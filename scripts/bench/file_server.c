@@ -75,22 +75,5 @@ int main(int argc, char **argv) {
                                   "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
                                   "Content-Length: %lld\r\n\r\n", (long long)file_size);
     int ls = listen_on(atoi(argv[1]), 0);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    for (;;) {
-        int c = accept(ls, NULL, NULL);
-        if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EMFILE || errno == ENFILE) { usleep(1000); continue; }
-            perror("accept");
-            return 1;
-        }
-        pthread_t t;
-        int rc = pthread_create(&t, &attr, serve, (void *)(long)c);
-        if (rc != 0) {
-            fprintf(stderr, "file_server: pthread_create: %s\n", strerror(rc));
-            close(c);
-        }
-    }
+    return accept_loop(ls, serve, "file_server");
 }

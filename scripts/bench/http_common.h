@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,5 +52,27 @@ static int complete_requests(const char *buf, size_t len, size_t *used) {
     }
     *used = off;
     return n;
+}
+/* The thread-per-connection accept loop of thread_server and file_server: one detached
+ * thread (default attributes otherwise) runs serve(fd) per accepted connection. */
+static inline int accept_loop(int ls, void *(*serve)(void *), const char *name) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (;;) {
+        int c = accept(ls, NULL, NULL);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if (errno == EMFILE || errno == ENFILE) { usleep(1000); continue; }
+            perror("accept");
+            return 1;
+        }
+        pthread_t t;
+        int rc = pthread_create(&t, &attr, serve, (void *)(long)c);
+        if (rc != 0) {
+            fprintf(stderr, "%s: pthread_create: %s\n", name, strerror(rc));
+            close(c);
+        }
+    }
 }
 #endif

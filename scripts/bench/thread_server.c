@@ -36,22 +36,5 @@ int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: thread_server PORT\n"); return 2; }
     signal(SIGPIPE, SIG_IGN);
     int ls = listen_on(atoi(argv[1]), 0);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    for (;;) {
-        int c = accept(ls, NULL, NULL);
-        if (c < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno == EMFILE || errno == ENFILE) { usleep(1000); continue; }
-            perror("accept");
-            return 1;
-        }
-        pthread_t t;
-        int rc = pthread_create(&t, &attr, serve, (void *)(long)c);
-        if (rc != 0) {
-            fprintf(stderr, "thread_server: pthread_create: %s\n", strerror(rc));
-            close(c);
-        }
-    }
+    return accept_loop(ls, serve, "thread_server");
 }

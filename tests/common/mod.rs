@@ -42,19 +42,27 @@ pub fn c_program(family: &str, name: &str) -> PathBuf {
             bin.metadata().and_then(|b| Ok(b.modified()? >= root().join("c-tests").join(h).metadata()?.modified()?)).unwrap_or(false)
         });
     if !fresh {
-        // Compile to a temporary name and rename: tests run in parallel processes.
-        let tmp = out_dir.join(format!(".{family}-{name}.{}", std::process::id()));
-        let st = Command::new("gcc")
-            .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE", "-pthread"])
-            .arg(&src)
-            .arg("-o")
-            .arg(&tmp)
-            .status()
-            .expect("gcc");
-        assert!(st.success(), "compiling {}", src.display());
+        let tmp = gcc_to_temp(&src, &out_dir, &format!("{family}-{name}"), &["-D_GNU_SOURCE", "-pthread"]);
         std::fs::rename(&tmp, &bin).unwrap();
     }
     bin
+}
+
+/// Compiles `src` with gcc (warnings are errors) plus `flags` into a temporary file in
+/// `out_dir` and returns its path; the caller renames it into place (tests run in
+/// parallel processes, so an output is never written where another reads it).
+pub fn gcc_to_temp(src: &Path, out_dir: &Path, stem: &str, flags: &[&str]) -> PathBuf {
+    let tmp = out_dir.join(format!(".{stem}.{}", std::process::id()));
+    let st = Command::new("gcc")
+        .args(["-O2", "-g", "-Wall", "-Wextra", "-Werror"])
+        .args(flags)
+        .arg(src)
+        .arg("-o")
+        .arg(&tmp)
+        .status()
+        .expect("gcc");
+    assert!(st.success(), "compiling {}", src.display());
+    tmp
 }
 
 /// Builds the Rust test programs (c-tests/rust, a Cargo project of its own with its own
