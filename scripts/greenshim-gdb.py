@@ -10,15 +10,25 @@
 #
 # How it works: libgreenshim.so exports `greenshim_debug` (src/hub/debug.rs), a table of
 # addresses and field offsets; the control blocks are read through gdb's memory reads, so
-# no debug info is needed. A suspended green thread's (pc, sp, rbp) were recorded just
-# before it switched out; to show its stack, the hub's OS thread's registers are set to
-# those three values, the command runs, and the registers are put back (always, even on
-# error). Only for a live process or a core file of one (x86-64).
+# no debug info is needed. A suspended green thread's pc, sp and callee-saved registers
+# (rbp, rbx, r12–r15) were recorded just before it switched out; to show its stack, the
+# hub's OS thread's registers are set to those values, the command runs, and the
+# registers are put back (always, even on error). While it runs, an unwinder ends the
+# thread's stack at its coroutine's entry (past it lies the main thread's stack), so
+# commands that walk every frame — CPython's py-bt, py-list, py-locals from its own gdb
+# extension (python3.X-gdb.py, next to a pyenv interpreter or from Debian's
+# python3.X-dbg) — see that green thread only. The switch lasts one command: a process
+# resumed with switched registers would run the wrong stack, and gdb offers no hook
+# before every resume, so there is no "select green thread N" that stays.
+# Only for a live process or a core file of one (x86-64).
 
 import gdb
+import gdb.unwinder
 import struct
 import time
 
+# The registers of a green thread's saved context (greenshim_debug's g_ctx), in order.
+CTX_REGS = ("pc", "sp", "rbp", "rbx", "r12", "r13", "r14", "r15")
 FRAME_LIMIT_MARKERS = ("stack_init_trampoline", "corosensei")
 SHIM_FRAME_MARKERS = ("greenshim::", "core::", "alloc::", "corosensei")
 
@@ -83,8 +93,10 @@ class Table:
         if raw[:8] != b"grnshdbg":
             raise gdb.GdbError("greenshim: greenshim_debug has an unknown magic")
         self.version, self.size = struct.unpack_from("<II", raw, 8)
-        if self.version != 1:
-            raise gdb.GdbError("greenshim: table version %d; this script reads version 1" % self.version)
+        if self.version not in (1, 2):
+            raise gdb.GdbError("greenshim: table version %d; this script reads versions 1 and 2" % self.version)
+        # Version 2 records every callee-saved register; version 1 only (pc, sp, rbp).
+        self.ctx_regs = CTX_REGS if self.version >= 2 else CTX_REGS[:3]
         (self.hub_pp, self.tid_p, self.threads_pp, self.len_p) = struct.unpack_from("<QQQQ", raw, 16)
         (self.o_current, self.o_root, self.g_id, self.g_state, self.g_is_root, self.g_reason, self.g_name,
          self.g_parked_at, self.g_deadline, self.g_wait_obj, self.g_ctx, self.g_stack_base, self.first_id) = struct.unpack_from("<13I", raw, 48)
@@ -137,7 +149,10 @@ class Table:
         if running and running[0].stack_base:
             # The root waits in the running coroutine's parent link (see hub/debug.rs).
             link = self.u64(running[0].stack_base - 16)
-            out[0].ctx = (self.u64(link + 8), link + 24, self.u64(link))
+            # (switch_and_link pushed rbx, then the return address, then rbp.) The
+            # other callee-saved registers are saved by the frame that switched (its
+            # asm clobbers them): the unwind tables find them; rip/rsp/rbp/rbx suffice.
+            out[0].ctx = (self.u64(link + 8), link + 24, self.u64(link), self.u64(link + 16))
         return out
 
 
@@ -155,7 +170,8 @@ class Green:
         self.reason = t.reasons[rs] if rs < len(t.reasons) else "?%d" % rs
         self.name = r(addr + t.g_name, 16).split(b"\0")[0].decode(errors="replace")
         self.parked_at, self.deadline, self.wait_obj = struct.unpack("<QQQ", r(addr + t.g_parked_at, 8) + r(addr + t.g_deadline, 8) + r(addr + t.g_wait_obj, 8))
-        self.ctx = struct.unpack("<QQQ", r(addr + t.g_ctx, 24))
+        n = len(t.ctx_regs)
+        self.ctx = struct.unpack("<%dQ" % n, r(addr + t.g_ctx, 8 * n))
         self.stack_base = struct.unpack("<Q", r(addr + t.g_stack_base, 8))[0]
         self.num = 0 if self.is_root else self.raw_id - t.first_id + 1
 
@@ -218,6 +234,111 @@ def hub_thread(t):
     return min(ths, key=lambda th: th.num) if ths else None
 
 
+class _FrameId:
+    """What gdb (13 and later) takes as a frame id: a stack pointer and a pc."""
+
+    def __init__(self, sp, pc):
+        self.sp = sp
+        self.pc = pc
+
+
+class CoroutineBase(gdb.unwinder.Unwinder):
+    """Ends a green thread's stack at its coroutine's entry (corosensei's
+    stack_init_trampoline): past it the unwinder's way leads into the main thread's
+    stack, which resumed the coroutine, and commands that walk every frame (CPython's
+    py-bt, `bt`, `info frame`) would show the main thread's frames as the green
+    thread's. Active only while a command runs in a green thread's context."""
+
+    def __init__(self):
+        super().__init__("greenshim-coroutine-base")
+        self.pc = None
+
+    def __call__(self, pending):
+        if self.pc is None:
+            return None
+        rip = pending.read_register("rip")
+        if int(rip) != self.pc:
+            return None
+        sp = pending.read_register("rsp")
+        info = pending.create_unwind_info(_FrameId(sp, rip))
+        # A caller with pc 0: gdb ends the backtrace there ("zero PC").
+        info.add_saved_register("rip", gdb.Value(0).cast(rip.type))
+        info.add_saved_register("rsp", sp)
+        return info
+
+
+_BASE = CoroutineBase()
+gdb.unwinder.register_unwinder(None, _BASE, replace=True)
+# The trampoline's return address (the pc its frame shows), per process.
+_trampoline_pc = {}
+
+
+def trampoline_pc():
+    """The pc of the coroutine entry frame: the same in every green thread (the address
+    after stack_init_trampoline's call), found by walking the selected green thread's
+    frames; None if not found (stripped library)."""
+    pid = gdb.selected_inferior().pid
+    if pid in _trampoline_pc:
+        return _trampoline_pc[pid]
+    f, pc = gdb.newest_frame(), None
+    for _ in range(4096):
+        if f is None:
+            break
+        name = f.name() or ""
+        if "stack_init_trampoline" in name:
+            pc = f.pc()
+            break
+        try:
+            f = f.older()
+        except gdb.error:
+            break
+    if pc is not None:
+        _trampoline_pc[pid] = pc
+    return pc
+
+
+def in_shim(frame):
+    """Whether a frame's code is libgreenshim's (the park, the scheduler)."""
+    try:
+        lib = gdb.solib_name(frame.pc()) or ""
+    except gdb.error:
+        return False
+    return "libgreenshim" in lib
+
+
+def select_programs_frame():
+    """Selects the innermost frame that is not the shim's: where the program called in,
+    as a debugger stopping a native thread in that call would show it (CPython's
+    commands start from the selected frame, and the language follows it)."""
+    f = gdb.newest_frame()
+    f.select()
+    for _ in range(64):
+        if f is None or not in_shim(f):
+            break
+        try:
+            f = f.older()
+        except gdb.error:
+            return
+    if f is not None:
+        f.select()
+
+
+def run_green_command(g, command):
+    """Runs `command` with the selected frame the green thread's innermost outside the
+    shim and, for a thread other than main, its stack ending at its coroutine's entry."""
+    if g.is_root:
+        select_programs_frame()
+        return gdb.execute(command, to_string=True)
+    _BASE.pc = trampoline_pc()
+    gdb.invalidate_cached_frames()
+    try:
+        select_programs_frame()
+        return gdb.execute(command, to_string=True)
+    finally:
+        _BASE.pc = None
+        gdb.invalidate_cached_frames()
+
+
 def run_in(t, g, command):
     """Runs a gdb command with the hub's OS thread showing green thread g's stack;
     returns its output."""
@@ -228,23 +349,21 @@ def run_in(t, g, command):
     th.switch()
     try:
         if g.uses_os_registers():
-            gdb.newest_frame().select()
-            return gdb.execute(command, to_string=True)
-        pc, sp, bp = g.ctx
-        if pc == 0:
+            return run_green_command(g, command)
+        if g.ctx[0] == 0:
             return "(no saved context: the thread has not run yet)\n"
+        regs = CTX_REGS[:len(g.ctx)]
         gdb.newest_frame().select()
-        saved = [c_eval("(unsigned long)" + r) for r in ("$pc", "$sp", "$rbp")]
+        saved = [c_eval("(unsigned long)$" + r) for r in regs]
         try:
-            gdb.execute("set $rbp = %#x" % bp, to_string=True)
-            gdb.execute("set $sp = %#x" % sp, to_string=True)
-            gdb.execute("set $pc = %#x" % pc, to_string=True)
-            return gdb.execute(command, to_string=True)
+            # The pc last: setting it re-reads the frame, which the others are part of.
+            for r, v in reversed(list(zip(regs, g.ctx))):
+                gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+            return run_green_command(g, command)
         finally:
             gdb.newest_frame().select()
-            gdb.execute("set $pc = %#x" % saved[0], to_string=True)
-            gdb.execute("set $sp = %#x" % saved[1], to_string=True)
-            gdb.execute("set $rbp = %#x" % saved[2], to_string=True)
+            for r, v in reversed(list(zip(regs, saved))):
+                gdb.execute("set $%s = %#x" % (r, v), to_string=True)
     finally:
         if old_thread is not None and old_thread.is_valid():
             old_thread.switch()

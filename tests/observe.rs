@@ -91,12 +91,17 @@ fn with_parked_program(inspect: impl FnOnce(u32)) {
 /// [`with_parked_program`] with variables for the shimmed run; returns its stderr.
 fn with_parked_program_env(env: &[(&str, &str)], inspect: impl FnOnce(u32)) -> String {
     let p = c_program("observe", "parked");
-    let mut spec = Spec::new(&p);
-    spec.stdin = Some(b"go\n");
-    let native = run(&spec, false);
+    with_waiting_program(|| Command::new(&p), env, inspect)
+}
+
+/// Runs the program `make` builds natively (stdin "go"), then under the shim until it
+/// prints "ready", hands its pid to `inspect`, then sends "go" and lets it finish;
+/// checks it ends as natively. Returns the shimmed run's stderr.
+fn with_waiting_program(make: impl Fn() -> Command, env: &[(&str, &str)], inspect: impl FnOnce(u32)) -> String {
+    let native = run_command(make(), Some(b"go\n"), Duration::from_secs(30));
     assert!(native.ok(), "{native:?}");
 
-    let mut child = Command::new(&p)
+    let mut child = make()
         .envs(env.iter().copied())
         .env("LD_PRELOAD", lib())
         .stdin(Stdio::piped())
@@ -313,4 +318,102 @@ fn python_stacks_of_green_threads_from_py_spy_and_greenshim_dump() {
     // The green tids py-spy shows are the ones the native part of the dump gives.
     let tid = line_of(&spied, "\"waiter\"").split_whitespace().nth(1).unwrap().to_string();
     assert!(dumped[..py].contains(&format!("(tid {tid})")), "tid {tid} not in:\n{dumped}");
+}
+
+/// CPython's own gdb extension (Tools/gdb/libpython.py) for interpreter `py`, where gdb's
+/// auto-load convention puts it: next to the interpreter's real path as `…-gdb.py`
+/// (pyenv's python-build installs it there for every version) or under gdb's auto-load
+/// directory (Debian's python3.X-dbg, which also brings the debug info that
+/// /usr/bin/python3.X lacks). .ci/run installs python3.X-dbg when neither exists.
+fn cpython_gdb_extension(py: &str) -> Result<std::path::PathBuf, String> {
+    let out = Command::new(py).args(["-c", "import os, sys; print(os.path.realpath(sys.executable))"]).output().map_err(|e| format!("{py}: {e}"))?;
+    let real = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let candidates = [format!("{real}-gdb.py"), format!("/usr/share/gdb/auto-load{real}-gdb.py")];
+    candidates
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("no CPython gdb extension for {real} (looked for {candidates:?}): use a pyenv interpreter or apt-get install the python3.X-dbg of /usr/bin/python3.X"))
+}
+
+/// The text gdb printed for green thread `label` ("main", "1", …) in a `green apply`
+/// (a blank line, the thread's header line, the command's output): up to the next
+/// thread's.
+fn section<'a>(text: &'a str, label: &str) -> &'a str {
+    let header = format!("\n\n  thread {label}");
+    let start = text.find(&format!("{header}:")).or_else(|| text.find(&format!("{header} ("))).unwrap_or_else(|| panic!("no thread {label} in:\n{text}"));
+    let body = &text[start + 2..];
+    let end = body.find("\n\n  thread ").unwrap_or(body.len());
+    &body[..end]
+}
+
+/// c-tests/observe/pybt.py under the shim: gdb with CPython's extension and ours shows
+/// each green thread's own Python stack (py-bt), source line (py-list) and locals
+/// (py-locals); the program then finishes as natively.
+fn py_bt_on_green_threads(py: &str) {
+    let ext = cpython_gdb_extension(py).unwrap_or_else(|e| panic!("{e}"));
+    let script = root().join("c-tests/observe/pybt.py");
+    let mut text = String::new();
+    with_waiting_program(
+        || {
+            let mut c = Command::new(py);
+            c.arg(&script);
+            c
+        },
+        &[],
+        |pid| {
+            let out = Command::new("gdb")
+                .args(["-nx", "-batch", "-q", "-p", &pid.to_string(), "-ex"])
+                .arg(format!("source {}", ext.display()))
+                .arg("-ex")
+                .arg(format!("source {}", gdb_script().display()))
+                .args(["-ex", "info green", "-ex", "green apply all py-bt", "-ex", "echo ==py-list\\n", "-ex", "green apply 3 py-list", "-ex", "echo ==py-locals\\n", "-ex", "green apply 2 py-locals"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("gdb (apt-get install gdb)");
+            text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        },
+    );
+    let (bts, rest) = text.split_once("==py-list").unwrap_or_else(|| panic!("{text}"));
+    let (list, locals) = rest.split_once("==py-locals").unwrap_or_else(|| panic!("{text}"));
+    // Threads 1–3 are the workers in the order they started.
+    let workers = ["worker_a", "worker_b", "worker_c"];
+    for (i, f) in workers.iter().enumerate() {
+        let s = section(bts, &(i + 1).to_string());
+        assert!(s.contains("Traceback (most recent call first)") && s.contains(&format!(", in {f}")), "thread {}: no {f} in its py-bt:\n{s}\n(all:\n{text})", i + 1);
+        for other in workers.iter().filter(|o| *o != f) {
+            assert!(!s.contains(&format!(", in {other}")), "thread {}: {other} in its py-bt:\n{s}", i + 1);
+        }
+        // The stack ends at the thread's start: not the main thread's frames below it.
+        assert!(!s.contains("in <module>"), "thread {}: the main thread's frames in its py-bt:\n{s}", i + 1);
+        assert!(s.contains("in _bootstrap"), "thread {}: threading's _bootstrap missing:\n{s}", i + 1);
+    }
+    let main = section(bts, "main");
+    assert!(main.contains("in <module>") && main.contains("sys.stdin.readline()"), "{main}");
+    assert!(!workers.iter().any(|f| main.contains(&format!(", in {f}"))), "{main}");
+    // The what-it-waits-on of each worker, for the record.
+    assert!(section(bts, "3").lines().next().unwrap().contains("parked on read fd"), "{bts}");
+    assert!(list.lines().any(|l| l.starts_with(" >") && l.contains("server.recv(16)")), "py-list of thread 3:\n{list}");
+    assert!(locals.contains("Locals for get") && locals.contains("block = True"), "py-locals of thread 2:\n{locals}");
+}
+
+#[test]
+fn cpython_py_bt_py_list_py_locals_on_green_threads() {
+    py_bt_on_green_threads(&python());
+}
+
+#[test]
+fn cpython_3_13_py_bt_on_green_threads() {
+    // The frame layout changed in 3.11 and 3.12; the default interpreter is 3.11 here.
+    let home = std::env::var("PYENV_ROOT").map(std::path::PathBuf::from).unwrap_or_else(|_| std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".pyenv"));
+    let mut found: Vec<_> = std::fs::read_dir(home.join("versions"))
+        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("3.13.")).map(|e| e.path().join("bin/python3")).filter(|p| p.exists()).collect())
+        .unwrap_or_default();
+    found.sort();
+    let Some(py) = found.pop() else {
+        eprintln!("SKIP: no CPython 3.13 under pyenv on this machine");
+        return;
+    };
+    py_bt_on_green_threads(&py.to_string_lossy());
 }

@@ -29,6 +29,9 @@ pub const MAGIC: u64 = 0x6772_6565_6e73_6869;
 /// Green-thread ids start here; kernel tids stay below 2^22 (pid_max), so an id in a
 /// mutex's owner word can never be mistaken for an OS thread's.
 pub const FIRST_ID: u32 = 1 << 30;
+/// Words in [`Green::ctx`]: pc, sp, rbp and the other callee-saved registers (rbx,
+/// r12–r15).
+pub const CTX_WORDS: usize = 8;
 
 pub type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
 pub type Coro = Coroutine<(), (), (), StackMem>;
@@ -190,9 +193,10 @@ pub struct Green {
     /// What the current park waits on: the fd for fd waits, the key (address) for
     /// parking-lot waits (mutex, condvar, …), 0 otherwise.
     pub wait_obj: usize,
-    /// (pc, sp, rbp) recorded just before the thread last switched out, from which a
-    /// debugger unwinds a suspended green thread's stack (hub::debug).
-    pub ctx: [usize; 3],
+    /// (pc, sp, rbp, rbx, r12, r13, r14, r15) recorded just before the thread last
+    /// switched out, from which a debugger unwinds a suspended green thread's stack
+    /// and reads its variables (hub::debug).
+    pub ctx: [usize; CTX_WORDS],
     /// Highest address of the thread's stack (corosensei keeps the link to the root's
     /// context 16 bytes below it: debuggers find the root there while this one runs).
     pub stack_base: usize,
@@ -244,7 +248,7 @@ impl Green {
             parked_at: 0,
             deadline: 0,
             wait_obj: 0,
-            ctx: [0; 3],
+            ctx: [0; CTX_WORDS],
             stack_base: 0,
             all_next: core::ptr::null_mut(),
         }

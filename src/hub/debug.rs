@@ -10,15 +10,16 @@
 //! | `hub_tid` | address of the hub OS thread's kernel tid (i32) |
 //! | `threads`, `threads_len` | addresses of the control-block array pointer and its length (the root is not in it) |
 //! | `hub_current`, `hub_root` | offsets in the hub of the running thread and the root |
-//! | `g_*` | offsets in a control block ([`Green`]): id (u32), state (u8), is_root (u8), reason (u8), name (16 bytes), parked_at (u64 ns), deadline (u64 ns, 0 none), wait_obj (usize), ctx (pc, sp, rbp), stack_base (usize) |
+//! | `g_*` | offsets in a control block ([`Green`]): id (u32), state (u8), is_root (u8), reason (u8), name (16 bytes), parked_at (u64 ns), deadline (u64 ns, 0 none), wait_obj (usize), ctx (pc, sp, rbp, rbx, r12, r13, r14, r15: version 2; version 1 had the first three), stack_base (usize) |
 //! | `state_names`, `reason_names` | NUL-separated names, in enum order |
 //!
 //! A suspended green thread's stack is unwound from `ctx`, recorded by
 //! [`record_context`] just before every switch out of a green thread: the pc, stack
-//! pointer and frame pointer of that very instruction, where the compiler's unwind
-//! tables (CFI) are valid, so a debugger that sets these three registers and asks for a
-//! backtrace gets the thread's whole stack (the corosensei trampoline at its base
-//! carries CFI of its own). While a green thread runs, the root's context is in
+//! pointer, frame pointer and the other callee-saved registers at that very
+//! instruction, where the compiler's unwind tables (CFI) are valid, so a debugger that
+//! sets these registers and asks for a backtrace gets the thread's whole stack (the
+//! corosensei trampoline at its base carries CFI of its own) with its variables: what
+//! CPython's gdb commands (`py-bt`, `py-locals`) read. While a green thread runs, the root's context is in
 //! corosensei's parent link, the word 16 bytes below that thread's `stack_base`: the
 //! root's stack pointer after it pushed rbp, with the return address above it, so
 //! (pc, sp, rbp) = (link[1], link + 24, link[0]) (switch_and_link also pushed rbx).
@@ -67,7 +68,7 @@ static THREADS_LEN: AtomicUsize = AtomicUsize::new(0);
 #[used]
 pub static greenshim_debug: DebugInfo = DebugInfo {
     magic: *b"grnshdbg",
-    version: 1,
+    version: 2,
     size: core::mem::size_of::<DebugInfo>() as u32,
     hub: &HUB,
     hub_tid: &HUB_TID,
@@ -128,29 +129,40 @@ pub fn all_blocks() -> *mut Green {
     ALL_HEAD.load(Ordering::Acquire)
 }
 
-/// Records (pc, sp, rbp) of the calling point: three register reads and three stores.
+/// Records (pc, sp, rbp, rbx, r12, r13, r14, r15) of the calling point: register reads
+/// and eight stores. With every callee-saved register as it is at that pc, a debugger
+/// unwinding from there restores each caller's registers exactly (the unwind tables say
+/// which ones a frame saved on the stack; the rest are these values), so the variables
+/// of the thread's outer frames read right, not only its return addresses.
 #[inline(always)]
-pub fn record_context(out: &mut [usize; 3]) {
+pub fn record_context(out: &mut [usize; crate::green::CTX_WORDS]) {
     #[cfg(target_arch = "x86_64")]
     {
-        let (pc, sp, bp): (usize, usize, usize);
-        // SAFETY: reads the instruction pointer, stack pointer and frame pointer into
-        // registers; touches no memory and no flags.
+        let p = out.as_mut_ptr();
+        // SAFETY: writes the eight words of `out` (p is valid for them); the only
+        // register written is the scratch one. Were the compiler to give `p` or the
+        // scratch a callee-saved register, this function saved that register's
+        // caller value on the stack (the unwind tables say where), so the stale value
+        // recorded for it here matters to this frame only.
         unsafe {
             core::arch::asm!(
-                "lea {pc}, [rip]",
-                "mov {sp}, rsp",
-                "mov {bp}, rbp",
-                pc = out(reg) pc,
-                sp = out(reg) sp,
-                bp = out(reg) bp,
-                options(nomem, nostack, preserves_flags)
+                "lea {t}, [rip]",
+                "mov [{p}], {t}",
+                "mov [{p} + 8], rsp",
+                "mov [{p} + 16], rbp",
+                "mov [{p} + 24], rbx",
+                "mov [{p} + 32], r12",
+                "mov [{p} + 40], r13",
+                "mov [{p} + 48], r14",
+                "mov [{p} + 56], r15",
+                p = in(reg) p,
+                t = out(reg) _,
+                options(nostack, preserves_flags)
             )
         };
-        *out = [pc, sp, bp];
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        *out = [0; 3];
+        *out = [0; crate::green::CTX_WORDS];
     }
 }

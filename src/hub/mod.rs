@@ -328,7 +328,7 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).arg = arg;
         (*g).retval = core::ptr::null_mut();
         (*g).stack_base = stack.base;
-        (*g).ctx = [0; 3];
+        (*g).ctx = [0; green::CTX_WORDS];
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
