@@ -14,6 +14,7 @@
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
 //! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
+//! | `GREENSHIM_DUMP` | `off` or an absolute path (`%p`: the pid): when that file appears, dump the green threads on the shim's log and remove it | `off` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -81,6 +82,30 @@ pub struct Config {
     pub raw: Raw,
     /// Preemption period in ms (0 = off).
     pub preempt_ms: u64,
+    /// The dump trigger file (`%p`: the pid), or None.
+    pub dump_path: Option<ShortPath>,
+}
+
+/// A path of at most 255 bytes, kept inline (Config is Copy).
+#[derive(Clone, Copy, Debug)]
+pub struct ShortPath {
+    bytes: [u8; 255],
+    len: u8,
+}
+
+impl ShortPath {
+    pub fn new(s: &str) -> Option<ShortPath> {
+        let n = s.len();
+        if n > 255 {
+            return None;
+        }
+        let mut bytes = [0u8; 255];
+        bytes[..n].copy_from_slice(s.as_bytes());
+        Some(ShortPath { bytes, len: n as u8 })
+    }
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -110,6 +135,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
     ("GREENSHIM_RAW", "off|report|catch", "off"),
     ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
+    ("GREENSHIM_DUMP", "off or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-dump.%p", "off"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -243,6 +269,16 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
                 v => v.parse::<u64>().ok().filter(|n| (1..=1000).contains(n)),
             },
             0,
+        )?,
+        dump_path: field(
+            &get,
+            12,
+            |s| match s.trim() {
+                "off" | "" => Some(None),
+                v if v.starts_with('/') && !v.contains('\0') => ShortPath::new(v).map(Some),
+                _ => None,
+            },
+            None,
         )?,
     })
     .and_then(|c: Config| {

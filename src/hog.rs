@@ -111,7 +111,7 @@ pub fn os_threads() -> usize {
 /// A green thread was created: start the watchdog if it is wanted and not running.
 #[inline]
 pub fn on_spawn() {
-    if STARTED.load(Ordering::Relaxed) || THRESHOLD_NS.load(Ordering::Relaxed) == 0 {
+    if STARTED.load(Ordering::Relaxed) || (THRESHOLD_NS.load(Ordering::Relaxed) == 0 && !crate::selfdump::wanted()) {
         return;
     }
     start();
@@ -127,7 +127,9 @@ pub fn after_fork_child() {
 fn start() {
     STARTED.store(true, Ordering::Relaxed);
     let sig = libc::SIGRTMAX() - 1;
-    if SIG.load(Ordering::Relaxed) == 0 {
+    // The signal is taken for the watchdog's captures only: a dump trigger file alone
+    // (selfdump) leaves every signal the program's.
+    if SIG.load(Ordering::Relaxed) == 0 && THRESHOLD_NS.load(Ordering::Relaxed) != 0 {
         // SAFETY: zeroed sigactions are valid; the handler only records (see `on_signal`).
         unsafe {
             let mut a: libc::sigaction = core::mem::zeroed();
@@ -321,7 +323,8 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
     // SAFETY: names this OS thread (shows in /proc and debuggers).
     unsafe { libc::prctl(libc::PR_SET_NAME, c"greenshim-hog".as_ptr()) };
     let threshold = THRESHOLD_NS.load(Ordering::Relaxed);
-    let tick = (threshold / 4).clamp(1_000_000, 250_000_000);
+    // Without a threshold the thread only looks for dump requests (selfdump).
+    let tick = if threshold == 0 { 250_000_000 } else { (threshold / 4).clamp(1_000_000, 250_000_000) };
     let mut last_seq = u64::MAX;
     let mut since = sys::now_ns();
     let mut warned = false;
@@ -330,7 +333,13 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
     loop {
         nap(tick);
         if crate::selfdump::take() {
-            crate::selfdump::write();
+            crate::selfdump::write("SIGRTMAX-1");
+        }
+        if crate::selfdump::file_requested() {
+            crate::selfdump::write("GREENSHIM_DUMP");
+        }
+        if threshold == 0 {
+            continue;
         }
         let now = sys::now_ns();
         let seq = SEQ.load(Ordering::Relaxed);

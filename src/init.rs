@@ -22,6 +22,9 @@ fn greenshim_init() {
     crate::fd::io::set_file_io(cfg.file_io);
     crate::hub::set_slice_ns(cfg.slice_ns);
     crate::hog::set_threshold_ms(cfg.hog_ms);
+    if let Some(p) = cfg.dump_path {
+        crate::selfdump::set_path(p.as_str());
+    }
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;

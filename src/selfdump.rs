@@ -1,17 +1,32 @@
-//! A dump the program writes itself, on a signal a user can send without the launcher:
-//! `kill -s RTMAX-1 PID` (signal 63 on x86-64 Linux) while the hog watchdog runs
-//! (`GREENSHIM_HOG_MS`) and the program's own action for that signal is the default
-//! (which would end the process). Written on the shim's log (the stderr found at start):
-//! every green thread with id, name, state, what it waits on, since when and its
-//! deadline, and the running thread's native backtrace. The stacks of parked threads
-//! need an unwinder started from their saved registers, which only a debugger has here:
-//! `greenshim dump PID` shows them.
+//! A dump the program writes itself, on a trigger a user can give without the
+//! launcher or a debugger. Written on the shim's log (the stderr found at start, never
+//! the program's stdout): every green thread with id, name, state, what it waits on,
+//! since when and its deadline, and — when the hog watchdog runs — the running thread's
+//! native backtrace. The stacks of parked threads need an unwinder started from their
+//! saved registers, which only a debugger has here: `greenshim dump PID` (or gdb with
+//! scripts/greenshim-gdb.py) shows them, and changes nothing in the process.
+//!
+//! Two triggers:
+//! - **a file** (`GREENSHIM_DUMP=/path`, `%p` the pid): the watchdog thread (started
+//!   with the first green thread) looks for it every 250 ms; when it appears, one dump,
+//!   and the file is removed (or, if it cannot be, the next dump waits for its mtime to
+//!   change). Chosen as the trigger to configure because it changes nothing the program
+//!   can see: no signal action, mask or pending set is touched, and a path of the
+//!   user's choosing is one no program already uses. The cost: one `newfstatat` every
+//!   250 ms on a thread of the shim's own.
+//! - **`SIGRTMAX-1`**, only while the hog watchdog runs (`GREENSHIM_HOG_MS`), which owns
+//!   that signal for its own captures anyway, and only if the program's action for it is
+//!   the default (which would end the process). Not made the general trigger: owning a
+//!   signal for the program's whole life shows (its default action would no longer end
+//!   the process; `/proc/self/status` lists it as caught; a `SIG_IGN` would not reach
+//!   an exec'd child).
 //!
 //! ```text
 //!  SIGRTMAX-1 handler (hub thread)     watchdog thread (next tick, ≤ 250 ms)
-//!  REQUESTED = true  ────────────────▶ take(): list the control blocks (hub::debug's
-//!  (an atomic store: nothing else)     never-freed list), capture the running stack
-//!                                      (hog::capture), write the lines
+//!  REQUESTED = true  ────────────────▶ take() or file_requested(): list the control
+//!  (an atomic store: nothing else)     blocks (hub::debug's never-freed list), capture
+//!                                      the running stack (hog::capture, with the
+//!                                      signal only), write the lines
 //! ```
 //!
 //! The watchdog reads control blocks while the hub runs: blocks are never freed, so
@@ -24,9 +39,94 @@ use crate::hub;
 use crate::log::LineBuf;
 use crate::sys;
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// GREENSHIM_DUMP's path (with `%p` unexpanded), set once at start-up.
+struct Path(core::cell::UnsafeCell<[u8; 256]>);
+// SAFETY: written once by the constructor (before any other thread of the shim
+// exists, `PATH_LEN` published after), read only afterwards.
+unsafe impl Sync for Path {}
+static PATH: Path = Path(core::cell::UnsafeCell::new([0; 256]));
+static PATH_LEN: AtomicUsize = AtomicUsize::new(0);
+/// (inode, mtime s, mtime ns) of the trigger file last acted on, when it could not be removed.
+static LAST_SEEN: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+
+/// GREENSHIM_DUMP (config checked it: absolute, at most 255 bytes). Start-up only.
+pub fn set_path(p: &str) {
+    let n = p.len().min(255);
+    // SAFETY: start-up, single-threaded; nobody reads PATH before PATH_LEN is set.
+    unsafe { (&mut *PATH.0.get())[..n].copy_from_slice(&p.as_bytes()[..n]) };
+    PATH_LEN.store(n, Ordering::Release);
+}
+
+/// Whether a dump trigger file is configured (the watchdog thread then runs).
+pub fn wanted() -> bool {
+    PATH_LEN.load(Ordering::Relaxed) != 0
+}
+
+/// The trigger path with `%p` replaced by the pid, NUL-terminated, in `out`; its length.
+fn expanded(out: &mut [u8; 320]) -> usize {
+    let n = PATH_LEN.load(Ordering::Acquire);
+    // SAFETY: PATH is immutable once PATH_LEN is set.
+    let src = unsafe { &(&*PATH.0.get())[..n] };
+    let mut w = 0;
+    let mut i = 0;
+    while i < n && w < out.len() - 12 {
+        if src[i] == b'%' && src.get(i + 1) == Some(&b'p') {
+            let mut pid = [0u8; 11];
+            let mut v = sys::getpid() as u32;
+            let mut k = pid.len();
+            loop {
+                k -= 1;
+                pid[k] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            for &c in &pid[k..] {
+                out[w] = c;
+                w += 1;
+            }
+            i += 2;
+        } else {
+            out[w] = src[i];
+            w += 1;
+            i += 1;
+        }
+    }
+    out[w] = 0;
+    w
+}
+
+/// On the watchdog thread, each tick: whether the trigger file appeared (it is removed;
+/// if it cannot be, a dump is due again only once its inode or mtime changed).
+pub fn file_requested() -> bool {
+    if !wanted() {
+        return false;
+    }
+    let mut path = [0u8; 320];
+    expanded(&mut path);
+    // SAFETY: a zeroed stat is a valid out-buffer; path is NUL-terminated.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: as above; raw calls (the watchdog is not a green thread).
+    if unsafe { sys::sc!(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), &mut st as *mut libc::stat, 0) }.is_err() {
+        return false;
+    }
+    // SAFETY: as above.
+    if unsafe { sys::sc!(libc::SYS_unlinkat, libc::AT_FDCWD, path.as_ptr(), 0) }.is_ok() {
+        return true;
+    }
+    let now = [st.st_ino, st.st_mtime as u64, st.st_mtime_nsec as u64];
+    if LAST_SEEN.iter().zip(now).all(|(a, b)| a.load(Ordering::Relaxed) == b) {
+        return false;
+    }
+    for (a, b) in LAST_SEEN.iter().zip(now) {
+        a.store(b, Ordering::Relaxed);
+    }
+    true
+}
 /// Threads listed at most (the rest are counted).
 const MAX_LISTED: usize = 4096;
 
@@ -105,9 +205,9 @@ unsafe fn thread_line(b: &mut LineBuf, g: *const Green, current: *const Green, n
     }
 }
 
-/// The dump (on the watchdog thread).
+/// The dump (on the watchdog thread); `trigger` names what asked for it.
 #[cold]
-pub fn write() {
+pub fn write(trigger: &str) {
     let h = hub::global();
     if h.is_null() || !crate::log::enabled(crate::log::Level::Error) {
         return;
@@ -116,7 +216,7 @@ pub fn write() {
     let (state, in_call) = hog::hub_state(tid);
     let mut frames = [0usize; hog::MAX_FRAMES];
     let (mut n, mut current) = (0, core::ptr::null::<Green>());
-    if state == b'R' {
+    if state == b'R' && hog::running() {
         (n, current) = hog::capture(tid, &mut frames);
     }
     if current.is_null() {
@@ -144,7 +244,7 @@ pub fn write() {
     }
     list[..count].reverse();
     let mut b = LineBuf::new();
-    let _ = write!(b, "greenshim: dump (SIGRTMAX-1) of pid {}: {} green threads (main included)", sys::getpid(), count + more + 1);
+    let _ = write!(b, "greenshim: dump ({trigger}) of pid {}: {} green threads (main included)", sys::getpid(), count + more + 1);
     b.flush_line();
     // SAFETY: h is the installed hub; root is a control block.
     let root = unsafe { (*h).root } as *const Green;
@@ -165,6 +265,9 @@ pub fn write() {
         let _ = write!(b, "greenshim: the running thread's stack:");
         b.flush_line();
         hog::print_frames(&mut b, &frames[..n]);
+    } else if state == b'R' && !hog::running() {
+        let _ = write!(b, "greenshim: a thread runs (its stack: with GREENSHIM_HOG_MS set, or greenshim dump {})", sys::getpid());
+        b.flush_line();
     } else if hog::hub_idle() {
         let _ = write!(b, "greenshim: nothing runs: the hub waits for events");
         b.flush_line();

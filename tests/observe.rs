@@ -251,6 +251,91 @@ fn the_programs_own_sigrtmax_minus_1_while_the_watchdog_owns_it() {
     assert!(native.stdout.contains("hits 2, last code SI_QUEUE: 1, value 42"), "{}", native.stdout);
 }
 
+/// Waits (at most 5 s) until the shim has taken the trigger file away.
+fn wait_gone(path: &std::path::Path) {
+    let start = Instant::now();
+    while path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(5), "{} still there after 5 s: no dump taken", path.display());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn dump_file_makes_the_program_dump_itself_on_the_shims_stderr() {
+    let pattern = std::env::temp_dir().join(format!("greenshim-dump-test.{}.%p", std::process::id()));
+    let pattern = pattern.to_str().unwrap().to_string();
+    let seen_pid = std::cell::Cell::new(0);
+    let err = with_parked_program_env(&[("GREENSHIM_DUMP", &pattern)], |pid| {
+        seen_pid.set(pid);
+        let file = std::path::PathBuf::from(pattern.replace("%p", &pid.to_string()));
+        // Two requests, two dumps: the shim removes the file each time (`touch` again).
+        for _ in 0..2 {
+            std::fs::write(&file, b"").unwrap();
+            wait_gone(&file);
+        }
+        // The dump is written right after the removal; give it a moment.
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    let header = format!("greenshim: dump (GREENSHIM_DUMP) of pid {}: 5 green threads (main included)", seen_pid.get());
+    assert_eq!(err.lines().filter(|l| *l == header).count(), 2, "{err}");
+    assert!(line_of(&err, "\"piper\"").contains("parked on read fd 3"), "{err}");
+    assert!(line_of(&err, "\"locker\"").contains("parked on mutex 0x"), "{err}");
+    assert!(line_of(&err, "\"cvwaiter\"").contains("parked on condvar 0x"), "{err}");
+    assert!(line_of(&err, "\"sleeper\"").contains("parked on sleep") && line_of(&err, "\"sleeper\"").contains(", deadline "), "{err}");
+    assert!(line_of(&err, "main thread").contains("parked on read fd 0"), "{err}");
+    // Only the shim's lines are on stderr (the program writes none).
+    assert!(err.lines().all(|l| l.starts_with("greenshim: ")), "{err}");
+}
+
+#[test]
+fn dump_file_leaves_every_signal_the_programs() {
+    let pattern = std::env::temp_dir().join(format!("greenshim-dump-test-sig.{}.%p", std::process::id()));
+    let pattern = pattern.to_str().unwrap().to_string();
+    // A program that uses SIGRTMAX-1 itself (handler, SIG_IGN, sigqueue): as natively.
+    let p = c_program("observe", "ownsig");
+    let mut spec = Spec::new(&p);
+    let env = [("GREENSHIM_DUMP", pattern.as_str())];
+    spec.env = &env;
+    let native = run(&spec, false);
+    let shim = run(&spec, true);
+    assert!(native.ok() && shim.ok(), "native {native:?}\nshim {shim:?}");
+    assert_eq!(native.stdout, shim.stdout);
+    // SIGRTMAX-1 at its default action still ends the process, as natively (the dump
+    // thread runs: the program has green threads).
+    let p = c_program("observe", "parked");
+    for shim in [false, true] {
+        let mut c = Command::new(&p);
+        c.env("GREENSHIM_DUMP", &pattern).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        if shim {
+            c.env("LD_PRELOAD", lib());
+        }
+        let mut child = c.spawn().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert_eq!(first, "ready\n");
+        Command::new("bash").arg("-c").arg(format!("kill -s RTMAX-1 {}", child.id())).status().unwrap();
+        let st = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(st.signal(), Some(63), "shim {shim}: {st:?}");
+    }
+}
+
+#[test]
+fn greenshim_dump_is_validated_like_the_other_variables() {
+    let p = c_program("observe", "parked");
+    for bad in ["relative/path", "dump"] {
+        let out = Command::new(&p).env("GREENSHIM_DUMP", bad).env("LD_PRELOAD", lib()).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("GREENSHIM_DUMP") && err.contains("absolute path"), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    let out = Command::new(launcher()).args(["--dump-file", "x", "--"]).arg(&p).stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GREENSHIM_DUMP"));
+}
+
 /// py-spy pip-installed once into target/pyspy-venv; None (the caller skips, saying
 /// so) when PyPI cannot be reached.
 fn py_spy() -> Option<std::path::PathBuf> {
