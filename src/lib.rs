@@ -16,7 +16,8 @@
 //! | [`fd`]    | per-fd table and the try → EAGAIN → park → retry loop                 |
 //! | [`hooks`] | the `extern "C"` symbols, by family                                   |
 //! | [`stats`] | `GREENSHIM_STATS`, deadlock report                                    |
-//! | [`hog`]   | `GREENSHIM_HOG_MS`: the watchdog for threads that run without switching |
+//! | [`hog`]   | `GREENSHIM_HOG_MS`: the watchdog for threads that run without switching (its thread also serves `GREENSHIM_DUMP`) |
+//! | [`selfdump`] | the dump the program writes itself: `GREENSHIM_DUMP` file trigger, `SIGRTMAX-1` while the watchdog runs |
 //! | [`raw`]   | `GREENSHIM_RAW`: raw system calls through Syscall User Dispatch       |
 
 #![deny(unsafe_op_in_unsafe_fn)]

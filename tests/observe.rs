@@ -1,5 +1,6 @@
-//! Seeing inside (issue 16): the hog watchdog (GREENSHIM_HOG_MS), `greenshim dump PID`
-//! and the gdb extension (scripts/greenshim-gdb.py). Each program runs natively too:
+//! Seeing inside (issue 16): the hog watchdog (GREENSHIM_HOG_MS), `greenshim dump PID`,
+//! the self-dump triggers (GREENSHIM_DUMP, SIGRTMAX-1) and the gdb extension
+//! (scripts/greenshim-gdb.py) with CPython's own (py-bt on green threads). Each program runs natively too:
 //! same stdout, exit 0; the shim's reports go to its stderr or to the dumping tool,
 //! never into the program's stdout.
 
