@@ -307,20 +307,26 @@ def in_shim(frame):
 
 
 def select_programs_frame():
-    """Selects the innermost frame that is not the shim's: where the program called in,
-    as a debugger stopping a native thread in that call would show it (CPython's
-    commands start from the selected frame, and the language follows it)."""
-    f = gdb.newest_frame()
-    f.select()
+    """Selects the frame that called into the shim (the first one past the shim's frames
+    near the top: the park, or the scheduler and the libc call it waits in): where the
+    program called in, as a debugger stopping a native thread in that call would show
+    it (CPython's commands start from the selected frame, and the language follows it).
+    Without shim frames near the top, the newest frame."""
+    newest = gdb.newest_frame()
+    newest.select()
+    f, seen_shim = newest, False
     for _ in range(64):
-        if f is None or not in_shim(f):
-            break
+        if f is None:
+            return
+        if in_shim(f):
+            seen_shim = True
+        elif seen_shim:
+            f.select()
+            return
         try:
             f = f.older()
         except gdb.error:
             return
-    if f is not None:
-        f.select()
 
 
 def run_green_command(g, command):
