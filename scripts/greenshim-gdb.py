@@ -515,13 +515,39 @@ class GreenDump(gdb.Command):
         pid = gdb.selected_inferior().pid
         gdb.write("greenshim dump of pid %d: %d green threads (main included)\n" % (pid, len(ths)))
         full = arg.strip() == "full-frames"
+        python = has_command("py-bt")
         for g in ths:
             gdb.write("\n%s\n" % header_line(g, by_addr))
             try:
-                text = trim_bt(run_in(t, g, "bt"), g)
+                # Arguments raw: CPython's pretty-printers would print whole dicts.
+                text = trim_bt(run_in(t, g, "bt -raw-frame-arguments on"), g)
                 gdb.write(text if full else compact(text))
             except gdb.error as e:
                 gdb.write("  (no backtrace: %s)\n" % e)
+            if python:
+                gdb.write(python_stack(t, g))
+
+
+def has_command(name):
+    """Whether gdb knows a command (CPython's py-bt comes with its own extension)."""
+    try:
+        gdb.execute("help %s" % name, to_string=True)
+        return True
+    except gdb.error:
+        return False
+
+
+def python_stack(t, g):
+    """The thread's Python stack from CPython's py-bt, indented; "" for a thread that
+    runs no Python code."""
+    try:
+        out = run_in(t, g, "py-bt")
+    except gdb.error:
+        return ""
+    lines = [l for l in out.splitlines() if l.strip()]
+    if not lines or not lines[0].startswith("Traceback"):
+        return ""
+    return "    Python stack (CPython's py-bt), most recent call first:\n" + "".join("    %s\n" % l for l in lines[1:])
 
 
 InfoGreen()

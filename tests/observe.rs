@@ -440,6 +440,7 @@ fn py_bt_on_green_threads(py: &str) {
     let ext = cpython_gdb_extension(py).unwrap_or_else(|e| panic!("{e}"));
     let script = root().join("c-tests/observe/pybt.py");
     let mut text = String::new();
+    let mut dumped = String::new();
     with_waiting_program(
         || {
             let mut c = Command::new(py);
@@ -459,8 +460,19 @@ fn py_bt_on_green_threads(py: &str) {
                 .expect("gdb (apt-get install gdb)");
             text = String::from_utf8_lossy(&out.stdout).into_owned();
             assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+            // `greenshim dump` finds CPython's extension by itself (beside the
+            // interpreter) and adds each thread's py-bt.
+            let d = Command::new(launcher()).args(["dump", &pid.to_string()]).env("PATH", "/usr/bin:/bin").output().unwrap();
+            dumped = String::from_utf8_lossy(&d.stdout).into_owned();
+            assert!(d.status.success(), "{}\n{dumped}", String::from_utf8_lossy(&d.stderr));
         },
     );
+    for (i, f) in ["worker_a", "worker_b", "worker_c"].iter().enumerate() {
+        let s = section(&dumped, &(i + 1).to_string());
+        let py = &s[s.find("Python stack (CPython's py-bt)").unwrap_or_else(|| panic!("thread {}: no Python stack in the dump:\n{dumped}", i + 1))..];
+        assert!(py.contains(&format!(", in {f}")) && !py.contains("in <module>"), "thread {}: {f}:\n{py}", i + 1);
+    }
+    assert!(section(&dumped, "main").contains("in <module>"), "{dumped}");
     let (bts, rest) = text.split_once("==py-list").unwrap_or_else(|| panic!("{text}"));
     let (list, locals) = rest.split_once("==py-locals").unwrap_or_else(|| panic!("{text}"));
     // Threads 1–3 are the workers in the order they started.

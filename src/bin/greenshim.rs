@@ -331,8 +331,10 @@ dump PID
   join, offload call…, since when, deadline) and its backtrace. Uses gdb
   (apt-get install gdb) with greenshim-gdb.py; the process is stopped for
   the moment it takes, then continues. For a Python process, each thread's
-  Python stack follows, from py-spy when it is in PATH. Output goes to
-  stdout, never to the program. Exit status 0: dumped; 1: could not (gdb's
+  Python stack follows: from CPython's own gdb extension when it is found
+  (pythonX.Y-gdb.py beside the interpreter, as pyenv installs it, or
+  Debian's python3.X-dbg), and from py-spy when it is in PATH. Output goes
+  to stdout, never to the program. Exit status 0: dumped; 1: could not (gdb's
   message on stderr).
 
 Exit status:
@@ -393,12 +395,13 @@ fn dump_main(args: &[OsString]) -> i32 {
         }
     };
     // The time of the stop, so "parked for" is not lengthened by gdb's start-up.
-    let out = Command::new("gdb")
-        .args(["-nx", "-batch", "-q"])
-        .arg("-iex")
-        .arg("python import time; greenshim_stop_ns = time.monotonic_ns()")
-        .arg("-p")
-        .arg(pid.to_string())
+    let mut gdb = Command::new("gdb");
+    gdb.args(["-nx", "-batch", "-q"]).arg("-iex").arg("python import time; greenshim_stop_ns = time.monotonic_ns()").arg("-p").arg(pid.to_string());
+    // For CPython, its own gdb extension: `green dump` then adds each thread's py-bt.
+    if let Some(ext) = cpython_gdb_extension(pid) {
+        gdb.arg("-ex").arg(format!("source {}", ext.display()));
+    }
+    let out = gdb
         .arg("-ex")
         .arg(format!("source {}", script.display()))
         .arg("-ex")
@@ -425,7 +428,7 @@ fn dump_main(args: &[OsString]) -> i32 {
             let body = body.split("\n[Inferior 1").next().unwrap_or(body);
             print!("{}", body.trim_end_matches('\n'));
             println!();
-            python_stacks(pid);
+            python_stacks(pid, body.contains("Python stack (CPython's py-bt)"));
             0
         }
         None => {
@@ -438,10 +441,26 @@ fn dump_main(args: &[OsString]) -> i32 {
     }
 }
 
+/// CPython's own gdb extension (Tools/gdb/libpython.py) for the process's executable,
+/// where gdb's auto-load convention puts it: `<real path>-gdb.py` (pyenv installs it so)
+/// or under `/usr/share/gdb/auto-load` (Debian's python3.X-dbg). Sourced explicitly, so
+/// gdb's auto-load safe-path does not matter.
+fn cpython_gdb_extension(pid: u32) -> Option<std::path::PathBuf> {
+    let exe = std::fs::canonicalize(format!("/proc/{pid}/exe")).ok()?;
+    if !exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python")) {
+        return None;
+    }
+    let beside = std::path::PathBuf::from(format!("{}-gdb.py", exe.display()));
+    let debian = std::path::PathBuf::from(format!("/usr/share/gdb/auto-load{}-gdb.py", exe.display()));
+    [beside, debian].into_iter().find(|p| p.is_file())
+}
+
 /// For a Python process, each thread's Python stack from py-spy (when it is in PATH):
 /// py-spy reads every thread state from the interpreter's memory, green threads
 /// included, and names them by the tid `gettid` gives them (the dump's "tid").
-fn python_stacks(pid: u32) {
+/// `have_py_bt`: the gdb part already showed them (CPython's gdb extension was found);
+/// then a missing py-spy goes unmentioned.
+fn python_stacks(pid: u32, have_py_bt: bool) {
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
     let is_python = exe.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python"));
     if !is_python {
@@ -453,7 +472,8 @@ fn python_stacks(pid: u32) {
             print!("{}", String::from_utf8_lossy(&o.stdout));
         }
         Ok(o) => eprintln!("greenshim dump: py-spy failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
-        Err(_) => println!("\n(Python process: install py-spy (pip install py-spy) for each thread's Python stack)"),
+        Err(_) if have_py_bt => {}
+        Err(_) => println!("\n(Python process: install py-spy (pip install py-spy), or CPython's gdb extension (python3.X-dbg), for each thread's Python stack)"),
     }
 }
 
