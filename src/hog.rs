@@ -16,7 +16,9 @@
 //! ```
 //!
 //! The hot path pays one relaxed store per switch ([`switched`]). The watchdog exists
-//! only when the threshold is set and only once a green thread was created. The handler
+//! only when the threshold or a dump trigger file (`GREENSHIM_DUMP`, see `selfdump`)
+//! is set, and only once a green thread was created; with the file alone it only looks
+//! for it every 250 ms and takes no signal. The handler
 //! walks the interrupted stack with libgcc's unwinder, which with glibc ≥ 2.35 finds
 //! unwind tables through `_dl_find_object` (lock-free, async-signal-safe) and allocates
 //! nothing. Warnings are rate-limited: one per hogging episode, at most one per
