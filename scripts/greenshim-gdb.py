@@ -294,7 +294,14 @@ def trampoline_pc():
             break
     if pc is not None:
         _trampoline_pc[pid] = pc
+    elif pid not in _warned_no_trampoline:
+        _warned_no_trampoline.add(pid)
+        gdb.write("greenshim: no stack_init_trampoline frame found (libgreenshim.so stripped?): "
+                  "green threads' stacks go on into the main thread's\n", gdb.STDERR)
     return pc
+
+
+_warned_no_trampoline = set()
 
 
 def in_shim(frame):

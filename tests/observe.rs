@@ -515,3 +515,55 @@ fn cpython_3_13_py_bt_on_green_threads() {
     };
     py_bt_on_green_threads(&py.to_string_lossy());
 }
+
+/// `perf report` for one recording: the call chain under `spin_hard` (the block after
+/// its line, up to the next blank line).
+fn perf_chain(data: &std::path::Path) -> String {
+    let out = Command::new("perf").args(["report", "-q", "--stdio", "--no-children", "-i"]).arg(data).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let start = text.find("[.] spin_hard").unwrap_or_else(|| panic!("no spin_hard samples in perf report:\n{text}"));
+    text[start..].split("\n\n").next().unwrap_or("").to_string()
+}
+
+#[test]
+fn perf_record_call_graphs_as_natively() {
+    if Command::new("perf").arg("--version").output().map(|o| !o.status.success()).unwrap_or(true) {
+        eprintln!("SKIP: perf not installed (apt-get install linux-perf)");
+        return;
+    }
+    // The hog program with frame pointers in its own code (glibc and the shim have none).
+    let out_dir = root().join("target/c-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let tmp = gcc_to_temp(&root().join("c-tests/observe/hog.c"), &out_dir, "observe-hog-fp", &["-D_GNU_SOURCE", "-pthread", "-fno-omit-frame-pointer"]);
+    let prog = out_dir.join(format!("observe-hog-fp.{}", std::process::id()));
+    std::fs::rename(&tmp, &prog).unwrap();
+    let mut outputs = Vec::new();
+    for shim in [false, true] {
+        for cg in ["fp", "dwarf"] {
+            let data = out_dir.join(format!("perf-{}-{cg}.{}.data", if shim { "shim" } else { "native" }, std::process::id()));
+            let mut c = Command::new("perf");
+            c.args(["record", "-q", "--call-graph", cg, "-o"]).arg(&data).args(["--", "env"]);
+            if shim {
+                c.arg(format!("LD_PRELOAD={}", lib().display()));
+            }
+            let o = c.arg(&prog).arg("hog").env_remove("LD_PRELOAD").stdin(Stdio::null()).output().unwrap();
+            if !shim && !o.status.success() {
+                eprintln!("SKIP: perf record cannot run here: {}", String::from_utf8_lossy(&o.stderr).trim());
+                let _ = std::fs::remove_file(&prog);
+                return;
+            }
+            assert!(o.status.success(), "perf record (shim {shim}, {cg}): {}", String::from_utf8_lossy(&o.stderr));
+            outputs.push(String::from_utf8_lossy(&o.stdout).into_owned());
+            let chain = perf_chain(&data);
+            let _ = std::fs::remove_file(&data);
+            // The spinning function's caller is in every chain, natively and under the shim.
+            assert!(chain.contains("spinner"), "shim {shim}, --call-graph {cg}: no caller of spin_hard:\n{chain}");
+            if shim && cg == "dwarf" {
+                // DWARF unwinding goes on to the green thread's first frame.
+                assert!(chain.contains("stack_init_trampoline"), "{chain}");
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&prog);
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]), "the program's stdout differs: {outputs:?}");
+}
