@@ -339,6 +339,7 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
         }
         if crate::selfdump::file_requested() {
             crate::selfdump::write("GREENSHIM_DUMP");
+            crate::selfdump::file_done();
         }
         if threshold == 0 {
             continue;

@@ -9,8 +9,8 @@
 //! Two triggers:
 //! - **a file** (`GREENSHIM_DUMP=/path`, `%p` the pid): the watchdog thread (started
 //!   with the first green thread) looks for it every 250 ms; when it appears, one dump,
-//!   and the file is removed (or, if it cannot be, the next dump waits for its mtime to
-//!   change). Chosen as the trigger to configure because it changes nothing the program
+//!   then the file is removed — its disappearance says the dump is written — (or, if it
+//!   cannot be, the next dump waits for its inode or mtime to change). Chosen as the trigger to configure because it changes nothing the program
 //!   can see: no signal action, mask or pending set is touched, and a path of the
 //!   user's choosing is one no program already uses. The cost: one `newfstatat` every
 //!   250 ms on a thread of the shim's own.
@@ -100,33 +100,46 @@ fn expanded(out: &mut [u8; 320]) -> usize {
     w
 }
 
-/// On the watchdog thread, each tick: whether the trigger file appeared (it is removed;
-/// if it cannot be, a dump is due again only once its inode or mtime changed).
+/// On the watchdog thread, each tick: whether the trigger file is there and not acted
+/// on yet; then [`file_done`] after the dump.
 pub fn file_requested() -> bool {
     if !wanted() {
         return false;
     }
     let mut path = [0u8; 320];
     expanded(&mut path);
-    // SAFETY: a zeroed stat is a valid out-buffer; path is NUL-terminated.
+    // SAFETY: a zeroed stat is a valid out-buffer; path is NUL-terminated; a raw call
+    // (the watchdog is not a green thread).
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: as above; raw calls (the watchdog is not a green thread).
+    // SAFETY: as above.
     if unsafe { sys::sc!(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), &mut st as *mut libc::stat, 0) }.is_err() {
         return false;
     }
-    // SAFETY: as above.
-    if unsafe { sys::sc!(libc::SYS_unlinkat, libc::AT_FDCWD, path.as_ptr(), 0) }.is_ok() {
-        return true;
-    }
     let now = [st.st_ino, st.st_mtime as u64, st.st_mtime_nsec as u64];
-    if LAST_SEEN.iter().zip(now).all(|(a, b)| a.load(Ordering::Relaxed) == b) {
-        return false;
-    }
-    for (a, b) in LAST_SEEN.iter().zip(now) {
+    !LAST_SEEN.iter().zip(now).all(|(a, b)| a.load(Ordering::Relaxed) == b)
+}
+
+/// After the dump: removes the trigger file (so its disappearance tells the user the
+/// dump is written, and `touch` asks again); one it cannot remove asks again only once
+/// its inode or mtime changed.
+pub fn file_done() {
+    let mut path = [0u8; 320];
+    expanded(&mut path);
+    // SAFETY: as in file_requested.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: as above.
+    let exists = unsafe { sys::sc!(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), &mut st as *mut libc::stat, 0) }.is_ok();
+    // SAFETY: as above.
+    let seen = if !exists || unsafe { sys::sc!(libc::SYS_unlinkat, libc::AT_FDCWD, path.as_ptr(), 0) }.is_ok() {
+        [0; 3]
+    } else {
+        [st.st_ino, st.st_mtime as u64, st.st_mtime_nsec as u64]
+    };
+    for (a, b) in LAST_SEEN.iter().zip(seen) {
         a.store(b, Ordering::Relaxed);
     }
-    true
 }
+
 /// Threads listed at most (the rest are counted).
 const MAX_LISTED: usize = 4096;
 

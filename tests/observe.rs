@@ -269,13 +269,12 @@ fn dump_file_makes_the_program_dump_itself_on_the_shims_stderr() {
     let err = with_parked_program_env(&[("GREENSHIM_DUMP", &pattern)], |pid| {
         seen_pid.set(pid);
         let file = std::path::PathBuf::from(pattern.replace("%p", &pid.to_string()));
-        // Two requests, two dumps: the shim removes the file each time (`touch` again).
+        // Two requests, two dumps: the shim removes the file once each dump is written
+        // (`touch` again).
         for _ in 0..2 {
             std::fs::write(&file, b"").unwrap();
             wait_gone(&file);
         }
-        // The dump is written right after the removal; give it a moment.
-        std::thread::sleep(Duration::from_millis(300));
     });
     let header = format!("greenshim: dump (GREENSHIM_DUMP) of pid {}: 5 green threads (main included)", seen_pid.get());
     assert_eq!(err.lines().filter(|l| *l == header).count(), 2, "{err}");
