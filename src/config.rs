@@ -14,6 +14,7 @@
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
 //! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
+//! | `GREENSHIM_HUBS` | `1`..=`64` or `auto` (OS threads that run green threads; `auto`: the CPUs the process may use, 1 for CPython; `RAW`/`PREEMPT` need 1) | `1` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -81,6 +82,8 @@ pub struct Config {
     pub raw: Raw,
     /// Preemption period in ms (0 = off).
     pub preempt_ms: u64,
+    /// Hubs (OS threads running green threads): a number, or 0 for `auto`.
+    pub hubs: usize,
 }
 
 /// One configuration error: which variable, the bad value, and the accepted form.
@@ -110,6 +113,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
     ("GREENSHIM_RAW", "off|report|catch", "off"),
     ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
+    ("GREENSHIM_HUBS", "auto or a number from 1 to 64 (1 with GREENSHIM_RAW=report or catch, or GREENSHIM_PREEMPT)", "1"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -244,8 +248,23 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             },
             0,
         )?,
+        hubs: field(
+            &get,
+            12,
+            |s| match s.trim() {
+                "auto" => Some(0),
+                "" => Some(1),
+                v => v.parse::<usize>().ok().filter(|n| (1..=64).contains(n)),
+            },
+            1,
+        )?,
     })
     .and_then(|c: Config| {
+        // The raw-syscall layer and preemption run on one hub thread (crate::raw).
+        if c.hubs > 1 && c.raw != Raw::Off {
+            let (var, accepted, _) = VARS[12];
+            return Err(ConfigError { var, value: get(var).unwrap_or_default(), accepted });
+        }
         // Switching a thread out anywhere needs its own errno and thread-locals, and the
         // raw layer's handler takes the ticks.
         if c.preempt_ms != 0 && (c.raw == Raw::Off || !c.tls_per_green) {

@@ -22,6 +22,14 @@ fn greenshim_init() {
     crate::fd::io::set_file_io(cfg.file_io);
     crate::hub::set_slice_ns(cfg.slice_ns);
     crate::hog::set_threshold_ms(cfg.hog_ms);
+    hub::set_hubs(match cfg.hubs {
+        // auto: one hub per CPU this process may use, except where the raw-syscall
+        // layer runs (one hub) or the program is CPython, whose GIL lets one thread
+        // run Python at a time (see docs/ARCHITECTURE.md, several hubs).
+        0 if cfg.raw != config::Raw::Off || crate::sys::is_cpython() => 1,
+        0 => crate::sys::usable_cpus(),
+        n => n,
+    });
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;

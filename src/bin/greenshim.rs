@@ -49,6 +49,7 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--tls", metavar: Some("per-green|shared"), var: "GREENSHIM_TLS", help: "per-green (default): each green thread has __thread/thread_local storage of its own; shared: all share the OS thread's" },
     Opt { flag: "--hog-ms", metavar: Some("MS"), var: "GREENSHIM_HOG_MS", help: "warn (with a backtrace) when one green thread runs MS milliseconds without a switch (0 = off)" },
     Opt { flag: "--raw", metavar: Some("off|report|catch"), var: "GREENSHIM_RAW", help: "system calls made outside libc's symbols (inside glibc, raw syscall instructions): report lists the blocking ones at exit; catch also parks them (Syscall User Dispatch)" },
+    Opt { flag: "--hubs", metavar: Some("N|auto"), var: "GREENSHIM_HUBS", help: "run green threads on N OS threads (auto: the CPUs the process may use; 1 for CPython); a started thread never moves" },
     Opt { flag: "--preempt", metavar: Some("off|MS"), var: "GREENSHIM_PREEMPT", help: "switch out a green thread that has run MS milliseconds without a switch, at a safe point in the program's own code (needs --raw report or catch)" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
 ];

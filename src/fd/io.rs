@@ -59,7 +59,7 @@ pub fn offload_file(fd: i32) -> bool {
 /// Only the calling thread exists on the hub: waiting inline stalls nobody.
 fn alone(h: *mut Hub) -> bool {
     // SAFETY: h is this thread's hub.
-    unsafe { (*h).live == 0 && hub::current(h) == (*h).root }
+    unsafe { hub::live(h) == 0 && hub::current(h) == (*h).root }
 }
 
 /// A read of a regular file or block device (`offset` -1: at the file position), as
@@ -212,10 +212,7 @@ pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option
         let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedWait } else { reason };
         let (g, generation) = hub::prepare_park(h);
         (*g).wait_obj = fd as usize;
-        match dir {
-            Dir::Read => (*e).readers.push((g, generation)),
-            Dir::Write => (*e).writers.push((g, generation)),
-        }
+        table::add_waiter(e, dir == Dir::Read, g, generation);
         let why = hub::park(h, g, generation, deadline, reason);
         if matches!(why, Wake::Timeout | Wake::Interrupted) {
             table::forget_waiter(e, g);

@@ -97,7 +97,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     crate::hub::cancel::point(|| {
         if let Some(h) = hub::local() {
             // SAFETY: hub thread.
-            if unsafe { (*h).reactor.owns(fd) } {
+            if unsafe { (*h).reactor.owns(fd) } || (hub::hub_count() > 1 && hub::owned_by_a_hub(fd)) {
                 // The hub's own fds are not the program's to close: report it as not open.
                 crate::debug!("close({fd}) refused: it is the hub's epoll/eventfd");
                 Errno::EBADF.set();
@@ -126,6 +126,13 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: c_int) -> c_int {
         // The number is free as far as the program knows: move the hub's fd away.
         if unsafe { (*h).reactor.owns(new) } && unsafe { (*h).reactor.move_off(new) }.is_err() {
             Errno(libc::EMFILE).set();
+            return -1;
+        }
+        if hub::hub_count() > 1 && hub::owned_by_a_hub(new) && !unsafe { (*h).reactor.owns(new) } {
+            // Another hub's fd (kept just below the fd limit): that hub cannot move it
+            // under its own feet; report the number as unavailable.
+            crate::warn!("dup2 onto fd {new} refused: it is another hub's epoll/eventfd");
+            Errno(libc::EBUSY).set();
             return -1;
         }
     }
@@ -277,7 +284,7 @@ fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: l
         && flags & libc::O_ACCMODE != libc::O_RDWR
         && flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT | libc::O_EXCL
         // SAFETY: hub thread.
-        && unsafe { (*h).live } > 0;
+        && unsafe { hub::live(h) } > 0;
     if !may_wait {
         return encode(raw()) as c_int;
     }

@@ -416,6 +416,24 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
 // that) then keeps working: had the watchdog's call reached the kernel, it would have
 // blocked every signal for the whole process.
 
+/// On the OS thread of a hub beyond the first: blocks every signal a process may be
+/// sent, so process-directed signals land on hub 0 (the main thread's, as with one hub);
+/// signals the kernel directs at the thread that caused them (faults, SIGPIPE, SIGXFSZ,
+/// SIGSYS) stay deliverable. A thread-directed signal for a green thread here is
+/// unblocked for its one delivery (see `send_to_green`).
+pub fn block_async_signals() {
+    // SAFETY: a zeroed sigset_t is valid; filled below.
+    let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: set is valid.
+    unsafe {
+        libc::sigfillset(&mut set);
+        for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGPIPE, libc::SIGXFSZ] {
+            libc::sigdelset(&mut set, s);
+        }
+        let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &set as *const libc::sigset_t, 0usize, 8);
+    }
+}
+
 fn kernel_mask() -> libc::sigset_t {
     // SAFETY: a zeroed sigset_t is valid; a null new set only reads the mask.
     let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
