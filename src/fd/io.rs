@@ -319,10 +319,12 @@ pub fn try_readv(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) ->
         if (*e).kind == Kind::Socket {
             return socket_msg(libc::SYS_recvmsg, fd, iov, cnt);
         }
-        if sys::poll_now(fd, libc::POLLIN)? == 0 {
-            return Err(Errno::EAGAIN);
-        }
-        sc!(libc::SYS_readv, fd, iov, cnt)
+        table::test_then_call(e, || {
+            if sys::poll_now(fd, libc::POLLIN)? == 0 {
+                return Err(Errno::EAGAIN);
+            }
+            sc!(libc::SYS_readv, fd, iov, cnt)
+        })
     }
 }
 
@@ -344,10 +346,12 @@ pub fn try_writev(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -
         if (*e).kind == Kind::Socket {
             return socket_msg(libc::SYS_sendmsg, fd, iov, cnt);
         }
-        if sys::poll_now(fd, libc::POLLOUT)? == 0 {
-            return Err(Errno::EAGAIN);
-        }
-        sc!(libc::SYS_writev, fd, iov, cnt)
+        table::test_then_call(e, || {
+            if sys::poll_now(fd, libc::POLLOUT)? == 0 {
+                return Err(Errno::EAGAIN);
+            }
+            sc!(libc::SYS_writev, fd, iov, cnt)
+        })
     }
 }
 

@@ -347,6 +347,26 @@ pub unsafe fn unlock(e: *mut FdEntry) {
     unsafe { (*e).lock.store(false, Ordering::Release) };
 }
 
+/// Runs a readiness test and the call it allows (`poll(0)` then `accept`, or a read on
+/// a device without `RWF_NOWAIT`) so that no other hub's thread can take what the test
+/// saw in between: with one hub nothing else runs between the two calls; with several
+/// they run under the slot's lock (two system calls that do not block).
+///
+/// # Safety
+/// `e` must be a slot of the table.
+pub unsafe fn test_then_call(e: *mut FdEntry, f: impl FnOnce() -> Result<usize, Errno>) -> Result<usize, Errno> {
+    if hub::hub_count() <= 1 {
+        return f();
+    }
+    // SAFETY: per contract.
+    unsafe {
+        lock(e);
+        let r = f();
+        unlock(e);
+        r
+    }
+}
+
 /// Adds a parked thread to the fd's readers or writers.
 ///
 /// # Safety

@@ -128,11 +128,8 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: c_int) -> c_int {
             Errno(libc::EMFILE).set();
             return -1;
         }
-        if hub::hub_count() > 1 && hub::owned_by_a_hub(new) && !unsafe { (*h).reactor.owns(new) } {
-            // Another hub's fd (kept just below the fd limit): that hub cannot move it
-            // under its own feet; report the number as unavailable.
-            crate::warn!("dup2 onto fd {new} refused: it is another hub's epoll/eventfd");
-            Errno(libc::EBUSY).set();
+        if hub::hub_count() > 1 && hub::owned_by_a_hub(new) && hub::move_off_other(new).is_err() {
+            Errno(libc::EMFILE).set();
             return -1;
         }
     }
@@ -497,10 +494,15 @@ fn rw_v2(fd: c_int, nr: i64, dir: fio::Dir, iov: *const libc::iovec, cnt: c_int,
                         r => return r,
                     }
                 }
-                if sys::poll_now(fd, ev)? == 0 {
-                    return Err(Errno::EAGAIN);
+                // SAFETY: e is fd's slot.
+                unsafe {
+                    table::test_then_call(e, || {
+                        if sys::poll_now(fd, ev)? == 0 {
+                            return Err(Errno::EAGAIN);
+                        }
+                        raw(flags)
+                    })
                 }
-                raw(flags)
             };
             encode(fio::run(h, fd, e, dir, reason, attempt, || raw(flags)))
         }

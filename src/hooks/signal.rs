@@ -421,13 +421,17 @@ pub unsafe extern "C" fn siginterrupt(sig: c_int, interrupt: c_int) -> c_int {
 /// signals the kernel directs at the thread that caused them (faults, SIGPIPE, SIGXFSZ,
 /// SIGSYS) stay deliverable. A thread-directed signal for a green thread here is
 /// unblocked for its one delivery (see `send_to_green`).
-pub fn block_async_signals() {
+pub fn block_async_signals(keep: c_int) {
     // SAFETY: a zeroed sigset_t is valid; filled below.
     let mut set: libc::sigset_t = unsafe { core::mem::zeroed() };
     // SAFETY: set is valid.
     unsafe {
         libc::sigfillset(&mut set);
-        for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGPIPE, libc::SIGXFSZ] {
+        // `keep`: the hog watchdog's signal, which it directs at each hub thread.
+        for s in [libc::SIGSEGV, libc::SIGBUS, libc::SIGFPE, libc::SIGILL, libc::SIGTRAP, libc::SIGSYS, libc::SIGPIPE, libc::SIGXFSZ, keep] {
+            if s == 0 {
+                continue;
+            }
             libc::sigdelset(&mut set, s);
         }
         let _ = crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &set as *const libc::sigset_t, 0usize, 8);

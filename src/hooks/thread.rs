@@ -54,12 +54,8 @@ pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_
             }
             sched = Some((policy, prio));
         }
-        match hub::spawn(h, start, arg, size.max(16 << 10), detached, program_stack) {
-            Some(g) => {
-                (*g).sched = sched;
-                *t = g as pthread_t;
-                0
-            }
+        match hub::spawn(h, start, arg, size.max(16 << 10), detached, program_stack, sched, t) {
+            Some(_) => 0,
             None => libc::EAGAIN,
         }
     }

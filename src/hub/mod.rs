@@ -64,6 +64,8 @@ pub struct Stats {
 pub struct Hub {
     /// Thread pointer of the owning OS thread.
     pub tp: usize,
+    /// Kernel tid of the owning OS thread.
+    pub tid: i32,
     /// Position in the hub registry (0: the hub of the main thread, or of the forking
     /// thread in a child).
     pub index: usize,
@@ -78,7 +80,6 @@ pub struct Hub {
     /// Threads woken from another OS thread or a signal handler, newest first, linked
     /// through `Green::remote_next` (a Treiber stack that is only ever taken whole).
     remote: AtomicPtr<Green>,
-    stacks: StackPool,
     free: Vec<*mut Green>,
     /// Green threads placed on this hub and not yet exited (another hub's spawn adds to
     /// it, so atomic).
@@ -151,6 +152,22 @@ fn next_id() -> u32 {
     id
 }
 
+/// The stack pool, shared by every hub: a thread's stack is taken on the hub that
+/// creates it and returned on the hub it ran on.
+struct Stacks(core::cell::UnsafeCell<Option<StackPool>>);
+// SAFETY: used only under STACKS_LOCK.
+unsafe impl Sync for Stacks {}
+static STACKS: Stacks = Stacks(core::cell::UnsafeCell::new(None));
+static STACKS_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
+
+fn stacks<R>(f: impl FnOnce(&mut StackPool) -> R) -> R {
+    STACKS_LOCK.lock();
+    // SAFETY: under the lock; created by install before any spawn.
+    let r = f(unsafe { (*STACKS.0.get()).get_or_insert_with(StackPool::new) });
+    STACKS_LOCK.unlock();
+    r
+}
+
 /// Sets how many hubs the process runs (GREENSHIM_HUBS, resolved), before install.
 pub fn set_hubs(n: usize) {
     WANT_HUBS.store(n.clamp(1, MAX_HUBS), Ordering::Relaxed);
@@ -206,6 +223,33 @@ pub fn total_stats() -> Stats {
     }
     t.peak_live = PEAK_LIVE.load(Ordering::Relaxed);
     t
+}
+
+/// The program wants `fd`, which is another hub's epoll fd or eventfd (dup2 onto it):
+/// give that file another number. The other hub reads the new number on its next
+/// wait; one already waiting keeps its reference to the same epoll instance.
+pub fn move_off_other(fd: i32) -> Result<(), sys::Errno> {
+    for i in 0..hub_count() {
+        let h = hub_at(i);
+        if h.is_null() {
+            continue;
+        }
+        // SAFETY: registered hubs are never freed; the numbers are plain ints, written
+        // here with volatile stores and read by their hub on each use.
+        unsafe {
+            let ep = &raw mut (*h).reactor.epfd;
+            let ev = &raw mut (*h).reactor.evfd;
+            for field in [ep, ev] {
+                if core::ptr::read_volatile(field) == fd {
+                    let moved = sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, (fd + 1) as usize).or_else(|_| sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3))? as i32;
+                    core::ptr::write_volatile(field, moved);
+                    let _ = sys::close(fd);
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Hubs running now.
@@ -381,6 +425,7 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
+        tid: sys::gettid(),
         index,
         program_root,
         root,
@@ -389,7 +434,6 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         timers: Timers::new(),
         reactor: Reactor::new(),
         remote: AtomicPtr::new(core::ptr::null_mut()),
-        stacks: StackPool::new(),
         free: Vec::new(),
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
@@ -407,7 +451,7 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
     }));
     // SAFETY: h and root were just created and are not shared yet.
     unsafe {
-        (*h).stacks.guard = stack_guard;
+        let _ = stack_guard;
         (*root).hub = h as usize;
     }
     h
@@ -419,6 +463,7 @@ pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> 
         green::tls::install(sys::thread_pointer());
     }
     let h = new_hub(0, true, default_stack, stack_guard);
+    stacks(|p| p.guard = stack_guard);
     // SAFETY: no arguments.
     HUB_PID.store(unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32, Ordering::Relaxed);
     HUB.store(h, Ordering::Release);
@@ -443,7 +488,7 @@ fn start_hubs(h: *mut Hub) -> usize {
         // SAFETY: the new thread reads `ready`'s address and (index, settings) before
         // signalling it; we wait for that signal below, so the stack slot outlives its use.
         let ok = unsafe {
-            let args = Box::into_raw(Box::new((n, (*h).default_stack, (*h).stacks.guard, &ready as *const AtomicUsize as usize)));
+            let args = Box::into_raw(Box::new((n, (*h).default_stack, false, &ready as *const AtomicUsize as usize)));
             let mut t: libc::pthread_t = 0;
             let r = crate::raw::with_dispatch_off(|| sys::real::pthread_create(&mut t, core::ptr::null(), hub_main, args.cast()));
             if r == 0 {
@@ -476,7 +521,7 @@ extern "C" fn hub_main(arg: *mut libc::c_void) -> *mut libc::c_void {
     let (index, stack, guard, ready) = *unsafe { Box::from_raw(arg as *mut (usize, usize, bool, usize)) };
     // Process-directed signals go to hub 0, whose native counterpart is the main thread;
     // signals the kernel directs at the thread that caused them stay deliverable here.
-    crate::hooks::signal::block_async_signals();
+    crate::hooks::signal::block_async_signals(crate::hog::owned_signal());
     crate::green::overflow::install_thread();
     let h = new_hub(index, false, stack, guard);
     // SAFETY: h is this thread's new hub; nothing else knows it yet.
@@ -541,12 +586,15 @@ pub unsafe fn current(h: *mut Hub) -> *mut Green {
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool, program_stack: Option<StackMem>) -> Option<*mut Green> {
+/// `sched` is its scheduling setting and `out` where its `pthread_t` goes: both are
+/// written before the thread can run (on another hub it may run at once), as glibc
+/// stores the id before the new thread starts.
+pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool, program_stack: Option<StackMem>, sched: Option<(i32, i32)>, out: *mut libc::pthread_t) -> Option<*mut Green> {
     // SAFETY: h is this thread's hub; no switch happens in this function.
     unsafe {
         let stack = match program_stack {
             Some(s) => s,
-            None => (*h).stacks.get(stack_size)?,
+            None => stacks(|p| p.get(stack_size))?,
         };
         // Every thread gets a fresh id (its gettid), like kernel tids, which are not
         // reused right away even when the control block is.
@@ -564,6 +612,8 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
                 g
             }
         };
+        // First, so that hubs started below take the watchdog's signal.
+        crate::hog::on_spawn();
         let target = if WANT_HUBS.load(Ordering::Relaxed) > 1 { place(h) } else { h };
         (*g).hub = target as usize;
         (*g).id = id;
@@ -593,9 +643,7 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         if (*h).stats.created == 0 {
             green::tls::mark_multithreaded((*h).tp);
         }
-        if (*h).index == 0 {
-            crate::hog::on_spawn();
-        }
+
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -607,14 +655,16 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
             let r = run_start(g);
             finish_current(g, r);
         }));
+        (*g).sched = sched;
+        if !out.is_null() {
+            *out = g as libc::pthread_t;
+        }
         (*g).state = State::Ready;
         let live = (*target).live.fetch_add(1, Ordering::Relaxed) + 1;
         TOTAL_LIVE.fetch_add(1, Ordering::Relaxed);
+        crate::hog::set_live((*target).index, live);
         if target == h {
             (*h).ready.push_back(g);
-            if (*h).index == 0 {
-                crate::hog::set_live(live);
-            }
         } else {
             remote_push(target, g);
         }
@@ -1019,9 +1069,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                     (*g).state = State::Running;
                     (*h).current = g;
                     (*h).slice_start = 0;
-                    if (*h).index == 0 {
-                        crate::hog::progress();
-                    }
+                    crate::hog::progress((*h).index);
                     return;
                 }
                 Some(g) => {
@@ -1056,9 +1104,7 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*g).state = State::Running;
         (*h).slice_start = 0;
         (*h).stats.switches += 1;
-        if (*h).index == 0 {
-            crate::hog::progress();
-        }
+        crate::hog::progress((*h).index);
         if let Some(a) = (*g).tls.as_ref() {
             if (*g).tls_pending {
                 // Placed here by another hub: its copy comes from this hub's thread.
@@ -1095,15 +1141,14 @@ unsafe fn retire(h: *mut Hub, g: *mut Green) {
     // SAFETY: g's coroutine is complete (returned or force-reset), so its stack is free.
     unsafe {
         if let Some(c) = (*g).coro.take() {
-            (*h).stacks.put(c.into_stack());
+            let s = c.into_stack();
+            stacks(|p| p.put(s));
         }
         (*g).stack = None;
         (*g).state = State::Exited;
         let live = (*h).live.fetch_sub(1, Ordering::Relaxed) - 1;
         let total = TOTAL_LIVE.fetch_sub(1, Ordering::AcqRel) - 1;
-        if (*h).index == 0 {
-            crate::hog::set_live(live);
-        }
+        crate::hog::set_live((*h).index, live);
         if (*g).detached {
             release(h, g);
         } else {
@@ -1141,9 +1186,7 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
     // SAFETY: hub thread only; events are copied out before dispatch.
     unsafe {
         (*h).since_poll = 0;
-        if (*h).index == 0 {
-            crate::hog::progress();
-        }
+        crate::hog::progress((*h).index);
         let now = sys::now_ns();
         (*h).last_poll = now;
         fire_timers(h, now);
@@ -1168,13 +1211,13 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
             }
         }
         (*h).stats.epoll_waits += 1;
-        let idle = timeout != Some(0) && (*h).index == 0;
+        let idle = timeout != Some(0);
         if idle {
-            crate::hog::idle(true);
+            crate::hog::idle((*h).index, true);
         }
         let n = (*h).reactor.wait(timeout);
         if idle {
-            crate::hog::idle(false);
+            crate::hog::idle((*h).index, false);
         }
         if (*h).idle.load(Ordering::Relaxed) && (*h).idle.swap(false, Ordering::AcqRel) {
             IDLE_HUBS.fetch_sub(1, Ordering::AcqRel);
@@ -1297,7 +1340,7 @@ pub unsafe fn all_threads(h: *mut Hub) -> Vec<*mut Green> {
 pub unsafe fn peak_stack_bytes(h: *mut Hub) -> usize {
     let _ = h;
     // SAFETY: registered hubs are never freed; a racy read of a counter at exit.
-    (0..hub_count()).map(|i| hub_at(i)).filter(|x| !x.is_null()).map(|x| unsafe { (*x).stacks.peak_mapped }).sum()
+    stacks(|p| p.peak_mapped)
 }
 
 /// Rebuilds the hub in a child after `fork`: only the forking thread survives (as in
@@ -1318,6 +1361,7 @@ pub unsafe fn after_fork_child() {
     unsafe {
         ALL_LOCK.force_unlock();
         START_LOCK.force_unlock();
+        STACKS_LOCK.force_unlock();
         (*h).index = 0;
         (*h).idle.store(false, Ordering::Relaxed);
         (*h).handler_depth.store(0, Ordering::Relaxed);
@@ -1349,7 +1393,7 @@ pub unsafe fn after_fork_child() {
         TOTAL_LIVE.store((*h).live.load(Ordering::Relaxed), Ordering::Relaxed);
         HUB_PID.store(sys::sc!(libc::SYS_getpid).unwrap_or(0) as i32, Ordering::Relaxed);
         debug::set_hub_tid(sys::gettid());
-        crate::hog::set_live((*h).live.load(Ordering::Relaxed));
+        crate::hog::set_live(0, (*h).live.load(Ordering::Relaxed));
         crate::hog::after_fork_child();
         VFORK_PENDING.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
