@@ -578,6 +578,15 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
     println!("raw system calls (inside glibc, or syscall instructions in the program) do not show in its imports:");
     println!("  run it once as `greenshim --raw report {}` to list the blocking ones by call site at exit,", program.to_string_lossy());
     println!("  and `--raw catch` to have them parked");
+    let cpython = imports.contains_key("Py_Initialize")
+        || objects.iter().chain(core::iter::once(&path)).any(|o| o.file_name().is_some_and(|f| f.to_string_lossy().starts_with("libpython") || f.to_string_lossy().starts_with("python")));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64);
+    if cpython {
+        println!("several hubs: CPython runs Python code in one thread at a time (the GIL), so `--hubs auto` keeps it on 1 hub;");
+        println!("  with free-threaded CPython, or C extensions that compute without the GIL, try `--hubs {cpus}`");
+    } else {
+        println!("several hubs: `--hubs auto` runs green threads on {cpus} OS thread(s) here (the CPUs this process may use)");
+    }
     Ok(0)
 }
 
