@@ -32,7 +32,7 @@ extern "C" fn vfork_fallback() -> libc::pid_t {
 /// cannot have a stack frame of its own — the child returns from vfork first and
 /// reuses the stack below the caller, which would clobber a wrapper's frame before the
 /// parent returns through it — so it is a naked jump to glibc's vfork. Before jumping
-/// it raises `hub::VFORK_PENDING`: hooks the child calls then see a foreign pid and pass
+/// it stores its thread pointer in `hub::VFORK_PENDING`: hooks the child calls then see a foreign pid and pass
 /// straight through (touching nothing the parent owns), and the parent's first hook
 /// after the child execs clears the flag. (CPython's subprocess spawns with vfork.)
 #[unsafe(naked)]
@@ -42,7 +42,9 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
         "mov rax, qword ptr [rip + {real}]",
         "test rax, rax",
         "jz 2f",
-        "mov byte ptr [rip + {flag}], 1",
+        // The vforking thread's thread pointer (%fs:16): other hubs' threads go on.
+        "mov rcx, qword ptr fs:[16]",
+        "mov qword ptr [rip + {flag}], rcx",
         "jmp rax",
         "2:",
         "jmp {fallback}",

@@ -615,19 +615,17 @@ fn root_hub() -> Option<*mut crate::hub::Hub> {
 /// the mask `sigsuspend` waits under. A process-directed signal goes to the main thread
 /// (the hub's OS thread, whose mask is main's), so these wake only for a signal sent to
 /// them with `pthread_kill` that has a handler and that their mask lets through.
-struct Pausers(core::cell::UnsafeCell<Vec<(*mut crate::green::Green, u64, Option<libc::sigset_t>)>>);
-// SAFETY: only touched from the hub's OS thread.
-unsafe impl Sync for Pausers {}
-static PAUSERS: Pausers = Pausers(core::cell::UnsafeCell::new(Vec::new()));
+type Pauser = (*mut crate::green::Green, u64, Option<libc::sigset_t>);
+static PAUSERS: crate::sys::Shared<Vec<Pauser>> = crate::sys::Shared::new(Vec::new());
 
 /// Parks a green thread other than main until `wake_paused` picks it.
 fn park_pauser(h: *mut crate::hub::Hub, mask: Option<libc::sigset_t>) {
     // SAFETY: hub thread; the entry is removed before this frame returns.
     unsafe {
         let (g, generation) = crate::hub::prepare_park(h);
-        (*PAUSERS.0.get()).push((g, generation, mask));
+        PAUSERS.with(|v| v.push((g, generation, mask)));
         crate::hub::park(h, g, generation, None, crate::green::Reason::Signal);
-        (*PAUSERS.0.get()).retain(|p| p.0 != g);
+        PAUSERS.with(|v| v.retain(|p| p.0 != g));
     }
 }
 
@@ -663,7 +661,7 @@ pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_
             return r;
         }
         crate::hub::signals_seen_elsewhere(h, ran);
-        if (*PAUSERS.0.get()).iter().any(|p| p.0 == g) {
+        if PAUSERS.with(|v| v.iter().any(|p| p.0 == g)) {
             // pause/sigsuspend: ends unless sigsuspend's mask blocks the signal.
             wake_paused(g, sig);
         } else if (*g).state == crate::green::State::Parked {
@@ -689,8 +687,7 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
     }
     // SAFETY: hub thread (pthread_kill runs in a green thread of this hub).
     unsafe {
-        let list = &*PAUSERS.0.get();
-        if let Some(&(_, generation, mask)) = list.iter().find(|p| p.0 == g) {
+        if let Some((_, generation, mask)) = PAUSERS.with(|v| v.iter().find(|p| p.0 == g).copied()) {
             if mask.is_some_and(|m| libc::sigismember(&m, sig) == 1) {
                 return;
             }
@@ -719,8 +716,8 @@ pub fn apply_kernel_mask(mask: &libc::sigset_t) {
 
 /// In a forked child only the forking thread exists.
 pub fn after_fork_child() {
-    // SAFETY: single-threaded child, before any other code runs.
-    unsafe { (*PAUSERS.0.get()).clear() };
+    PAUSERS.after_fork_child();
+    PAUSERS.with(|v| v.clear());
 }
 
 /// `pause`: park until a handler runs (main thread) or a signal is sent to this thread

@@ -283,10 +283,11 @@ fn other_hub_of_tp(tp: usize, n: usize) -> Option<*mut Hub> {
     (1..n.min(MAX_HUBS)).find(|&i| HUB_TPS[i].load(Ordering::Relaxed) == tp).map(|i| HUBS[i].load(Ordering::Acquire))
 }
 
-/// Set by the `vfork` hook just before it jumps to glibc's vfork: until the parent runs
-/// again, hooks called on the hub's thread pointer may be the child's, which shares the
-/// parent's memory and must not touch the hub.
-pub static VFORK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Set by the `vfork` hook just before it jumps to glibc's vfork, to the vforking
+/// thread's thread pointer (0: none): until the parent runs again, hooks called on that
+/// thread pointer may be the child's, which shares the parent's memory and must not
+/// touch the hub. Other hubs' threads go on meanwhile.
+pub static VFORK_PENDING: AtomicUsize = AtomicUsize::new(0);
 /// The hub's process id (for telling a vfork child from its parent).
 static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
@@ -322,15 +323,18 @@ pub fn on_hub_thread() -> bool {
 /// A vfork child may be running on the hub's memory (see `hooks::process::vfork`).
 #[inline(always)]
 pub fn vfork_pending() -> bool {
-    VFORK_PENDING.load(Ordering::Relaxed)
+    let v = VFORK_PENDING.load(Ordering::Relaxed);
+    v != 0 && v == sys::thread_pointer()
 }
 
 /// The hub for identity questions (which green thread is running: `pthread_self`,
 /// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
 #[inline(always)]
 pub fn local_identity() -> Option<*mut Hub> {
-    let h = hub_of_tp(sys::thread_pointer())?;
-    if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
+    let tp = sys::thread_pointer();
+    let h = hub_of_tp(tp)?;
+    let v = VFORK_PENDING.load(Ordering::Relaxed);
+    if v != 0 && v == tp && !vfork_parent() {
         return None;
     }
     Some(h)
@@ -407,7 +411,7 @@ fn vfork_parent() -> bool {
     // SAFETY: no arguments.
     let pid = unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32;
     if pid == HUB_PID.load(Ordering::Relaxed) {
-        VFORK_PENDING.store(false, Ordering::Relaxed);
+        VFORK_PENDING.store(0, Ordering::Relaxed);
         true
     } else {
         false
@@ -1395,7 +1399,7 @@ pub unsafe fn after_fork_child() {
         debug::set_hub_tid(sys::gettid());
         crate::hog::set_live(0, (*h).live.load(Ordering::Relaxed));
         crate::hog::after_fork_child();
-        VFORK_PENDING.store(false, Ordering::Relaxed);
+        VFORK_PENDING.store(0, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
         crate::sync::deferred::after_fork_child();
