@@ -133,7 +133,7 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
         c.args(["-m", "test", "test_threading", "-m", "test_can_interrupt_tight_loops"]);
         c.env_remove("LD_PRELOAD");
         if shim {
-            c.env("LD_PRELOAD", lib()).env("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
+            c.env("LD_PRELOAD", lib()).env("GREENSHIM_HUBS", "1").env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
         }
         let o = c.output().expect("python");
         let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
