@@ -864,6 +864,11 @@ pub unsafe fn yield_now(h: *mut Hub) {
             }
             poll(h, Some(0));
             if (*h).ready.is_empty() {
+                if NHUBS.load(Ordering::Relaxed) > 1 {
+                    // Nothing else here, but another hub's thread may be what this one
+                    // waits for: give the CPU up as a native sched_yield does.
+                    sys::raw::sched_yield();
+                }
                 return;
             }
         }
