@@ -84,6 +84,9 @@ pub struct Hub {
     /// Green threads placed on this hub and not yet exited (another hub's spawn adds to
     /// it, so atomic).
     pub live: AtomicUsize,
+    /// A thread of this hub called vfork and its child may run on this hub's thread
+    /// pointer (see `vfork_mark`).
+    vfork: core::sync::atomic::AtomicBool,
     /// Sleeping in the reactor with nothing to run and no timer (several hubs: the
     /// deadlock check needs every hub idle).
     idle: core::sync::atomic::AtomicBool,
@@ -283,11 +286,16 @@ fn other_hub_of_tp(tp: usize, n: usize) -> Option<*mut Hub> {
     (1..n.min(MAX_HUBS)).find(|&i| HUB_TPS[i].load(Ordering::Relaxed) == tp).map(|i| HUBS[i].load(Ordering::Acquire))
 }
 
-/// Set by the `vfork` hook just before it jumps to glibc's vfork, to the vforking
-/// thread's thread pointer (0: none): until the parent runs again, hooks called on that
-/// thread pointer may be the child's, which shares the parent's memory and must not
-/// touch the hub. Other hubs' threads go on meanwhile.
-pub static VFORK_PENDING: AtomicUsize = AtomicUsize::new(0);
+/// Called by the `vfork` hook just before it jumps to glibc's vfork: until the parent
+/// runs again, hooks called on the calling hub's thread pointer may be the child's,
+/// which shares the parent's memory and must not touch the hub (`Hub::vfork`). Other
+/// hubs' threads go on meanwhile, and may vfork too. Async-signal-safe.
+pub extern "C" fn vfork_mark() {
+    if let Some(h) = hub_of_tp(sys::thread_pointer()) {
+        // SAFETY: registered hubs are never freed.
+        unsafe { (*h).vfork.store(true, Ordering::Release) };
+    }
+}
 /// The hub's process id (for telling a vfork child from its parent).
 static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
@@ -323,18 +331,17 @@ pub fn on_hub_thread() -> bool {
 /// A vfork child may be running on the hub's memory (see `hooks::process::vfork`).
 #[inline(always)]
 pub fn vfork_pending() -> bool {
-    let v = VFORK_PENDING.load(Ordering::Relaxed);
-    v != 0 && v == sys::thread_pointer()
+    // SAFETY: registered hubs are never freed.
+    hub_of_tp(sys::thread_pointer()).is_some_and(|h| unsafe { (*h).vfork.load(Ordering::Relaxed) })
 }
 
 /// The hub for identity questions (which green thread is running: `pthread_self`,
 /// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
 #[inline(always)]
 pub fn local_identity() -> Option<*mut Hub> {
-    let tp = sys::thread_pointer();
-    let h = hub_of_tp(tp)?;
-    let v = VFORK_PENDING.load(Ordering::Relaxed);
-    if v != 0 && v == tp && !vfork_parent() {
+    let h = hub_of_tp(sys::thread_pointer())?;
+    // SAFETY: registered hubs are never freed.
+    if unsafe { (*h).vfork.load(Ordering::Relaxed) } && !vfork_parent(h) {
         return None;
     }
     Some(h)
@@ -407,11 +414,12 @@ fn in_handler(h: *mut Hub) -> bool {
 
 /// After a vfork: true (and the flag cleared) in the parent, false in the child.
 #[cold]
-fn vfork_parent() -> bool {
+fn vfork_parent(h: *mut Hub) -> bool {
     // SAFETY: no arguments.
     let pid = unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32;
     if pid == HUB_PID.load(Ordering::Relaxed) {
-        VFORK_PENDING.store(0, Ordering::Relaxed);
+        // SAFETY: registered hubs are never freed.
+        unsafe { (*h).vfork.store(false, Ordering::Relaxed) };
         true
     } else {
         false
@@ -441,6 +449,7 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         free: Vec::new(),
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
+        vfork: core::sync::atomic::AtomicBool::new(false),
         handler_depth: AtomicUsize::new(0),
         handler_frames: core::cell::UnsafeCell::new([(0, 0); MAX_HANDLERS]),
         root_exited: false,
@@ -1404,7 +1413,7 @@ pub unsafe fn after_fork_child() {
         debug::set_hub_tid(sys::gettid());
         crate::hog::set_live(0, (*h).live.load(Ordering::Relaxed));
         crate::hog::after_fork_child();
-        VFORK_PENDING.store(0, Ordering::Relaxed);
+        (*h).vfork.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
         crate::sync::deferred::after_fork_child();
