@@ -26,9 +26,19 @@ static PENDING: AtomicU64 = AtomicU64::new(0);
 /// when it moves.
 static COUNT: AtomicU64 = AtomicU64::new(0);
 
+/// Handler runs on hub 0's thread (or a thread of no hub): those that can interrupt
+/// the main thread's wait. Hubs beyond the first take only signals directed at one of
+/// their threads, which must not end main's call.
+static MAIN_COUNT: AtomicU64 = AtomicU64::new(0);
+
 /// Number of handler runs so far.
 pub fn count() -> u64 {
     COUNT.load(Ordering::Acquire)
+}
+
+/// Number of handler runs that count for the main thread (see `MAIN_COUNT`).
+pub fn main_count() -> u64 {
+    MAIN_COUNT.load(Ordering::Acquire)
 }
 
 extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -54,7 +64,10 @@ extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc:
         }
         crate::hub::handler_exit(recorded);
     }
-    PENDING.fetch_or(1 << n, Ordering::AcqRel);
+    if !crate::hub::on_extra_hub() {
+        PENDING.fetch_or(1 << n, Ordering::AcqRel);
+        MAIN_COUNT.fetch_add(1, Ordering::AcqRel);
+    }
     COUNT.fetch_add(1, Ordering::AcqRel);
 }
 
@@ -580,7 +593,7 @@ pub fn with_wait_mask<R>(mask: *const libc::sigset_t, f: impl FnOnce() -> R) -> 
             (*g).sigmask = saved;
             return r;
         }
-        let baseline = count();
+        let baseline = main_count();
         // SAFETY: a zeroed sigset_t is a valid out-buffer.
         let mut old: libc::sigset_t = core::mem::zeroed();
         ROOT_MASK_VALID.store(false, Ordering::Relaxed);
@@ -642,9 +655,16 @@ pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_
     };
     // SAFETY: h is this thread's hub; g is a live control block; sets are valid.
     unsafe {
+        let h0 = crate::hub::global();
+        if h != h0 && g == (*h0).root {
+            // The main thread, from another hub: its OS thread takes the signal, as
+            // natively, and hub 0 interrupts its wait.
+            return real::pthread_kill((*h0).tp as libc::pthread_t, sig);
+        }
         let root = (*h).root;
         let target_blocks = !(*g).is_root && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&(*g).sigmask, sig) == 1;
         let before = count();
+        let before_main = main_count();
         let only_main_blocks = g != root && !target_blocks && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&kernel_mask(), sig) == 1;
         let r = if let (true, Some(one)) = (only_main_blocks, one_signal(sig)) {
             // SAFETY: a zeroed sigset_t is a valid out-buffer.
@@ -660,7 +680,7 @@ pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_
         if r != 0 || ran == 0 || g == root {
             return r;
         }
-        crate::hub::signals_seen_elsewhere(h, ran);
+        crate::hub::signals_seen_elsewhere(h, main_count() - before_main);
         if PAUSERS.with(|v| v.iter().any(|p| p.0 == g)) {
             // pause/sigsuspend: ends unless sigsuspend's mask blocks the signal.
             wake_paused(g, sig);
@@ -726,7 +746,7 @@ pub fn after_fork_child() {
 pub unsafe extern "C" fn pause() -> c_int {
     crate::hub::cancel::point(|| {
         match (root_hub(), crate::hub::local()) {
-            (Some(h), _) => park_root_until_signal(h, count()),
+            (Some(h), _) => park_root_until_signal(h, main_count()),
             (None, Some(h)) => park_pauser(h, None),
             // SAFETY: no arguments.
             (None, None) => return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
@@ -752,13 +772,13 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
             // SAFETY: the program's own mask.
             return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_rt_sigsuspend, mask, 8) }) as c_int;
         };
-        let baseline = count();
+        let baseline = main_count();
         // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
         let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
         ROOT_MASK_VALID.store(false, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
-        if count() == baseline {
+        if main_count() == baseline {
             park_root_until_signal(h, baseline);
         }
         // SAFETY: restoring the mask saved above.

@@ -255,6 +255,13 @@ pub fn move_off_other(fd: i32) -> Result<(), sys::Errno> {
     Ok(())
 }
 
+/// Whether the caller runs on the OS thread of a hub beyond the first. No side
+/// effects: safe in any signal handler.
+#[inline]
+pub fn on_extra_hub() -> bool {
+    NHUBS.load(Ordering::Relaxed) > 1 && hub_of_tp(sys::thread_pointer()).is_some_and(|h| h != HUB.load(Ordering::Relaxed))
+}
+
 /// Hubs running now.
 #[inline]
 pub fn hub_count() -> usize {
@@ -823,7 +830,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         }
         if (*g).is_root {
             crate::hooks::signal::clear_pending();
-            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::count);
+            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::main_count);
         }
         (*g).state = State::Parked;
         (*g).reason = reason;
@@ -1299,7 +1306,7 @@ unsafe fn deliver_signals(h: *mut Hub) {
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;
-        if !(*h).program_root || (*root).state != State::Parked || crate::hooks::signal::count() == (*h).root_signals_seen {
+        if !(*h).program_root || (*root).state != State::Parked || crate::hooks::signal::main_count() == (*h).root_signals_seen {
             return;
         }
         let all_restart = crate::hooks::signal::take_pending().unwrap_or(true);
