@@ -30,6 +30,7 @@ fn greenshim_init() {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();
+    crate::hooks::dl::init(std::env::var_os("LD_AUDIT").is_some_and(|v| !v.is_empty()));
     crate::raw::init(match cfg.raw {
         config::Raw::Off => crate::raw::Mode::Off,
         config::Raw::Report => crate::raw::Mode::Report,
@@ -54,5 +55,6 @@ fn greenshim_init() {
 extern "C" fn atfork_child() {
     // SAFETY: in the child, on the forking thread, before the program runs again.
     unsafe { hub::after_fork_child() };
+    crate::sync::loader::after_fork_child();
     crate::raw::after_fork_child();
 }
