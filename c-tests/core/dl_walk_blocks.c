@@ -5,7 +5,8 @@
  * not need the loader itself, so natively nothing deadlocks). The callback also creates
  * and joins a thread. Then the same with dlclose of a loaded library, and the other way
  * round: a walk that does not block proceeds while a constructor blocks (glibc's
- * dlopen does not hold the list lock while constructors run).
+ * dlopen does not hold the list lock while constructors run), and a child forked
+ * meanwhile uses the loader (glibc resets its locks in the child; so must the shim).
  *
  * argv[1]: libpark_plain.so (no blocking constructor)
  * argv[2]: libpark_pipe.so (constructor reads a byte from $PARKING_CTOR_FD) */
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 static int walk_pipe[2], ctor_pipe[2];
 static sem_t walk_started, loader_started;
@@ -36,6 +38,8 @@ static int blocking_cb(struct dl_phdr_info *info, size_t size, void *data) {
         sem_post(&walk_started);
         char c;
         CHECK(read(walk_pipe[0], &c, 1) == 1, "read walk pipe");
+        /* Still inside the walk (glibc keeps its lock until the last callback). */
+        walk_end_step = atomic_fetch_add(&step, 1);
     }
     return 0;
 }
@@ -45,7 +49,6 @@ static void *walker(void *arg) {
     int n = 0;
     dl_iterate_phdr(blocking_cb, &n);
     walk_objects = n;
-    walk_end_step = atomic_fetch_add(&step, 1);
     return 0;
 }
 
@@ -121,9 +124,22 @@ int main(int argc, char **argv) {
         walks += n >= 3;
     }
     int during = !atomic_load(&ctor_done);
+    /* fork while the constructor blocks: the child (only this thread) uses the loader. */
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        void *h = dlopen(lib_plain, RTLD_NOW);
+        int n = 0;
+        dl_iterate_phdr(count_cb, &n);
+        _exit(h && dlsym(h, "lib_value") && dlclose(h) == 0 && n >= 3 ? 0 : 1);
+    }
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid, "waitpid");
+    during = during && !atomic_load(&ctor_done);
     CHECK(write(ctor_pipe[1], "x", 1) == 1, "write");
     pthread_join(t, 0);
     printf("20 walks finished while a constructor blocked: %s\n", during && walks == 20 ? "yes" : "no");
+    printf("a fork child used the loader meanwhile: %s\n", WIFEXITED(st) && WEXITSTATUS(st) == 0 ? "yes" : "no");
     metric("os_threads_max", os_threads());
     return 0;
 }

@@ -7,7 +7,9 @@
 //! will take (`sync::loader`), and a green thread that finds another parked inside —
 //! in a constructor, a destructor, a `dl_iterate_phdr` callback — parks until it leaves,
 //! as natively the second thread waits. Inside a signal handler on the hub's thread
-//! nothing is locked (the interrupted code may hold it), and calls pass straight through.
+//! nothing is locked (the interrupted code may hold it), and calls pass straight
+//! through; so do calls from OS threads that run no green thread (glibc's own locks
+//! tell their tids apart).
 //!
 //! **Initial-exec TLS.** A library with initial-exec (static) TLS gets its block
 //! initialised by glibc in every OS thread's real area, and by the hub in every other
@@ -57,10 +59,12 @@ pub fn init(audit: bool) {
     ACTIVE.store(true, Ordering::Relaxed);
 }
 
-/// Whether this call takes the loader's locks.
+/// Whether this call takes the loader's locks: on the hub's thread, outside signal
+/// handlers (`hub::local` is none there). Other OS threads have tids of their own,
+/// which glibc's locks tell apart: they go straight to glibc.
 #[inline]
 fn active() -> bool {
-    ACTIVE.load(Ordering::Relaxed) && !hub::in_signal_handler()
+    ACTIVE.load(Ordering::Relaxed) && hub::local().is_some()
 }
 
 static REAL_DLOPEN: AtomicUsize = AtomicUsize::new(0);
@@ -178,14 +182,16 @@ extern "C" fn route_dlopen(file: *const c_char, _mode: c_int, caller: usize) -> 
 /// glibc's `dlopen` holding the loader's lock; then the calling green thread's TLS copy
 /// gets the static blocks of the modules just loaded.
 unsafe extern "C" fn dlopen_locked(file: *const c_char, mode: c_int) -> *mut c_void {
-    LOAD.lock(frame_mark!());
+    let held = LOAD.lock(frame_mark!());
     // glibc adds the new objects under its write lock, before any constructor runs: no
     // walk may be parked in a callback then. Nothing parks between here and there.
     WRITE.wait_turn();
     // SAFETY: glibc's dlopen, with the program's arguments.
     let r = unsafe { real_fn::<unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void>(&REAL_DLOPEN, c"dlopen")(file, mode) };
     catch_up();
-    LOAD.unlock();
+    if held {
+        LOAD.unlock();
+    }
     r
 }
 
@@ -240,12 +246,14 @@ extern "C" fn route_dlmopen(lmid: libc::Lmid_t, file: *const c_char, _mode: c_in
 
 /// glibc's `dlmopen` holding the loader's lock (as [`dlopen_locked`]).
 unsafe extern "C" fn dlmopen_locked(lmid: libc::Lmid_t, file: *const c_char, mode: c_int) -> *mut c_void {
-    LOAD.lock(frame_mark!());
+    let held = LOAD.lock(frame_mark!());
     WRITE.wait_turn();
     // SAFETY: glibc's dlmopen, with the program's arguments.
     let r = unsafe { real_fn::<unsafe extern "C" fn(libc::Lmid_t, *const c_char, c_int) -> *mut c_void>(&REAL_DLMOPEN, c"dlmopen")(lmid, file, mode) };
     catch_up();
-    LOAD.unlock();
+    if held {
+        LOAD.unlock();
+    }
     r
 }
 
@@ -284,7 +292,10 @@ pub unsafe extern "C" fn dlclose(handle: *mut c_void) -> c_int {
         return unsafe { real(handle) };
     }
     let mark = frame_mark!();
-    LOAD.lock(mark);
+    if !LOAD.lock(mark) {
+        // SAFETY: as above.
+        return unsafe { real(handle) };
+    }
     WRITE.lock(mark);
     // SAFETY: as above.
     let r = unsafe { real(handle) };
@@ -368,10 +379,12 @@ extern "C" fn route_iterate(_cb: IterateCallback, _data: *mut c_void, caller: us
 
 /// glibc's `dl_iterate_phdr` holding the list's lock across the callbacks.
 unsafe extern "C" fn iterate_locked(cb: IterateCallback, data: *mut c_void) -> c_int {
-    WRITE.lock(frame_mark!());
+    let held = WRITE.lock(frame_mark!());
     // SAFETY: glibc's dl_iterate_phdr, with the program's arguments.
     let r = unsafe { real_fn::<unsafe extern "C" fn(IterateCallback, *mut c_void) -> c_int>(&REAL_ITERATE, c"dl_iterate_phdr")(cb, data) };
-    WRITE.unlock();
+    if held {
+        WRITE.unlock();
+    }
     r
 }
 

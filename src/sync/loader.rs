@@ -16,16 +16,14 @@
 //! | `dl_load_lock`       | [`LOAD`]   | dlopen, dlmopen, dlclose (entered, and waited for by dladdr/dladdr1/dlsym) |
 //! | `dl_load_write_lock` | [`WRITE`]  | dl_iterate_phdr, dlclose (waited for by dlopen/dlmopen) |
 //!
-//! Each is a recursive lock whose owner is the caller's [`self_id`] (the green thread's
-//! id on a hub, else the kernel tid: offload workers and threads the shim does not own
-//! take it too); a contended locker parks in the parking lot (an OS thread without a hub
-//! sleeps on its node's futex). Uncontended it is one compare-and-swap and one swap.
-//!
-//! | `word` | meaning                                  |
-//! |--------|------------------------------------------|
-//! | 0      | free                                     |
-//! | 1      | held (`owner`, `depth` levels)           |
-//! | 2      | held, and a waiter may be parked on it   |
+//! Each is a recursive lock whose owner is a green thread of the hub (or its root); a
+//! green thread that finds another inside parks in the parking lot until it leaves. It
+//! is kept only among the hub's green threads: OS threads that run no green thread
+//! (offload workers, threads the shim does not own) have tids of their own, so glibc's
+//! lock already tells them apart from the hub's thread, and they pass straight through.
+//! The hub's green threads run one at a time, so the state is plain memory, touched
+//! only on the hub's thread: uncontended, a lock and an unlock are a few loads and
+//! stores, no atomic read-modify-write (glibc's own lock then costs two).
 //!
 //! A green thread that is cancelled or calls `pthread_exit` inside (a constructor that
 //! exits) must not leave it held: each level records the stack address of the hook
@@ -33,116 +31,133 @@
 //! ([`release_unwound`], called by `hub::cancel`); an exit that does not unwind
 //! releases them all ([`release_all`]). In a fork child only the forking thread exists:
 //! both locks start free ([`after_fork_child`]), as glibc resets its own.
+//!
+//! With several hubs, each needs its own pair (today there is one hub per process).
 
-use crate::green::Reason;
+use crate::green::{Green, Reason};
+use crate::hub;
 use crate::sync::parking_lot;
-use crate::sync::self_id;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::ptr::null_mut;
 
 /// Levels whose frame address is recorded; deeper recursion is released at the latest
 /// when the unwind leaves the 16th.
 const FRAMES: usize = 16;
 
-/// A recursive lock for green threads and OS threads alike (see the module docs).
-pub struct GreenRecursiveLock {
-    /// 0 free · 1 held · 2 held and a waiter may be parked (the table above).
-    word: AtomicU32,
-    /// The holder's [`self_id`]; 0 when free.
-    owner: AtomicU32,
-    /// Recursion depth; touched only by the holder.
-    depth: UnsafeCell<u32>,
-    /// Stack address of the hook frame that took each level; touched only by the holder.
-    frames: UnsafeCell<[usize; FRAMES]>,
+/// A lock's state. Touched only on the hub's OS thread, whose green threads run one at
+/// a time, so plain loads and stores serve (the parking lot's `validate` runs on the
+/// parker's thread too).
+struct State {
+    /// The green thread (or the hub's root) inside; null when free.
+    owner: *mut Green,
+    /// Recursion depth of `owner`.
+    depth: u32,
+    /// Green threads parked waiting for it.
+    waiters: u32,
+    /// Stack address of the hook frame that took each level.
+    frames: [usize; FRAMES],
 }
 
-// SAFETY: depth and frames are touched only by the holder (owner == self_id), which
-// `word` serialises; the rest are atomics.
+/// A recursive lock for the green threads of the hub (see the module docs).
+pub struct GreenRecursiveLock(UnsafeCell<State>);
+
+// SAFETY: the state is touched only on the hub's OS thread (every access goes through
+// `st`, called only after `me` found the hub, or by the holder); other OS threads never reach it.
 unsafe impl Sync for GreenRecursiveLock {}
 
 impl GreenRecursiveLock {
     const fn new() -> GreenRecursiveLock {
-        GreenRecursiveLock { word: AtomicU32::new(0), owner: AtomicU32::new(0), depth: UnsafeCell::new(0), frames: UnsafeCell::new([0; FRAMES]) }
+        GreenRecursiveLock(UnsafeCell::new(State { owner: null_mut(), depth: 0, waiters: 0, frames: [0; FRAMES] }))
+    }
+
+    /// The running green thread, on the hub's thread (outside signal handlers:
+    /// `hub::local` is none there), where the state may be touched.
+    #[inline]
+    fn me(&self) -> Option<*mut Green> {
+        let h = hub::local()?;
+        // SAFETY: h is this thread's hub; current is live.
+        Some(unsafe { hub::current(h) })
+    }
+
+    /// The state. Only on the hub's thread ([`me`](Self::me) returned some), and no
+    /// reference is kept across a park or another call that touches it.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    fn st(&self) -> &mut State {
+        // SAFETY: per the doc above (module invariant: one OS thread, one green at a time).
+        unsafe { &mut *self.0.get() }
     }
 
     /// The key waiters park on.
     fn key(&self) -> usize {
-        &self.word as *const AtomicU32 as usize
+        self.0.get() as usize
     }
 
-    /// Whether the caller holds it.
+    /// Takes one level for the hook frame at `frame` (a stack address in it). Returns
+    /// whether it did: false off the hub (glibc's own lock tells OS threads apart).
     #[inline]
-    fn mine(&self, me: u32) -> bool {
-        self.word.load(Ordering::Relaxed) != 0 && self.owner.load(Ordering::Relaxed) == me
+    pub fn lock(&self, frame: usize) -> bool {
+        let Some(me) = self.me() else { return false };
+        if !self.st().owner.is_null() && self.st().owner != me {
+            self.wait(me);
+        }
+        let s = self.st();
+        s.owner = me;
+        if (s.depth as usize) < FRAMES {
+            s.frames[s.depth as usize] = frame;
+        }
+        s.depth += 1;
+        true
     }
 
-    /// Takes one level for the hook frame at `frame` (a stack address in it).
-    #[inline]
-    pub fn lock(&self, frame: usize) {
-        let me = self_id();
-        if !self.mine(me) {
-            if self.word.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-                self.lock_contended();
-            }
-            self.owner.store(me, Ordering::Relaxed);
-        }
-        // SAFETY: the caller holds the lock; only the holder touches depth and frames.
-        unsafe {
-            let d = &mut *self.depth.get();
-            if (*d as usize) < FRAMES {
-                (*self.frames.get())[*d as usize] = frame;
-            }
-            *d += 1;
-        }
-    }
-
+    /// Parks until the lock is free or the caller's.
     #[cold]
-    fn lock_contended(&self) {
-        // Drepper's "mutex 3", as sync::mutex: mark 2 (waiters may exist) before parking.
-        let mut c = self.word.swap(2, Ordering::Acquire);
-        while c != 0 {
-            parking_lot::park(self.key(), || self.word.load(Ordering::Relaxed) == 2, || {}, None, Reason::Mutex);
-            c = self.word.swap(2, Ordering::Acquire);
+    fn wait(&self, me: *mut Green) {
+        let busy = || !self.st().owner.is_null() && self.st().owner != me;
+        while busy() {
+            self.st().waiters += 1;
+            parking_lot::park(self.key(), busy, || {}, None, Reason::Mutex);
+            self.st().waiters -= 1;
         }
     }
 
-    /// Releases one level. The caller holds it.
+    /// Releases one level taken by [`lock`](Self::lock) (which returned true).
     #[inline]
     pub fn unlock(&self) {
-        // SAFETY: the caller holds the lock (contract); only the holder touches depth.
-        let last = unsafe {
-            let d = &mut *self.depth.get();
-            *d -= 1;
-            *d == 0
-        };
-        if last {
-            self.owner.store(0, Ordering::Relaxed);
-            if self.word.swap(0, Ordering::Release) == 2 {
+        // The caller holds a level, so this is the hub's thread.
+        let s = self.st();
+        if s.depth == 0 {
+            // Reset in a fork child while the forking thread was inside.
+            return;
+        }
+        s.depth -= 1;
+        if s.depth == 0 {
+            s.owner = null_mut();
+            if s.waiters > 0 {
                 parking_lot::unpark_one(self.key());
             }
         }
     }
 
-    /// Waits until no other thread holds it (it is free or the caller's own), without
-    /// keeping it: for a call that runs no program code inside the loader, so cannot
-    /// park there, and on a hub nothing else runs until it returns.
+    /// Waits until no other green thread is inside (it is free or the caller's),
+    /// without keeping it: for a call that runs no program code inside the loader, so
+    /// cannot park there, and nothing else on the hub runs until it returns.
     #[inline]
     pub fn wait_turn(&self) {
-        if self.word.load(Ordering::Relaxed) != 0 {
-            self.lock(0);
-            self.unlock();
+        if let Some(me) = self.me() {
+            if !self.st().owner.is_null() && self.st().owner != me {
+                self.wait(me);
+            }
         }
     }
 
-    /// Releases the caller's levels whose hook frames lie below `cfa` (an unwind is
-    /// leaving them).
-    fn release_below(&self, me: u32, cfa: usize) {
-        while self.mine(me) {
-            // SAFETY: the caller holds the lock; only the holder touches depth and frames.
-            let frame = unsafe {
-                let d = *self.depth.get() as usize;
-                if d > FRAMES { 0 } else { (*self.frames.get())[d - 1] }
-            };
+    /// Releases the running thread's levels whose hook frames lie below `cfa` (an
+    /// unwind is leaving them).
+    fn release_below(&self, cfa: usize) {
+        let Some(me) = self.me() else { return };
+        while self.st().owner == me && self.st().depth > 0 {
+            let d = self.st().depth as usize;
+            let frame = if d > FRAMES { 0 } else { self.st().frames[d - 1] };
             if frame >= cfa {
                 return;
             }
@@ -150,12 +165,11 @@ impl GreenRecursiveLock {
         }
     }
 
-    /// Makes it free (fork child: its holder, if any, no longer exists).
+    /// Makes it free (fork child: its holder, if any, is not the forking thread's
+    /// concern any more; the child's hub starts over).
     fn reset(&self) {
-        self.owner.store(0, Ordering::Relaxed);
-        // SAFETY: one thread in the child, running the atfork handler.
-        unsafe { *self.depth.get() = 0 };
-        self.word.store(0, Ordering::Relaxed);
+        // One thread in the child, running the atfork handler.
+        *self.st() = State { owner: null_mut(), depth: 0, waiters: 0, frames: [0; FRAMES] };
     }
 }
 
@@ -166,14 +180,10 @@ pub static WRITE: GreenRecursiveLock = GreenRecursiveLock::new();
 
 /// A forced unwind (cancellation, `pthread_exit`) of the running thread reached the
 /// frame whose canonical frame address is `cfa`: the loader levels taken by hook frames
-/// below it are released. One load each when the thread holds neither.
+/// below it are released.
 pub fn release_unwound(cfa: usize) {
-    if LOAD.word.load(Ordering::Relaxed) == 0 && WRITE.word.load(Ordering::Relaxed) == 0 {
-        return;
-    }
-    let me = self_id();
-    WRITE.release_below(me, cfa);
-    LOAD.release_below(me, cfa);
+    WRITE.release_below(cfa);
+    LOAD.release_below(cfa);
 }
 
 /// The running thread ends without unwinding: every level it holds is released.
