@@ -40,6 +40,9 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// A namespace other than the base may exist (`LD_AUDIT` modules, a `dlmopen`): the
 /// caller's namespace must then be checked.
 static NAMESPACES: AtomicBool = AtomicBool::new(false);
+/// `ACTIVE` and not `NAMESPACES`: `dl_iterate_phdr` jumps straight to [`iterate_locked`]
+/// (one byte compare: unwinders on older libgcc call it for every frame).
+static ITERATE_DIRECT: AtomicBool = AtomicBool::new(false);
 /// The shim's own text, `[SHIM_LO, SHIM_HI)`: its own `dlsym` calls (resolving real
 /// functions, from any context) never wait.
 static SHIM_LO: AtomicUsize = AtomicUsize::new(0);
@@ -57,6 +60,7 @@ pub fn init(audit: bool) {
     }
     NAMESPACES.store(audit, Ordering::Relaxed);
     ACTIVE.store(true, Ordering::Relaxed);
+    ITERATE_DIRECT.store(!audit, Ordering::Relaxed);
 }
 
 /// Whether this call takes the loader's locks: on the hub's thread, outside signal
@@ -232,6 +236,7 @@ extern "C" fn route_dlmopen(lmid: libc::Lmid_t, file: *const c_char, _mode: c_in
     let real = real_addr(&REAL_DLMOPEN, c"dlmopen");
     if lmid != libc::LM_ID_BASE {
         NAMESPACES.store(true, Ordering::Relaxed);
+        ITERATE_DIRECT.store(false, Ordering::Relaxed);
     }
     if !active() {
         return real;
@@ -377,7 +382,8 @@ extern "C" fn route_iterate(_cb: IterateCallback, _data: *mut c_void, caller: us
     iterate_locked as *const () as usize
 }
 
-/// glibc's `dl_iterate_phdr` holding the list's lock across the callbacks.
+/// glibc's `dl_iterate_phdr` holding the list's lock across the callbacks (off the
+/// hub and in signal handlers, glibc's alone).
 unsafe extern "C" fn iterate_locked(cb: IterateCallback, data: *mut c_void) -> c_int {
     let held = WRITE.lock(frame_mark!());
     // SAFETY: glibc's dl_iterate_phdr, with the program's arguments.
@@ -396,6 +402,8 @@ unsafe extern "C" fn iterate_locked(cb: IterateCallback, data: *mut c_void) -> c
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dl_iterate_phdr(cb: IterateCallback, data: *mut c_void) -> c_int {
     core::arch::naked_asm!(
+        "cmp byte ptr [rip + {direct}], 0",
+        "jne {locked}",
         "push rdi",
         "push rsi",
         "sub rsp, 8",
@@ -406,5 +414,7 @@ pub unsafe extern "C" fn dl_iterate_phdr(cb: IterateCallback, data: *mut c_void)
         "pop rdi",
         "jmp rax",
         route = sym route_iterate,
+        direct = sym ITERATE_DIRECT,
+        locked = sym iterate_locked,
     )
 }
