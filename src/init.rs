@@ -38,6 +38,7 @@ fn greenshim_init() {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();
+    crate::hooks::dl::init(std::env::var_os("LD_AUDIT").is_some_and(|v| !v.is_empty()));
     crate::raw::init(match cfg.raw {
         config::Raw::Off => crate::raw::Mode::Off,
         config::Raw::Report => crate::raw::Mode::Report,
@@ -66,5 +67,6 @@ extern "C" fn atfork_child() {
     crate::hooks::resolv::after_fork_child();
     crate::hooks::stdio::printf::after_fork_child();
     crate::sync::foreign::after_fork_child();
+    crate::sync::loader::after_fork_child();
     crate::raw::after_fork_child();
 }
