@@ -20,7 +20,7 @@ BIN    := target/release/greenshim
 # CPython versions `make compat` runs (pyenv installs; python3 when none is found).
 COMPAT_PYTHONS ?= 3.11,3.13
 
-.PHONY: all build rust-tests test test-raw demo bench compat faults wheel deb install clean
+.PHONY: all build rust-tests test test-hubs test-raw demo bench compat faults wheel deb install clean
 
 all: build
 
@@ -41,6 +41,14 @@ test: build rust-tests
 
 # The whole suite again with raw system calls caught (GREENSHIM_RAW=catch: every shim
 # run traps and parks the calls glibc makes inside itself). CI runs it before `make test`.
+# The whole suite with green threads on two hubs (two OS threads).
+test-hubs: build rust-tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		GREENSHIM_HUBS=2 $(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		GREENSHIM_HUBS=2 $(CARGO) test --release --no-fail-fast; \
+	fi
+
 test-raw: build rust-tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		GREENSHIM_RAW=catch $(CARGO) nextest run --release --no-fail-fast; \

@@ -14,6 +14,7 @@
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
 //! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
+//! | `GREENSHIM_HUBS` | `1`..=`64` or `auto` (OS threads that run green threads; `auto`: the CPUs the process may use, 1 for CPython; `RAW`/`PREEMPT` need 1) | `1` |
 //! | `GREENSHIM_DUMP` | `off` or an absolute path (`%p`: the pid): when that file appears, dump the green threads on the shim's log and remove it | `off` |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
@@ -82,6 +83,8 @@ pub struct Config {
     pub raw: Raw,
     /// Preemption period in ms (0 = off).
     pub preempt_ms: u64,
+    /// Hubs (OS threads running green threads): a number, or 0 for `auto`.
+    pub hubs: usize,
     /// The dump trigger file (`%p`: the pid), or None.
     pub dump_path: Option<ShortPath>,
 }
@@ -135,6 +138,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
     ("GREENSHIM_RAW", "off|report|catch", "off"),
     ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
+    ("GREENSHIM_HUBS", "auto or a number from 1 to 64 (1 with GREENSHIM_RAW=report or catch, or GREENSHIM_PREEMPT)", "1"),
     ("GREENSHIM_DUMP", "off or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-dump.%p", "off"),
 ];
 
@@ -270,9 +274,19 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             },
             0,
         )?,
-        dump_path: field(
+        hubs: field(
             &get,
             12,
+            |s| match s.trim() {
+                "auto" => Some(0),
+                "" => Some(1),
+                v => v.parse::<usize>().ok().filter(|n| (1..=64).contains(n)),
+            },
+            1,
+        )?,
+        dump_path: field(
+            &get,
+            13,
             |s| match s.trim() {
                 "off" | "" => Some(None),
                 v if v.starts_with('/') && !v.contains('\0') => ShortPath::new(v).map(Some),
@@ -282,6 +296,11 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         )?,
     })
     .and_then(|c: Config| {
+        // The raw-syscall layer and preemption run on one hub thread (crate::raw).
+        if c.hubs > 1 && c.raw != Raw::Off {
+            let (var, accepted, _) = VARS[12];
+            return Err(ConfigError { var, value: get(var).unwrap_or_default(), accepted });
+        }
         // Switching a thread out anywhere needs its own errno and thread-locals, and the
         // raw layer's handler takes the ticks.
         if c.preempt_ms != 0 && (c.raw == Raw::Off || !c.tls_per_green) {

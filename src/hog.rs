@@ -39,12 +39,12 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 static THRESHOLD_NS: AtomicU64 = AtomicU64::new(0);
-/// The hub's switch count, stored at every switch.
-static SEQ: AtomicU64 = AtomicU64::new(0);
+/// Each hub's switch count, stored at every switch (by hub index).
+static SEQ: [AtomicU64; hub::MAX_HUBS] = [const { AtomicU64::new(0) }; hub::MAX_HUBS];
 /// The hub sleeps in epoll (nobody runs).
-static IDLE: AtomicBool = AtomicBool::new(false);
+static IDLE: [AtomicBool; hub::MAX_HUBS] = [const { AtomicBool::new(false) }; hub::MAX_HUBS];
 /// Green threads alive (mirror of the hub's count, readable from the watchdog).
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+static LIVE: [AtomicUsize; hub::MAX_HUBS] = [const { AtomicUsize::new(0) }; hub::MAX_HUBS];
 static STARTED: AtomicBool = AtomicBool::new(false);
 /// The signal the watchdog owns (0 until it starts).
 static SIG: AtomicI32 = AtomicI32::new(0);
@@ -72,17 +72,18 @@ pub fn set_threshold_ms(ms: u64) {
 /// Called at every switch and every poll of the hub (hub thread only, so a load and a
 /// store, no atomic read-modify-write): the hot path's only cost.
 #[inline(always)]
-pub fn progress() {
-    SEQ.store(SEQ.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+pub fn progress(hub: usize) {
+    let s = &SEQ[hub % hub::MAX_HUBS];
+    s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 #[inline]
-pub fn idle(on: bool) {
-    IDLE.store(on, Ordering::Relaxed);
+pub fn idle(hub: usize, on: bool) {
+    IDLE[hub % hub::MAX_HUBS].store(on, Ordering::Relaxed);
 }
 
-pub fn set_live(n: usize) {
-    LIVE.store(n, Ordering::Relaxed);
+pub fn set_live(hub: usize, n: usize) {
+    LIVE[hub % hub::MAX_HUBS].store(n, Ordering::Relaxed);
 }
 
 /// The signal the shim owns now, or 0.
@@ -93,7 +94,7 @@ pub fn owned_signal() -> c_int {
 
 /// Whether the hub sleeps in epoll (nothing runs).
 pub fn hub_idle() -> bool {
-    IDLE.load(Ordering::Relaxed)
+    IDLE[0].load(Ordering::Relaxed)
 }
 
 /// Whether the watchdog thread runs (and the shim owns its signal).
@@ -195,9 +196,8 @@ extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void
     // SAFETY: walks this thread's stack through the signal frame into the interrupted
     // code; the callback writes only preallocated memory.
     unsafe { _Unwind_Backtrace(trace_one, core::ptr::null_mut()) };
-    let h = hub::global();
-    if !h.is_null() {
-        // SAFETY: this handler runs on the hub's thread, whose `current` is what it interrupted.
+    if let Some(h) = hub::local_identity() {
+        // SAFETY: this handler runs on a hub's thread, whose `current` is what it interrupted.
         CAP.current.store(unsafe { (*h).current } as usize, Ordering::Relaxed);
     }
     CAP.requested.store(false, Ordering::Relaxed);
@@ -327,9 +327,9 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
     let threshold = THRESHOLD_NS.load(Ordering::Relaxed);
     // Without a threshold the thread only looks for dump requests (selfdump).
     let tick = if threshold == 0 { 250_000_000 } else { (threshold / 4).clamp(1_000_000, 250_000_000) };
-    let mut last_seq = u64::MAX;
-    let mut since = sys::now_ns();
-    let mut warned = false;
+    let mut last_seq = [u64::MAX; hub::MAX_HUBS];
+    let mut since = [sys::now_ns(); hub::MAX_HUBS];
+    let mut warned = [false; hub::MAX_HUBS];
     let mut last_warning = 0u64;
     let mut suppressed = 0u64;
     loop {
@@ -345,24 +345,26 @@ extern "C" fn watchdog(_: *mut c_void) -> *mut c_void {
             continue;
         }
         let now = sys::now_ns();
-        let seq = SEQ.load(Ordering::Relaxed);
-        if seq != last_seq || IDLE.load(Ordering::Relaxed) || LIVE.load(Ordering::Relaxed) == 0 {
-            last_seq = seq;
-            since = now;
-            warned = false;
-            continue;
+        for i in 0..hub::hub_count().min(hub::MAX_HUBS) {
+            let seq = SEQ[i].load(Ordering::Relaxed);
+            if seq != last_seq[i] || IDLE[i].load(Ordering::Relaxed) || LIVE[i].load(Ordering::Relaxed) == 0 {
+                last_seq[i] = seq;
+                since[i] = now;
+                warned[i] = false;
+                continue;
+            }
+            let ran = now - since[i];
+            if warned[i] || ran < threshold {
+                continue;
+            }
+            warned[i] = true;
+            if last_warning != 0 && now - last_warning < MIN_INTERVAL_NS {
+                suppressed += 1;
+                continue;
+            }
+            last_warning = now;
+            report(i, seq, ran, core::mem::take(&mut suppressed));
         }
-        let ran = now - since;
-        if warned || ran < threshold {
-            continue;
-        }
-        warned = true;
-        if last_warning != 0 && now - last_warning < MIN_INTERVAL_NS {
-            suppressed += 1;
-            continue;
-        }
-        last_warning = now;
-        report(seq, ran, core::mem::take(&mut suppressed));
     }
 }
 
@@ -418,13 +420,14 @@ pub(crate) fn print_frames(b: &mut LineBuf, frames: &[usize]) {
 }
 
 #[cold]
-fn report(seq: u64, ran_ns: u64, suppressed: u64) {
+fn report(index: usize, seq: u64, ran_ns: u64, suppressed: u64) {
     if !crate::log::enabled(crate::log::Level::Error) {
         return;
     }
-    let tid = hub::debug::hub_tid();
+    let h = hub::hub_at(index);
+    // SAFETY: registered hubs are never freed.
+    let tid = if index == 0 || h.is_null() { hub::debug::hub_tid() } else { unsafe { (*h).tid } };
     let (state, in_call) = hub_thread_state(tid);
-    let h = hub::global();
     let mut frames = [0usize; MAX_FRAMES];
     let (mut n, mut current) = (0, core::ptr::null());
     if state == b'R' {
@@ -435,7 +438,7 @@ fn report(seq: u64, ran_ns: u64, suppressed: u64) {
         // block (never freed) — the thread has not switched (SEQ unchanged).
         current = unsafe { core::ptr::read_volatile(&raw const (*h).current) } as *const Green;
     }
-    if SEQ.load(Ordering::Relaxed) != seq {
+    if SEQ[index].load(Ordering::Relaxed) != seq {
         return; // it switched meanwhile: not a hog after all
     }
     let mut b = LineBuf::new();

@@ -25,6 +25,14 @@ fn greenshim_init() {
     if let Some(p) = cfg.dump_path {
         crate::selfdump::set_path(p.as_str());
     }
+    hub::set_hubs(match cfg.hubs {
+        // auto: one hub per CPU this process may use, except where the raw-syscall
+        // layer runs (one hub) or the program is CPython, whose GIL lets one thread
+        // run Python at a time (see docs/ARCHITECTURE.md, several hubs).
+        0 if cfg.raw != config::Raw::Off || crate::sys::is_cpython() => 1,
+        0 => crate::sys::usable_cpus(),
+        n => n,
+    });
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;
@@ -33,6 +41,7 @@ fn greenshim_init() {
         log::fatal_parts(&[b"greenshim: cannot create the hub's epoll instance: errno ", e.0.to_string().as_bytes()]);
     }
     crate::green::overflow::install();
+    crate::hooks::dl::init(std::env::var_os("LD_AUDIT").is_some_and(|v| !v.is_empty()));
     crate::raw::init(match cfg.raw {
         config::Raw::Off => crate::raw::Mode::Off,
         config::Raw::Report => crate::raw::Mode::Report,
@@ -57,5 +66,10 @@ fn greenshim_init() {
 extern "C" fn atfork_child() {
     // SAFETY: in the child, on the forking thread, before the program runs again.
     unsafe { hub::after_fork_child() };
+    // Locks of state the hubs share, which another hub's thread may have held.
+    crate::hooks::resolv::after_fork_child();
+    crate::hooks::stdio::printf::after_fork_child();
+    crate::sync::foreign::after_fork_child();
+    crate::sync::loader::after_fork_child();
     crate::raw::after_fork_child();
 }

@@ -19,8 +19,9 @@ pub extern "C" fn at_exit() {
     if h.is_null() || !ENABLED.load(Ordering::Relaxed) {
         return;
     }
-    // SAFETY: read-only snapshot of counters at exit.
-    let (s, peak_stack) = unsafe { ((*h).stats, hub::peak_stack_bytes(h)) };
+    // SAFETY: read-only snapshot of counters at exit (other hubs' are racy reads of
+    // plain counters, good enough for a summary).
+    let (s, peak_stack) = unsafe { (hub::total_stats(), hub::peak_stack_bytes(h)) };
     // Single-threaded helper processes (shell wrappers, children) have nothing to say.
     if s.created == 0 && crate::offload::OFFLOADED.load(Ordering::Relaxed) == 0 {
         return;
@@ -45,6 +46,18 @@ pub extern "C" fn at_exit() {
         peak_stack >> 10
     );
     b.flush_line();
+    if hub::hub_count() > 1 {
+        for i in 0..hub::hub_count() {
+            let x = hub::hub_at(i);
+            if x.is_null() {
+                continue;
+            }
+            // SAFETY: as above.
+            let t = unsafe { (*x).stats };
+            let _ = write!(b, "greenshim stats: hub {i}: context switches {}, epoll waits {}, remote wakes {}", t.switches, t.epoll_waits, t.remote_wakes);
+            b.flush_line();
+        }
+    }
 }
 
 /// Waits something outside the process can end: an fd event, a signal, an offloaded call.
@@ -63,12 +76,12 @@ pub unsafe fn maybe_report_deadlock(h: *mut hub::Hub) {
     // SAFETY: hub thread; reads control blocks only.
     unsafe {
         let all = hub::all_threads(h);
-        let root = (*h).root;
+        let root = (*hub::global()).root;
         let parked = |g: *mut green::Green| (*g).state == State::Parked;
         if all.iter().chain(core::iter::once(&root)).any(|&g| parked(g) && fd_reason((*g).reason)) {
             return;
         }
-        if !crate::log::enabled(crate::log::Level::Error) || crate::sys::os_thread_count() > 1 + crate::hog::os_threads() || DEADLOCK_REPORTED.swap(true, Ordering::Relaxed) {
+        if !crate::log::enabled(crate::log::Level::Error) || crate::sys::os_thread_count() > hub::hub_count() + crate::hog::os_threads() || DEADLOCK_REPORTED.swap(true, Ordering::Relaxed) {
             return;
         }
         let mut b = LineBuf::new();

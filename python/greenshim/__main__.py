@@ -23,7 +23,7 @@ USAGE = "usage: python -m greenshim [GREENSHIM OPTIONS] [--] (SCRIPT | -m MODULE
 # `--log=LEVEL`). tests/packages.rs checks both sets against `greenshim --help`.
 # Anything else that looks like an option is passed on for the launcher to reject.
 FLAGS = {"--stats", "--disable"}
-VALUED = {"--stack-size", "--log", "--stack-guard", "--file-io", "--slice", "--tls", "--raw", "--offload-threads", "--hog-ms", "--preempt", "--dump-file"}
+VALUED = {"--stack-size", "--log", "--stack-guard", "--file-io", "--slice", "--tls", "--raw", "--offload-threads", "--hog-ms", "--preempt", "--hubs", "--dump-file"}
 
 EXIT_USAGE = 2
 

@@ -477,6 +477,11 @@ def cases_micro(rows):
                 target=t_overhead(10))
         measure(r, plan(micro_argv("mutex_uncont", n), with1=False), REPS)
         rows.append(r)
+        n = 2000000 if q else 10000000
+        r = Row("3. fast path", f"C dl_iterate_phdr stopping at the first object ×{n} (the loader lock)", "ns/op",
+                "ns_per_op", target=t_overhead(20))
+        measure(r, plan(micro_argv("dl_walk", n), with1=False), REPS)
+        rows.append(r)
         n = 1000 if q else 4000
         r = Row("3. fast path", f"C sendfile {n} MiB over a socketpair to a reading thread", "ns/MiB", "ns_per_op",
                 target=t_overhead(10))

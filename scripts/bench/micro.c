@@ -38,6 +38,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
@@ -297,6 +298,14 @@ static ssize_t prd(int fd, void *b, size_t n, off_t off) {
 }
 
 static const char *fast_case;
+
+/* dl_walk: the loader's entry cost (the shim's loader lock), not the walk: stop at the
+ * first object, as libgcc's unwinder often does once it finds the pc's object. */
+static int first_object(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    *(uintptr_t *)data += info->dlpi_addr;
+    return 1;
+}
 static double fast_secs;
 static long fast_threads;
 
@@ -329,7 +338,13 @@ static void *fast_thread(void *arg) {
     }
     double t0;
     fast_threads = status_field("Threads");
-    if (strcmp(fast_case, "mutex_uncont") == 0) {
+    if (strcmp(fast_case, "dl_walk") == 0) {
+        uintptr_t sink = 0;
+        for (int i = 0; i < 1000; i++) dl_iterate_phdr(first_object, &sink);
+        t0 = now_s();
+        for (long i = 0; i < N; i++) dl_iterate_phdr(first_object, &sink);
+        if (sink == 1) die("sink");
+    } else if (strcmp(fast_case, "mutex_uncont") == 0) {
         pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
         for (int i = 0; i < 1000; i++) {
             pthread_mutex_lock(&m);
@@ -558,7 +573,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "sem_pp")) bench_pingpong(sem_peer, sem_main, NULL);
     else if (!strcmp(c, "yield_pp")) bench_pingpong(yield_peer, yield_main, NULL);
     else if (!strcmp(c, "pipe_pp")) bench_pingpong(pipe_peer, pipe_main, NULL);
-    else if (!strncmp(c, "fast_", 5) || !strcmp(c, "mutex_uncont")) bench_fast(c);
+    else if (!strncmp(c, "fast_", 5) || !strcmp(c, "mutex_uncont") || !strcmp(c, "dl_walk")) bench_fast(c);
     else if (!strcmp(c, "stream_sendfile")) bench_sendfile();
     else if (!strcmp(c, "file_cached")) bench_file(1);
     else if (!strcmp(c, "file_uncached")) bench_file(0);

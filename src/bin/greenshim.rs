@@ -49,6 +49,7 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--tls", metavar: Some("per-green|shared"), var: "GREENSHIM_TLS", help: "per-green (default): each green thread has __thread/thread_local storage of its own; shared: all share the OS thread's" },
     Opt { flag: "--hog-ms", metavar: Some("MS"), var: "GREENSHIM_HOG_MS", help: "warn (with a backtrace) when one green thread runs MS milliseconds without a switch (0 = off)" },
     Opt { flag: "--raw", metavar: Some("off|report|catch"), var: "GREENSHIM_RAW", help: "system calls made outside libc's symbols (inside glibc, raw syscall instructions): report lists the blocking ones at exit; catch also parks them (Syscall User Dispatch)" },
+    Opt { flag: "--hubs", metavar: Some("N|auto"), var: "GREENSHIM_HUBS", help: "run green threads on N OS threads (auto: the CPUs the process may use; 1 for CPython); a started thread never moves" },
     Opt { flag: "--preempt", metavar: Some("off|MS"), var: "GREENSHIM_PREEMPT", help: "switch out a green thread that has run MS milliseconds without a switch, at a safe point in the program's own code (needs --raw report or catch)" },
     Opt { flag: "--dump-file", metavar: Some("PATH"), var: "GREENSHIM_DUMP", help: "when the file PATH appears (%p: the pid; e.g. touch it), dump every green thread's state on stderr and remove the file" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
@@ -598,6 +599,15 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
     println!("raw system calls (inside glibc, or syscall instructions in the program) do not show in its imports:");
     println!("  run it once as `greenshim --raw report {}` to list the blocking ones by call site at exit,", program.to_string_lossy());
     println!("  and `--raw catch` to have them parked");
+    let cpython = imports.contains_key("Py_Initialize")
+        || objects.iter().chain(core::iter::once(&path)).any(|o| o.file_name().is_some_and(|f| f.to_string_lossy().starts_with("libpython") || f.to_string_lossy().starts_with("python")));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64);
+    if cpython {
+        println!("several hubs: CPython runs Python code in one thread at a time (the GIL), so `--hubs auto` keeps it on 1 hub;");
+        println!("  with free-threaded CPython, or C extensions that compute without the GIL, try `--hubs {cpus}`");
+    } else {
+        println!("several hubs: `--hubs auto` runs green threads on {cpus} OS thread(s) here (the CPUs this process may use)");
+    }
     Ok(0)
 }
 

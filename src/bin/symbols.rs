@@ -19,7 +19,9 @@ pub const COVERED: &[&str] = &[
     "pthread_getaffinity_np", "pthread_setaffinity_np", "pthread_getcpuclockid",
     "pthread_getschedparam", "pthread_setschedparam", "pthread_setschedprio", "sched_yield",
     "__cxa_thread_atexit_impl", "pthread_setcancelstate", "pthread_setcanceltype",
-    "pthread_testcancel", "__pthread_unwind_next", "dlopen",
+    "pthread_testcancel", "__pthread_unwind_next",
+    // the loader (its locks, for green threads; initial-exec TLS catch-up)
+    "dlopen", "dlmopen", "dlclose", "dlsym", "dladdr", "dladdr1", "dl_iterate_phdr",
     // C11 <threads.h>, mapped onto the pthread hooks
     "thrd_create", "thrd_join", "thrd_exit", "thrd_detach", "thrd_current", "thrd_equal",
     "thrd_sleep", "thrd_yield", "mtx_lock", "mtx_trylock", "mtx_timedlock", "mtx_unlock",

@@ -59,7 +59,7 @@ pub fn offload_file(fd: i32) -> bool {
 /// Only the calling thread exists on the hub: waiting inline stalls nobody.
 fn alone(h: *mut Hub) -> bool {
     // SAFETY: h is this thread's hub.
-    unsafe { (*h).live == 0 && hub::current(h) == (*h).root }
+    unsafe { hub::live(h) == 0 && hub::current(h) == (*h).root }
 }
 
 /// A read of a regular file or block device (`offset` -1: at the file position), as
@@ -212,10 +212,7 @@ pub fn park_on(h: *mut Hub, fd: i32, e: *mut FdEntry, dir: Dir, deadline: Option
         let reason = if timeout != 0 && reason.on_signal() == crate::green::OnSignal::InterruptUnlessRestart { Reason::TimedWait } else { reason };
         let (g, generation) = hub::prepare_park(h);
         (*g).wait_obj = fd as usize;
-        match dir {
-            Dir::Read => (*e).readers.push((g, generation)),
-            Dir::Write => (*e).writers.push((g, generation)),
-        }
+        table::add_waiter(e, dir == Dir::Read, g, generation);
         let why = hub::park(h, g, generation, deadline, reason);
         if matches!(why, Wake::Timeout | Wake::Interrupted) {
             table::forget_waiter(e, g);
@@ -322,10 +319,12 @@ pub fn try_readv(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) ->
         if (*e).kind == Kind::Socket {
             return socket_msg(libc::SYS_recvmsg, fd, iov, cnt);
         }
-        if sys::poll_now(fd, libc::POLLIN)? == 0 {
-            return Err(Errno::EAGAIN);
-        }
-        sc!(libc::SYS_readv, fd, iov, cnt)
+        table::test_then_call(e, || {
+            if sys::poll_now(fd, libc::POLLIN)? == 0 {
+                return Err(Errno::EAGAIN);
+            }
+            sc!(libc::SYS_readv, fd, iov, cnt)
+        })
     }
 }
 
@@ -347,10 +346,12 @@ pub fn try_writev(fd: i32, e: *mut FdEntry, iov: *const libc::iovec, cnt: i32) -
         if (*e).kind == Kind::Socket {
             return socket_msg(libc::SYS_sendmsg, fd, iov, cnt);
         }
-        if sys::poll_now(fd, libc::POLLOUT)? == 0 {
-            return Err(Errno::EAGAIN);
-        }
-        sc!(libc::SYS_writev, fd, iov, cnt)
+        table::test_then_call(e, || {
+            if sys::poll_now(fd, libc::POLLOUT)? == 0 {
+                return Err(Errno::EAGAIN);
+            }
+            sc!(libc::SYS_writev, fd, iov, cnt)
+        })
     }
 }
 

@@ -50,8 +50,12 @@ pub struct FdEntry {
     pub fifo: bool,
     /// For sockets: SO_TYPE (`SOCK_STREAM`, `SOCK_DGRAM`, …), 0 until known.
     pub sotype: i32,
-    /// Epoll registration exists under `generation`.
-    pub registered: bool,
+    /// Hubs (bit = hub index) whose epoll instance holds a registration under
+    /// `generation`: each hub registers the fds its own threads wait on.
+    pub registered: u64,
+    /// Guards the waiter lists and `registered` against other hubs (a spin lock held
+    /// for a few instructions, never across a park).
+    lock: core::sync::atomic::AtomicBool,
     /// `RWF_NOWAIT` is not supported: test with `poll(0)` before the real call.
     pub no_nowait: bool,
     /// The open file description was created by this process and has not been shared
@@ -80,7 +84,8 @@ impl FdEntry {
             direct: false,
             fifo: false,
             sotype: 0,
-            registered: false,
+            registered: 0,
+            lock: core::sync::atomic::AtomicBool::new(false),
             no_nowait: false,
             private: false,
             shared: false,
@@ -135,7 +140,7 @@ pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
         libc::S_IFREG | libc::S_IFDIR | libc::S_IFBLK | libc::S_IFLNK => Kind::NotPollable,
         _ => Kind::Pollable,
     };
-    let mut registered = false;
+    let mut registered = 0u64;
     if st.st_mode & libc::S_IFMT == libc::S_IFCHR {
         // Character devices without a poll method (/dev/null, /dev/zero, /dev/urandom)
         // are always ready: epoll refuses them, and they are served like files. Others
@@ -147,16 +152,17 @@ pub fn classify(fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
             // SAFETY: as above.
             match unsafe { (*h).reactor.ctl(libc::EPOLL_CTL_ADD, fd, events, fd as u32 as u64 | (next_gen as u64) << 32) } {
                 Err(Errno(libc::EPERM)) => kind = Kind::NotPollable,
-                Ok(()) => registered = true,
+                // SAFETY: h is this thread's hub.
+                Ok(()) => registered = 1u64 << unsafe { (*h).index },
                 Err(_) => {}
             }
         }
     }
-    // SAFETY: hub thread owns the table.
+    // SAFETY: e is this fd's slot; the lock guards the waiter lists.
     unsafe {
         reset(e);
         (*e).kind = kind;
-        (*e).registered = registered;
+        (*e).registered |= registered;
         (*e).regular = matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK);
         (*e).fifo = st.st_mode & libc::S_IFMT == libc::S_IFIFO;
         (*e).user_nb = fl & libc::O_NONBLOCK != 0;
@@ -312,9 +318,91 @@ pub fn mark_fifo(fd: i32) {
 pub unsafe fn reset(e: *mut FdEntry) {
     // SAFETY: per contract.
     unsafe {
+        lock(e);
+        reset_locked(e);
+        unlock(e);
+    }
+}
+
+/// Takes the slot's lock (waiter lists, registrations).
+///
+/// # Safety
+/// `e` must be a slot of the table.
+#[inline]
+pub unsafe fn lock(e: *mut FdEntry) {
+    // SAFETY: slots are never freed.
+    let l = unsafe { &(*e).lock };
+    while l.swap(true, Ordering::Acquire) {
+        while l.load(Ordering::Relaxed) {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// # Safety
+/// The caller holds `e`'s lock.
+#[inline]
+pub unsafe fn unlock(e: *mut FdEntry) {
+    // SAFETY: slots are never freed.
+    unsafe { (*e).lock.store(false, Ordering::Release) };
+}
+
+/// Runs a readiness test and the call it allows (`poll(0)` then `accept`, or a read on
+/// a device without `RWF_NOWAIT`) so that no other hub's thread can take what the test
+/// saw in between: with one hub nothing else runs between the two calls; with several
+/// they run under the slot's lock (two system calls that do not block).
+///
+/// # Safety
+/// `e` must be a slot of the table.
+pub unsafe fn test_then_call(e: *mut FdEntry, f: impl FnOnce() -> Result<usize, Errno>) -> Result<usize, Errno> {
+    if hub::hub_count() <= 1 {
+        return f();
+    }
+    // SAFETY: per contract.
+    unsafe {
+        lock(e);
+        let r = f();
+        unlock(e);
+        r
+    }
+}
+
+/// Adds a parked thread to the fd's readers or writers.
+///
+/// # Safety
+/// `e` must be a slot of the table.
+pub unsafe fn add_waiter(e: *mut FdEntry, read: bool, g: *mut Green, generation: u64) {
+    // SAFETY: per contract; under the slot's lock.
+    unsafe {
+        lock(e);
+        if read {
+            (*e).readers.push((g, generation));
+        } else {
+            (*e).writers.push((g, generation));
+        }
+        unlock(e);
+    }
+}
+
+/// `reset` under the slot's lock, held by the caller.
+unsafe fn reset_locked(e: *mut FdEntry) {
+    // SAFETY: per contract.
+    unsafe {
         let generation = (*e).generation.wrapping_add(1);
         let (r, w) = (core::mem::take(&mut (*e).readers), core::mem::take(&mut (*e).writers));
-        *e = FdEntry::new();
+        let fresh = FdEntry::new();
+        (*e).kind = fresh.kind;
+        (*e).user_nb = fresh.user_nb;
+        (*e).direct = fresh.direct;
+        (*e).regular = fresh.regular;
+        (*e).fifo = fresh.fifo;
+        (*e).sotype = fresh.sotype;
+        (*e).registered = 0;
+        (*e).no_nowait = fresh.no_nowait;
+        (*e).private = fresh.private;
+        (*e).shared = fresh.shared;
+        (*e).rcvtimeo = 0;
+        (*e).sndtimeo = 0;
         (*e).generation = generation;
         // Keep the vectors' capacity for the next user of this number.
         (*e).readers = r;
@@ -328,17 +416,21 @@ pub unsafe fn reset(e: *mut FdEntry) {
 /// EBADF and drop the epoll registration before the number can be reused.
 pub fn closing(fd: i32) {
     let Some(e) = peek(fd) else { return };
-    // SAFETY: hub thread owns the table.
+    // SAFETY: e is this fd's slot; waiters are woken and registrations dropped under
+    // its lock (try_wake only queues: it takes no lock of the table's).
     unsafe {
-        for (g, generation) in (*e).readers.drain(..).chain((*e).writers.drain(..)).collect::<Vec<_>>() {
+        lock(e);
+        for (g, generation) in (*e).readers.drain(..) {
             hub::try_wake(g, generation, Wake::Closed);
         }
-        if (*e).registered {
-            if let Some(h) = hub::local() {
-                let _ = (*h).reactor.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
-            }
+        for (g, generation) in (*e).writers.drain(..) {
+            hub::try_wake(g, generation, Wake::Closed);
         }
-        reset(e);
+        if (*e).registered != 0 {
+            hub::epoll_forget(fd, (*e).registered);
+        }
+        reset_locked(e);
+        unlock(e);
     }
 }
 
@@ -349,7 +441,7 @@ pub fn closing(fd: i32) {
 pub fn fresh(fd: i32) {
     if let Some(e) = peek(fd) {
         // SAFETY: hub thread owns the table.
-        if unsafe { (*e).kind != Kind::Unknown || (*e).registered } {
+        if unsafe { (*e).kind != Kind::Unknown || (*e).registered != 0 } {
             closing(fd);
         }
     }
@@ -430,9 +522,23 @@ pub fn set_user_nonblocking(fd: i32, e: *mut FdEntry, on: bool) {
 /// Registers `fd` with the hub's epoll (once, edge-triggered, both directions).
 /// Err(EPERM) means epoll cannot watch it: the caller must block for real.
 pub fn ensure_registered(h: *mut hub::Hub, fd: i32, e: *mut FdEntry) -> Result<(), Errno> {
-    // SAFETY: hub thread owns the table and the hub.
+    // SAFETY: h is this thread's hub; e is this fd's slot.
     unsafe {
-        if (*e).registered {
+        let bit = 1u64 << (*h).index;
+        if (*e).registered & bit != 0 {
+            return Ok(());
+        }
+        lock(e);
+        let r = register_locked(h, fd, e, bit);
+        unlock(e);
+        r
+    }
+}
+
+unsafe fn register_locked(h: *mut hub::Hub, fd: i32, e: *mut FdEntry, bit: u64) -> Result<(), Errno> {
+    // SAFETY: per the caller: h is this thread's hub, e's lock is held.
+    unsafe {
+        if (*e).registered & bit != 0 {
             return Ok(());
         }
         let events = (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET) as u32;
@@ -448,7 +554,7 @@ pub fn ensure_registered(h: *mut hub::Hub, fd: i32, e: *mut FdEntry) -> Result<(
                 return Err(e2);
             }
         }
-        (*e).registered = true;
+        (*e).registered |= bit;
         Ok(())
     }
 }
@@ -457,9 +563,11 @@ pub fn ensure_registered(h: *mut hub::Hub, fd: i32, e: *mut FdEntry) -> Result<(
 pub fn dispatch_event(data: u64, events: u32) {
     let (fd, generation) = (data as u32 as i32, (data >> 32) as u32);
     let Some(e) = peek(fd) else { return };
-    // SAFETY: hub thread owns the table; try_wake only queues.
+    // SAFETY: e is this fd's slot, under its lock; try_wake only queues.
     unsafe {
+        lock(e);
         if (*e).generation != generation {
+            unlock(e);
             return;
         }
         let rd = (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
@@ -474,6 +582,7 @@ pub fn dispatch_event(data: u64, events: u32) {
                 hub::try_wake(g, generation, Wake::FdReady);
             }
         }
+        unlock(e);
     }
 }
 
@@ -482,10 +591,12 @@ pub fn dispatch_event(data: u64, events: u32) {
 /// # Safety
 /// Hub thread only.
 pub unsafe fn forget_waiter(e: *mut FdEntry, g: *mut Green) {
-    // SAFETY: per contract.
+    // SAFETY: per contract; under the slot's lock.
     unsafe {
+        lock(e);
         (*e).readers.retain(|&(x, _)| x != g);
         (*e).writers.retain(|&(x, _)| x != g);
+        unlock(e);
     }
 }
 
@@ -538,7 +649,8 @@ pub fn after_fork_child() {
             // SAFETY: single-threaded child; i < CHUNK.
             unsafe {
                 let e = p.add(i);
-                (*e).registered = false;
+                (*e).registered = 0;
+                (*e).lock.store(false, Ordering::Relaxed);
                 (*e).private = false;
                 (*e).generation = (*e).generation.wrapping_add(1);
                 (*e).readers.clear();
@@ -559,12 +671,17 @@ pub fn reregister_all(h: *mut hub::Hub) {
         for i in 0..CHUNK {
             // SAFETY: hub thread; i < CHUNK.
             let e = unsafe { p.add(i) };
-            // SAFETY: as above.
+            // SAFETY: as above; under the slot's lock (h's bit is this hub's alone).
             unsafe {
-                (*e).registered = false;
-                if !(*e).readers.is_empty() || !(*e).writers.is_empty() {
+                let bit = 1u64 << (*h).index;
+                lock(e);
+                (*e).registered &= !bit;
+                let waited = !(*e).readers.is_empty() || !(*e).writers.is_empty();
+                unlock(e);
+                if waited {
                     let fd = (c * CHUNK + i) as i32;
                     if ensure_registered(h, fd, e).is_err() {
+                        lock(e);
                         // The fd itself is gone too: wake its waiters with EBADF. Or the
                         // hub has no epoll fd (fd limit): wake them to retry their call,
                         // which then naps instead of parking (fd::io::degraded_nap).
@@ -572,6 +689,7 @@ pub fn reregister_all(h: *mut hub::Hub) {
                         for (g, generation) in (*e).readers.drain(..).chain((*e).writers.drain(..)).collect::<Vec<_>>() {
                             hub::try_wake(g, generation, why);
                         }
+                        unlock(e);
                     }
                 }
             }

@@ -206,6 +206,11 @@ pub struct Green {
     /// The raw-syscall selector while this thread is switched out (crate::raw): BLOCK
     /// for program code, ALLOW when it parked inside the raw dispatcher.
     pub raw_sel: u8,
+    /// The hub (address of its `hub::Hub`) this thread runs on; set at spawn, never
+    /// changed after: a started thread stays on its OS thread.
+    pub hub: usize,
+    /// Its TLS copy is still to be made from its hub's thread (placed by another hub).
+    pub tls_pending: bool,
 }
 
 /// A C++/Rust thread-local destructor.
@@ -251,6 +256,8 @@ impl Green {
             ctx: [0; CTX_WORDS],
             stack_base: 0,
             all_next: core::ptr::null_mut(),
+            hub: 0,
+            tls_pending: false,
         }
     }
 }

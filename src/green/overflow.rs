@@ -18,8 +18,8 @@ use core::fmt::Write;
 
 const ALT_STACK: usize = 64 << 10;
 
-/// The shim's alternate stack (0 until installed).
-static ALT_STACK_AT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+/// The shim's alternate stacks, one per hub thread (0: none yet).
+static ALT_STACKS: [core::sync::atomic::AtomicUsize; hub::MAX_HUBS] = [const { core::sync::atomic::AtomicUsize::new(0) }; hub::MAX_HUBS];
 
 /// Whether `handler` is the shim's SIGSEGV handler.
 pub fn is_our_handler(handler: usize) -> bool {
@@ -28,7 +28,7 @@ pub fn is_our_handler(handler: usize) -> bool {
 
 /// Whether `sp` is the shim's alternate signal stack.
 pub fn is_our_alt_stack(sp: *mut libc::c_void) -> bool {
-    !sp.is_null() && sp as usize == ALT_STACK_AT.load(core::sync::atomic::Ordering::Relaxed)
+    !sp.is_null() && ALT_STACKS.iter().any(|a| a.load(core::sync::atomic::Ordering::Relaxed) == sp as usize)
 }
 
 extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
@@ -66,19 +66,35 @@ extern "C" fn on_segv(_sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut 
     }
 }
 
-/// Installs the alternate stack and handler on the calling (hub) thread.
-pub fn install() {
-    // SAFETY: anonymous mapping for the alternate stack; sigaction with a valid handler.
+/// Gives the calling hub thread an alternate stack of the shim's own.
+pub fn install_thread() -> bool {
+    // SAFETY: anonymous mapping for the alternate stack, registered for this thread.
     unsafe {
         let p = libc::mmap(core::ptr::null_mut(), ALT_STACK, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
         if p == libc::MAP_FAILED {
-            return;
+            return false;
         }
         let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: ALT_STACK };
         if crate::sys::sc!(libc::SYS_sigaltstack, &ss as *const libc::stack_t, 0usize).is_err() {
-            return;
+            libc::munmap(p, ALT_STACK);
+            return false;
         }
-        ALT_STACK_AT.store(p as usize, core::sync::atomic::Ordering::Relaxed);
+        for a in ALT_STACKS.iter() {
+            if a.compare_exchange(0, p as usize, core::sync::atomic::Ordering::Relaxed, core::sync::atomic::Ordering::Relaxed).is_ok() {
+                break;
+            }
+        }
+        true
+    }
+}
+
+/// Installs the alternate stack and handler on the calling (hub) thread.
+pub fn install() {
+    if !install_thread() {
+        return;
+    }
+    // SAFETY: sigaction with a valid handler.
+    unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = on_segv as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;

@@ -97,7 +97,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     crate::hub::cancel::point(|| {
         if let Some(h) = hub::local() {
             // SAFETY: hub thread.
-            if unsafe { (*h).reactor.owns(fd) } {
+            if unsafe { (*h).reactor.owns(fd) } || (hub::hub_count() > 1 && hub::owned_by_a_hub(fd)) {
                 // The hub's own fds are not the program's to close: report it as not open.
                 crate::debug!("close({fd}) refused: it is the hub's epoll/eventfd");
                 Errno::EBADF.set();
@@ -125,6 +125,10 @@ unsafe fn dup_onto(old: c_int, new: c_int, flags: c_int) -> c_int {
         // SAFETY: hub thread.
         // The number is free as far as the program knows: move the hub's fd away.
         if unsafe { (*h).reactor.owns(new) } && unsafe { (*h).reactor.move_off(new) }.is_err() {
+            Errno(libc::EMFILE).set();
+            return -1;
+        }
+        if hub::hub_count() > 1 && hub::owned_by_a_hub(new) && hub::move_off_other(new).is_err() {
             Errno(libc::EMFILE).set();
             return -1;
         }
@@ -277,7 +281,7 @@ fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: l
         && flags & libc::O_ACCMODE != libc::O_RDWR
         && flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT | libc::O_EXCL
         // SAFETY: hub thread.
-        && unsafe { (*h).live } > 0;
+        && unsafe { hub::live(h) } > 0;
     if !may_wait {
         return encode(raw()) as c_int;
     }
@@ -490,10 +494,15 @@ fn rw_v2(fd: c_int, nr: i64, dir: fio::Dir, iov: *const libc::iovec, cnt: c_int,
                         r => return r,
                     }
                 }
-                if sys::poll_now(fd, ev)? == 0 {
-                    return Err(Errno::EAGAIN);
+                // SAFETY: e is fd's slot.
+                unsafe {
+                    table::test_then_call(e, || {
+                        if sys::poll_now(fd, ev)? == 0 {
+                            return Err(Errno::EAGAIN);
+                        }
+                        raw(flags)
+                    })
                 }
-                raw(flags)
             };
             encode(fio::run(h, fd, e, dir, reason, attempt, || raw(flags)))
         }

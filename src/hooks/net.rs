@@ -68,12 +68,20 @@ pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut sockl
                     Dir::Read,
                     Reason::Accept,
                     || {
-                        if sys::poll_now(fd, libc::POLLIN)? == 0 {
-                            return Err(Errno::EAGAIN);
-                        }
                         // SAFETY: hub thread owns the table.
                         if unsafe { (*e).private } {
-                            return raw();
+                            // SAFETY: e is fd's slot.
+                            return unsafe {
+                                table::test_then_call(e, || {
+                                    if sys::poll_now(fd, libc::POLLIN)? == 0 {
+                                        return Err(Errno::EAGAIN);
+                                    }
+                                    raw()
+                                })
+                            };
+                        }
+                        if sys::poll_now(fd, libc::POLLIN)? == 0 {
+                            return Err(Errno::EAGAIN);
                         }
                         let a = (addr as usize, len as usize);
                         // SAFETY: the program's own arguments; they outlive the parked call.

@@ -57,14 +57,14 @@ pub fn poll_for(fds: *mut pollfd, n: nfds_t, timeout: Option<u64>) -> Result<usi
                     return raw_poll(fds, n, ms);
                 }
                 if p.events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP) != 0 {
-                    (*e).readers.push((g, generation));
+                    table::add_waiter(e, true, g, generation);
                 }
                 if p.events & libc::POLLOUT != 0 {
-                    (*e).writers.push((g, generation));
+                    table::add_waiter(e, false, g, generation);
                 }
                 if p.events & (libc::POLLIN | libc::POLLPRI | libc::POLLRDHUP | libc::POLLOUT) == 0 {
                     // Only errors/hangup are of interest: those wake readers.
-                    (*e).readers.push((g, generation));
+                    table::add_waiter(e, true, g, generation);
                 }
             }
             let why = if degraded {

@@ -99,7 +99,8 @@ fn virtual_fd(path: *const c_char, cloexec: bool) -> Option<c_int> {
     let kernel = parse(&text[s..e]);
     // SAFETY: h is this OS thread's hub.
     let green = unsafe { hub::program_threads(h) };
-    let others = kernel.saturating_sub(1 + crate::offload::os_threads());
+    // The hubs' OS threads run the program's threads, counted in `green`.
+    let others = kernel.saturating_sub(hub::hub_count() + crate::offload::os_threads());
     let native = others + green;
     crate::debug!("procfs: /proc/self/stat counts {kernel} OS threads, {} the shim's; {green} green: {native} as natively", crate::offload::os_threads());
     let mut digits = [0u8; 20];

@@ -54,12 +54,8 @@ pub unsafe extern "C" fn pthread_create(t: *mut pthread_t, attr: *const pthread_
             }
             sched = Some((policy, prio));
         }
-        match hub::spawn(h, start, arg, size.max(16 << 10), detached, program_stack) {
-            Some(g) => {
-                (*g).sched = sched;
-                *t = g as pthread_t;
-                0
-            }
+        match hub::spawn(h, start, arg, size.max(16 << 10), detached, program_stack, sched, t) {
+            Some(_) => 0,
             None => libc::EAGAIN,
         }
     }
@@ -217,11 +213,14 @@ pub extern "C" fn pthread_equal(a: pthread_t, b: pthread_t) -> c_int {
     (a == b) as c_int
 }
 
-/// The real pthread_t of the OS thread that runs green threads (for calls that act on it).
+/// The real pthread_t of the OS thread that runs the calling green thread (for calls
+/// that act on it); the caller's own elsewhere.
 fn hub_os_thread() -> pthread_t {
-    let h = hub::global();
-    // SAFETY: the hub is never freed once installed.
-    if h.is_null() { sys::thread_pointer() as pthread_t } else { unsafe { (*h).tp as pthread_t } }
+    match hub::local_identity() {
+        // SAFETY: hubs are never freed once installed.
+        Some(h) => unsafe { (*h).tp as pthread_t },
+        None => sys::thread_pointer() as pthread_t,
+    }
 }
 
 fn alive(g: *mut Green) -> bool {

@@ -275,6 +275,7 @@ pub unsafe fn exit(h: *mut Hub, g: *mut Green, retval: *mut c_void) -> ! {
         (*g).cancel.fetch_or(EXITING, Ordering::AcqRel);
         (*g).exit_value = retval;
         if !supported() || (*g).unwind_base == 0 {
+            crate::sync::loader::release_all();
             super::exit_green(h, retval);
         }
         let target = tcb_word(g, tls::cleanup_fields().0);
@@ -304,6 +305,7 @@ unsafe fn unwind(h: *mut Hub, g: *mut Green, target: usize) -> ! {
         (*g).exc = UnwindException { class: 0, cleanup: Some(not_rethrown), private: [0; 2] };
         _Unwind_ForcedUnwind(&mut (*g).exc, stop, target as *mut c_void);
         // The unwinder could not walk the stack: finish without it.
+        crate::sync::loader::release_all();
         super::exit_green(h, (*g).exit_value)
     }
 }
@@ -318,6 +320,8 @@ unsafe extern "C" fn stop(_v: c_int, actions: c_int, _class: u64, _exc: *mut Unw
     // pthread_unwind_buf on this stack; the handler lists are in g's control block.
     unsafe {
         let cfa = _Unwind_GetCFA(ctx);
+        // Loader locks taken by hook frames the unwind leaves (a constructor that exits).
+        crate::sync::loader::release_unwound(cfa);
         let at_base = actions & UA_END_OF_STACK != 0 || cfa >= (*g).unwind_base;
         let jump = buf != 0 && {
             let guard = tcb_word(g, POINTER_GUARD);

@@ -64,6 +64,14 @@ pub struct Stats {
 pub struct Hub {
     /// Thread pointer of the owning OS thread.
     pub tp: usize,
+    /// Kernel tid of the owning OS thread.
+    pub tid: i32,
+    /// Position in the hub registry (0: the hub of the main thread, or of the forking
+    /// thread in a child).
+    pub index: usize,
+    /// The root is a program thread (hub 0's main thread); the roots of the other hubs
+    /// only run their scheduler.
+    pub program_root: bool,
     pub root: *mut Green,
     pub current: *mut Green,
     ready: VecDeque<*mut Green>,
@@ -72,13 +80,20 @@ pub struct Hub {
     /// Threads woken from another OS thread or a signal handler, newest first, linked
     /// through `Green::remote_next` (a Treiber stack that is only ever taken whole).
     remote: AtomicPtr<Green>,
-    stacks: StackPool,
     free: Vec<*mut Green>,
-    /// Every control block ever made (for the deadlock report).
-    all: Vec<*mut Green>,
-    next_id: u32,
-    /// Green threads created and not yet exited.
-    pub live: usize,
+    /// Green threads placed on this hub and not yet exited (another hub's spawn adds to
+    /// it, so atomic).
+    pub live: AtomicUsize,
+    /// A thread of this hub called vfork and its child may run on this hub's thread
+    /// pointer (see `vfork_mark`).
+    vfork: core::sync::atomic::AtomicBool,
+    /// Sleeping in the reactor with nothing to run and no timer (several hubs: the
+    /// deadlock check needs every hub idle).
+    idle: core::sync::atomic::AtomicBool,
+    /// Signal handlers running on this hub's thread, innermost last: the green thread
+    /// they interrupted and the stack pointer at entry.
+    handler_depth: AtomicUsize,
+    handler_frames: core::cell::UnsafeCell<[(usize, usize); MAX_HANDLERS]>,
     /// The root called `pthread_exit` (or is gone after a fork from a green thread): the
     /// process ends when the last green thread does.
     root_exited: bool,
@@ -101,10 +116,193 @@ static HUB: AtomicPtr<Hub> = AtomicPtr::new(core::ptr::null_mut());
 /// The hub's thread pointer, 0 until the hub is ready: the hooks' single-load gate.
 static HUB_TP: AtomicUsize = AtomicUsize::new(0);
 
-/// Set by the `vfork` hook just before it jumps to glibc's vfork: until the parent runs
-/// again, hooks called on the hub's thread pointer may be the child's, which shares the
-/// parent's memory and must not touch the hub.
-pub static VFORK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Most hubs a process may run (GREENSHIM_HUBS); registration bits in fd::table are a u64.
+pub const MAX_HUBS: usize = 64;
+/// Hubs beside hub 0 (`HUB`/`HUB_TP`), by index: thread pointer and hub. A slot is
+/// written once, before `NHUBS` counts it, and never changes until a fork's child
+/// forgets it.
+static HUB_TPS: [AtomicUsize; MAX_HUBS] = [const { AtomicUsize::new(0) }; MAX_HUBS];
+static HUBS: [AtomicPtr<Hub>; MAX_HUBS] = [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_HUBS];
+/// Hubs running (1 once hub 0 is installed).
+static NHUBS: AtomicUsize = AtomicUsize::new(0);
+/// Hubs wanted (GREENSHIM_HUBS, resolved); the others start with the first green thread.
+static WANT_HUBS: AtomicUsize = AtomicUsize::new(1);
+static START_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
+/// Green threads alive on every hub.
+static TOTAL_LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Most green threads alive at once, over every hub.
+static PEAK_LIVE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// Hubs sleeping with nothing to run and no timer (see `Hub::idle`).
+static IDLE_HUBS: AtomicUsize = AtomicUsize::new(0);
+/// Every control block ever made, for debuggers (hub::debug) and the deadlock report;
+/// pushed under `ALL_LOCK` by whichever hub makes a block.
+struct AllBlocks(core::cell::UnsafeCell<Vec<*mut Green>>);
+// SAFETY: mutated only under ALL_LOCK.
+unsafe impl Sync for AllBlocks {}
+static ALL: AllBlocks = AllBlocks(core::cell::UnsafeCell::new(Vec::new()));
+static ALL_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
+
+/// Next green-thread id, shared by every hub so ids stay unique.
+static NEXT_ID: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(green::FIRST_ID);
+
+fn next_id() -> u32 {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    if id < green::FIRST_ID {
+        // Wrapped: start again above the kernel's tid range.
+        let _ = NEXT_ID.compare_exchange(id.wrapping_add(1), green::FIRST_ID + 1, Ordering::Relaxed, Ordering::Relaxed);
+        return green::FIRST_ID;
+    }
+    id
+}
+
+/// The stack pool, shared by every hub: a thread's stack is taken on the hub that
+/// creates it and returned on the hub it ran on.
+struct Stacks(core::cell::UnsafeCell<Option<StackPool>>);
+// SAFETY: used only under STACKS_LOCK.
+unsafe impl Sync for Stacks {}
+static STACKS: Stacks = Stacks(core::cell::UnsafeCell::new(None));
+static STACKS_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
+
+fn stacks<R>(f: impl FnOnce(&mut StackPool) -> R) -> R {
+    STACKS_LOCK.lock();
+    // SAFETY: under the lock; created by install before any spawn.
+    let r = f(unsafe { (*STACKS.0.get()).get_or_insert_with(StackPool::new) });
+    STACKS_LOCK.unlock();
+    r
+}
+
+/// Sets how many hubs the process runs (GREENSHIM_HUBS, resolved), before install.
+pub fn set_hubs(n: usize) {
+    WANT_HUBS.store(n.clamp(1, MAX_HUBS), Ordering::Relaxed);
+}
+
+/// Drops `fd`'s registration from the epoll instance of every hub in `mask` (bit =
+/// hub index): it is being closed. Any OS thread may remove a registration.
+pub fn epoll_forget(fd: i32, mask: u64) {
+    for i in 0..MAX_HUBS.min(hub_count()) {
+        if mask & (1u64 << i) == 0 {
+            continue;
+        }
+        let h = hub_at(i);
+        if h.is_null() {
+            continue;
+        }
+        // SAFETY: registered hubs are never freed; epfd is a plain int (-1 when closed).
+        let epfd = unsafe { core::ptr::read_volatile(&raw const (*h).reactor.epfd) };
+        if epfd >= 0 {
+            let mut ev = libc::epoll_event { events: 0, u64: 0 };
+            // SAFETY: ev is a valid (ignored) epoll_event.
+            let _ = unsafe { sys::sc!(libc::SYS_epoll_ctl, epfd, libc::EPOLL_CTL_DEL, fd, &mut ev as *mut libc::epoll_event) };
+        }
+    }
+}
+
+/// Whether `fd` is one of the epoll fds or eventfds of any hub.
+pub fn owned_by_a_hub(fd: i32) -> bool {
+    (0..hub_count()).any(|i| {
+        let h = hub_at(i);
+        // SAFETY: registered hubs are never freed; the two numbers are plain ints.
+        !h.is_null() && unsafe { core::ptr::read_volatile(&raw const (*h).reactor.epfd) == fd || core::ptr::read_volatile(&raw const (*h).reactor.evfd) == fd } && fd >= 0
+    })
+}
+
+/// Counters of every hub added up (peak_live is the process's).
+pub fn total_stats() -> Stats {
+    let mut t = Stats::default();
+    for i in 0..hub_count() {
+        let h = hub_at(i);
+        if h.is_null() {
+            continue;
+        }
+        // SAFETY: registered hubs are never freed; racy reads of plain counters.
+        let s = unsafe { (*h).stats };
+        t.created += s.created;
+        t.switches += s.switches;
+        t.epoll_waits += s.epoll_waits;
+        t.remote_wakes += s.remote_wakes;
+        for (a, b) in t.parks.iter_mut().zip(s.parks.iter()) {
+            *a += b;
+        }
+    }
+    t.peak_live = PEAK_LIVE.load(Ordering::Relaxed);
+    t
+}
+
+/// The program wants `fd`, which is another hub's epoll fd or eventfd (dup2 onto it):
+/// give that file another number. The other hub reads the new number on its next
+/// wait; one already waiting keeps its reference to the same epoll instance.
+pub fn move_off_other(fd: i32) -> Result<(), sys::Errno> {
+    for i in 0..hub_count() {
+        let h = hub_at(i);
+        if h.is_null() {
+            continue;
+        }
+        // SAFETY: registered hubs are never freed; the numbers are plain ints, written
+        // here with volatile stores and read by their hub on each use.
+        unsafe {
+            let ep = &raw mut (*h).reactor.epfd;
+            let ev = &raw mut (*h).reactor.evfd;
+            for field in [ep, ev] {
+                if core::ptr::read_volatile(field) == fd {
+                    let moved = sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, (fd + 1) as usize).or_else(|_| sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3))? as i32;
+                    core::ptr::write_volatile(field, moved);
+                    let _ = sys::close(fd);
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the caller runs on the OS thread of a hub beyond the first. No side
+/// effects: safe in any signal handler.
+#[inline]
+pub fn on_extra_hub() -> bool {
+    NHUBS.load(Ordering::Relaxed) > 1 && hub_of_tp(sys::thread_pointer()).is_some_and(|h| h != HUB.load(Ordering::Relaxed))
+}
+
+/// Hubs running now.
+#[inline]
+pub fn hub_count() -> usize {
+    NHUBS.load(Ordering::Relaxed)
+}
+
+/// Hub `i` (0 ≤ i < hub_count()), or null.
+#[inline]
+pub fn hub_at(i: usize) -> *mut Hub {
+    if i == 0 { HUB.load(Ordering::Acquire) } else { HUBS.get(i).map_or(core::ptr::null_mut(), |p| p.load(Ordering::Acquire)) }
+}
+
+/// The hub whose OS thread has thread pointer `tp`, if any.
+#[inline(always)]
+fn hub_of_tp(tp: usize) -> Option<*mut Hub> {
+    let t0 = HUB_TP.load(Ordering::Relaxed);
+    if t0 != 0 && t0 == tp {
+        return Some(HUB.load(Ordering::Relaxed));
+    }
+    let n = NHUBS.load(Ordering::Acquire);
+    if n > 1 {
+        return other_hub_of_tp(tp, n);
+    }
+    None
+}
+
+#[inline(never)]
+fn other_hub_of_tp(tp: usize, n: usize) -> Option<*mut Hub> {
+    (1..n.min(MAX_HUBS)).find(|&i| HUB_TPS[i].load(Ordering::Relaxed) == tp).map(|i| HUBS[i].load(Ordering::Acquire))
+}
+
+/// Called by the `vfork` hook just before it jumps to glibc's vfork: until the parent
+/// runs again, hooks called on the calling hub's thread pointer may be the child's,
+/// which shares the parent's memory and must not touch the hub (`Hub::vfork`). Other
+/// hubs' threads go on meanwhile, and may vfork too. Async-signal-safe.
+pub extern "C" fn vfork_mark() {
+    if let Some(h) = hub_of_tp(sys::thread_pointer()) {
+        // SAFETY: registered hubs are never freed.
+        unsafe { (*h).vfork.store(true, Ordering::Release) };
+    }
+}
 /// The hub's process id (for telling a vfork child from its parent).
 static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
@@ -115,7 +313,8 @@ static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::n
 #[inline(always)]
 pub fn local() -> Option<*mut Hub> {
     let h = local_identity()?;
-    if HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler() {
+    // SAFETY: h is this thread's hub (never freed).
+    if unsafe { (*h).handler_depth.load(Ordering::Relaxed) } != 0 && in_handler(h) {
         return None;
     }
     Some(h)
@@ -125,47 +324,39 @@ pub fn local() -> Option<*mut Hub> {
 /// it must not take a lock the interrupted code may hold, allocate, or park.
 #[inline]
 pub fn in_signal_handler() -> bool {
-    local_identity().is_some() && HANDLER_DEPTH.load(Ordering::Relaxed) != 0 && in_handler()
+    // SAFETY: h is this thread's hub (never freed).
+    local_identity().is_some_and(|h| unsafe { (*h).handler_depth.load(Ordering::Relaxed) } != 0 && in_handler(h))
 }
 
 /// Whether the caller runs on the hub's OS thread (or in a vfork child of it, which
 /// shares its thread pointer). No side effects: safe in any signal handler.
 #[inline(always)]
 pub fn on_hub_thread() -> bool {
-    let tp = HUB_TP.load(Ordering::Relaxed);
-    tp != 0 && tp == sys::thread_pointer()
+    hub_of_tp(sys::thread_pointer()).is_some()
 }
 
 /// A vfork child may be running on the hub's memory (see `hooks::process::vfork`).
 #[inline(always)]
 pub fn vfork_pending() -> bool {
-    VFORK_PENDING.load(Ordering::Relaxed)
+    // SAFETY: registered hubs are never freed.
+    hub_of_tp(sys::thread_pointer()).is_some_and(|h| unsafe { (*h).vfork.load(Ordering::Relaxed) })
 }
 
 /// The hub for identity questions (which green thread is running: `pthread_self`,
 /// thread-specific data, `gettid`, signal masks), which a signal handler may ask too.
 #[inline(always)]
 pub fn local_identity() -> Option<*mut Hub> {
-    let tp = HUB_TP.load(Ordering::Relaxed);
-    if tp != 0 && tp == sys::thread_pointer() {
-        if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
-            return None;
-        }
-        Some(HUB.load(Ordering::Relaxed))
-    } else {
-        None
+    let h = hub_of_tp(sys::thread_pointer())?;
+    // SAFETY: registered hubs are never freed.
+    if unsafe { (*h).vfork.load(Ordering::Relaxed) } && !vfork_parent(h) {
+        return None;
     }
+    Some(h)
 }
 
-/// Signal handlers running on the hub's thread, innermost last: the green thread they
-/// interrupted and the stack pointer at entry (hub thread only; a handler that nests
-/// deeper than this is not recorded and is not shielded).
+/// Signal handlers recorded per hub (`Hub::handler_frames`; a handler that nests deeper
+/// than this is not recorded and is not shielded).
 const MAX_HANDLERS: usize = 16;
-static HANDLER_DEPTH: AtomicUsize = AtomicUsize::new(0);
-struct HandlerFrames(core::cell::UnsafeCell<[(usize, usize); MAX_HANDLERS]>);
-// SAFETY: only the hub's OS thread touches it (the trampoline checks).
-unsafe impl Sync for HandlerFrames {}
-static HANDLER_FRAMES: HandlerFrames = HandlerFrames(core::cell::UnsafeCell::new([(0, 0); MAX_HANDLERS]));
 /// How far below its entry a handler's stack may reach; a stack pointer farther away
 /// is on another stack (the handler left with longjmp).
 const HANDLER_REACH: usize = 8 << 20;
@@ -178,24 +369,29 @@ fn stack_pointer() -> usize {
 /// The signal trampoline is about to call a handler on this thread (returns whether it
 /// was recorded, to pass to [`handler_exit`]).
 pub fn handler_enter() -> bool {
-    if HUB_TP.load(Ordering::Relaxed) != sys::thread_pointer() {
-        return false;
+    let Some(h) = hub_of_tp(sys::thread_pointer()) else { return false };
+    // SAFETY: h is this thread's hub; only this thread touches its handler records, and
+    // a nested handler only appends after this slot is written.
+    unsafe {
+        let d = (*h).handler_depth.load(Ordering::Relaxed);
+        if h.is_null() || d >= MAX_HANDLERS {
+            return false;
+        }
+        (*(*h).handler_frames.get())[d] = ((*h).current as usize, stack_pointer());
+        (*h).handler_depth.store(d + 1, Ordering::Release);
     }
-    let h = HUB.load(Ordering::Relaxed);
-    let d = HANDLER_DEPTH.load(Ordering::Relaxed);
-    if h.is_null() || d >= MAX_HANDLERS {
-        return false;
-    }
-    // SAFETY: hub thread; a nested handler only appends after this slot is written.
-    unsafe { (*HANDLER_FRAMES.0.get())[d] = ((*h).current as usize, stack_pointer()) };
-    HANDLER_DEPTH.store(d + 1, Ordering::Release);
     true
 }
 
 pub fn handler_exit(recorded: bool) {
     if recorded {
-        let d = HANDLER_DEPTH.load(Ordering::Relaxed);
-        HANDLER_DEPTH.store(d.saturating_sub(1), Ordering::Release);
+        if let Some(h) = hub_of_tp(sys::thread_pointer()) {
+            // SAFETY: as in handler_enter.
+            unsafe {
+                let d = (*h).handler_depth.load(Ordering::Relaxed);
+                (*h).handler_depth.store(d.saturating_sub(1), Ordering::Release);
+            }
+        }
     }
 }
 
@@ -203,32 +399,34 @@ pub fn handler_exit(recorded: bool) {
 /// with longjmp leaves a record behind: it is dropped once the current green thread or
 /// the stack pointer shows it is gone.
 #[cold]
-fn in_handler() -> bool {
-    let h = HUB.load(Ordering::Relaxed);
+fn in_handler(h: *mut Hub) -> bool {
     let sp = stack_pointer();
-    loop {
-        let d = HANDLER_DEPTH.load(Ordering::Relaxed);
-        if d == 0 {
-            return false;
+    // SAFETY: h is the calling thread's hub (checked by the caller); only this thread
+    // touches its handler records.
+    unsafe {
+        loop {
+            let d = (*h).handler_depth.load(Ordering::Relaxed);
+            if d == 0 {
+                return false;
+            }
+            let (g, entry_sp) = (*(*h).handler_frames.get())[d - 1];
+            let current = (*h).current as usize;
+            if g == current && sp <= entry_sp && entry_sp - sp < HANDLER_REACH {
+                return true;
+            }
+            (*h).handler_depth.store(d - 1, Ordering::Release);
         }
-        // SAFETY: hub thread (checked by the caller).
-        let (g, entry_sp) = unsafe { (*HANDLER_FRAMES.0.get())[d - 1] };
-        // SAFETY: h is the installed hub.
-        let current = unsafe { (*h).current } as usize;
-        if g == current && sp <= entry_sp && entry_sp - sp < HANDLER_REACH {
-            return true;
-        }
-        HANDLER_DEPTH.store(d - 1, Ordering::Release);
     }
 }
 
 /// After a vfork: true (and the flag cleared) in the parent, false in the child.
 #[cold]
-fn vfork_parent() -> bool {
+fn vfork_parent(h: *mut Hub) -> bool {
     // SAFETY: no arguments.
     let pid = unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32;
     if pid == HUB_PID.load(Ordering::Relaxed) {
-        VFORK_PENDING.store(false, Ordering::Relaxed);
+        // SAFETY: registered hubs are never freed.
+        unsafe { (*h).vfork.store(false, Ordering::Relaxed) };
         true
     } else {
         false
@@ -241,26 +439,26 @@ pub fn global() -> *mut Hub {
     HUB.load(Ordering::Acquire)
 }
 
-/// Creates the hub for the calling OS thread. Called once from the constructor.
-pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> Result<(), sys::Errno> {
-    let reactor = Reactor::new();
-    if per_green_tls {
-        green::tls::install(sys::thread_pointer());
-    }
+/// Makes a hub for the calling OS thread (not yet registered).
+fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: bool) -> *mut Hub {
     let root = Box::into_raw(Box::new(Green::new(sys::gettid() as u32, true)));
     let h = Box::into_raw(Box::new(Hub {
         tp: sys::thread_pointer(),
+        tid: sys::gettid(),
+        index,
+        program_root,
         root,
         current: root,
         ready: VecDeque::with_capacity(256),
         timers: Timers::new(),
-        reactor,
+        reactor: Reactor::new(),
         remote: AtomicPtr::new(core::ptr::null_mut()),
-        stacks: StackPool::new(),
         free: Vec::new(),
-        all: Vec::new(),
-        next_id: green::FIRST_ID,
-        live: 0,
+        live: AtomicUsize::new(0),
+        idle: core::sync::atomic::AtomicBool::new(false),
+        vfork: core::sync::atomic::AtomicBool::new(false),
+        handler_depth: AtomicUsize::new(0),
+        handler_frames: core::cell::UnsafeCell::new([(0, 0); MAX_HANDLERS]),
         root_exited: false,
         since_poll: 0,
         last_poll: sys::now_ns(),
@@ -271,14 +469,127 @@ pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> 
         root_signals_seen: 0,
         signal_baseline: None,
     }));
-    // SAFETY: h was just created and is not shared yet.
-    unsafe { (*h).stacks.guard = stack_guard };
+    // SAFETY: h and root were just created and are not shared yet.
+    unsafe {
+        let _ = stack_guard;
+        (*root).hub = h as usize;
+    }
+    h
+}
+
+/// Creates the hub for the calling OS thread. Called once from the constructor.
+pub fn install(default_stack: usize, stack_guard: bool, per_green_tls: bool) -> Result<(), sys::Errno> {
+    if per_green_tls {
+        green::tls::install(sys::thread_pointer());
+    }
+    let h = new_hub(0, true, default_stack, stack_guard);
+    stacks(|p| p.guard = stack_guard);
     // SAFETY: no arguments.
     HUB_PID.store(unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32, Ordering::Relaxed);
     HUB.store(h, Ordering::Release);
     debug::set_hub_tid(sys::gettid());
+    NHUBS.store(1, Ordering::Release);
     HUB_TP.store(sys::thread_pointer(), Ordering::Release);
     Ok(())
+}
+
+/// Starts the hubs beyond hub 0 that GREENSHIM_HUBS asks for (on the first spawn, so
+/// a program that never makes a thread never has them). Returns how many run.
+#[cold]
+fn start_hubs(h: *mut Hub) -> usize {
+    let want = WANT_HUBS.load(Ordering::Relaxed);
+    START_LOCK.lock();
+    let mut n = NHUBS.load(Ordering::Acquire);
+    // SAFETY: h is this thread's hub: its reactor must be open before another hub can
+    // wake anything on it.
+    unsafe { open_reactor(h) };
+    while n < want {
+        let ready = AtomicUsize::new(0);
+        // SAFETY: the new thread reads `ready`'s address and (index, settings) before
+        // signalling it; we wait for that signal below, so the stack slot outlives its use.
+        let ok = unsafe {
+            let args = Box::into_raw(Box::new((n, (*h).default_stack, false, &ready as *const AtomicUsize as usize)));
+            let mut t: libc::pthread_t = 0;
+            let r = crate::raw::with_dispatch_off(|| sys::real::pthread_create(&mut t, core::ptr::null(), hub_main, args.cast()));
+            if r == 0 {
+                libc::pthread_detach(t);
+                true
+            } else {
+                drop(Box::from_raw(args));
+                false
+            }
+        };
+        if !ok {
+            crate::warn!("cannot start hub {n}: running {n} hubs");
+            WANT_HUBS.store(n, Ordering::Relaxed);
+            break;
+        }
+        while ready.load(Ordering::Acquire) == 0 {
+            core::hint::spin_loop();
+            sys::raw::sched_yield();
+        }
+        n += 1;
+    }
+    START_LOCK.unlock();
+    NHUBS.load(Ordering::Acquire)
+}
+
+/// Body of the OS thread of a hub beyond hub 0: registers its hub and runs its
+/// scheduler forever (its root never wakes: it is no program thread).
+extern "C" fn hub_main(arg: *mut libc::c_void) -> *mut libc::c_void {
+    // SAFETY: arg is the Box made by start_hubs, read once.
+    let (index, stack, guard, ready) = *unsafe { Box::from_raw(arg as *mut (usize, usize, bool, usize)) };
+    // Process-directed signals go to hub 0, whose native counterpart is the main thread;
+    // signals the kernel directs at the thread that caused them stay deliverable here.
+    crate::hooks::signal::block_async_signals(crate::hog::owned_signal());
+    crate::green::overflow::install_thread();
+    let h = new_hub(index, false, stack, guard);
+    // SAFETY: h is this thread's new hub; nothing else knows it yet.
+    unsafe {
+        let _ = (*h).reactor.open();
+        let root = (*h).root;
+        (*root).state = State::Parked;
+        (*root).reason = green::Reason::Other;
+        // A generation no waker holds (its token stays 0).
+        (*root).park_gen = 1;
+        HUBS[index].store(h, Ordering::Release);
+        HUB_TPS[index].store((*h).tp, Ordering::Release);
+        NHUBS.store(index + 1, Ordering::Release);
+        // SAFETY: the address start_hubs passed; it waits for this store.
+        (*(ready as *const AtomicUsize)).store(1, Ordering::Release);
+        let sel = crate::raw::swap_selector(crate::raw::ALLOW);
+        run_until_root_ready(h);
+        crate::raw::restore_selector(sel);
+    }
+    core::ptr::null_mut()
+}
+
+/// Where a new green thread goes: the hub with the fewest threads (its root counted
+/// when it is a program thread), the creating hub on a tie.
+fn place(h: *mut Hub) -> *mut Hub {
+    let mut n = NHUBS.load(Ordering::Acquire);
+    if n < WANT_HUBS.load(Ordering::Relaxed) {
+        n = start_hubs(h);
+    }
+    if n <= 1 {
+        return h;
+    }
+    // SAFETY: registered hubs are never freed.
+    let load = |x: *mut Hub| unsafe { (*x).live.load(Ordering::Relaxed) + usize::from((*x).program_root && !(*x).root_exited) };
+    let mut best = h;
+    let mut best_load = load(h);
+    for i in 0..n {
+        let x = hub_at(i);
+        if x.is_null() {
+            continue;
+        }
+        let l = load(x);
+        if l < best_load {
+            best = x;
+            best_load = l;
+        }
+    }
+    best
 }
 
 /// The running green thread (or the root).
@@ -295,27 +606,36 @@ pub unsafe fn current(h: *mut Hub) -> *mut Green {
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool, program_stack: Option<StackMem>) -> Option<*mut Green> {
+/// `sched` is its scheduling setting and `out` where its `pthread_t` goes: both are
+/// written before the thread can run (on another hub it may run at once), as glibc
+/// stores the id before the new thread starts.
+pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, stack_size: usize, detached: bool, program_stack: Option<StackMem>, sched: Option<(i32, i32)>, out: *mut libc::pthread_t) -> Option<*mut Green> {
     // SAFETY: h is this thread's hub; no switch happens in this function.
     unsafe {
         let stack = match program_stack {
             Some(s) => s,
-            None => (*h).stacks.get(stack_size)?,
+            None => stacks(|p| p.get(stack_size))?,
         };
         // Every thread gets a fresh id (its gettid), like kernel tids, which are not
         // reused right away even when the control block is.
-        let id = (*h).next_id;
-        (*h).next_id = (*h).next_id.wrapping_add(1).max(green::FIRST_ID);
+        let id = next_id();
         let g = match (*h).free.pop() {
             Some(g) => g,
             None => {
                 let g = Box::into_raw(Box::new(Green::new(id, false)));
-                (*h).all.push(g);
-                debug::publish_threads(&(*h).all);
+                ALL_LOCK.lock();
+                let all = &mut *ALL.0.get();
+                all.push(g);
+                debug::publish_threads(all);
                 debug::link_block(g);
+                ALL_LOCK.unlock();
                 g
             }
         };
+        // First, so that hubs started below take the watchdog's signal.
+        crate::hog::on_spawn();
+        let target = if WANT_HUBS.load(Ordering::Relaxed) > 1 { place(h) } else { h };
+        (*g).hub = target as usize;
         (*g).id = id;
         (*g).detached = detached;
         (*g).exiting = false;
@@ -332,14 +652,18 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         (*g).stack = Some(stack);
         (*g).name = [0; 16];
         (*g).specific.clear();
+        // The copy is made from its hub's own control block (tid, stack guard, …): on
+        // that hub's thread, at first resume, when it is another hub.
         match (*g).tls.as_ref() {
-            Some(a) => green::tls::reset(a, (*h).tp),
+            Some(a) if target == h => green::tls::reset(a, (*h).tp),
+            Some(_) => {}
             None => (*g).tls = green::tls::new_area((*h).tp),
         }
+        (*g).tls_pending = target != h && (*g).tls.is_some();
         if (*h).stats.created == 0 {
             green::tls::mark_multithreaded((*h).tp);
         }
-        crate::hog::on_spawn();
+
         // A new thread inherits its creator's signal mask, as with pthread_create.
         (*g).sigmask = crate::hooks::signal::current_mask(h);
         let gp = g as usize;
@@ -351,12 +675,24 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
             let r = run_start(g);
             finish_current(g, r);
         }));
+        (*g).sched = sched;
+        if !out.is_null() {
+            *out = g as libc::pthread_t;
+        }
         (*g).state = State::Ready;
-        (*h).ready.push_back(g);
-        (*h).live += 1;
-        crate::hog::set_live((*h).live);
+        let live = (*target).live.fetch_add(1, Ordering::Relaxed) + 1;
+        TOTAL_LIVE.fetch_add(1, Ordering::Relaxed);
+        crate::hog::set_live((*target).index, live);
+        if target == h {
+            (*h).ready.push_back(g);
+        } else {
+            remote_push(target, g);
+        }
         (*h).stats.created += 1;
-        (*h).stats.peak_live = (*h).stats.peak_live.max((*h).live as u64);
+        let total = TOTAL_LIVE.load(Ordering::Relaxed) as u64;
+        PEAK_LIVE.fetch_max(total, Ordering::Relaxed);
+        (*h).stats.peak_live = PEAK_LIVE.load(Ordering::Relaxed);
+        let _ = live;
         Some(g)
     }
 }
@@ -494,7 +830,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         }
         if (*g).is_root {
             crate::hooks::signal::clear_pending();
-            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::count);
+            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::main_count);
         }
         (*g).state = State::Parked;
         (*g).reason = reason;
@@ -539,11 +875,16 @@ pub unsafe fn yield_now(h: *mut Hub) {
         (*h).fast_ops = 0;
         (*h).slice_start = 0;
         if (*h).ready.is_empty() {
-            if (*h).live == 0 {
+            if live(h) == 0 {
                 return;
             }
             poll(h, Some(0));
             if (*h).ready.is_empty() {
+                if NHUBS.load(Ordering::Relaxed) > 1 {
+                    // Nothing else here, but another hub's thread may be what this one
+                    // waits for: give the CPU up as a native sched_yield does.
+                    sys::raw::sched_yield();
+                }
                 return;
             }
         }
@@ -575,8 +916,20 @@ pub unsafe fn preempt_now(h: *mut Hub) {
 /// # Safety
 /// `h` must be the calling OS thread's hub.
 pub unsafe fn program_threads(h: *mut Hub) -> usize {
-    // SAFETY: h is live.
-    unsafe { (*h).live + usize::from(!(*h).root_exited) }
+    let _ = h;
+    let h0 = HUB.load(Ordering::Acquire);
+    // SAFETY: hub 0 is live once installed.
+    TOTAL_LIVE.load(Ordering::Relaxed) + usize::from(!h0.is_null() && unsafe { !(*h0).root_exited })
+}
+
+/// Green threads alive on hub `h`.
+///
+/// # Safety
+/// `h` must be a registered hub.
+#[inline]
+pub unsafe fn live(h: *mut Hub) -> usize {
+    // SAFETY: per contract.
+    unsafe { (*h).live.load(Ordering::Relaxed) }
 }
 
 /// Counts one hooked call that did not park (an I/O call that found its fd ready, a
@@ -607,7 +960,7 @@ pub unsafe fn tick_fast_op(h: *mut Hub) {
         if due {
             (*h).fast_ops = 0;
             (*h).slice_start = 0;
-            if !(*h).ready.is_empty() || (*h).live > 0 {
+            if !(*h).ready.is_empty() || live(h) > 0 {
                 // Fire due timers and collect fd events first, so that parked threads
                 // whose turn has come are queued ahead of this one.
                 poll(h, Some(0));
@@ -660,19 +1013,21 @@ pub unsafe fn try_wake(g: *mut Green, generation: u64, why: Wake) -> bool {
             return false;
         }
         (*g).wake.set(why);
+        let home = (*g).hub as *mut Hub;
         match local() {
-            Some(h) => {
+            Some(h) if h == home => {
                 (*g).state = State::Ready;
                 (*h).ready.push_back(g);
             }
-            None => remote_wake(global(), g),
+            _ => remote_push(home, g),
         }
         true
     }
 }
 
+/// Queues `g` on hub `h` from anywhere (another hub, an OS thread, a signal handler).
 /// Async-signal-safe: a CAS loop and one `write`.
-unsafe fn remote_wake(h: *mut Hub, g: *mut Green) {
+unsafe fn remote_push(h: *mut Hub, g: *mut Green) {
     // SAFETY: g won its wake token, so no other waker links it; the hub takes the list
     // whole (never one node), so a node cannot be popped and pushed back under us (no ABA).
     unsafe {
@@ -683,6 +1038,10 @@ unsafe fn remote_wake(h: *mut Hub, g: *mut Green) {
                 Ok(_) => break,
                 Err(x) => head = x,
             }
+        }
+        // It has something to do now: not idle for the deadlock check.
+        if (*h).idle.load(Ordering::Relaxed) && (*h).idle.swap(false, Ordering::AcqRel) {
+            IDLE_HUBS.fetch_sub(1, Ordering::AcqRel);
         }
         notify(h);
     }
@@ -735,7 +1094,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                     (*g).state = State::Running;
                     (*h).current = g;
                     (*h).slice_start = 0;
-                    crate::hog::progress();
+                    crate::hog::progress((*h).index);
                     return;
                 }
                 Some(g) => {
@@ -753,7 +1112,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                     }
                 }
                 None => {
-                    if (*h).root_exited && (*h).live == 0 {
+                    if (*h).root_exited && TOTAL_LIVE.load(Ordering::Acquire) == 0 {
                         libc::exit(0);
                     }
                     poll(h, None);
@@ -770,8 +1129,13 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
         (*g).state = State::Running;
         (*h).slice_start = 0;
         (*h).stats.switches += 1;
-        crate::hog::progress();
+        crate::hog::progress((*h).index);
         if let Some(a) = (*g).tls.as_ref() {
+            if (*g).tls_pending {
+                // Placed here by another hub: its copy comes from this hub's thread.
+                (*g).tls_pending = false;
+                green::tls::reset(a, (*h).tp);
+            }
             green::tls::catch_up(a);
             green::tls::set_fs(a.tp);
         }
@@ -802,16 +1166,26 @@ unsafe fn retire(h: *mut Hub, g: *mut Green) {
     // SAFETY: g's coroutine is complete (returned or force-reset), so its stack is free.
     unsafe {
         if let Some(c) = (*g).coro.take() {
-            (*h).stacks.put(c.into_stack());
+            let s = c.into_stack();
+            stacks(|p| p.put(s));
         }
         (*g).stack = None;
         (*g).state = State::Exited;
-        (*h).live -= 1;
-        crate::hog::set_live((*h).live);
+        let live = (*h).live.fetch_sub(1, Ordering::Relaxed) - 1;
+        let total = TOTAL_LIVE.fetch_sub(1, Ordering::AcqRel) - 1;
+        crate::hog::set_live((*h).index, live);
         if (*g).detached {
             release(h, g);
         } else {
             crate::sync::parking_lot::unpark_all(g as usize);
+        }
+        if total == 0 && !(*h).program_root {
+            // The last green thread ended here: if the main thread is gone, the
+            // process ends now, as glibc ends it when its last thread exits.
+            let h0 = HUB.load(Ordering::Acquire);
+            if !h0.is_null() && (*h0).root_exited {
+                libc::exit(0);
+            }
         }
     }
 }
@@ -837,7 +1211,7 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
     // SAFETY: hub thread only; events are copied out before dispatch.
     unsafe {
         (*h).since_poll = 0;
-        crate::hog::progress();
+        crate::hog::progress((*h).index);
         let now = sys::now_ns();
         (*h).last_poll = now;
         fire_timers(h, now);
@@ -850,17 +1224,28 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
             let t = d.saturating_sub(now);
             timeout = Some(timeout.map_or(t, |x| x.min(t)));
         }
-        if timeout.is_none() && (*h).live > 0 {
-            crate::stats::maybe_report_deadlock(h);
+        if timeout.is_none() && NHUBS.load(Ordering::Relaxed) <= 1 {
+            if live(h) > 0 {
+                crate::stats::maybe_report_deadlock(h);
+            }
+        } else if timeout.is_none() && !(*h).idle.swap(true, Ordering::AcqRel) {
+            // Several hubs: the program is stuck only when every hub sleeps with
+            // nothing to run and no timer (a wake queued for a hub clears its flag).
+            if IDLE_HUBS.fetch_add(1, Ordering::AcqRel) + 1 == NHUBS.load(Ordering::Acquire) && TOTAL_LIVE.load(Ordering::Relaxed) > 0 && (*h).remote.load(Ordering::Acquire).is_null() {
+                crate::stats::maybe_report_deadlock(h);
+            }
         }
         (*h).stats.epoll_waits += 1;
         let idle = timeout != Some(0);
         if idle {
-            crate::hog::idle(true);
+            crate::hog::idle((*h).index, true);
         }
         let n = (*h).reactor.wait(timeout);
         if idle {
-            crate::hog::idle(false);
+            crate::hog::idle((*h).index, false);
+        }
+        if (*h).idle.load(Ordering::Relaxed) && (*h).idle.swap(false, Ordering::AcqRel) {
+            IDLE_HUBS.fetch_sub(1, Ordering::AcqRel);
         }
         if (*h).reactor.broken.is_some() {
             rebuild_reactor(h);
@@ -921,7 +1306,7 @@ unsafe fn deliver_signals(h: *mut Hub) {
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;
-        if (*root).state != State::Parked || crate::hooks::signal::count() == (*h).root_signals_seen {
+        if !(*h).program_root || (*root).state != State::Parked || crate::hooks::signal::main_count() == (*h).root_signals_seen {
             return;
         }
         let all_restart = crate::hooks::signal::take_pending().unwrap_or(true);
@@ -964,9 +1349,13 @@ unsafe fn fire_timers(h: *mut Hub, now: u64) {
 ///
 /// # Safety
 /// `h` must be the calling OS thread's hub.
-pub unsafe fn all_threads(h: *mut Hub) -> &'static [*mut Green] {
-    // SAFETY: hub thread; the vector is only pushed to between switches.
-    unsafe { &(*h).all }
+pub unsafe fn all_threads(h: *mut Hub) -> Vec<*mut Green> {
+    let _ = h;
+    ALL_LOCK.lock();
+    // SAFETY: under the lock.
+    let v = unsafe { (*ALL.0.get()).clone() };
+    ALL_LOCK.unlock();
+    v
 }
 
 /// Stack mapping high-water mark in bytes.
@@ -974,8 +1363,9 @@ pub unsafe fn all_threads(h: *mut Hub) -> &'static [*mut Green] {
 /// # Safety
 /// `h` must be the calling OS thread's hub.
 pub unsafe fn peak_stack_bytes(h: *mut Hub) -> usize {
-    // SAFETY: hub thread.
-    unsafe { (*h).stacks.peak_mapped }
+    let _ = h;
+    // SAFETY: registered hubs are never freed; a racy read of a counter at exit.
+    stacks(|p| p.peak_mapped)
 }
 
 /// Rebuilds the hub in a child after `fork`: only the forking thread survives (as in
@@ -985,10 +1375,25 @@ pub unsafe fn peak_stack_bytes(h: *mut Hub) -> usize {
 /// # Safety
 /// Must be called in the child, on the thread that forked, before anything else runs.
 pub unsafe fn after_fork_child() {
-    let h = global();
-    if h.is_null() {
-        return;
+    let Some(h) = hub_of_tp(sys::thread_pointer()) else { return };
+    // The child keeps one hub, the forking thread's, as hub 0; the others' OS threads
+    // do not exist here (more start again with the child's next thread).
+    for i in 1..MAX_HUBS {
+        HUBS[i].store(core::ptr::null_mut(), Ordering::Relaxed);
+        HUB_TPS[i].store(0, Ordering::Relaxed);
     }
+    // SAFETY: only this thread exists in the child; locks another hub held are void.
+    unsafe {
+        ALL_LOCK.force_unlock();
+        START_LOCK.force_unlock();
+        STACKS_LOCK.force_unlock();
+        (*h).index = 0;
+        (*h).idle.store(false, Ordering::Relaxed);
+        (*h).handler_depth.store(0, Ordering::Relaxed);
+    }
+    HUB.store(h, Ordering::Release);
+    NHUBS.store(1, Ordering::Release);
+    IDLE_HUBS.store(0, Ordering::Relaxed);
     // SAFETY: in the child only this thread exists, so nothing else touches the hub.
     unsafe {
         let forker = (*h).current;
@@ -1004,16 +1409,18 @@ pub unsafe fn after_fork_child() {
             // forking green thread does, like a native child whose only thread exits.
             (*h).root_exited = true;
             (*(*h).root).state = State::Exited;
-            (*h).live = 1;
+            (*h).live.store(1, Ordering::Relaxed);
         } else {
             (*(*h).root).id = sys::gettid() as u32;
-            (*h).live = 0;
+            (*h).live.store(0, Ordering::Relaxed);
         }
+        (*h).program_root = true;
+        TOTAL_LIVE.store((*h).live.load(Ordering::Relaxed), Ordering::Relaxed);
         HUB_PID.store(sys::sc!(libc::SYS_getpid).unwrap_or(0) as i32, Ordering::Relaxed);
         debug::set_hub_tid(sys::gettid());
-        crate::hog::set_live((*h).live);
+        crate::hog::set_live(0, (*h).live.load(Ordering::Relaxed));
         crate::hog::after_fork_child();
-        VFORK_PENDING.store(false, Ordering::Relaxed);
+        (*h).vfork.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
         crate::sync::deferred::after_fork_child();

@@ -7,6 +7,7 @@ pub mod deferred;
 pub mod foreign;
 pub mod futex;
 pub mod keys;
+pub mod loader;
 pub mod mutex;
 pub mod once;
 pub mod parking_lot;

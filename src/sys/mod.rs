@@ -145,8 +145,86 @@ impl SpinLock {
         !self.locked.swap(true, core::sync::atomic::Ordering::Acquire)
     }
 
+    /// Releases the lock whoever holds it (a fork's child, where the holder does not exist).
+    pub fn force_unlock(&self) {
+        self.locked.store(false, core::sync::atomic::Ordering::Release);
+    }
+
     #[inline]
     pub fn unlock(&self) {
         self.locked.store(false, core::sync::atomic::Ordering::Release);
+    }
+}
+
+/// Whether the program is CPython (its C API is in the global scope).
+pub fn is_cpython() -> bool {
+    // SAFETY: NUL-terminated name; dlsym is not hooked.
+    !unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"Py_IsInitialized".as_ptr()) }.is_null()
+}
+
+/// CPUs this process may use, as Go and Tokio count them: the affinity mask, capped by
+/// the cgroup's CPU quota (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), rounded up; at least 1.
+/// Start-up only (before the hub: plain std file reads).
+pub fn usable_cpus() -> usize {
+    // SAFETY: a zeroed cpu_set_t is valid; the kernel fills it.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    // SAFETY: set is a valid out-buffer of the size given.
+    let affinity = if unsafe { libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set) } == 0 {
+        // SAFETY: set was filled.
+        (unsafe { libc::CPU_COUNT(&set) } as usize).max(1)
+    } else {
+        1
+    };
+    affinity.min(cgroup_cpu_quota().unwrap_or(usize::MAX)).clamp(1, 64)
+}
+
+fn cgroup_cpu_quota() -> Option<usize> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let v2 = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/");
+    let quota = |q: i64, period: i64| (q > 0 && period > 0).then(|| ((q + period - 1) / period) as usize);
+    for dir in [format!("/sys/fs/cgroup{}", v2.trim_end_matches('/')), "/sys/fs/cgroup".to_string()] {
+        if let Ok(s) = std::fs::read_to_string(format!("{dir}/cpu.max")) {
+            let mut it = s.split_whitespace();
+            let (q, p) = (it.next().unwrap_or("max"), it.next().unwrap_or("100000"));
+            return match (q.parse::<i64>(), p.parse::<i64>()) {
+                (Ok(q), Ok(p)) => quota(q, p),
+                _ => None,
+            };
+        }
+    }
+    let q = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").ok()?.trim().parse::<i64>().ok()?;
+    let p = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.cfs_period_us").ok()?.trim().parse::<i64>().ok()?;
+    quota(q, p)
+}
+
+/// State shared by every hub's thread: a value behind a spin lock, reached only through
+/// [`Shared::with`] (never held across a park, never taken in a signal handler).
+pub struct Shared<T> {
+    lock: SpinLock,
+    v: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached under the lock; the shim keeps only plain data and
+// pointers to memory it never frees in it.
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    pub const fn new(v: T) -> Self {
+        Shared { lock: SpinLock::new(), v: core::cell::UnsafeCell::new(v) }
+    }
+
+    /// Runs `f` on the value under the lock.
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.lock.lock();
+        // SAFETY: under the lock; the reference does not escape `f`.
+        let r = f(unsafe { &mut *self.v.get() });
+        self.lock.unlock();
+        r
+    }
+
+    /// In a fork's child: the holder (another thread) does not exist there.
+    pub fn after_fork_child(&self) {
+        self.lock.force_unlock();
     }
 }

@@ -1,0 +1,102 @@
+//! Several hubs (GREENSHIM_HUBS): every primitive across OS threads, wakes from one hub
+//! reaching a thread parked on another, fd waits on one fd from two hubs, fork from a
+//! thread on the second hub, and the variable's validation. Each program runs natively
+//! and under the shim with two hubs (whatever GREENSHIM_HUBS the suite runs with).
+
+mod common;
+use common::*;
+
+fn hubs_prog(name: &str) -> std::path::PathBuf {
+    c_program("hubs", name)
+}
+
+/// Context switches the shim reported for hub `i` (GREENSHIM_STATS), or None.
+fn hub_switches(r: &Run, i: usize) -> Option<i64> {
+    let key = format!("greenshim stats: hub {i}: context switches ");
+    r.stderr.lines().find_map(|l| l.strip_prefix(key.as_str())?.split(',').next()?.trim().parse().ok())
+}
+
+#[test]
+fn cross_hub_mutex_condvar_semaphore_rwlock_barrier_fd_and_fork() {
+    let p = hubs_prog("cross_hub");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_STATS", "1")];
+    let (native, shim) = compare(&spec);
+    assert!(native.metric("os_threads_max") > 2, "{}", native.stderr);
+    assert_eq!(shim.metric("os_threads_max"), 2, "two hubs, no other OS thread:\n{}", shim.stderr);
+    // Both hubs ran green threads (the wakes crossed between them).
+    for i in 0..2 {
+        assert!(hub_switches(&shim, i).unwrap_or(0) > 1000, "hub {i} barely ran:\n{}", shim.stderr);
+    }
+    assert!(shim.stdout.contains("mutex: 10000 threads x 100 = 1000000"), "{}", shim.stdout);
+}
+
+/// Shim only (natively `close` does not end a blocked read): closing an fd that
+/// threads on both hubs wait on wakes both with EBADF, and the number's next user is
+/// not confused with it.
+#[test]
+fn close_wakes_waiters_on_both_hubs() {
+    let p = hubs_prog("cross_hub");
+    let spec = Spec { args: &["close"], env: &[("GREENSHIM_HUBS", "2")], ..Spec::new(&p) };
+    let r = run(&spec, true);
+    assert!(r.ok(), "{:?}\n{}", r.status, r.stderr);
+    assert_eq!(r.stdout, "close: readers got -1 EBADF, -1 EBADF\nfd reuse: same number\nfd reuse: new reader got \"hello\"\n", "{}", r.stderr);
+}
+
+/// CPU-bound threads get an OS thread each: both hubs compute (per-hub switch counts),
+/// and the results are the native ones.
+#[test]
+fn compute_threads_spread_over_hubs() {
+    let p = hubs_prog("compute");
+    let mut spec = Spec::new(&p);
+    spec.args = &["4"];
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_STATS", "1")];
+    let (_, shim) = compare(&spec);
+    for i in 0..2 {
+        assert!(hub_switches(&shim, i).unwrap_or(0) >= 2, "hub {i} did not run a compute thread:\n{}", shim.stderr);
+    }
+}
+
+#[test]
+fn hubs_is_validated() {
+    let p = hubs_prog("compute");
+    for bad in ["0", "65", "two", "-1"] {
+        let spec = Spec { args: &["1"], env: &[("GREENSHIM_HUBS", bad)], ..Spec::new(&p) };
+        let r = run(&spec, true);
+        assert!(!r.ok(), "GREENSHIM_HUBS={bad} accepted");
+        assert!(r.stderr.contains("GREENSHIM_HUBS") && r.stderr.contains("auto or a number from 1 to 64"), "{}", r.stderr);
+    }
+    // The raw-syscall layer runs on one hub.
+    let spec = Spec { args: &["1"], env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "catch")], ..Spec::new(&p) };
+    let r = run(&spec, true);
+    assert!(!r.ok() && r.stderr.contains("GREENSHIM_HUBS"), "{}", r.stderr);
+}
+
+/// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
+/// thread at a time), as `greenshim doctor` says.
+#[test]
+fn auto_counts_cpus_and_keeps_cpython_on_one_hub() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64);
+    let p = hubs_prog("compute");
+    let spec = Spec { args: &["4"], env: &[("GREENSHIM_HUBS", "auto"), ("GREENSHIM_STATS", "1")], ..Spec::new(&p) };
+    let r = run(&spec, true);
+    assert!(r.ok(), "{}", r.stderr);
+    let hubs = (0..64).filter(|&i| hub_switches(&r, i).is_some()).count();
+    assert_eq!(hubs.max(1), cpus, "auto should run one hub per CPU:\n{}", r.stderr);
+    let py = python();
+    let script = root().join("c-tests/py/sleep100.py");
+    let spec = Spec { interpreter: Some(&py), env: &[("GREENSHIM_HUBS", "auto"), ("GREENSHIM_STATS", "1")], ..Spec::new(&script) };
+    let r = run(&spec, true);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(hub_switches(&r, 1).is_none(), "CPython should get one hub under auto:\n{}", r.stderr);
+}
+
+/// Signals with threads on two hubs: `pthread_kill` of main from the other hub and a
+/// process-directed `kill` both end main's blocked read with EINTR; `pthread_kill` of a
+/// worker ends its read and leaves main's sleep alone — as natively.
+#[test]
+fn signals_across_hubs() {
+    let p = hubs_prog("signals");
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2")], ..Spec::new(&p) };
+    compare(&spec);
+}
