@@ -100,3 +100,13 @@ fn signals_across_hubs() {
     let spec = Spec { env: &[("GREENSHIM_HUBS", "2")], ..Spec::new(&p) };
     compare(&spec);
 }
+
+/// `exec` from a thread on the second hub while main and another thread block: the new
+/// program replaces the process, as natively.
+#[test]
+fn exec_from_a_thread_on_the_second_hub() {
+    let p = hubs_prog("exec_thread");
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2")], ..Spec::new(&p) };
+    let (_, shim) = compare(&spec);
+    assert_eq!(shim.stdout, "before exec\nexec from a thread: ok\n");
+}

@@ -77,9 +77,12 @@ static void *writer(void *arg) {
 static void round_trip(const char *what, void *close) {
     pthread_t t[3];
     atomic_store(&step, 0);
+    /* The writer first: natively, creating a thread needs the loader's TLS lock, which
+     * a dlopen that waits for the blocked walk holds (glibc 2.36), so a writer created
+     * after the opener started could never be created. */
+    CHECK(pthread_create(&t[2], 0, writer, 0) == 0, "create");
     CHECK(pthread_create(&t[0], 0, walker, 0) == 0, "create");
     CHECK(pthread_create(&t[1], 0, opener, close) == 0, "create");
-    CHECK(pthread_create(&t[2], 0, writer, 0) == 0, "create");
     for (int i = 0; i < 3; i++) pthread_join(t[i], 0);
     printf("%s returned after the blocked walk ended: %s (walk saw %s objects)\n", what,
            loader_end_step > walk_end_step ? "yes" : "no", walk_objects >= 3 ? "all" : "too few");

@@ -84,6 +84,9 @@ pub struct Hub {
     /// Green threads placed on this hub and not yet exited (another hub's spawn adds to
     /// it, so atomic).
     pub live: AtomicUsize,
+    /// In (or about to enter) a blocking epoll wait: only then does a remote wake need
+    /// the eventfd (see `remote_push`).
+    sleeping: core::sync::atomic::AtomicBool,
     /// A thread of this hub called vfork and its child may run on this hub's thread
     /// pointer (see `vfork_mark`).
     vfork: core::sync::atomic::AtomicBool,
@@ -457,6 +460,7 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
         vfork: core::sync::atomic::AtomicBool::new(false),
+        sleeping: core::sync::atomic::AtomicBool::new(false),
         handler_depth: AtomicUsize::new(0),
         handler_frames: core::cell::UnsafeCell::new([(0, 0); MAX_HANDLERS]),
         root_exited: false,
@@ -1043,7 +1047,13 @@ unsafe fn remote_push(h: *mut Hub, g: *mut Green) {
         if (*h).idle.load(Ordering::Relaxed) && (*h).idle.swap(false, Ordering::AcqRel) {
             IDLE_HUBS.fetch_sub(1, Ordering::AcqRel);
         }
-        notify(h);
+        // A hub that is not asleep in epoll looks at its list before it sleeps (it
+        // raises `sleeping` first, then looks: with both sides SeqCst one of the two
+        // sees the other), so only a sleeping hub needs the eventfd's write.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        if (*h).sleeping.load(Ordering::SeqCst) {
+            notify(h);
+        }
     }
 }
 
@@ -1236,12 +1246,23 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
             }
         }
         (*h).stats.epoll_waits += 1;
-        let idle = timeout != Some(0);
+        let mut idle = timeout != Some(0);
+        if idle && NHUBS.load(Ordering::Relaxed) > 1 && spin_for_remote(h) {
+            // Another hub's wake came while spinning: no sleep (and no eventfd).
+            timeout = Some(0);
+            idle = false;
+        }
         if idle {
             crate::hog::idle((*h).index, true);
+            (*h).sleeping.store(true, Ordering::SeqCst);
+            core::sync::atomic::fence(Ordering::SeqCst);
+            if !(*h).remote.load(Ordering::SeqCst).is_null() {
+                timeout = Some(0);
+            }
         }
         let n = (*h).reactor.wait(timeout);
         if idle {
+            (*h).sleeping.store(false, Ordering::Relaxed);
             crate::hog::idle((*h).index, false);
         }
         if (*h).idle.load(Ordering::Relaxed) && (*h).idle.swap(false, Ordering::AcqRel) {
@@ -1267,6 +1288,32 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
         fire_timers(h, now);
         finish_async_wakes(h);
         deliver_signals(h);
+    }
+}
+
+/// How long an idle hub watches its remote list before it sleeps in epoll, when other
+/// hubs run: a wake from another hub then costs no eventfd write and no sleep and
+/// wake-up of this OS thread (the hand-offs of a condvar or a join between hubs).
+const SPIN_NS: u64 = 30_000;
+
+/// Spins up to SPIN_NS for a remote wake; true if one came.
+#[cold]
+unsafe fn spin_for_remote(h: *mut Hub) -> bool {
+    let start = sys::now_ns();
+    loop {
+        for _ in 0..16 {
+            // SAFETY: h is this thread's hub.
+            if unsafe { !(*h).remote.load(Ordering::Acquire).is_null() } {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        // Let the kernel run whatever else is runnable here (on a busy machine the
+        // other hub's thread itself, which is what this one waits for).
+        sys::raw::sched_yield();
+        if sys::now_ns().saturating_sub(start) >= SPIN_NS {
+            return false;
+        }
     }
 }
 
