@@ -62,5 +62,9 @@ fn greenshim_init() {
 extern "C" fn atfork_child() {
     // SAFETY: in the child, on the forking thread, before the program runs again.
     unsafe { hub::after_fork_child() };
+    // Locks of state the hubs share, which another hub's thread may have held.
+    crate::hooks::resolv::after_fork_child();
+    crate::hooks::stdio::printf::after_fork_child();
+    crate::sync::foreign::after_fork_child();
     crate::raw::after_fork_child();
 }

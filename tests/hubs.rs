@@ -90,3 +90,13 @@ fn auto_counts_cpus_and_keeps_cpython_on_one_hub() {
     assert!(r.ok(), "{}", r.stderr);
     assert!(hub_switches(&r, 1).is_none(), "CPython should get one hub under auto:\n{}", r.stderr);
 }
+
+/// Signals with threads on two hubs: `pthread_kill` of main from the other hub and a
+/// process-directed `kill` both end main's blocked read with EINTR; `pthread_kill` of a
+/// worker ends its read and leaves main's sleep alone — as natively.
+#[test]
+fn signals_across_hubs() {
+    let p = hubs_prog("signals");
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2")], ..Spec::new(&p) };
+    compare(&spec);
+}

@@ -49,7 +49,10 @@ fn py_threading_http_server() {
 #[test]
 fn py_gevent_classics() {
     let (_, shim) = check("gevent_classics");
-    assert!(shim.stderr.contains("ORDER foo:running bar:running foo:again bar:back"), "{}", shim.stderr);
+    // gevent's order is one hub's FIFO order (with several, threads run side by side).
+    if hubs() == 1 {
+        assert!(shim.stderr.contains("ORDER foo:running bar:running foo:again bar:back"), "{}", shim.stderr);
+    }
     assert!(shim.metric("wall_ms") < 2500);
 }
 
@@ -71,5 +74,5 @@ fn py_tty_read_does_not_freeze_others() {
 #[test]
 fn py_proc_file_reads_stay_on_one_os_thread() {
     let (_, shim) = check("proc_reads");
-    assert_eq!(shim.metric("os_threads_max"), 1, "{}", shim.stderr);
+    assert!(shim.metric("os_threads_max") <= hubs(), "no offload thread expected:\n{}", shim.stderr);
 }

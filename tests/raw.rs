@@ -20,7 +20,7 @@ fn raw(name: &str) -> std::path::PathBuf {
 fn catch_parks_raw_blocking_calls_and_keeps_results_exact() {
     let p = raw("raw_calls");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert!(shim.metric("ticks_during_read") >= 20, "the ticker stalled during the raw read:\n{}", shim.stderr);
@@ -34,7 +34,7 @@ fn report_lists_raw_blocking_calls_by_call_site() {
     let p = raw("raw_calls");
     let mut spec = Spec::new(&p);
     spec.args = &["nowait"];
-    spec.env = &[("GREENSHIM_RAW", "report")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let lines: Vec<&str> = shim.stderr.lines().filter(|l| l.starts_with("greenshim raw:")).collect();
@@ -61,7 +61,7 @@ fn programs_own_sigsys_action_is_kept() {
     let p = raw("own_sigsys");
     for mode in ["catch", "report"] {
         let mut spec = Spec::new(&p);
-        let env = [("GREENSHIM_RAW", mode)];
+        let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", mode)];
         spec.env = &env;
         spec.timeout = Duration::from_secs(30);
         compare(&spec);
@@ -76,7 +76,7 @@ fn cpython_threads_under_catch() {
     let py = python();
     let mut spec = Spec::new(&script);
     spec.interpreter = Some(&py);
-    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
@@ -89,7 +89,7 @@ fn cpython_threads_under_catch() {
 fn resolver_internals_and_libc_locks_under_catch() {
     let p = c_program("io", "res_query");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
@@ -103,7 +103,7 @@ fn resolver_internals_and_libc_locks_under_catch() {
 fn preemption_keeps_a_ticker_running_beside_a_computation() {
     let p = raw("preempt");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let gap = shim.metric("worst_gap_ms");
@@ -118,7 +118,7 @@ fn preemption_lets_cpython_hand_the_gil_over() {
     let py = python();
     let mut spec = Spec::new(&script);
     spec.interpreter = Some(&py);
-    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
@@ -133,7 +133,7 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
         c.args(["-m", "test", "test_threading", "-m", "test_can_interrupt_tight_loops"]);
         c.env_remove("LD_PRELOAD");
         if shim {
-            c.env("LD_PRELOAD", lib()).env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
+            c.env("LD_PRELOAD", lib()).env("GREENSHIM_HUBS", "1").env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
         }
         let o = c.output().expect("python");
         let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
@@ -151,12 +151,12 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
 fn preempt_is_validated() {
     let p = raw("preempt");
     for (env, ok) in [
-        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
-        (vec![("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
-        (vec![("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
-        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
-        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
-        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
+        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
+        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
+        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
+        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
     ] {
         let mut c = std::process::Command::new(&p);
         c.env("LD_PRELOAD", lib()).env_remove("GREENSHIM_TLS");

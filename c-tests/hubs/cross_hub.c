@@ -17,6 +17,9 @@
  *          read): both readers get -1 EBADF.
  *   fork: the first thread created (on the other hub) forks; the child makes a
  *          thread, joins it and exits 7.
+ *   vfork: two threads (one per hub) vfork 100 times each at once; every child closes
+ *          the parent's pipe ends and execs /bin/true; the parent's pipe still works
+ *          after each (a child's close must not reach the parent's fd state).
  * metrics: os_threads_max, wall_ms.
  */
 #undef _GNU_SOURCE
@@ -178,6 +181,32 @@ static void *forker(void *arg) {
     return NULL;
 }
 
+static void *vforker(void *arg) {
+    (void)arg;
+    int p[2];
+    CHECK(pipe(p) == 0, "pipe");
+    int ok = 0;
+    for (int i = 0; i < 100; i++) {
+        pid_t pid = vfork();
+        if (pid == 0) {
+            /* Widen the window in which the other hub's thread may vfork too, as a
+             * child that closes every inherited fd does (CPython's subprocess). */
+            for (int k = 0; k < 300; k++) close(-1);
+            close(p[0]);
+            close(p[1]);
+            execl("/bin/true", "true", (char *)NULL);
+            _exit(127);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        char c = 'x';
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && write(p[1], &c, 1) == 1 && read(p[0], &c, 1) == 1) ok++;
+    }
+    close(p[0]);
+    close(p[1]);
+    return (void *)(long)ok;
+}
+
 int main(int argc, char **argv) {
     long long t0 = now_ms();
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -214,6 +243,13 @@ int main(int argc, char **argv) {
     printf("rwlock+barrier: value %ld, torn reads %ld\n", shared_val, bad_reads);
 
     wake_part(0);
+
+    void *ra, *rb;
+    pthread_create(&a, NULL, vforker, NULL);
+    pthread_create(&b, NULL, vforker, NULL);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    printf("vfork: %ld + %ld children, pipes intact\n", (long)ra, (long)rb);
     metric("os_threads_max", os_max);
     metric("wall_ms", now_ms() - t0);
     return 0;

@@ -32,7 +32,7 @@ extern "C" fn vfork_fallback() -> libc::pid_t {
 /// cannot have a stack frame of its own — the child returns from vfork first and
 /// reuses the stack below the caller, which would clobber a wrapper's frame before the
 /// parent returns through it — so it is a naked jump to glibc's vfork. Before jumping
-/// it raises `hub::VFORK_PENDING`: hooks the child calls then see a foreign pid and pass
+/// it marks the calling thread's hub (`hub::vfork_mark`): hooks the child calls then see a foreign pid and pass
 /// straight through (touching nothing the parent owns), and the parent's first hook
 /// after the child execs clears the flag. (CPython's subprocess spawns with vfork.)
 #[unsafe(naked)]
@@ -42,12 +42,17 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
         "mov rax, qword ptr [rip + {real}]",
         "test rax, rax",
         "jz 2f",
-        "mov byte ptr [rip + {flag}], 1",
+        // Mark the calling thread's hub (a call that returns before the vfork: its
+        // frame is gone by then; rsp is 8 mod 16 here, so realign around the call).
+        "sub rsp, 8",
+        "call {mark}",
+        "add rsp, 8",
+        "mov rax, qword ptr [rip + {real}]",
         "jmp rax",
         "2:",
         "jmp {fallback}",
         real = sym REAL_VFORK,
-        flag = sym hub::VFORK_PENDING,
+        mark = sym hub::vfork_mark,
         fallback = sym vfork_fallback,
     )
 }

@@ -20,7 +20,6 @@ use crate::green::Reason;
 use crate::offload;
 use crate::sync::parking_lot;
 use crate::sys;
-use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_uchar, c_void};
 use crate::sys::real::Lazy;
 
@@ -46,11 +45,13 @@ type QueryDomainFn = unsafe extern "C" fn(*mut c_void, *const c_char, *const c_c
 type SendFn = unsafe extern "C" fn(*mut c_void, *const c_uchar, c_int, *mut c_uchar, c_int) -> c_int;
 type InitFn = unsafe extern "C" fn() -> c_int;
 
-/// States with a call in progress (hub thread only).
-struct Busy(UnsafeCell<Vec<usize>>);
-// SAFETY: only touched from the hub's OS thread (hooks run there; pool threads never).
-unsafe impl Sync for Busy {}
-static BUSY: Busy = Busy(UnsafeCell::new(Vec::new()));
+/// States with a call in progress (hub threads only; pool threads never).
+static BUSY: crate::sys::Shared<Vec<usize>> = crate::sys::Shared::new(Vec::new());
+
+/// In a fork's child.
+pub fn after_fork_child() {
+    BUSY.after_fork_child();
+}
 
 /// Park key for a state: odd, so it never equals a pthread object's (aligned) address.
 fn key(statp: *mut c_void) -> usize {
@@ -61,22 +62,23 @@ fn key(statp: *mut c_void) -> usize {
 fn acquire(statp: *mut c_void) {
     let s = statp as usize;
     loop {
-        // SAFETY: hub thread only.
-        let busy = unsafe { &mut *BUSY.0.get() };
-        if !busy.contains(&s) {
-            busy.push(s);
+        let took = BUSY.with(|busy| {
+            let free = !busy.contains(&s);
+            if free {
+                busy.push(s);
+            }
+            free
+        });
+        if took {
             return;
         }
-        // SAFETY: as above; validate runs on this thread.
-        let still_busy = || unsafe { (*BUSY.0.get()).contains(&s) };
+        let still_busy = || BUSY.with(|busy| busy.contains(&s));
         parking_lot::park(key(statp), still_busy, || {}, None, Reason::Mutex);
     }
 }
 
 fn release(statp: *mut c_void) {
-    // SAFETY: hub thread only.
-    let busy = unsafe { &mut *BUSY.0.get() };
-    busy.retain(|&b| b != statp as usize);
+    BUSY.with(|busy| busy.retain(|&b| b != statp as usize));
     parking_lot::unpark_one(key(statp));
 }
 

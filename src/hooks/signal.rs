@@ -26,9 +26,19 @@ static PENDING: AtomicU64 = AtomicU64::new(0);
 /// when it moves.
 static COUNT: AtomicU64 = AtomicU64::new(0);
 
+/// Handler runs on hub 0's thread (or a thread of no hub): those that can interrupt
+/// the main thread's wait. Hubs beyond the first take only signals directed at one of
+/// their threads, which must not end main's call.
+static MAIN_COUNT: AtomicU64 = AtomicU64::new(0);
+
 /// Number of handler runs so far.
 pub fn count() -> u64 {
     COUNT.load(Ordering::Acquire)
+}
+
+/// Number of handler runs that count for the main thread (see `MAIN_COUNT`).
+pub fn main_count() -> u64 {
+    MAIN_COUNT.load(Ordering::Acquire)
 }
 
 extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
@@ -54,7 +64,10 @@ extern "C" fn trampoline(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut libc:
         }
         crate::hub::handler_exit(recorded);
     }
-    PENDING.fetch_or(1 << n, Ordering::AcqRel);
+    if !crate::hub::on_extra_hub() {
+        PENDING.fetch_or(1 << n, Ordering::AcqRel);
+        MAIN_COUNT.fetch_add(1, Ordering::AcqRel);
+    }
     COUNT.fetch_add(1, Ordering::AcqRel);
 }
 
@@ -580,7 +593,7 @@ pub fn with_wait_mask<R>(mask: *const libc::sigset_t, f: impl FnOnce() -> R) -> 
             (*g).sigmask = saved;
             return r;
         }
-        let baseline = count();
+        let baseline = main_count();
         // SAFETY: a zeroed sigset_t is a valid out-buffer.
         let mut old: libc::sigset_t = core::mem::zeroed();
         ROOT_MASK_VALID.store(false, Ordering::Relaxed);
@@ -615,19 +628,17 @@ fn root_hub() -> Option<*mut crate::hub::Hub> {
 /// the mask `sigsuspend` waits under. A process-directed signal goes to the main thread
 /// (the hub's OS thread, whose mask is main's), so these wake only for a signal sent to
 /// them with `pthread_kill` that has a handler and that their mask lets through.
-struct Pausers(core::cell::UnsafeCell<Vec<(*mut crate::green::Green, u64, Option<libc::sigset_t>)>>);
-// SAFETY: only touched from the hub's OS thread.
-unsafe impl Sync for Pausers {}
-static PAUSERS: Pausers = Pausers(core::cell::UnsafeCell::new(Vec::new()));
+type Pauser = (*mut crate::green::Green, u64, Option<libc::sigset_t>);
+static PAUSERS: crate::sys::Shared<Vec<Pauser>> = crate::sys::Shared::new(Vec::new());
 
 /// Parks a green thread other than main until `wake_paused` picks it.
 fn park_pauser(h: *mut crate::hub::Hub, mask: Option<libc::sigset_t>) {
     // SAFETY: hub thread; the entry is removed before this frame returns.
     unsafe {
         let (g, generation) = crate::hub::prepare_park(h);
-        (*PAUSERS.0.get()).push((g, generation, mask));
+        PAUSERS.with(|v| v.push((g, generation, mask)));
         crate::hub::park(h, g, generation, None, crate::green::Reason::Signal);
-        (*PAUSERS.0.get()).retain(|p| p.0 != g);
+        PAUSERS.with(|v| v.retain(|p| p.0 != g));
     }
 }
 
@@ -644,9 +655,16 @@ pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_
     };
     // SAFETY: h is this thread's hub; g is a live control block; sets are valid.
     unsafe {
+        let h0 = crate::hub::global();
+        if h != h0 && g == (*h0).root {
+            // The main thread, from another hub: its OS thread takes the signal, as
+            // natively, and hub 0 interrupts its wait.
+            return real::pthread_kill((*h0).tp as libc::pthread_t, sig);
+        }
         let root = (*h).root;
         let target_blocks = !(*g).is_root && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&(*g).sigmask, sig) == 1;
         let before = count();
+        let before_main = main_count();
         let only_main_blocks = g != root && !target_blocks && sig > 0 && (sig as usize) < NSIG && libc::sigismember(&kernel_mask(), sig) == 1;
         let r = if let (true, Some(one)) = (only_main_blocks, one_signal(sig)) {
             // SAFETY: a zeroed sigset_t is a valid out-buffer.
@@ -662,8 +680,8 @@ pub fn send_to_green(g: *mut crate::green::Green, sig: c_int, os: libc::pthread_
         if r != 0 || ran == 0 || g == root {
             return r;
         }
-        crate::hub::signals_seen_elsewhere(h, ran);
-        if (*PAUSERS.0.get()).iter().any(|p| p.0 == g) {
+        crate::hub::signals_seen_elsewhere(h, main_count() - before_main);
+        if PAUSERS.with(|v| v.iter().any(|p| p.0 == g)) {
             // pause/sigsuspend: ends unless sigsuspend's mask blocks the signal.
             wake_paused(g, sig);
         } else if (*g).state == crate::green::State::Parked {
@@ -689,8 +707,7 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
     }
     // SAFETY: hub thread (pthread_kill runs in a green thread of this hub).
     unsafe {
-        let list = &*PAUSERS.0.get();
-        if let Some(&(_, generation, mask)) = list.iter().find(|p| p.0 == g) {
+        if let Some((_, generation, mask)) = PAUSERS.with(|v| v.iter().find(|p| p.0 == g).copied()) {
             if mask.is_some_and(|m| libc::sigismember(&m, sig) == 1) {
                 return;
             }
@@ -719,8 +736,8 @@ pub fn apply_kernel_mask(mask: &libc::sigset_t) {
 
 /// In a forked child only the forking thread exists.
 pub fn after_fork_child() {
-    // SAFETY: single-threaded child, before any other code runs.
-    unsafe { (*PAUSERS.0.get()).clear() };
+    PAUSERS.after_fork_child();
+    PAUSERS.with(|v| v.clear());
 }
 
 /// `pause`: park until a handler runs (main thread) or a signal is sent to this thread
@@ -729,7 +746,7 @@ pub fn after_fork_child() {
 pub unsafe extern "C" fn pause() -> c_int {
     crate::hub::cancel::point(|| {
         match (root_hub(), crate::hub::local()) {
-            (Some(h), _) => park_root_until_signal(h, count()),
+            (Some(h), _) => park_root_until_signal(h, main_count()),
             (None, Some(h)) => park_pauser(h, None),
             // SAFETY: no arguments.
             (None, None) => return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_pause) }) as c_int,
@@ -755,13 +772,13 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
             // SAFETY: the program's own mask.
             return crate::sys::encode(unsafe { crate::sys::sc!(libc::SYS_rt_sigsuspend, mask, 8) }) as c_int;
         };
-        let baseline = count();
+        let baseline = main_count();
         // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
         let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
         ROOT_MASK_VALID.store(false, Ordering::Relaxed);
         // SAFETY: as above.
         unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
-        if count() == baseline {
+        if main_count() == baseline {
             park_root_until_signal(h, baseline);
         }
         // SAFETY: restoring the mask saved above.

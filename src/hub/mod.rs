@@ -84,6 +84,9 @@ pub struct Hub {
     /// Green threads placed on this hub and not yet exited (another hub's spawn adds to
     /// it, so atomic).
     pub live: AtomicUsize,
+    /// A thread of this hub called vfork and its child may run on this hub's thread
+    /// pointer (see `vfork_mark`).
+    vfork: core::sync::atomic::AtomicBool,
     /// Sleeping in the reactor with nothing to run and no timer (several hubs: the
     /// deadlock check needs every hub idle).
     idle: core::sync::atomic::AtomicBool,
@@ -252,6 +255,13 @@ pub fn move_off_other(fd: i32) -> Result<(), sys::Errno> {
     Ok(())
 }
 
+/// Whether the caller runs on the OS thread of a hub beyond the first. No side
+/// effects: safe in any signal handler.
+#[inline]
+pub fn on_extra_hub() -> bool {
+    NHUBS.load(Ordering::Relaxed) > 1 && hub_of_tp(sys::thread_pointer()).is_some_and(|h| h != HUB.load(Ordering::Relaxed))
+}
+
 /// Hubs running now.
 #[inline]
 pub fn hub_count() -> usize {
@@ -283,10 +293,16 @@ fn other_hub_of_tp(tp: usize, n: usize) -> Option<*mut Hub> {
     (1..n.min(MAX_HUBS)).find(|&i| HUB_TPS[i].load(Ordering::Relaxed) == tp).map(|i| HUBS[i].load(Ordering::Acquire))
 }
 
-/// Set by the `vfork` hook just before it jumps to glibc's vfork: until the parent runs
-/// again, hooks called on the hub's thread pointer may be the child's, which shares the
-/// parent's memory and must not touch the hub.
-pub static VFORK_PENDING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Called by the `vfork` hook just before it jumps to glibc's vfork: until the parent
+/// runs again, hooks called on the calling hub's thread pointer may be the child's,
+/// which shares the parent's memory and must not touch the hub (`Hub::vfork`). Other
+/// hubs' threads go on meanwhile, and may vfork too. Async-signal-safe.
+pub extern "C" fn vfork_mark() {
+    if let Some(h) = hub_of_tp(sys::thread_pointer()) {
+        // SAFETY: registered hubs are never freed.
+        unsafe { (*h).vfork.store(true, Ordering::Release) };
+    }
+}
 /// The hub's process id (for telling a vfork child from its parent).
 static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
@@ -322,7 +338,8 @@ pub fn on_hub_thread() -> bool {
 /// A vfork child may be running on the hub's memory (see `hooks::process::vfork`).
 #[inline(always)]
 pub fn vfork_pending() -> bool {
-    VFORK_PENDING.load(Ordering::Relaxed)
+    // SAFETY: registered hubs are never freed.
+    hub_of_tp(sys::thread_pointer()).is_some_and(|h| unsafe { (*h).vfork.load(Ordering::Relaxed) })
 }
 
 /// The hub for identity questions (which green thread is running: `pthread_self`,
@@ -330,7 +347,8 @@ pub fn vfork_pending() -> bool {
 #[inline(always)]
 pub fn local_identity() -> Option<*mut Hub> {
     let h = hub_of_tp(sys::thread_pointer())?;
-    if VFORK_PENDING.load(Ordering::Relaxed) && !vfork_parent() {
+    // SAFETY: registered hubs are never freed.
+    if unsafe { (*h).vfork.load(Ordering::Relaxed) } && !vfork_parent(h) {
         return None;
     }
     Some(h)
@@ -403,11 +421,12 @@ fn in_handler(h: *mut Hub) -> bool {
 
 /// After a vfork: true (and the flag cleared) in the parent, false in the child.
 #[cold]
-fn vfork_parent() -> bool {
+fn vfork_parent(h: *mut Hub) -> bool {
     // SAFETY: no arguments.
     let pid = unsafe { sys::sc!(libc::SYS_getpid) }.unwrap_or(0) as i32;
     if pid == HUB_PID.load(Ordering::Relaxed) {
-        VFORK_PENDING.store(false, Ordering::Relaxed);
+        // SAFETY: registered hubs are never freed.
+        unsafe { (*h).vfork.store(false, Ordering::Relaxed) };
         true
     } else {
         false
@@ -437,6 +456,7 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         free: Vec::new(),
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
+        vfork: core::sync::atomic::AtomicBool::new(false),
         handler_depth: AtomicUsize::new(0),
         handler_frames: core::cell::UnsafeCell::new([(0, 0); MAX_HANDLERS]),
         root_exited: false,
@@ -810,7 +830,7 @@ pub unsafe fn park(h: *mut Hub, g: *mut Green, generation: u64, deadline: Option
         }
         if (*g).is_root {
             crate::hooks::signal::clear_pending();
-            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::count);
+            (*h).root_signals_seen = (*h).signal_baseline.take().unwrap_or_else(crate::hooks::signal::main_count);
         }
         (*g).state = State::Parked;
         (*g).reason = reason;
@@ -860,6 +880,11 @@ pub unsafe fn yield_now(h: *mut Hub) {
             }
             poll(h, Some(0));
             if (*h).ready.is_empty() {
+                if NHUBS.load(Ordering::Relaxed) > 1 {
+                    // Nothing else here, but another hub's thread may be what this one
+                    // waits for: give the CPU up as a native sched_yield does.
+                    sys::raw::sched_yield();
+                }
                 return;
             }
         }
@@ -1281,7 +1306,7 @@ unsafe fn deliver_signals(h: *mut Hub) {
     // SAFETY: hub thread; the root's fields are only written on this thread.
     unsafe {
         let root = (*h).root;
-        if !(*h).program_root || (*root).state != State::Parked || crate::hooks::signal::count() == (*h).root_signals_seen {
+        if !(*h).program_root || (*root).state != State::Parked || crate::hooks::signal::main_count() == (*h).root_signals_seen {
             return;
         }
         let all_restart = crate::hooks::signal::take_pending().unwrap_or(true);
@@ -1395,7 +1420,7 @@ pub unsafe fn after_fork_child() {
         debug::set_hub_tid(sys::gettid());
         crate::hog::set_live(0, (*h).live.load(Ordering::Relaxed));
         crate::hog::after_fork_child();
-        VFORK_PENDING.store(false, Ordering::Relaxed);
+        (*h).vfork.store(false, Ordering::Relaxed);
         crate::fd::table::after_fork_child();
         crate::sync::parking_lot::after_fork_child();
         crate::sync::deferred::after_fork_child();

@@ -23,7 +23,6 @@ use crate::green::Reason;
 use crate::hub;
 use crate::sync::parking_lot;
 use crate::sys::{self, real};
-use core::cell::UnsafeCell;
 use libc::{pthread_mutex_t, pthread_rwlock_t, timespec};
 
 const BACKOFF_MIN_NS: u64 = 50_000;
@@ -34,26 +33,24 @@ const ROBUST: i32 = 16;
 const PI_PP: i32 = 32 | 64;
 
 /// (mutex address, green thread holding it) for foreign mutexes held on the hub.
-struct Owners(UnsafeCell<Vec<(usize, usize)>>);
-// SAFETY: only the hub's OS thread touches it (every caller checked `hub::local()`).
-unsafe impl Sync for Owners {}
-static OWNERS: Owners = Owners(UnsafeCell::new(Vec::new()));
+static OWNERS: crate::sys::Shared<Vec<(usize, usize)>> = crate::sys::Shared::new(Vec::new());
 
-fn owners() -> &'static mut Vec<(usize, usize)> {
-    // SAFETY: hub thread only (see Owners); no reference outlives a call below.
-    unsafe { &mut *OWNERS.0.get() }
+/// In a fork's child.
+pub fn after_fork_child() {
+    OWNERS.after_fork_child();
 }
 
 fn owner_of(m: *mut pthread_mutex_t) -> Option<usize> {
-    owners().iter().find(|(a, _)| *a == m as usize).map(|(_, g)| *g)
+    OWNERS.with(|v| v.iter().find(|(a, _)| *a == m as usize).map(|(_, g)| *g))
 }
 
 fn set_owner(m: *mut pthread_mutex_t, g: Option<usize>) {
-    let v = owners();
-    v.retain(|(a, _)| *a != m as usize);
-    if let Some(g) = g {
-        v.push((m as usize, g));
-    }
+    OWNERS.with(|v| {
+        v.retain(|(a, _)| *a != m as usize);
+        if let Some(g) = g {
+            v.push((m as usize, g));
+        }
+    })
 }
 
 fn me(h: *mut hub::Hub) -> usize {

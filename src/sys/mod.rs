@@ -196,3 +196,35 @@ fn cgroup_cpu_quota() -> Option<usize> {
     let p = std::fs::read_to_string("/sys/fs/cgroup/cpu/cpu.cfs_period_us").ok()?.trim().parse::<i64>().ok()?;
     quota(q, p)
 }
+
+/// State shared by every hub's thread: a value behind a spin lock, reached only through
+/// [`Shared::with`] (never held across a park, never taken in a signal handler).
+pub struct Shared<T> {
+    lock: SpinLock,
+    v: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the value is only reached under the lock; the shim keeps only plain data and
+// pointers to memory it never frees in it.
+unsafe impl<T> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    pub const fn new(v: T) -> Self {
+        Shared { lock: SpinLock::new(), v: core::cell::UnsafeCell::new(v) }
+    }
+
+    /// Runs `f` on the value under the lock.
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        self.lock.lock();
+        // SAFETY: under the lock; the reference does not escape `f`.
+        let r = f(unsafe { &mut *self.v.get() });
+        self.lock.unlock();
+        r
+    }
+
+    /// In a fork's child: the holder (another thread) does not exist there.
+    pub fn after_fork_child(&self) {
+        self.lock.force_unlock();
+    }
+}

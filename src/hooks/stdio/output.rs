@@ -115,21 +115,22 @@ struct Busy {
     waiters: u32,
 }
 
-/// The busy FILEs, in 64 small lists by address. Touched only on the hub's thread
-/// (every user holds a `Plan::Green`), never from a signal handler (the hub is not
-/// `local()` there).
+/// The busy FILEs, in 64 small lists by address. Touched only on hub threads (every
+/// user holds a `Plan::Green`), under `BUSY_LOCK` (several hubs), never from a signal
+/// handler (the hub is not `local()` there).
 struct BusyTable(UnsafeCell<[Vec<Busy>; 64]>);
-// SAFETY: only the hub's OS thread touches the table (see above).
+// SAFETY: only touched under BUSY_LOCK (see above).
 unsafe impl Sync for BusyTable {}
+static BUSY_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
 
 static BUSY: BusyTable = BusyTable(UnsafeCell::new([const { Vec::new() }; 64]));
 /// How many FILEs have an entry: the fast paths read only this (0 nearly always).
 static BUSY_COUNT: AtomicU32 = AtomicU32::new(0);
 
-/// The entry for `fp` in its list, if any.
+/// The entry for `fp` in its list, if any. The caller holds BUSY_LOCK.
 fn busy_find(fp: usize) -> Option<&'static mut Busy> {
-    // SAFETY: hub thread only (module invariant); no reference into the table is kept
-    // across a park or a push.
+    // SAFETY: under BUSY_LOCK (module invariant); no reference into the table is kept
+    // past the lock, a park or a push.
     let list = unsafe { &mut (*BUSY.0.get())[(fp >> 4) & 63] };
     list.iter_mut().find(|b| b.fp == fp)
 }
@@ -145,6 +146,7 @@ static ATFORK: AtomicBool = AtomicBool::new(false);
 /// In a fork child only the forking thread exists: no other green thread holds a FILE
 /// (glibc likewise resets every FILE lock in the child).
 extern "C" fn busy_reset_in_child() {
+    BUSY_LOCK.force_unlock();
     // SAFETY: the child has one thread, running this handler.
     unsafe {
         for list in (*BUSY.0.get()).iter_mut() {
@@ -164,25 +166,36 @@ fn busy_enter(h: *mut Hub, fp: *mut FILE) {
     let me = unsafe { hub::current(h) };
     let key = fp as usize;
     loop {
+        BUSY_LOCK.lock();
         match busy_find(key) {
             None => {
                 // SAFETY: as in busy_find.
                 unsafe { (*BUSY.0.get())[(key >> 4) & 63].push(Busy { fp: key, owner: me, depth: 1, waiters: 0 }) };
                 BUSY_COUNT.fetch_add(1, Ordering::Relaxed);
+                BUSY_LOCK.unlock();
                 return;
             }
             Some(b) if b.owner.is_null() || b.owner == me => {
                 b.owner = me;
                 b.depth += 1;
+                BUSY_LOCK.unlock();
                 return;
             }
             Some(b) => b.waiters += 1,
         }
-        let still_busy = || busy_find(key).is_some_and(|b| !b.owner.is_null() && b.owner != me);
+        BUSY_LOCK.unlock();
+        let still_busy = || {
+            BUSY_LOCK.lock();
+            let busy = busy_find(key).is_some_and(|b| !b.owner.is_null() && b.owner != me);
+            BUSY_LOCK.unlock();
+            busy
+        };
         parking_lot::park(busy_key(fp), still_busy, || {}, None, Reason::Mutex);
+        BUSY_LOCK.lock();
         if let Some(b) = busy_find(key) {
             b.waiters -= 1;
         }
+        BUSY_LOCK.unlock();
     }
 }
 
@@ -221,8 +234,10 @@ pub(in crate::hooks) unsafe fn glibc_call<R>(fp: *mut FILE, f: impl FnOnce() -> 
 /// # Safety
 /// `fp` is null or a live FILE.
 pub(in crate::hooks) unsafe fn glibc_call_as<R>(fp: *mut FILE, wait: bool, f: impl FnOnce() -> R) -> R {
-    // SAFETY: fp is live (checked for null).
-    if !fp.is_null() && unsafe { *field::<c_int>(fp, OFF_FILENO) } < 0 {
+    // SAFETY: fp is live (checked for null). With several hubs every stream is held
+    // across glibc's call: glibc's own lock would make a thread on another hub wait on
+    // its OS thread for a holder that may be parked.
+    if !fp.is_null() && (hub::hub_count() > 1 || unsafe { *field::<c_int>(fp, OFF_FILENO) } < 0) {
         if let Some(h) = hub::local() {
             busy_enter(h, fp);
             let r = f();
@@ -240,13 +255,19 @@ pub(in crate::hooks) unsafe fn glibc_call_as<R>(fp: *mut FILE, wait: bool, f: im
 /// Ends one [`busy_enter`]; the last one hands the FILE to the next waiter, if any.
 fn busy_leave(fp: *mut FILE) {
     let key = fp as usize;
-    let Some(b) = busy_find(key) else { return };
+    BUSY_LOCK.lock();
+    let Some(b) = busy_find(key) else {
+        BUSY_LOCK.unlock();
+        return;
+    };
     b.depth -= 1;
     if b.depth > 0 {
+        BUSY_LOCK.unlock();
         return;
     }
     if b.waiters > 0 {
         b.owner = core::ptr::null_mut();
+        BUSY_LOCK.unlock();
         parking_lot::unpark_one(busy_key(fp));
         return;
     }
@@ -256,6 +277,7 @@ fn busy_leave(fp: *mut FILE) {
         list.swap_remove(i);
         BUSY_COUNT.fetch_sub(1, Ordering::Relaxed);
     }
+    BUSY_LOCK.unlock();
 }
 
 // ---------------------------------------------------------------------------------
@@ -295,6 +317,8 @@ pub(super) unsafe fn fits(fp: *mut FILE, n: usize) -> bool {
     unsafe {
         !fp.is_null()
             && BUSY_COUNT.load(Ordering::Relaxed) == 0
+            // Several hubs: another hub may be copying into the same buffer.
+            && hub::hub_count() <= 1
             && flags(fp) & (IO_CURRENTLY_PUTTING | IO_LINE_BUF | IO_UNBUFFERED) == IO_CURRENTLY_PUTTING
             && !ptr(fp, OFF_WRITE_BASE).is_null()
             && ptr(fp, OFF_WRITE_END) >= ptr(fp, OFF_WRITE_PTR)
@@ -332,7 +356,7 @@ pub(super) unsafe fn copy_in(fp: *mut FILE, p: *const u8, n: usize, unlocked: bo
 #[inline(always)]
 unsafe fn char_fits(fp: *mut FILE) -> bool {
     // SAFETY: fp is the program's FILE (null checked).
-    unsafe { !fp.is_null() && BUSY_COUNT.load(Ordering::Relaxed) == 0 && ptr(fp, OFF_WRITE_PTR) < ptr(fp, OFF_WRITE_END) }
+    unsafe { !fp.is_null() && BUSY_COUNT.load(Ordering::Relaxed) == 0 && hub::hub_count() <= 1 && ptr(fp, OFF_WRITE_PTR) < ptr(fp, OFF_WRITE_END) }
 }
 
 // ---------------------------------------------------------------------------------
@@ -1050,7 +1074,10 @@ pub unsafe extern "C" fn ftrylockfile(fp: *mut FILE) -> c_int {
     if let Some(h) = hub::local() {
         // SAFETY: h is this thread's hub.
         let me = unsafe { hub::current(h) };
-        if busy_find(fp as usize).is_some_and(|b| !b.owner.is_null() && b.owner != me) {
+        BUSY_LOCK.lock();
+        let held = busy_find(fp as usize).is_some_and(|b| !b.owner.is_null() && b.owner != me);
+        BUSY_LOCK.unlock();
+        if held {
             return 1;
         }
         // SAFETY: the program's FILE.

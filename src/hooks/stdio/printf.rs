@@ -28,7 +28,6 @@ use crate::fd::io::{self as fio, Plan};
 use crate::fd::table::FdEntry;
 use crate::hub::Hub;
 use crate::sys::real::Lazy;
-use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::FILE;
@@ -226,21 +225,26 @@ unsafe extern "C" fn cookie_write(cookie: *mut c_void, p: *const c_char, n: usiz
 
 /// Idle formatters. Hub thread only (every user holds a `Plan::Green`).
 /// A list linked through `Formatter::next`.
-struct Pool(UnsafeCell<*mut Formatter>);
-// SAFETY: only the hub's OS thread touches it.
-unsafe impl Sync for Pool {}
-static POOL: Pool = Pool(UnsafeCell::new(core::ptr::null_mut()));
+static POOL: crate::sys::Shared<*mut Formatter> = crate::sys::Shared::new(core::ptr::null_mut());
+
+/// In a fork's child.
+pub fn after_fork_child() {
+    POOL.after_fork_child();
+}
 
 /// An idle formatter aimed at `sink`, or None if none can be made (out of memory).
 fn take(sink: Sink) -> Option<*mut Formatter> {
-    // SAFETY: hub thread only; pooled formatters live forever.
-    let head = unsafe { *POOL.0.get() };
+    // Pooled formatters live forever; the list is shared by the hubs.
+    let head = POOL.with(|p| {
+        let head = *p;
+        if !head.is_null() {
+            // SAFETY: head is a pooled formatter.
+            *p = unsafe { (*head).next };
+        }
+        head
+    });
     let f = match head.is_null() {
-        // SAFETY: as above.
-        false => unsafe {
-            *POOL.0.get() = (*head).next;
-            head
-        },
+        false => head,
         true => {
             // SAFETY: plain allocation (malloc is not hooked).
             let own = unsafe { libc::malloc(FORMAT_BUF) } as *mut u8;
@@ -296,8 +300,10 @@ unsafe fn give(f: *mut Formatter) {
         // must find nothing to write (its buffer is a user buffer: never freed).
         let cf = (*f).cf;
         *field::<*mut u8>(cf, OFF_WRITE_BASE) = *field::<*mut u8>(cf, OFF_WRITE_PTR);
-        (*f).next = *POOL.0.get();
-        *POOL.0.get() = f;
+        POOL.with(|p| {
+            (*f).next = *p;
+            *p = f;
+        });
     }
 }
 
