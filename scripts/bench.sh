@@ -7,7 +7,8 @@
 #
 # Other knobs (see scripts/bench/bench.py): BENCH_REPS, BENCH_SCALE_REPS,
 # BENCH_SERVER_REPS, BENCH_DURATION (wrk seconds), BENCH_CONNS (e.g. 10,100),
-# BENCH_ONLY (create,switch,fast,scale,server,tls or c_http,py_http,tcp,flask),
+# BENCH_ONLY (create,switch,fast,scale,server,tls,hubs or c_http,py_http,tcp,flask;
+# hubs alone rewrites only section 7 of bench/results.md),
 # BENCH_INSTALL=0 (never pip/apt-get install anything), BENCH_BASELINE (a git rev of an
 # earlier greenshim measured beside this one; default from bench/BASELINE; none to skip).
 #
@@ -67,7 +68,7 @@ say "ulimit -n = $(ulimit -n)"
 
 # ---- C programs ---------------------------------------------------------------------
 CC=${CC:-cc}
-for prog in micro thread_server epoll_server file_server; do
+for prog in micro thread_server epoll_server file_server compute; do
     if ! "$CC" -O2 -Wall -Wextra -pthread -o "$BUILD/$prog" "scripts/bench/$prog.c"; then
         say "failed to compile scripts/bench/$prog.c"
         exit 1
@@ -127,11 +128,30 @@ fi
 
 command -v taskset >/dev/null || say "taskset missing: servers and wrk will not be pinned"
 
+# ---- xz (section 7, several hubs: xz -T2) ------------------------------------------------
+if ! command -v xz >/dev/null && [[ "$(id -u)" == 0 && "$INSTALL" != 0 ]]; then
+    say "xz missing: apt-get install -y xz-utils"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 300 apt-get install -y -qq xz-utils >/dev/null 2>&1 \
+        || { timeout 300 apt-get update -qq >/dev/null 2>&1 && timeout 300 apt-get install -y -qq xz-utils >/dev/null 2>&1; } \
+        || true
+fi
+command -v xz >/dev/null || say "xz not available: the xz -T2 row of section 7 is skipped"
+
 # ---- the baseline: an earlier greenshim, measured in the same run -------------------------
 # bench/BASELINE names the release the hot paths are judged against ("no slower than
 # before"); BENCH_BASELINE=<git rev> overrides it, BENCH_BASELINE=none skips it. The rev is
 # exported with `git archive` into build/bench-baseline/ and built there once.
 BASE_REV=${BENCH_BASELINE:-$(sed -n 's/^rev: *//p' bench/BASELINE 2>/dev/null | head -1)}
+# Only the micro cases and the static-file server measure it: BENCH_ONLY without them
+# (e.g. hubs) builds no baseline.
+if [[ -n "${BENCH_ONLY:-}" && -z "${BENCH_BASELINE:-}" ]]; then
+    needs_base=none
+    for g in ${BENCH_ONLY//,/ }; do
+        case $g in create | switch | fast | server | file) needs_base="$BASE_REV" ;; esac
+    done
+    BASE_REV=$needs_base
+fi
 BASE_LIB=""
 if [[ -n "$BASE_REV" && "$BASE_REV" != none ]]; then
     if full=$(git rev-parse --verify --quiet "$BASE_REV^{commit}"); then

@@ -13,8 +13,9 @@ venv and wrk, raises `ulimit -n`, and passes everything here through the environ
   BENCH_LOGS       directory for server logs and raw JSON (build/bench/)
   BENCH_QUICK=1    1 repetition, smaller N, fewer/shorter server runs
   BENCH_REPS, BENCH_SERVER_REPS, BENCH_DURATION, BENCH_CONNS (comma list),
-  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server,tls
-                   (or server case ids c_http,py_http,tcp,flask)
+  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server,tls,hubs
+                   (or server case ids c_http,py_http,tcp,flask); hubs alone rewrites
+                   only its own part of results.md
 
 Every variant of a case runs once per repetition, in turn (native, native on 1 CPU,
 greenshim, reference, native, ...), so slow drifts of the machine hit all of them alike.
@@ -26,6 +27,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -61,9 +63,11 @@ PIN = HAVE_TASKSET and NCPU >= 2
 SERVER_CPU, CLIENT_CPU, ONE_CPU = "0", "1", "0"
 PIDFILE = os.path.join(LOGS, "servers.pids")
 
-VARIANTS = ["native", "native1", "shim", "base", "ref"]
+VARIANTS = ["native", "native1", "shim", "base", "ref", "hubs1", "hubs2"]
 VARIANT_TITLE = {"native": "native", "native1": "native, 1 CPU", "shim": "greenshim",
-                 "base": f"greenshim {BASE_REV}", "ref": "reference"}
+                 "base": f"greenshim {BASE_REV}", "ref": "reference",
+                 "hubs1": "greenshim HUBS=1", "hubs2": "greenshim HUBS=2"}
+HUB_VARIANTS = ("hubs1", "hubs2")  # section 7 only: GREENSHIM_HUBS=1 / 2
 BASE_PCT = 5  # a hot path of this build may cost at most this much more than the baseline
 
 live = {}  # pid -> Popen of servers still running
@@ -114,6 +118,9 @@ def env_for(variant, extra=None):
         e["LD_PRELOAD"] = LIB
     elif variant == "base":
         e["LD_PRELOAD"] = BASE_LIB
+    elif variant in HUB_VARIANTS:
+        e["LD_PRELOAD"] = LIB
+        e["GREENSHIM_HUBS"] = variant[-1]
     if extra:
         e.update(extra)
     return e
@@ -566,6 +573,262 @@ def cases_tls(rows):
     rows.append(r)
 
 
+# ---------------------------------------------------------------------------- case 7
+
+HUBS_SECTION = "7. several hubs"
+
+
+def hubs_data(name, make):
+    """A generated input file in the log directory, made once (deterministic content)."""
+    path = os.path.join(LOGS, name)
+    if not os.path.exists(path):
+        log(f"  generating {path}")
+        with open(path + ".tmp", "w") as f:
+            make(f)
+        os.replace(path + ".tmp", path)
+    return path
+
+
+def make_text(f, mib=64):
+    """~mib MiB of log-like text: numbered lines of words from a 400-word vocabulary
+    (xz -1 makes about a third of it)."""
+    import random
+    r = random.Random(17)
+    words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(2, 9))) for _ in range(400)]
+    size, i = 0, 0
+    while size < mib << 20:
+        chunk = "".join(f"{i + k:08d} " + " ".join(r.choices(words, k=10)) + f" {r.randrange(1000)}\n"
+                        for k in range(10000))
+        i += 10000
+        f.write(chunk)
+        size += len(chunk)
+
+
+def make_lines(f, n=2_000_000):
+    """n lines "word hex" in random order, for sort."""
+    import random
+    r = random.Random(23)
+    words = ["".join(r.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(r.randint(3, 12))) for _ in range(20000)]
+    for start in range(0, n, 100000):
+        f.write("".join(f"{r.choice(words)} {r.randrange(1 << 40):x}\n" for _ in range(min(100000, n - start))))
+
+
+def output_digest(path):
+    """sha256 of a run's stdout, without RESULT lines (they carry the run's timing)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        head = f.read(1 << 20)
+        if len(head) < 1 << 20:
+            head = b"".join(l for l in head.splitlines(True) if not l.startswith(b"RESULT "))
+        h.update(head)
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def run_timed(argv, variant, timeout, extra_env=None):
+    """Runs argv to completion with stdout to a file; wall_s is the driver's clock around
+    the whole process (start-up included), digest the output's."""
+    snap = cpu_snapshot()
+    out = os.path.join(LOGS, f"hubs-out-{variant}")
+    with open(out, "wb") as fout:
+        t0 = time.monotonic()
+        try:
+            p = subprocess.run(argv, env=env_for(variant, extra_env), stdin=subprocess.DEVNULL, stdout=fout,
+                               stderr=subprocess.PIPE, text=True, timeout=timeout)
+            wall = time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            p, wall = None, None
+    if p is None:
+        r = {"failed": f"timeout after {timeout}s"}
+    elif p.returncode != 0:
+        r = {"failed": describe_exit(p.returncode, p.stderr)}
+    else:
+        r = {"wall_s": wall, "digest": output_digest(out)}
+        with open(out, "rb") as f:
+            f.seek(max(0, os.path.getsize(out) - 4096))
+            res = parse_result(f.read().decode(errors="replace"))
+        if res and "os_threads" in res:
+            r["os_threads"] = res["os_threads"]
+    r["foreign_cpu"] = foreign_cpu(snap, cpu_snapshot())
+    return r
+
+
+def settle(limit=0.5, tries=10):
+    """Before a run that needs every CPU: waits (at most ~3 s) while other processes keep
+    more than `limit` CPUs busy, so a burst of foreign load does not land on one
+    variant only. The run's foreign load is recorded as usual."""
+    for _ in range(tries):
+        a = cpu_snapshot()
+        time.sleep(0.3)
+        if foreign_cpu(a, cpu_snapshot()) <= limit:
+            return
+
+
+def measure_timed(row, plans, reps, timeout=300):
+    """Like measure() for whole-process wall times; every run's output must be the
+    first run's (else that run counts as failed)."""
+    want_digest = None
+    for rep in range(reps):
+        for v in VARIANTS:
+            if v not in plans:
+                continue
+            argv, extra = plans[v]
+            if v == "native1":
+                argv = taskset(ONE_CPU, argv)
+            settle()
+            r = run_timed(argv, v, timeout, extra)
+            if "digest" in r:
+                if want_digest is None:
+                    want_digest = r["digest"]
+                elif r["digest"] != want_digest:
+                    r = {"failed": "output differs from the first run's", "foreign_cpu": r["foreign_cpu"]}
+            row.runs[v].append(r)
+            shown = r.get("failed") or f"{r['wall_s']:.3f} s"
+            log(f"  {row.label} [{VARIANT_TITLE[v]}] rep {rep + 1}/{reps}: {shown}  (foreign CPU {r['foreign_cpu']:.2f})")
+
+
+def gain_of(row, a, b):
+    """How many times better variant a is than b (>1: a better)."""
+    x, y = row.median(a), row.median(b)
+    if x is None or y is None or x <= 0 or y <= 0:
+        return None
+    return y / x if row.better == "lower" else x / y
+
+
+def t_hubs_vs_native(pct):
+    def ev(row):
+        h, n = row.median("hubs2"), row.median("native")
+        if h is None or n is None:
+            return None, f"HUBS=2 wall time ≤{pct}% over native"
+        o = (h - n) / n * 100
+        return o <= pct, f"HUBS=2 wall time ≤{pct}% over native: {o:+.1f}%"
+    return ev
+
+
+def t_hubs_loss(pct):
+    """CPython with its GIL: two hubs may lose at most pct% against one."""
+    def ev(row):
+        h2, h1 = row.median("hubs2"), row.median("hubs1")
+        if h2 is None or h1 is None:
+            return None, f"HUBS=2 loses ≤{pct}% vs HUBS=1"
+        loss = ((h2 - h1) / h1 if row.better == "lower" else (h1 - h2) / h1) * 100
+        return loss <= pct, f"HUBS=2 loses ≤{pct}% vs HUBS=1: {loss:+.1f}% ({'a loss' if loss > 0 else 'a gain'})"
+    return ev
+
+
+def hub_placement(argv, extra=None):
+    """One unmeasured run with GREENSHIM_STATS=1 and two hubs: {hub: (context switches,
+    epoll waits, wakes from another hub)} (proof that the threads ran on both), or None."""
+    try:
+        p = subprocess.run(argv, env=env_for("hubs2", dict(extra or {}, GREENSHIM_STATS="1")),
+                           capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return None
+    sw = {}
+    for l in p.stderr.splitlines():
+        m = re.match(r"greenshim stats: hub (\d+): context switches (\d+), epoll waits (\d+), remote wakes (\d+)", l)
+        if m:
+            sw[int(m.group(1))] = tuple(int(x) for x in m.groups()[1:])
+    return sw or None
+
+
+def placement_note(sw):
+    if not sw:
+        return "placement: no per-hub stats"
+    return "one GREENSHIM_STATS=1 run with two hubs (smaller N): " + "; ".join(
+        f"hub {i}: {a} context switches, {b} epoll waits, {c} wakes from the other hub"
+        for i, (a, b, c) in sorted(sw.items()))
+
+
+def cases_hubs(rows):
+    """GREENSHIM_HUBS: CPU-parallel programs, the cross-hub wake, servers and CPython,
+    natively and under the shim with one and with two hubs, same run, alternating."""
+    if not want("hubs"):
+        return
+    log(f"== 7. several hubs: native vs GREENSHIM_HUBS=1 vs GREENSHIM_HUBS=2 ({NCPU} CPUs)")
+    both = lambda argv, extra=None: {v: (argv, extra) for v in ("native", "hubs1", "hubs2")}
+    rust = os.path.join(BIN, "bench_pingpong")
+    cpu_cases = [
+        ("xz -T2 -1, 64 MiB of text", "xz",
+         lambda: ["xz", "-T2", "-1", "-c", hubs_data("hubs-text-64MiB.txt", make_text)], None),
+        ("sort --parallel=2, 2M lines", "sort",
+         lambda: ["sort", "--parallel=2", "-S", "256M", hubs_data("hubs-lines-2M.txt", make_lines)],
+         {"LC_ALL": "C"}),
+        ("C compute, 2 threads × 1.5·10⁹ steps", os.path.join(BIN, "compute"),
+         lambda: [os.path.join(BIN, "compute"), "2", "1500000000"], None),
+        ("Rust rayon par_iter sum, 3·10⁸ items", rust,
+         lambda: [rust, "rayon", "300000000"], None),
+    ]
+    for label, prog, argv, extra in cpu_cases:
+        r = Row(HUBS_SECTION, label, "s", "wall_s", target=t_hubs_vs_native(10))
+        rows.append(r)
+        if not (os.path.exists(prog) or shutil.which(prog)):
+            for v in ("native", "hubs1", "hubs2"):
+                r.skipped[v] = f"{os.path.basename(prog)} not available"
+            continue
+        a = argv()
+        measure_timed(r, both(a, extra), REPS)
+        if "compute" in label:
+            r.note = placement_note(hub_placement([a[0], "2", "20000000"]))
+
+    n = 20000 if QUICK else 50000
+    a = micro_argv("condvar_pp", n)
+    r = Row(HUBS_SECTION, f"C condvar ping-pong ×{n} (HUBS=2: the two threads on two hubs)", "ns/rt", "ns_per_op")
+    p = {"native": a, "hubs1": a, "hubs2": a}
+    if HAVE_TASKSET and NCPU >= 2:
+        p["native1"] = a
+    measure(r, p, REPS)
+    r.note = placement_note(hub_placement(micro_argv("condvar_pp", 2000)))
+    rows.append(r)
+
+    n = 1000 if QUICK else 4000
+    r = Row(HUBS_SECTION, f"Py 4 threads × {n}: Python loop + sha256 64 KiB + socketpair round trip",
+            "s", "wall_s", target=t_hubs_loss(5))
+    r.extra["short"] = "threads hashing + socketpair I/O (gil_mix)"
+    measure_timed(r, both([PY, PY_MICRO, "gil_mix", str(n)]), REPS)
+    rows.append(r)
+
+    if not WRK:
+        rows.append(Row(HUBS_SECTION, "server cases skipped: wrk missing", "req/s", "rps"))
+        return
+    c_bin = lambda name: [os.path.join(BIN, name)]
+    servers = [("c_http", "C thread-per-connection HTTP", c_bin("thread_server"), [100, 1000], None),
+               ("tcp", "Py socketserver ThreadingTCPServer", [PY, PY_SERVERS, "tcp_responder"], [100], t_hubs_loss(5)),
+               ("py_http", "Py http.server ThreadingHTTPServer", [PY, PY_SERVERS, "http_threading"], [100], t_hubs_loss(5))]
+    srows = []
+    for cid, title, argv, conns, tgt in servers:
+        for c in conns:
+            r = Row(HUBS_SECTION, f"{title} @ {c} conns (not pinned)", "req/s", "rps", better="higher", target=tgt)
+            r.extra["short"] = f"{title} @ {c}"
+            rows.append(r)
+            srows.append((cid, argv, c, r))
+    for rep in range(SERVER_REPS):
+        for cid, argv, c, r in srows:
+            for v in ("native", "hubs1", "hubs2"):
+                res = run_server(argv, v, c, f"hubs-{cid}", pin=False)
+                r.runs[v].append(res)
+                shown = res.get("failed") or f"{res['rps']:.0f} req/s err {res['errors']:.0f} thr {res['threads']:.0f}"
+                log(f"  {r.label} [{VARIANT_TITLE[v]}] rep {rep + 1}/{SERVER_REPS}: {shown}"
+                    f"  (foreign CPU {res['foreign_cpu']:.2f})")
+
+
+def hubs_table(rows):
+    """(header, lines, verdicts) of section 7: its own columns."""
+    header = ["case", "unit", "native", "native, 1 CPU", "HUBS=1", "HUBS=2", "HUBS=2 vs native",
+              "HUBS=2 vs HUBS=1", "target"]
+    lines, verdicts = [], []
+    for r in rows:
+        tcell, ok, ttext = target_cell(r)
+        if r.target:
+            verdicts.append((r, ttext, ok))
+        cells = [fmt_cell(r, v) if r.has(v) else "" for v in ("native", "native1", "hubs1", "hubs2")]
+        lines.append([r.label, r.unit] + cells
+                     + [fmt_gain(gain_of(r, "hubs2", "native")), fmt_gain(gain_of(r, "hubs2", "hubs1")), tcell])
+    return header, lines, verdicts
+
+
 # ---------------------------------------------------------------------------- case 5
 
 def free_port():
@@ -645,19 +908,20 @@ def stop(proc):
         f.write("".join(f"{p}\n" for p in live))
 
 
-def run_server(argv, variant, conns, tag):
-    """Starts a server, loads it with wrk, returns a RESULT-like dict."""
+def run_server(argv, variant, conns, tag, pin=None):
+    """Starts a server, loads it with wrk, returns a RESULT-like dict. pin=False runs
+    the server and wrk on any CPU (default: pinned apart when taskset is there)."""
     snap = cpu_snapshot()
-    r = run_server1(argv, variant, conns, tag)
+    r = run_server1(argv, variant, conns, tag, PIN if pin is None else pin)
     r["foreign_cpu"] = foreign_cpu(snap, cpu_snapshot())
     return r
 
 
-def run_server1(argv, variant, conns, tag):
+def run_server1(argv, variant, conns, tag, pin):
     port = free_port()
     # The port goes where the argv says PORT, else last.
     argv = [str(port) if a == "PORT" else a for a in argv] if "PORT" in argv else argv + [str(port)]
-    argv = taskset(SERVER_CPU, argv) if PIN else argv
+    argv = taskset(SERVER_CPU, argv) if pin else argv
     logf = open(os.path.join(LOGS, f"server-{tag}-{variant}-{conns}.log"), "w")
     proc = subprocess.Popen(argv, env=env_for(variant), stdin=subprocess.DEVNULL, stdout=logf,
                             stderr=subprocess.STDOUT)
@@ -679,7 +943,7 @@ def run_server1(argv, variant, conns, tag):
         sampler.start()
         wargv = [WRK, "-t", "1", "-c", str(conns), "-d", f"{DURATION}s", "--timeout", "2s", "--latency",
                  f"http://127.0.0.1:{port}/"]
-        if PIN:
+        if pin:
             wargv = taskset(CLIENT_CPU, wargv)
         try:
             w = subprocess.run(wargv, capture_output=True, text=True, timeout=DURATION + 60)
@@ -860,7 +1124,7 @@ def machine_info():
 
 
 def table_lines(rows):
-    variants = [v for v in VARIANTS if v != "base" or BASE_LIB]
+    variants = [v for v in VARIANTS if v not in HUB_VARIANTS and (v != "base" or BASE_LIB)]
     header = ["case", "unit"] + [VARIANT_TITLE[v] for v in variants] + ["gain vs native", "gain vs ref", "target"]
     lines, section = [], None
     verdicts = []
@@ -1113,7 +1377,119 @@ METHODOLOGY = """\
 """
 
 
-def write_results(rows, info, header, lines, verdicts, svg_ok, elapsed):
+HUBS_BEGIN = "<!-- section 7 (several hubs): written by scripts/bench/bench.py; BENCH_ONLY=hubs rewrites only this part -->"
+HUBS_END = "<!-- end of section 7 -->"
+
+HUBS_METHODOLOGY = """\
+- **Variants.** *native*: the program as is. *HUBS=1* / *HUBS=2*: under
+  `LD_PRELOAD=libgreenshim.so` with `GREENSHIM_HUBS=1` (one OS thread runs every green
+  thread, the default) or `GREENSHIM_HUBS=2` (two hubs: a new thread goes to the hub with
+  the fewest threads and never moves). Each repetition runs the variants in turn; cells
+  are the median (min–max) of {reps} repetition(s) ({server_reps} for servers).
+- **CPU-parallel rows**: wall time of the whole process (start-up included) measured by
+  the driver; the output of every run (sha256 of stdout) must equal the first run's, else
+  the run counts as failed. Before each run the driver waits (≤ 3 s) while other processes
+  keep more than half a CPU busy. The inputs are generated once into build/bench/ (seeded):
+  64 MiB of numbered lines of words from a 400-word vocabulary (`xz -1` keeps about a
+  third), 2,000,000 lines `word hex` (`sort` with `LC_ALL=C`, `-S 256M`: no temporary
+  files). The C program (scripts/bench/compute.c) is c-tests/hubs/compute.c with the step
+  count as an argument; the rayon case is `bench_pingpong rayon` (c-tests/rust), whose
+  pool has one worker per CPU. Target (issue 17): `HUBS=2` within 10 % of native.
+- **Condvar ping-pong**: scripts/bench/micro.c `condvar_pp` — main creates one peer, so with
+  two hubs main stays on hub 0 and the peer is placed on hub 1: every hand-off is a wake
+  across OS threads (one unmeasured `GREENSHIM_STATS=1` run shows both hubs switching).
+- **Servers**: as in section 5 (wrk -t1, {dur} s, fresh server per run) but **not pinned**:
+  a server pinned to one CPU could not use a second hub, so server and wrk share both CPUs
+  for every variant.
+- **CPython** (3.11, with its GIL): the Python rows must not lose more than 5 % with two
+  hubs against one (issue 17). `gil_mix` (scripts/bench/py_micro.py): 4 threads, each
+  step a pure-Python loop (holds the GIL), sha256 of 64 KiB (hashlib drops the GIL for
+  it) and a 4 KiB round trip over a socketpair to an echo thread of its own.
+"""
+
+
+def hubs_cpython_summary(hub_rows):
+    """What the CPython rows say about GREENSHIM_HUBS=auto (generated from the numbers)."""
+    py = [r for r in hub_rows if r.label.startswith("Py ")]
+    losses = []
+    for r in py:
+        h2, h1 = r.median("hubs2"), r.median("hubs1")
+        if h2 is None or h1 is None:
+            continue
+        losses.append((r, ((h2 - h1) / h1 if r.better == "lower" else (h1 - h2) / h1) * 100))
+    if not losses:
+        return ""
+    worst = max(l for _, l in losses)
+    each = "; ".join(f"{r.extra.get('short', r.label)}: {l:+.1f}%" for r, l in losses)
+    text = (f"**CPython with its GIL, HUBS=2 against HUBS=1** (positive = a loss): {each}. "
+            "Only one thread runs Python bytecode at a time, so a second hub can only overlap "
+            "what runs without the GIL (hashing, compression, system calls), while every GIL "
+            "hand-off between threads on different hubs becomes a wake across OS threads (an "
+            "eventfd write and an epoll return instead of a switch on one stack). ")
+    if worst > 5:
+        text += (f"The worst case loses {worst:.1f}% (> 5%): `GREENSHIM_HUBS=auto` keeps CPython on "
+                 "one hub (src/init.rs), and `greenshim doctor` says so.")
+    else:
+        text += (f"No row loses more than 5% (worst {worst:+.1f}%); `GREENSHIM_HUBS=auto` still keeps "
+                 "CPython on one hub (src/init.rs): two hubs help only where the GIL is released.")
+    return text
+
+
+def hubs_md(hub_rows, info, elapsed, standalone):
+    header, lines, verdicts = hubs_table(hub_rows)
+    md = [HUBS_BEGIN, "", "## 7. Several hubs (GREENSHIM_HUBS)", ""]
+    if standalone:
+        md += [f"Generated by `BENCH_ONLY=hubs bash scripts/bench.sh`{' with BENCH_QUICK=1' if QUICK else ''} "
+               f"on {info['date']} in {elapsed / 60:.1f} min; greenshim {info['greenshim']} "
+               f"(libgreenshim.so sha256 {info['lib_sha'][:12]}); {info['cpu']} × {info['nproc']}; "
+               f"Python {info['python']}; {info['wrk'] or 'no wrk'}. Measured alone: the other "
+               "sections and the machine line at the top come from an earlier full run.", ""]
+    md += ["Native threads vs greenshim with one hub vs two hubs (two OS threads running green "
+           "threads) on this 2-core machine. Wall time in s (lower is better), ns per round trip, "
+           "req/s (higher is better). The *vs* columns: how many times better HUBS=2 is (>1: HUBS=2 "
+           "wins).", "", render_md_table(header, lines), ""]
+    notes = [f"- {r.label}: {r.note}" for r in hub_rows if r.note]
+    if notes:
+        md += notes + [""]
+    noise = noise_summary(hub_rows)
+    if noise and standalone:
+        md += [f"Machine noise: {noise}.", ""]
+    if verdicts:
+        met = sum(1 for _, _, ok in verdicts if ok)
+        md += [f"Targets of this section: {met} of {len(verdicts)} met.", ""]
+        for r, t, ok in verdicts:
+            md.append(f"- {'MET' if ok else 'MISSED' if ok is False else 'n/a'} — {r.label}: {t}")
+        md.append("")
+    cp = hubs_cpython_summary(hub_rows)
+    if cp:
+        md += [cp, ""]
+    md += ["Method (section 7):", "", HUBS_METHODOLOGY.format(reps=REPS, server_reps=SERVER_REPS, dur=DURATION),
+           HUBS_END]
+    return "\n".join(md), header, lines, verdicts
+
+
+def splice_hubs(block):
+    """Puts section 7 into the existing results.md in place of its previous version
+    (else before the methodology, else at the end); the other sections stay."""
+    path = os.path.join(OUT, "results.md")
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        old = "# greenshim benchmarks\n\nOnly section 7 has been measured (BENCH_ONLY=hubs).\n"
+    a, b = old.find(HUBS_BEGIN), old.find(HUBS_END)
+    if a >= 0 and b > a:
+        new = old[:a] + block + old[b + len(HUBS_END):]
+    elif "\n## Methodology" in old:
+        i = old.index("\n## Methodology")
+        new = old[:i + 1] + block + "\n\n" + old[i + 1:]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def write_results(rows, info, header, lines, verdicts, svg_ok, elapsed, hub_block=""):
     os.makedirs(OUT, exist_ok=True)
     md = ["# greenshim benchmarks", "",
           f"Generated by `make bench` (scripts/bench.sh){' with BENCH_QUICK=1' if QUICK else ''} "
@@ -1149,6 +1525,8 @@ def write_results(rows, info, header, lines, verdicts, svg_ok, elapsed):
     d = scale_detail_md(rows)
     if d:
         md += ["## Scale details", "", d, ""]
+    if hub_block:
+        md += [hub_block, ""]
     md += ["## Methodology", "", METHODOLOGY.format(
         reps=REPS, base_pct=BASE_PCT, scale_reps=SCALE_REPS, server_reps=SERVER_REPS, one_cpu=ONE_CPU, dur=DURATION,
         pin=(f" pinned to CPU {SERVER_CPU} with wrk on CPU {CLIENT_CPU}" if PIN else " (no taskset: not pinned)"))]
@@ -1173,12 +1551,13 @@ def main():
     t0 = time.time()
     os.makedirs(LOGS, exist_ok=True)
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(143)))
-    rows = []
+    rows, hub_rows = [], []
     try:
         cases_micro(rows)
         cases_scale(rows)
         cases_server(rows)
         cases_tls(rows)
+        cases_hubs(hub_rows)
     except KeyboardInterrupt:
         log("interrupted: reporting what was measured")
     finally:
@@ -1187,13 +1566,28 @@ def main():
     header, lines, verdicts = table_lines(rows)
     svg_ok = svg_plot(rows, os.path.join(OUT, "servers.svg"))
     elapsed = time.time() - t0
-    write_results(rows, info, header, lines, verdicts, svg_ok, elapsed)
+    hub_block, hheader, hlines, hverdicts = hubs_md(hub_rows, info, elapsed, not rows) if hub_rows else ("", [], [], [])
+    if rows:
+        write_results(rows, info, header, lines, verdicts, svg_ok, elapsed, hub_block)
+    elif hub_block:
+        splice_hubs(hub_block)
     print()
     print(f"greenshim benchmarks — {info['date']} — {info['cpu']} × {info['nproc']}, kernel {info['kernel']}"
           + (" — QUICK" if QUICK else ""))
-    print("median (min–max); gain = how many times better greenshim is (>1: greenshim wins)")
-    print(render_text(header, lines))
-    noise = noise_summary(rows)
+    if rows:
+        print("median (min–max); gain = how many times better greenshim is (>1: greenshim wins)")
+        print(render_text(header, lines))
+    if hub_rows:
+        print(f"\n{HUBS_SECTION}: median (min–max); the vs columns = how many times better HUBS=2 is (>1: HUBS=2 wins)")
+        print(render_text(hheader, hlines))
+        for r in hub_rows:
+            if r.note:
+                print(f"  {r.label}: {r.note}")
+        cp = hubs_cpython_summary(hub_rows)
+        if cp:
+            print(cp.replace("**", ""))
+        verdicts = verdicts + hverdicts
+    noise = noise_summary(rows + hub_rows)
     if noise:
         print(f"noise: {noise}")
     if verdicts:

@@ -10,6 +10,10 @@ cases:
   greenlet_switch  N round trips between two greenlets (greenlet.switch), ns per round trip
   sleepers_threads N threading.Threads each time.sleep(1), then joined
   sleepers_gevent  N greenlets each gevent.sleep(1), then joined
+  gil_mix          4 worker threads, N steps each: a pure-Python loop (holds the GIL),
+                   sha256 of 64 KiB (hashlib releases the GIL) and a 4 KiB round trip
+                   over a socketpair to an echo thread of its own (wall_s; prints the
+                   combined digest, the same in every run)
 """
 import sys
 import time
@@ -131,6 +135,50 @@ def sleepers(n, kind):
            kib_per_thread=f"{(hwm - base) / n:.2f}", os_threads=threads, max_alive=alive[1])
 
 
+def gil_mix(n, workers=4):
+    import hashlib
+    import socket
+    import threading
+    blob = bytes(range(256)) * 256  # 64 KiB
+    chunk = b"x" * 4096
+    digests = [None] * workers
+
+    def echo(sock):
+        while True:
+            b = sock.recv(65536)
+            if not b:
+                break
+            sock.sendall(b)
+        sock.close()
+
+    def worker(i, sock):
+        h = hashlib.sha256()
+        for step in range(n):
+            acc = 0
+            for k in range(1500):
+                acc += k * k ^ step
+            h.update(hashlib.sha256(blob + acc.to_bytes(16, "little")).digest())
+            sock.sendall(chunk)
+            got = 0
+            while got < len(chunk):
+                got += len(sock.recv(len(chunk) - got))
+        sock.close()
+        digests[i] = h.hexdigest()
+
+    pairs = [socket.socketpair() for _ in range(workers)]
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=echo, args=(b,)) for _, b in pairs]
+    ts += [threading.Thread(target=worker, args=(i, a)) for i, (a, _) in enumerate(pairs)]
+    for t in ts:
+        t.start()
+    threads = status_field("Threads")
+    for t in ts:
+        t.join()
+    wall = time.perf_counter() - t0
+    print("gil_mix:", hashlib.sha256("".join(digests).encode()).hexdigest())
+    result(wall_s=f"{wall:.4f}", ops=n * workers, os_threads=threads)
+
+
 def main():
     case, n = sys.argv[1], int(sys.argv[2])
     if case == "thread_create":
@@ -143,6 +191,8 @@ def main():
         sleepers(n, "threads")
     elif case == "sleepers_gevent":
         sleepers(n, "gevent")
+    elif case == "gil_mix":
+        gil_mix(n)
     else:
         sys.exit(f"unknown case {case}")
 
