@@ -212,6 +212,8 @@ unsafe fn futex_wait(a: &[usize; 6]) -> isize {
 unsafe extern "C" {
     fn greenshim_raw_trampoline();
     fn greenshim_raw_restorer();
+    fn greenshim_raw_clone_samestack();
+    fn greenshim_raw_clone_newstack();
 }
 
 /// The executable segment of this library: system calls from there always pass.
@@ -497,12 +499,27 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
                 return;
             }
             libc::SYS_clone | libc::SYS_clone3 | libc::SYS_vfork => {
-                // A child on a new stack (or on ours, for vfork) must start in the
-                // caller's code, not in this handler: run the `syscall` instruction
-                // again where it was, untrapped (the selector stays ALLOW until this
-                // thread's next switch).
-                g[libc::REG_RIP as usize] -= 2;
+                // A child must start in the caller's code, not in this handler: the call
+                // is made again once we return, by a stub in the shim's text that puts
+                // the selector back to BLOCK in the parent and returns to the caller's
+                // next instruction in both (see `clone_stub`). A thread that never
+                // switches again (one spinning after starting a thread with libc's own
+                // pthread_create, as jemalloc's background thread is) stays watched
+                // and preemptible.
                 g[libc::REG_RAX as usize] = nr;
+                match clone_stub(nr, &a, rsp) {
+                    Some((stub, child_sp)) => {
+                        // rcx and r11 are the `syscall` instruction's own: free here.
+                        g[libc::REG_RCX as usize] = rip as i64;
+                        g[libc::REG_R11 as usize] = child_sp as i64;
+                        g[libc::REG_RIP as usize] = stub as i64;
+                    }
+                    // A vfork-style child sharing this stack would overwrite the
+                    // stub's slot before the parent reads it: the `syscall`
+                    // instruction runs again where it was, untrapped (the selector
+                    // stays ALLOW until this thread's next switch).
+                    None => g[libc::REG_RIP as usize] -= 2,
+                }
                 return;
             }
             _ => {}
@@ -545,6 +562,38 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         }
         SELECTOR.store(was, Ordering::Relaxed);
     }
+}
+
+/// The stub that makes a trapped `clone`/`clone3`/`vfork` again, and the child's stack
+/// pointer it needs (0: the child continues on a copy of this stack), or None for a
+/// child that shares this very stack and memory (`vfork`, `CLONE_VM` without a stack).
+unsafe fn clone_stub(nr: i64, a: &[usize; 6], rsp: usize) -> Option<(usize, usize)> {
+    let (flags, child_sp) = match nr {
+        libc::SYS_clone => (a[0] as u64, a[1]),
+        libc::SYS_clone3 => {
+            // struct clone_args: flags at 0, stack at 40, stack_size at 48.
+            if a[1] < 56 || a[0] == 0 {
+                return None;
+            }
+            let p = a[0] as *const u64;
+            // SAFETY: the caller's clone_args, at least 56 bytes (the kernel reads the same).
+            let (flags, stack, size) = unsafe { (p.read_unaligned(), p.add(5).read_unaligned(), p.add(6).read_unaligned()) };
+            (flags, if stack == 0 { 0 } else { (stack + size) as usize })
+        }
+        _ => return None,
+    };
+    if child_sp == 0 {
+        if flags & libc::CLONE_VM as u64 != 0 {
+            return None;
+        }
+        return Some((greenshim_raw_clone_samestack as *const () as usize, 0));
+    }
+    // The child's slot is written at child_sp - 8 by the stub: never into the live part
+    // of this stack (where the signal frame is) — a child stack there is nonsense anyway.
+    if child_sp <= rsp && child_sp > rsp.saturating_sub(1 << 20) {
+        return None;
+    }
+    Some((greenshim_raw_clone_newstack as *const () as usize, child_sp))
 }
 
 /// `rt_sigprocmask(how, set, old, size)` applied to the mask our return restores.
@@ -635,6 +684,53 @@ core::arch::global_asm!(
     "mov rsp, qword ptr [rsp + 64]",
     "jmp r11",
     ".size greenshim_raw_trampoline, . - greenshim_raw_trampoline",
+    "",
+    // The clone stubs: entered with the caller's registers and stack, the call's
+    // number in rax, the address after its `syscall` instruction in rcx and (newstack)
+    // the child's stack pointer in r11 — both registers the instruction clobbers. The
+    // caller's return address goes in a slot below its red zone (and below the child's
+    // stack pointer); after the call the parent sets the selector back to BLOCK (the
+    // child leaves it: a fork child turns dispatch on itself, a thread never owns it),
+    // both get the caller's flags back from r11 and rcx = the return address, as after
+    // the real instruction, and return to it with rsp as the kernel left it.
+    ".globl greenshim_raw_clone_samestack",
+    ".hidden greenshim_raw_clone_samestack",
+    ".type greenshim_raw_clone_samestack,@function",
+    "greenshim_raw_clone_samestack:",
+    "lea rsp, [rsp - 128]",
+    "push rcx",
+    "syscall",
+    "test rax, rax",
+    "jz 3f",
+    "mov byte ptr [rip + {selector}], 1",
+    "3:",
+    "push r11",
+    "popfq",
+    "mov rcx, qword ptr [rsp]",
+    "ret 128",
+    ".size greenshim_raw_clone_samestack, . - greenshim_raw_clone_samestack",
+    "",
+    ".globl greenshim_raw_clone_newstack",
+    ".hidden greenshim_raw_clone_newstack",
+    ".type greenshim_raw_clone_newstack,@function",
+    "greenshim_raw_clone_newstack:",
+    "mov qword ptr [r11 - 8], rcx",
+    "lea rsp, [rsp - 128]",
+    "push rcx",
+    "syscall",
+    "test rax, rax",
+    "jz 4f",
+    "mov byte ptr [rip + {selector}], 1",
+    "push r11",
+    "popfq",
+    "mov rcx, qword ptr [rsp]",
+    "ret 128",
+    "4:",
+    "mov rcx, qword ptr [rsp - 8]",
+    "push r11",
+    "popfq",
+    "jmp rcx",
+    ".size greenshim_raw_clone_newstack, . - greenshim_raw_clone_newstack",
     "",
     ".globl greenshim_raw_restorer",
     ".hidden greenshim_raw_restorer",
