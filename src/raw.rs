@@ -91,6 +91,12 @@ const SLOTS: usize = 512;
 /// Key: call site << 9 | syscall number (0 = free slot).
 static KEYS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+/// The `rcx` a call completed by the shim returns with (a real `syscall` leaves the
+/// return address there; the register is the instruction's to clobber): a rolled-back
+/// dispatch still has `rcx` = its `rip` (see `rewind_merged_dispatch`).
+const DONE_RCX: i64 = 0;
+/// Dispatches found merged into another SIGSYS and made again (`rewind_merged_dispatch`).
+pub static MERGED: AtomicU64 = AtomicU64::new(0);
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
 static LOST: AtomicU64 = AtomicU64::new(0);
 
@@ -454,6 +460,13 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         return;
     }
     // SAFETY: as above.
+    if unsafe { (*info).si_code } != SYS_USER_DISPATCH && crate::hub::on_hub_thread() {
+        // A dispatch merged into this SIGSYS runs again (and traps again) once we
+        // return; this SIGSYS is still what it is (a tick, a kill).
+        // SAFETY: as above.
+        unsafe { rewind_merged_dispatch(ucv as *mut libc::ucontext_t) };
+    }
+    // SAFETY: as above.
     if unsafe { (*info).si_code } == libc::SI_TIMER && unsafe { (*info).si_value().sival_ptr } as usize == PREEMPT_MAGIC {
         // SAFETY: as above.
         unsafe { preempt_tick(ucv as *mut libc::ucontext_t) };
@@ -495,6 +508,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
                 // The mask in effect after our return is the one in the ucontext: apply
                 // the call to that (never blocking SIGSYS).
                 g[libc::REG_RAX as usize] = emulate_sigprocmask(uc, &a);
+                g[libc::REG_RCX as usize] = DONE_RCX;
                 SELECTOR.store(was, Ordering::Relaxed);
                 return;
             }
@@ -556,6 +570,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             Ok(v) => v as i64,
             Err(e) => -(e.0 as i64),
         };
+        g[libc::REG_RCX as usize] = DONE_RCX;
         if nr == libc::SYS_sigaltstack && r.is_ok() {
             // Our return restores the alternate stack from the ucontext: put the new one there.
             let _ = sc!(libc::SYS_sigaltstack, 0usize, &mut (*uc).uc_stack as *mut libc::stack_t);
@@ -594,6 +609,42 @@ unsafe fn clone_stub(nr: i64, a: &[usize; 6], rsp: usize) -> Option<(usize, usiz
         return None;
     }
     Some((greenshim_raw_clone_newstack as *const () as usize, child_sp))
+}
+
+/// SIGSYS is a standard signal: the kernel queues one instance, and a dispatch raised
+/// while another SIGSYS is pending (a preemption tick that fired during the call's
+/// entry, a `kill`) is dropped — only that other siginfo arrives, while the call was
+/// rolled back (`rax` holds its number again, `rip` is past its `syscall`, `rcx` = `rip`
+/// as the instruction set it). Left alone, the program would take the number as the
+/// call's result (raise's gettid returning 186, then tgkill failing with ESRCH).
+/// Recognised here: the selector reads BLOCK, so a `syscall` instruction outside the
+/// shim's text right before `rip` cannot have been run by the kernel (it dispatches
+/// every such call; a handler that ran after a call made with ALLOW leaves the selector
+/// as it found it), and the shim did not complete it either (every call it completes
+/// returns with `rcx` = [`DONE_RCX`], never a code address). Then `rip` goes back to
+/// the instruction, which traps again with its own siginfo once this handler returns.
+/// Returns whether it did.
+unsafe fn rewind_merged_dispatch(uc: *mut libc::ucontext_t) -> bool {
+    if SELECTOR.load(Ordering::Relaxed) != BLOCK {
+        return false;
+    }
+    // SAFETY: the kernel's ucontext.
+    let g = unsafe { &mut (*uc).uc_mcontext.gregs };
+    let (pc, nr, rcx) = (g[libc::REG_RIP as usize] as usize, g[libc::REG_RAX as usize] as u64, g[libc::REG_RCX as usize] as usize);
+    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
+    // In our text calls always pass; a number beyond any syscall's is a result; the two
+    // bytes are read only within pc's own page (mapped: pc is being executed).
+    if rcx != pc || pc.wrapping_sub(start) < len || nr >= 1024 || pc & 4095 < 2 {
+        return false;
+    }
+    // SAFETY: as above: the same page as the interrupted instruction pointer.
+    let code = unsafe { core::ptr::read_unaligned((pc - 2) as *const [u8; 2]) };
+    if code != [0x0f, 0x05] {
+        return false;
+    }
+    g[libc::REG_RIP as usize] -= 2;
+    MERGED.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// `rt_sigprocmask(how, set, old, size)` applied to the mask our return restores.
@@ -682,6 +733,7 @@ core::arch::global_asm!(
     "mov byte ptr [rip + {selector}], 1",
     "mov r11, qword ptr [rsp + 56]",
     "mov rsp, qword ptr [rsp + 64]",
+    "mov ecx, 0",
     "jmp r11",
     ".size greenshim_raw_trampoline, . - greenshim_raw_trampoline",
     "",
@@ -691,8 +743,9 @@ core::arch::global_asm!(
     // caller's return address goes in a slot below its red zone (and below the child's
     // stack pointer); after the call the parent sets the selector back to BLOCK (the
     // child leaves it: a fork child turns dispatch on itself, a thread never owns it),
-    // both get the caller's flags back from r11 and rcx = the return address, as after
-    // the real instruction, and return to it with rsp as the kernel left it.
+    // both get the caller's flags back from r11, as after the real instruction, rcx = 0
+    // (a call the shim completed, see `rewind_merged_dispatch`), and return to it with
+    // rsp as the kernel left it.
     ".globl greenshim_raw_clone_samestack",
     ".hidden greenshim_raw_clone_samestack",
     ".type greenshim_raw_clone_samestack,@function",
@@ -706,7 +759,7 @@ core::arch::global_asm!(
     "3:",
     "push r11",
     "popfq",
-    "mov rcx, qword ptr [rsp]",
+    "mov ecx, 0",
     "ret 128",
     ".size greenshim_raw_clone_samestack, . - greenshim_raw_clone_samestack",
     "",
@@ -714,7 +767,7 @@ core::arch::global_asm!(
     ".hidden greenshim_raw_clone_newstack",
     ".type greenshim_raw_clone_newstack,@function",
     "greenshim_raw_clone_newstack:",
-    "mov qword ptr [r11 - 8], rcx",
+    "mov qword ptr [r11 - 16], rcx",
     "lea rsp, [rsp - 128]",
     "push rcx",
     "syscall",
@@ -723,13 +776,15 @@ core::arch::global_asm!(
     "mov byte ptr [rip + {selector}], 1",
     "push r11",
     "popfq",
-    "mov rcx, qword ptr [rsp]",
+    "mov ecx, 0",
     "ret 128",
+    // The child, on its new stack: the slot at rsp - 16 is below where the flags go
+    // (and a signal frame lands below the 128-byte red zone).
     "4:",
-    "mov rcx, qword ptr [rsp - 8]",
     "push r11",
     "popfq",
-    "jmp rcx",
+    "mov ecx, 0",
+    "jmp qword ptr [rsp - 16]",
     ".size greenshim_raw_clone_newstack, . - greenshim_raw_clone_newstack",
     "",
     ".globl greenshim_raw_restorer",
@@ -1061,6 +1116,11 @@ unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, _data:
 /// raw layer (its SIGSYS handler takes the ticks) and per-green TLS (a thread switched
 /// out anywhere must keep its own `errno` and thread-locals).
 static PREEMPT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The preemption period in ms (0: off, or not started).
+pub fn preempt_ms() -> u64 {
+    PREEMPT_MS.load(Ordering::Relaxed)
+}
 
 /// Runs a `poll`-like call again when it failed with EINTR only because of a preemption
 /// tick: such calls (even with a zero timeout) fail with EINTR when any signal is

@@ -174,6 +174,24 @@ fn preempt_is_validated() {
     }
 }
 
+/// A preemption tick is a SIGSYS, and so is each trapped call: a tick pending when a
+/// call traps swallows the call's own SIGSYS (the kernel queues one instance of a
+/// standard signal). The shim recognises the rolled-back call and makes it again:
+/// getppid and raise (gettid, getpid, tgkill inside glibc) in a tight loop beside a
+/// thread changing the signal's action return what they return natively (before,
+/// getppid could return 110 — its own number — and raise fail with ESRCH, which made
+/// CPython's test_signal report "env changed").
+#[test]
+fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
+    let p = raw("merged_sigsys");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
+    spec.timeout = Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    let merged = shim.stderr.lines().find_map(|l| l.split("made again ").nth(1)).unwrap_or("?");
+    eprintln!("calls {}, merged dispatches made again: {merged}", shim.metric("calls"));
+}
+
 /// redis-server's main thread, after starting jemalloc's background thread with libc's
 /// own `pthread_create` (a raw `clone3` the shim re-issues), spins on atomic counters
 /// until worker threads finish: reduced to `spin_handoff`. With preemption the spinning

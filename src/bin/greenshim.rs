@@ -577,6 +577,9 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
     println!("raw system calls (inside glibc, or syscall instructions in the program) do not show in its imports:");
     println!("  run it once as `greenshim --raw report {}` to list the blocking ones by call site at exit,", program.to_string_lossy());
     println!("  and `--raw catch` to have them parked");
+    println!("threads that wait by spinning on shared memory, with no call at all (redis-server --io-threads), do not show either:");
+    println!("  only `--raw catch --preempt MS` switches such a thread out; without it the program spins at 100 % CPU");
+    println!("  (`--hog-ms MS` names the spinning function)");
     Ok(0)
 }
 
