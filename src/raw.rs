@@ -67,6 +67,12 @@ pub fn on() -> bool {
     MODE.load(Ordering::Relaxed) != 0
 }
 
+/// Whether blocking raw calls are served by parking (GREENSHIM_RAW=catch in effect).
+#[inline(always)]
+pub fn catching() -> bool {
+    MODE.load(Ordering::Relaxed) == Mode::Catch as u8
+}
+
 /// Sets the selector, returning the previous value (nothing when the layer is off).
 #[inline(always)]
 pub fn swap_selector(v: u8) -> u8 {

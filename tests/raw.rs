@@ -95,6 +95,43 @@ fn resolver_internals_and_libc_locks_under_catch() {
     assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
 }
 
+/// Many threads print to one pipe a slow reader thread drains: 8 printf to stdout
+/// (the stdio hooks park them), then 8 fwprintf, each on a FILE of its own — wide
+/// output the hooks do not cover, emptied by glibc's internal write, which `catch`
+/// parks (without it the OS thread stops at the first full pipe and the reader never
+/// runs). Same records and totals as natively; the ticker never stalls.
+#[test]
+fn many_threads_printing_to_a_slow_pipe_under_catch() {
+    let p = raw("stdio_pipe_threads");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.timeout = Duration::from_secs(60);
+    let (_, shim) = compare(&spec);
+    assert!(shim.stdout.contains("ticker ran meanwhile: yes"), "{}", shim.stdout);
+    let gap = shim.metric("worst_gap_ms");
+    assert!(gap < 200, "the ticker stalled {gap} ms:\n{}", shim.stderr);
+}
+
+/// getaddrinfo against a slow DNS server on 127.0.0.1 with `catch`: the lookups run on
+/// their own green threads, their DNS exchange inside libc (socket, sendmmsg, poll,
+/// recvfrom) caught and parked — 9 lookups in parallel take one server delay, a ticker
+/// keeps ticking, and no pool thread is started (file reads inline, so the only other
+/// OS-thread user is out of the way). Each thread's own `_res`, pointed at the server,
+/// is the one its lookup uses, as natively (a green thread has a resolver state of its
+/// own).
+#[test]
+fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
+    let p = raw("gai_slow_dns");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
+    spec.timeout = Duration::from_secs(60);
+    let (native, shim) = compare_one_thread(&spec, "os_threads_max");
+    assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
+    assert_eq!(offload_threads(&shim), 0, "a pool thread served part of the lookups:\n{}", shim.stderr);
+    assert!(shim.metric("ticks_during_lookups") >= 10, "{}", shim.stderr);
+    assert!(shim.metric("lookups_ms") < 1000, "9 parallel lookups of 200 ms each took {} ms", shim.metric("lookups_ms"));
+}
+
 /// GREENSHIM_PREEMPT: a thread that computes without making any call is switched out at
 /// a safe point every few ms, so a ticker beside it keeps ticking (its worst gap stays
 /// within a few slices instead of the whole computation), and the computation's results
