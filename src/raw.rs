@@ -548,9 +548,13 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         if blocking {
             record(rip.wrapping_sub(2), nr as usize);
         }
-        if blocking
+        // A `close` inside libc (the resolver's sockets, a FILE of NSS's) goes through the
+        // close hook too, so the fd table forgets the number: a stale entry would make
+        // the number's next untracked use (glibc opening /etc/services) look like the
+        // old socket.
+        let forget = nr == libc::SYS_close;
+        if (blocking && servable(nr, &a) || forget)
             && MODE.load(Ordering::Relaxed) == Mode::Catch as u8
-            && servable(nr, &a)
             && !crate::hub::vfork_pending()
             && crate::hub::local().is_some()
             && !crate::hub::in_signal_handler()
@@ -567,7 +571,9 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             core::ptr::write_volatile(fsp as *mut Frame, Frame { nr: nr as usize, a, rip, rsp, _pad: 0 });
             g[libc::REG_RSP as usize] = fsp as i64;
             g[libc::REG_RIP as usize] = greenshim_raw_trampoline as *const () as usize as i64;
-            CAUGHT.fetch_add(1, Ordering::Relaxed);
+            if blocking {
+                CAUGHT.fetch_add(1, Ordering::Relaxed);
+            }
             // The selector stays ALLOW: the trampoline sets BLOCK on its way back.
             return;
         }
@@ -609,7 +615,7 @@ unsafe fn clone_stub(nr: i64, a: &[usize; 6], rsp: usize) -> Option<(usize, usiz
         }
         return Some((greenshim_raw_clone_samestack as *const () as usize, 0));
     }
-    // The child's slot is written at child_sp - 8 by the stub: never into the live part
+    // The child's slot is written at child_sp - 16 by the stub: never into the live part
     // of this stack (where the signal frame is) — a child stack there is nonsense anyway.
     if child_sp <= rsp && child_sp > rsp.saturating_sub(1 << 20) {
         return None;
@@ -902,6 +908,7 @@ unsafe fn dispatch_call(nr: i64, a: [usize; 6], saved: i32) -> isize {
     unsafe {
         let r: isize = match nr {
             libc::SYS_read => io::read(a[0] as c_int, a[1] as _, a[2]),
+            libc::SYS_close => io::close(a[0] as c_int) as isize,
             libc::SYS_write => io::write(a[0] as c_int, a[1] as _, a[2]),
             libc::SYS_readv => io::readv(a[0] as c_int, a[1] as _, a[2] as c_int),
             libc::SYS_writev => io::writev(a[0] as c_int, a[1] as _, a[2] as c_int),

@@ -9,7 +9,11 @@
  *   - 8 threads each res_init() and point their own _res at it, then getaddrinfo
  *     (AF_INET, SOCK_STREAM) hostI.test at the same time; one more looks up
  *     nxhost.test (EAI_NONAME);
- *   - a ticker thread (usleep 10 ms) keeps ticking meanwhile (>= 10 ticks).
+ *   - a ticker thread (usleep 10 ms) keeps ticking meanwhile (>= 10 ticks);
+ *   - then threads look up the service "http" for 127.0.0.1: glibc reads /etc/services
+ *     through fds that reuse the numbers of the resolver's sockets, which it closed
+ *     with its internal close (the shim must have forgotten them, or it would take
+ *     the file for the old socket and the lookup would fail with EAI_SERVICE).
  *
  * stdout: each lookup's result, whether the ticker ran, the queries the server saw.
  * METRIC os_threads_max (1 under the shim: no pool thread), ticks_during_lookups.
@@ -170,6 +174,23 @@ static void *lookup(void *arg) {
     return NULL;
 }
 
+static char service_result[80];
+
+static void *service_lookup(void *arg) {
+    (void)arg;
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int r = getaddrinfo("127.0.0.1", "http", &hints, &res);
+    if (r != 0) {
+        snprintf(service_result, sizeof service_result, "%s", gai_strerror(r));
+        return NULL;
+    }
+    snprintf(service_result, sizeof service_result, "port %d", ntohs(((struct sockaddr_in *)res->ai_addr)->sin_port));
+    freeaddrinfo(res);
+    return NULL;
+}
+
 int main(void) {
     alarm(60);
     srv_fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -198,6 +219,10 @@ int main(void) {
     CHECK(dt < 5000, "the parallel lookups took %lld ms, want < 5000", dt);
     CHECK(t_lookups >= 10, "ticker only ticked %d times during the lookups", t_lookups);
     printf("ticker ran during the lookups: yes\n");
+
+    for (int i = 0; i < 3; i++) CHECK(pthread_create(&th[i], NULL, service_lookup, NULL) == 0, "create");
+    for (int i = 0; i < 3; i++) CHECK(pthread_join(th[i], NULL) == 0, "join");
+    printf("127.0.0.1 http: %s\n", service_result);
 
     int c = socket(AF_INET, SOCK_DGRAM, 0);
     CHECK(c >= 0, "socket: %s", strerror(errno));
