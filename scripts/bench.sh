@@ -7,7 +7,7 @@
 #
 # Other knobs (see scripts/bench/bench.py): BENCH_REPS, BENCH_SCALE_REPS,
 # BENCH_SERVER_REPS, BENCH_DURATION (wrk seconds), BENCH_CONNS (e.g. 10,100),
-# BENCH_ONLY (create,switch,fast,scale,server,tls,hubs or c_http,py_http,tcp,flask;
+# BENCH_ONLY (create,switch,fast,scale,server,tls,hubs,redis or c_http,py_http,tcp,flask;
 # hubs alone rewrites only section 7 of bench/results.md),
 # BENCH_INSTALL=0 (never pip/apt-get install anything), BENCH_BASELINE (a git rev of an
 # earlier greenshim measured beside this one; default from bench/BASELINE; none to skip).

@@ -449,6 +449,13 @@ fn report(index: usize, seq: u64, ran_ns: u64, suppressed: u64) {
     match (state, in_call) {
         (b'R', _) => {
             let _ = write!(b, " has run {ms} ms without a switch (GREENSHIM_HOG_MS={}): no other green thread runs meanwhile", THRESHOLD_NS.load(Ordering::Relaxed) / 1_000_000);
+            // A thread that waits by spinning on memory another green thread must change
+            // (redis-server's I/O hand-off) never ends without preemption.
+            if crate::raw::preempt_ms() == 0 {
+                let _ = write!(b, "; if it spins waiting for another thread, it never stops: GREENSHIM_RAW=catch GREENSHIM_PREEMPT=MS switches it out");
+            } else {
+                let _ = write!(b, " (GREENSHIM_PREEMPT is on: it runs where preemption is not safe: libc, the loader, a library loaded later, a signal handler)");
+            }
         }
         (_, Some((nr, _))) => {
             let _ = write!(b, " has blocked the OS thread for {ms} ms in system call {nr}, which the shim does not serve: no other green thread runs meanwhile");

@@ -67,6 +67,12 @@ pub fn on() -> bool {
     MODE.load(Ordering::Relaxed) != 0
 }
 
+/// Whether blocking raw calls are served by parking (GREENSHIM_RAW=catch in effect).
+#[inline(always)]
+pub fn catching() -> bool {
+    MODE.load(Ordering::Relaxed) == Mode::Catch as u8
+}
+
 /// Sets the selector, returning the previous value (nothing when the layer is off).
 #[inline(always)]
 pub fn swap_selector(v: u8) -> u8 {
@@ -91,6 +97,12 @@ const SLOTS: usize = 512;
 /// Key: call site << 9 | syscall number (0 = free slot).
 static KEYS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
 static COUNTS: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+/// The `rcx` a call completed by the shim returns with (a real `syscall` leaves the
+/// return address there; the register is the instruction's to clobber): a rolled-back
+/// dispatch still has `rcx` = its `rip` (see `rewind_merged_dispatch`).
+const DONE_RCX: i64 = 0;
+/// Dispatches found merged into another SIGSYS and made again (`rewind_merged_dispatch`).
+pub static MERGED: AtomicU64 = AtomicU64::new(0);
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
 static LOST: AtomicU64 = AtomicU64::new(0);
 
@@ -212,6 +224,8 @@ unsafe fn futex_wait(a: &[usize; 6]) -> isize {
 unsafe extern "C" {
     fn greenshim_raw_trampoline();
     fn greenshim_raw_restorer();
+    fn greenshim_raw_clone_samestack();
+    fn greenshim_raw_clone_newstack();
 }
 
 /// The executable segment of this library: system calls from there always pass.
@@ -452,6 +466,13 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         return;
     }
     // SAFETY: as above.
+    if unsafe { (*info).si_code } != SYS_USER_DISPATCH && crate::hub::on_hub_thread() {
+        // A dispatch merged into this SIGSYS runs again (and traps again) once we
+        // return; this SIGSYS is still what it is (a tick, a kill).
+        // SAFETY: as above.
+        unsafe { rewind_merged_dispatch(ucv as *mut libc::ucontext_t) };
+    }
+    // SAFETY: as above.
     if unsafe { (*info).si_code } == libc::SI_TIMER && unsafe { (*info).si_value().sival_ptr } as usize == PREEMPT_MAGIC {
         // SAFETY: as above.
         unsafe { preempt_tick(ucv as *mut libc::ucontext_t) };
@@ -493,16 +514,32 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
                 // The mask in effect after our return is the one in the ucontext: apply
                 // the call to that (never blocking SIGSYS).
                 g[libc::REG_RAX as usize] = emulate_sigprocmask(uc, &a);
+                g[libc::REG_RCX as usize] = DONE_RCX;
                 SELECTOR.store(was, Ordering::Relaxed);
                 return;
             }
             libc::SYS_clone | libc::SYS_clone3 | libc::SYS_vfork => {
-                // A child on a new stack (or on ours, for vfork) must start in the
-                // caller's code, not in this handler: run the `syscall` instruction
-                // again where it was, untrapped (the selector stays ALLOW until this
-                // thread's next switch).
-                g[libc::REG_RIP as usize] -= 2;
+                // A child must start in the caller's code, not in this handler: the call
+                // is made again once we return, by a stub in the shim's text that puts
+                // the selector back to BLOCK in the parent and returns to the caller's
+                // next instruction in both (see `clone_stub`). A thread that never
+                // switches again (one spinning after starting a thread with libc's own
+                // pthread_create, as jemalloc's background thread is) stays watched
+                // and preemptible.
                 g[libc::REG_RAX as usize] = nr;
+                match clone_stub(nr, &a, rsp) {
+                    Some((stub, child_sp)) => {
+                        // rcx and r11 are the `syscall` instruction's own: free here.
+                        g[libc::REG_RCX as usize] = rip as i64;
+                        g[libc::REG_R11 as usize] = child_sp as i64;
+                        g[libc::REG_RIP as usize] = stub as i64;
+                    }
+                    // A vfork-style child sharing this stack would overwrite the
+                    // stub's slot before the parent reads it: the `syscall`
+                    // instruction runs again where it was, untrapped (the selector
+                    // stays ALLOW until this thread's next switch).
+                    None => g[libc::REG_RIP as usize] -= 2,
+                }
                 return;
             }
             _ => {}
@@ -511,9 +548,13 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         if blocking {
             record(rip.wrapping_sub(2), nr as usize);
         }
-        if blocking
+        // A `close` inside libc (the resolver's sockets, a FILE of NSS's) goes through the
+        // close hook too, so the fd table forgets the number: a stale entry would make
+        // the number's next untracked use (glibc opening /etc/services) look like the
+        // old socket.
+        let forget = nr == libc::SYS_close;
+        if (blocking && servable(nr, &a) || forget)
             && MODE.load(Ordering::Relaxed) == Mode::Catch as u8
-            && servable(nr, &a)
             && !crate::hub::vfork_pending()
             && crate::hub::local().is_some()
             && !crate::hub::in_signal_handler()
@@ -530,7 +571,9 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             core::ptr::write_volatile(fsp as *mut Frame, Frame { nr: nr as usize, a, rip, rsp, _pad: 0 });
             g[libc::REG_RSP as usize] = fsp as i64;
             g[libc::REG_RIP as usize] = greenshim_raw_trampoline as *const () as usize as i64;
-            CAUGHT.fetch_add(1, Ordering::Relaxed);
+            if blocking {
+                CAUGHT.fetch_add(1, Ordering::Relaxed);
+            }
             // The selector stays ALLOW: the trampoline sets BLOCK on its way back.
             return;
         }
@@ -539,12 +582,81 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             Ok(v) => v as i64,
             Err(e) => -(e.0 as i64),
         };
+        g[libc::REG_RCX as usize] = DONE_RCX;
         if nr == libc::SYS_sigaltstack && r.is_ok() {
             // Our return restores the alternate stack from the ucontext: put the new one there.
             let _ = sc!(libc::SYS_sigaltstack, 0usize, &mut (*uc).uc_stack as *mut libc::stack_t);
         }
         SELECTOR.store(was, Ordering::Relaxed);
     }
+}
+
+/// The stub that makes a trapped `clone`/`clone3`/`vfork` again, and the child's stack
+/// pointer it needs (0: the child continues on a copy of this stack), or None for a
+/// child that shares this very stack and memory (`vfork`, `CLONE_VM` without a stack).
+unsafe fn clone_stub(nr: i64, a: &[usize; 6], rsp: usize) -> Option<(usize, usize)> {
+    let (flags, child_sp) = match nr {
+        libc::SYS_clone => (a[0] as u64, a[1]),
+        libc::SYS_clone3 => {
+            // struct clone_args: flags at 0, stack at 40, stack_size at 48.
+            if a[1] < 56 || a[0] == 0 {
+                return None;
+            }
+            let p = a[0] as *const u64;
+            // SAFETY: the caller's clone_args, at least 56 bytes (the kernel reads the same).
+            let (flags, stack, size) = unsafe { (p.read_unaligned(), p.add(5).read_unaligned(), p.add(6).read_unaligned()) };
+            (flags, if stack == 0 { 0 } else { (stack + size) as usize })
+        }
+        _ => return None,
+    };
+    if child_sp == 0 {
+        if flags & libc::CLONE_VM as u64 != 0 {
+            return None;
+        }
+        return Some((greenshim_raw_clone_samestack as *const () as usize, 0));
+    }
+    // The child's slot is written at child_sp - 16 by the stub: never into the live part
+    // of this stack (where the signal frame is) — a child stack there is nonsense anyway.
+    if child_sp <= rsp && child_sp > rsp.saturating_sub(1 << 20) {
+        return None;
+    }
+    Some((greenshim_raw_clone_newstack as *const () as usize, child_sp))
+}
+
+/// SIGSYS is a standard signal: the kernel queues one instance, and a dispatch raised
+/// while another SIGSYS is pending (a preemption tick that fired during the call's
+/// entry, a `kill`) is dropped — only that other siginfo arrives, while the call was
+/// rolled back (`rax` holds its number again, `rip` is past its `syscall`, `rcx` = `rip`
+/// as the instruction set it). Left alone, the program would take the number as the
+/// call's result (raise's gettid returning 186, then tgkill failing with ESRCH).
+/// Recognised here: the selector reads BLOCK, so a `syscall` instruction outside the
+/// shim's text right before `rip` cannot have been run by the kernel (it dispatches
+/// every such call; a handler that ran after a call made with ALLOW leaves the selector
+/// as it found it), and the shim did not complete it either (every call it completes
+/// returns with `rcx` = [`DONE_RCX`], never a code address). Then `rip` goes back to
+/// the instruction, which traps again with its own siginfo once this handler returns.
+/// Returns whether it did.
+unsafe fn rewind_merged_dispatch(uc: *mut libc::ucontext_t) -> bool {
+    if SELECTOR.load(Ordering::Relaxed) != BLOCK {
+        return false;
+    }
+    // SAFETY: the kernel's ucontext.
+    let g = unsafe { &mut (*uc).uc_mcontext.gregs };
+    let (pc, nr, rcx) = (g[libc::REG_RIP as usize] as usize, g[libc::REG_RAX as usize] as u64, g[libc::REG_RCX as usize] as usize);
+    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
+    // In our text calls always pass; a number beyond any syscall's is a result; the two
+    // bytes are read only within pc's own page (mapped: pc is being executed).
+    if rcx != pc || pc.wrapping_sub(start) < len || nr >= 1024 || pc & 4095 < 2 {
+        return false;
+    }
+    // SAFETY: as above: the same page as the interrupted instruction pointer.
+    let code = unsafe { core::ptr::read_unaligned((pc - 2) as *const [u8; 2]) };
+    if code != [0x0f, 0x05] {
+        return false;
+    }
+    g[libc::REG_RIP as usize] -= 2;
+    MERGED.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// `rt_sigprocmask(how, set, old, size)` applied to the mask our return restores.
@@ -633,8 +745,59 @@ core::arch::global_asm!(
     "mov byte ptr [rip + {selector}], 1",
     "mov r11, qword ptr [rsp + 56]",
     "mov rsp, qword ptr [rsp + 64]",
+    "mov ecx, 0",
     "jmp r11",
     ".size greenshim_raw_trampoline, . - greenshim_raw_trampoline",
+    "",
+    // The clone stubs: entered with the caller's registers and stack, the call's
+    // number in rax, the address after its `syscall` instruction in rcx and (newstack)
+    // the child's stack pointer in r11 — both registers the instruction clobbers. The
+    // caller's return address goes in a slot below its red zone (and below the child's
+    // stack pointer); after the call the parent sets the selector back to BLOCK (the
+    // child leaves it: a fork child turns dispatch on itself, a thread never owns it),
+    // both get the caller's flags back from r11, as after the real instruction, rcx = 0
+    // (a call the shim completed, see `rewind_merged_dispatch`), and return to it with
+    // rsp as the kernel left it.
+    ".globl greenshim_raw_clone_samestack",
+    ".hidden greenshim_raw_clone_samestack",
+    ".type greenshim_raw_clone_samestack,@function",
+    "greenshim_raw_clone_samestack:",
+    "lea rsp, [rsp - 128]",
+    "push rcx",
+    "syscall",
+    "test rax, rax",
+    "jz 3f",
+    "mov byte ptr [rip + {selector}], 1",
+    "3:",
+    "push r11",
+    "popfq",
+    "mov ecx, 0",
+    "ret 128",
+    ".size greenshim_raw_clone_samestack, . - greenshim_raw_clone_samestack",
+    "",
+    ".globl greenshim_raw_clone_newstack",
+    ".hidden greenshim_raw_clone_newstack",
+    ".type greenshim_raw_clone_newstack,@function",
+    "greenshim_raw_clone_newstack:",
+    "mov qword ptr [r11 - 16], rcx",
+    "lea rsp, [rsp - 128]",
+    "push rcx",
+    "syscall",
+    "test rax, rax",
+    "jz 4f",
+    "mov byte ptr [rip + {selector}], 1",
+    "push r11",
+    "popfq",
+    "mov ecx, 0",
+    "ret 128",
+    // The child, on its new stack: the slot at rsp - 16 is below where the flags go
+    // (and a signal frame lands below the 128-byte red zone).
+    "4:",
+    "push r11",
+    "popfq",
+    "mov ecx, 0",
+    "jmp qword ptr [rsp - 16]",
+    ".size greenshim_raw_clone_newstack, . - greenshim_raw_clone_newstack",
     "",
     ".globl greenshim_raw_restorer",
     ".hidden greenshim_raw_restorer",
@@ -745,6 +908,7 @@ unsafe fn dispatch_call(nr: i64, a: [usize; 6], saved: i32) -> isize {
     unsafe {
         let r: isize = match nr {
             libc::SYS_read => io::read(a[0] as c_int, a[1] as _, a[2]),
+            libc::SYS_close => io::close(a[0] as c_int) as isize,
             libc::SYS_write => io::write(a[0] as c_int, a[1] as _, a[2]),
             libc::SYS_readv => io::readv(a[0] as c_int, a[1] as _, a[2] as c_int),
             libc::SYS_writev => io::writev(a[0] as c_int, a[1] as _, a[2] as c_int),
@@ -965,6 +1129,11 @@ unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, _data:
 /// raw layer (its SIGSYS handler takes the ticks) and per-green TLS (a thread switched
 /// out anywhere must keep its own `errno` and thread-locals).
 static PREEMPT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The preemption period in ms (0: off, or not started).
+pub fn preempt_ms() -> u64 {
+    PREEMPT_MS.load(Ordering::Relaxed)
+}
 
 /// Runs a `poll`-like call again when it failed with EINTR only because of a preemption
 /// tick: such calls (even with a zero timeout) fail with EINTR when any signal is

@@ -58,6 +58,15 @@ pub extern "C" fn at_exit() {
             b.flush_line();
         }
     }
+    if crate::raw::on() {
+        let _ = write!(
+            b,
+            "greenshim stats: raw: preemptions {}, dispatches merged into another SIGSYS and made again {}",
+            crate::raw::PREEMPTED.load(Ordering::Relaxed),
+            crate::raw::MERGED.load(Ordering::Relaxed)
+        );
+        b.flush_line();
+    }
 }
 
 /// Waits something outside the process can end: an fd event, a signal, an offloaded call.

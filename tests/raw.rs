@@ -95,6 +95,43 @@ fn resolver_internals_and_libc_locks_under_catch() {
     assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
 }
 
+/// Many threads print to one pipe a slow reader thread drains: 8 printf to stdout
+/// (the stdio hooks park them), then 8 fwprintf, each on a FILE of its own — wide
+/// output the hooks do not cover, emptied by glibc's internal write, which `catch`
+/// parks (without it the OS thread stops at the first full pipe and the reader never
+/// runs). Same records and totals as natively; the ticker never stalls.
+#[test]
+fn many_threads_printing_to_a_slow_pipe_under_catch() {
+    let p = raw("stdio_pipe_threads");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.timeout = Duration::from_secs(60);
+    let (_, shim) = compare(&spec);
+    assert!(shim.stdout.contains("ticker ran meanwhile: yes"), "{}", shim.stdout);
+    let gap = shim.metric("worst_gap_ms");
+    assert!(gap < 200, "the ticker stalled {gap} ms:\n{}", shim.stderr);
+}
+
+/// getaddrinfo against a slow DNS server on 127.0.0.1 with `catch`: the lookups run on
+/// their own green threads, their DNS exchange inside libc (socket, sendmmsg, poll,
+/// recvfrom) caught and parked — 9 lookups in parallel take one server delay, a ticker
+/// keeps ticking, and no pool thread is started (file reads inline, so the only other
+/// OS-thread user is out of the way). Each thread's own `_res`, pointed at the server,
+/// is the one its lookup uses, as natively (a green thread has a resolver state of its
+/// own).
+#[test]
+fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
+    let p = raw("gai_slow_dns");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
+    spec.timeout = Duration::from_secs(60);
+    let (native, shim) = compare_one_thread(&spec, "os_threads_max");
+    assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
+    assert_eq!(offload_threads(&shim), 0, "a pool thread served part of the lookups:\n{}", shim.stderr);
+    assert!(shim.metric("ticks_during_lookups") >= 10, "{}", shim.stderr);
+    assert!(shim.metric("lookups_ms") < 1000, "9 parallel lookups of 200 ms each took {} ms", shim.metric("lookups_ms"));
+}
+
 /// GREENSHIM_PREEMPT: a thread that computes without making any call is switched out at
 /// a safe point every few ms, so a ticker beside it keeps ticking (its worst gap stays
 /// within a few slices instead of the whole computation), and the computation's results
@@ -172,4 +209,151 @@ fn preempt_is_validated() {
             assert!(err.starts_with("greenshim: invalid GREENSHIM_PREEMPT="), "{env:?}: {err}");
         }
     }
+}
+
+/// A preemption tick is a SIGSYS, and so is each trapped call: a tick pending when a
+/// call traps swallows the call's own SIGSYS (the kernel queues one instance of a
+/// standard signal). The shim recognises the rolled-back call and makes it again:
+/// getppid and raise (gettid, getpid, tgkill inside glibc) in a tight loop beside a
+/// thread changing the signal's action return what they return natively (before,
+/// getppid could return 110 — its own number — and raise fail with ESRCH, which made
+/// CPython's test_signal report "env changed").
+#[test]
+fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
+    let p = raw("merged_sigsys");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
+    spec.timeout = Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    let merged = shim.stderr.lines().find_map(|l| l.split("made again ").nth(1)).unwrap_or("?");
+    eprintln!("calls {}, merged dispatches made again: {merged}", shim.metric("calls"));
+}
+
+/// redis-server's main thread, after starting jemalloc's background thread with libc's
+/// own `pthread_create` (a raw `clone3` the shim re-issues), spins on atomic counters
+/// until worker threads finish: reduced to `spin_handoff`. With preemption the spinning
+/// threads take turns and every round completes, with the same results as natively
+/// (the main thread stays watched after its raw clone3: before, it stayed unwatched
+/// and unpreemptible until its next switch, and spun forever).
+#[test]
+fn preemption_after_a_raw_clone_keeps_spinning_hand_offs_going() {
+    let p = raw("spin_handoff");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.timeout = Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    assert_eq!(shim.metric("spin_rounds"), 20, "{}", shim.stderr);
+}
+
+/// One redis-server session: start it (natively, or through the launcher with `shim`
+/// arguments), wait for PING, run redis-benchmark, a SET/GET round trip, read the
+/// I/O-thread counters, then SIGTERM it.
+struct RedisSession {
+    bench: String,
+    got: String,
+    threaded_writes: u64,
+    status: Option<i32>,
+    stop_ms: u128,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn redis_cli(port: u16, args: &[&str]) -> Option<String> {
+    let mut c = std::process::Command::new("redis-cli");
+    c.args(["-h", "127.0.0.1", "-p", &port.to_string()]).args(args).env_remove("LD_PRELOAD");
+    let r = run_command(c, None, Duration::from_secs(10));
+    r.ok().then(|| r.stdout.trim().to_string())
+}
+
+fn redis_session(shim: &[&str]) -> RedisSession {
+    use std::os::unix::process::ExitStatusExt;
+    let port = free_port();
+    let ps = port.to_string();
+    let server_args = [
+        "redis-server", "--port", &ps, "--bind", "127.0.0.1", "--io-threads", "4", "--io-threads-do-reads", "yes",
+        "--save", "", "--appendonly", "no", "--logfile", "",
+    ];
+    let mut cmd = if shim.is_empty() {
+        std::process::Command::new(server_args[0])
+    } else {
+        let mut c = std::process::Command::new(launcher());
+        c.args(shim).arg("--").arg(server_args[0]);
+        c
+    };
+    cmd.args(&server_args[1..]).env_remove("LD_PRELOAD").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    let mut server = cmd.spawn().expect("start redis-server");
+    let pid = server.id() as i32;
+    // Whatever happens below, the server does not outlive the test.
+    struct Reap(i32);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            // SAFETY: plain kill of our own child (a no-op error once it was reaped).
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _reap = Reap(pid);
+    let t0 = std::time::Instant::now();
+    while redis_cli(port, &["ping"]).as_deref() != Some("PONG") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "redis-server ({shim:?}) did not answer PING within 20 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut b = std::process::Command::new("redis-benchmark");
+    b.args(["-h", "127.0.0.1", "-p", &ps, "-q", "-n", "20000", "-c", "50", "-t", "set,get"]).env_remove("LD_PRELOAD");
+    let bench = run_command(b, None, Duration::from_secs(150));
+    assert!(bench.ok(), "redis-benchmark ({shim:?}) failed or timed out: {:?}\n{}", bench.status, bench.stderr);
+    // The result lines only (the progress lines end in \r).
+    let bench: String = bench.stdout.replace('\r', "\n").lines().filter(|l| l.contains("requests per second")).map(|l| format!("{l}\n")).collect();
+    let value = format!("greenshim-{port}-{}", std::process::id());
+    assert_eq!(redis_cli(port, &["set", "greenshim:key", &value]).as_deref(), Some("OK"), "SET ({shim:?})");
+    let got = redis_cli(port, &["get", "greenshim:key"]).unwrap_or_default();
+    assert_eq!(got, value, "GET ({shim:?}) returned another value");
+    let info = redis_cli(port, &["info", "stats"]).unwrap_or_default();
+    let threaded_writes = info
+        .lines()
+        .find_map(|l| l.strip_prefix("io_threaded_writes_processed:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let t = std::time::Instant::now();
+    // SAFETY: plain kill of our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = loop {
+        if let Some(st) = server.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "redis-server ({shim:?}) ignored SIGTERM for 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.signal(), None, "redis-server ({shim:?}) was killed by a signal");
+    RedisSession { bench, got: got.replace(&port.to_string(), "PORT"), threaded_writes, status: status.code(), stop_ms: t.elapsed().as_millis() }
+}
+
+fn have_tool(tool: &str) -> bool {
+    std::process::Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+/// `redis-server --io-threads 4` driven by redis-benchmark: its main thread spins on
+/// atomic counters, with no system call, until its I/O threads finish. With the raw
+/// layer catching and preemption on, it answers every request, a SET/GET round trip
+/// returns the value, its I/O threads did the writing (as natively), and SIGTERM stops
+/// it promptly with the native exit status. (Without preemption it spins forever:
+/// docs/CAVEATS.md.) CI installs redis (.ci/run); missing, the test fails.
+#[test]
+fn redis_io_threads_with_preemption() {
+    for tool in ["redis-server", "redis-benchmark", "redis-cli"] {
+        assert!(have_tool(tool), "{tool} is not installed: `apt-get install redis-server redis-tools` (.ci/run does it)");
+    }
+    let native = redis_session(&[]);
+    let shim = redis_session(&["--raw", "catch", "--preempt", "1"]);
+    eprintln!("native: {}\nstopped in {} ms\nshim: {}\nstopped in {} ms", native.bench.trim(), native.stop_ms, shim.bench.trim(), shim.stop_ms);
+    for s in [&native, &shim] {
+        for t in ["SET:", "GET:"] {
+            assert!(s.bench.lines().any(|l| l.starts_with(t) && l.contains("requests per second")), "no {t} result:\n{}", s.bench);
+        }
+        assert!(s.threaded_writes > 0, "the I/O threads wrote nothing (io_threaded_writes_processed = 0)");
+    }
+    assert_eq!(native.got, shim.got);
+    assert_eq!(native.status, shim.status, "exit status after SIGTERM");
+    assert!(shim.stop_ms < 5000, "redis-server took {} ms to stop on SIGTERM under the shim", shim.stop_ms);
 }

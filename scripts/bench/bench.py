@@ -13,9 +13,9 @@ venv and wrk, raises `ulimit -n`, and passes everything here through the environ
   BENCH_LOGS       directory for server logs and raw JSON (build/bench/)
   BENCH_QUICK=1    1 repetition, smaller N, fewer/shorter server runs
   BENCH_REPS, BENCH_SERVER_REPS, BENCH_DURATION, BENCH_CONNS (comma list),
-  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server,tls,hubs
-                   (or server case ids c_http,py_http,tcp,flask); hubs alone rewrites
-                   only its own part of results.md
+  BENCH_ONLY       comma list of groups to run: create,switch,fast,scale,server,tls,hubs,
+                   redis (or server case ids c_http,py_http,tcp,flask); hubs alone
+                   rewrites only its own part of results.md
 
 Every variant of a case runs once per repetition, in turn (native, native on 1 CPU,
 greenshim, reference, native, ...), so slow drifts of the machine hit all of them alike.
@@ -829,6 +829,31 @@ def hubs_table(rows):
     return header, lines, verdicts
 
 
+def cases_redis(rows):
+    """redis-server --io-threads 4 under redis-benchmark (50 clients, SET and GET): its
+    main thread spins on atomic counters, with no system call, until the I/O threads
+    finish, so under greenshim it needs preemption: the greenshim column runs with
+    GREENSHIM_RAW=catch GREENSHIM_PREEMPT=1, the reference column with PREEMPT=5."""
+    if not want("redis"):
+        return
+    import shutil
+    if not (shutil.which("redis-server") and shutil.which("redis-benchmark") and shutil.which("redis-cli")):
+        log("== 8. redis --io-threads: skipped (apt-get install redis-server redis-tools)")
+        return
+    log("== 8. redis-server --io-threads 4 (greenshim: --raw catch --preempt 1; reference: --preempt 5)")
+    n = 5000 if QUICK else 20000
+    argv = ["bash", os.path.join(HERE, "redis_bench.sh"), str(n)]
+    pre = lambda ms: {"GREENSHIM_RAW": "catch", "GREENSHIM_PREEMPT": str(ms)}
+    r = Row("8. redis --io-threads", f"redis-benchmark SET ×{n}, 50 conns; ref: preempt 5 ms", "req/s", "set_rps",
+            better="higher", note="greenshim: GREENSHIM_RAW=catch GREENSHIM_PREEMPT=1")
+    measure(r, {"native": argv, "shim": (argv, "shim", pre(1)), "ref": (argv, "shim", pre(5))}, SERVER_REPS, timeout=400)
+    rows.append(r)
+    g = Row("8. redis --io-threads", f"redis-benchmark GET ×{n}, 50 conns; ref: preempt 5 ms", "req/s", "get_rps",
+            better="higher")
+    g.runs = {v: list(rs) for v, rs in r.runs.items()}  # the same runs: both results in each
+    rows.append(g)
+
+
 # ---------------------------------------------------------------------------- case 5
 
 def free_port():
@@ -1558,6 +1583,7 @@ def main():
         cases_server(rows)
         cases_tls(rows)
         cases_hubs(hub_rows)
+        cases_redis(rows)
     except KeyboardInterrupt:
         log("interrupted: reporting what was measured")
     finally:

@@ -608,6 +608,9 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
     } else {
         println!("several hubs: `--hubs auto` runs green threads on {cpus} OS thread(s) here (the CPUs this process may use)");
     }
+    println!("threads that wait by spinning on shared memory, with no call at all (redis-server --io-threads), do not show either:");
+    println!("  only `--raw catch --preempt MS` switches such a thread out; without it the program spins at 100 % CPU");
+    println!("  (`--hog-ms MS` names the spinning function)");
     Ok(0)
 }
 

@@ -47,6 +47,17 @@ static MODS: [[AtomicUsize; 4]; MAX_MODS] = [const { [const { AtomicUsize::new(0
 static NMODS: AtomicUsize = AtomicUsize::new(0);
 /// libc's `errno`, as an offset below the thread pointer (0: unknown): zero in a new thread.
 static ERRNO_OFF: AtomicUsize = AtomicUsize::new(0);
+/// libc's `__resp` (the calling thread's resolver state, `_res`), as an offset below the
+/// thread pointer (0: unknown), and glibc's `__res_nclose`.
+static RESP_OFF: AtomicUsize = AtomicUsize::new(0);
+static RES_NCLOSE: AtomicUsize = AtomicUsize::new(0);
+/// Room for a green thread's own `struct __res_state` (568 bytes on x86_64), after its
+/// control block: natively glibc points each new thread's `__resp` at the `res` of its
+/// `struct pthread`; the copy would keep the creator's, and every green thread would
+/// share (and corrupt) one resolver state.
+const RES_ROOM: usize = 1024;
+/// `RES_INIT` in `res_state.options`, which follows two ints.
+const RES_OPTIONS_OFF: usize = 8;
 /// Offset of glibc's rseq area from the thread pointer (0: none).
 static RSEQ_OFF: AtomicUsize = AtomicUsize::new(0);
 /// Offsets in `struct pthread` of `cleanup_jmp_buf` (the innermost
@@ -134,6 +145,11 @@ pub fn install(tp: usize) {
     let errno = unsafe { libc::__errno_location() } as usize;
     if errno < tp && tp - errno <= size - tcb {
         ERRNO_OFF.store(tp - errno, Ordering::Relaxed);
+    }
+    let resp = dlsym(b"__resp\0");
+    if resp != 0 && resp < tp && tp - resp <= size - tcb {
+        RESP_OFF.store(tp - resp, Ordering::Relaxed);
+        RES_NCLOSE.store(dlsym(b"__res_nclose\0"), Ordering::Relaxed);
     }
     find_cleanup_fields(tp, tcb);
     find_slotinfo();
@@ -386,15 +402,19 @@ pub fn new_area(real_tp: usize) -> Option<Area> {
     }
     let (below, tcb, align) = (BELOW.load(Ordering::Relaxed), TCB.load(Ordering::Relaxed), ALIGN.load(Ordering::Relaxed));
     let lead = below.div_ceil(align) * align;
-    let layout = std::alloc::Layout::from_size_align(lead + tcb, align).ok()?;
+    let layout = std::alloc::Layout::from_size_align(lead + tcb + RES_ROOM, align).ok()?;
     // SAFETY: layout has a non-zero size.
     let mem = unsafe { std::alloc::alloc(layout) };
     if mem.is_null() {
         return None;
     }
     let a = Area { mem, layout, tp: mem as usize + lead, mods_seen: core::cell::Cell::new(0) };
-    // SAFETY: the new area's dtv field must read 0 before reset releases it.
-    unsafe { *((a.tp + DTV) as *mut usize) = 0 };
+    // SAFETY: the new area's dtv field must read 0 before reset releases it, and its
+    // resolver state must read as never initialised.
+    unsafe {
+        *((a.tp + DTV) as *mut usize) = 0;
+        core::ptr::write_bytes((a.tp + tcb) as *mut u8, 0, RES_ROOM);
+    }
     reset(&a, real_tp);
     Some(a)
 }
@@ -429,6 +449,21 @@ pub fn reset(a: &Area, real_tp: usize) {
         let errno = ERRNO_OFF.load(Ordering::Relaxed);
         if errno != 0 {
             *((a.tp - errno) as *mut i32) = 0;
+        }
+        let resp = RESP_OFF.load(Ordering::Relaxed);
+        if resp != 0 {
+            // A resolver state of its own, fresh (the previous thread's, if this area
+            // is reused, has its sockets closed first, as glibc does at thread exit).
+            let res = a.tp + tcb;
+            let nclose = RES_NCLOSE.load(Ordering::Relaxed);
+            if nclose != 0 && *((res + RES_OPTIONS_OFF) as *const u64) & 1 != 0 {
+                let f: unsafe extern "C" fn(*mut libc::c_void) = core::mem::transmute(nclose);
+                let sel = crate::raw::swap_selector(crate::raw::ALLOW);
+                f(res as *mut libc::c_void);
+                crate::raw::restore_selector(sel);
+            }
+            core::ptr::write_bytes(res as *mut u8, 0, RES_ROOM);
+            *((a.tp - resp) as *mut usize) = res;
         }
     }
     build_dtv(a, real_tp);

@@ -131,6 +131,11 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         // SAFETY: hub thread owns the table.
         let (exclusive, timeout) = unsafe { (table::exclusive(e), (*e).sndtimeo) };
         if !exclusive {
+            if table::program_nonblocking(fd, e) {
+                // Made non-blocking by its owner (glibc's resolver and nscd sockets,
+                // opened inside libc): the call does not wait, as natively.
+                return encode(raw()) as c_int;
+            }
             // SAFETY: the program's own arguments; they outlive the parked call.
             let a = (addr as usize, len);
             return encode(crate::offload::run_waiting(move || unsafe { sc!(libc::SYS_connect, fd, a.0, a.1) })) as c_int;

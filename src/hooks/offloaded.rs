@@ -36,6 +36,26 @@ fn offload_h_errno<R: Send>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Name lookups (getaddrinfo, gethostbyname…): with GREENSHIM_RAW=catch they run on the
+/// calling green thread itself — their DNS exchange (socket, sendmmsg, poll, recvfrom
+/// inside libc) is caught and parks it, so no pool thread is needed, and the lookup
+/// uses the caller's own resolver state (`_res`, per thread natively) as natively.
+/// Otherwise they go to the offload pool.
+fn lookup_errno<R: Send>(f: impl FnOnce() -> R) -> R {
+    if crate::raw::catching() && crate::hub::local().is_some() {
+        return real::as_program(f);
+    }
+    offload_errno(f)
+}
+
+/// [`lookup_errno`] for the calls that report through h_errno.
+fn lookup_h_errno<R: Send>(f: impl FnOnce() -> R) -> R {
+    if crate::raw::catching() && crate::hub::local().is_some() {
+        return real::as_program(f);
+    }
+    offload_h_errno(f)
+}
+
 /// Raw pointers are only dereferenced by the real function on the worker while the
 /// caller is parked, so they are effectively borrowed across threads.
 #[derive(Clone, Copy)]
@@ -70,7 +90,7 @@ pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char
     }
     let a = P((node, service, hints, res));
     // SAFETY: forwarded; pointers stay valid while the caller is parked.
-    offload_errno(move || unsafe {
+    lookup_errno(move || unsafe {
         let a = a;
         real::getaddrinfo(a.0.0, a.0.1, a.0.2, a.0.3)
     })
@@ -93,7 +113,7 @@ pub unsafe extern "C" fn getnameinfo(
     }
     let a = P((sa, host, serv));
     // SAFETY: forwarded.
-    offload_errno(move || unsafe {
+    lookup_errno(move || unsafe {
         let a = a;
         real::getnameinfo(a.0.0, salen, a.0.1, hostlen, a.0.2, servlen, flags)
     })
@@ -103,21 +123,21 @@ pub unsafe extern "C" fn getnameinfo(
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut libc::hostent {
     let a = P(name);
     // SAFETY: forwarded; the result points to glibc's process-wide static buffer.
-    offload_h_errno(move || P(unsafe { real::gethostbyname({ a }.0) })).0
+    lookup_h_errno(move || P(unsafe { real::gethostbyname({ a }.0) })).0
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut libc::hostent {
     let a = P(name);
     // SAFETY: forwarded.
-    offload_h_errno(move || P(unsafe { real::gethostbyname2({ a }.0, af) })).0
+    lookup_h_errno(move || P(unsafe { real::gethostbyname2({ a }.0, af) })).0
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: libc::socklen_t, ty: c_int) -> *mut libc::hostent {
     let a = P(addr);
     // SAFETY: forwarded.
-    offload_h_errno(move || P(unsafe { real::gethostbyaddr({ a }.0, len, ty) })).0
+    lookup_h_errno(move || P(unsafe { real::gethostbyaddr({ a }.0, len, ty) })).0
 }
 
 #[unsafe(no_mangle)]
@@ -131,7 +151,7 @@ pub unsafe extern "C" fn gethostbyname_r(
 ) -> c_int {
     let a = P((name, ret, buf, result, h_errnop));
     // SAFETY: forwarded.
-    offload_errno(move || unsafe {
+    lookup_errno(move || unsafe {
         let a = a;
         real::gethostbyname_r(a.0.0, a.0.1, a.0.2, buflen, a.0.3, a.0.4)
     })
@@ -149,7 +169,7 @@ pub unsafe extern "C" fn gethostbyname2_r(
 ) -> c_int {
     let a = P((name, ret, buf, result, h_errnop));
     // SAFETY: forwarded.
-    offload_errno(move || unsafe {
+    lookup_errno(move || unsafe {
         let a = a;
         real::gethostbyname2_r(a.0.0, af, a.0.1, a.0.2, buflen, a.0.3, a.0.4)
     })
@@ -168,7 +188,7 @@ pub unsafe extern "C" fn gethostbyaddr_r(
 ) -> c_int {
     let a = P((addr, ret, buf, result, h_errnop));
     // SAFETY: forwarded.
-    offload_errno(move || unsafe {
+    lookup_errno(move || unsafe {
         let a = a;
         real::gethostbyaddr_r(a.0.0, len, ty, a.0.1, a.0.2, buflen, a.0.3, a.0.4)
     })

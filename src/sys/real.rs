@@ -8,7 +8,7 @@
 //! constructors).
 
 use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use libc::{pthread_attr_t, pthread_t, timespec};
 
 fn lookup(name: &[u8], version: Option<&[u8]>) -> usize {
@@ -23,6 +23,20 @@ fn lookup(name: &[u8], version: Option<&[u8]>) -> usize {
 
 fn missing(name: &[u8]) -> ! {
     crate::log::fatal_parts(&[b"greenshim: cannot resolve the real libc symbol ", &name[..name.len() - 1], b"; is this a glibc system?"]);
+}
+
+/// Set by [`as_program`] for the next real call on the hub thread only.
+static AS_PROGRAM: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f`, which makes exactly one call through this table first (before any other),
+/// with the raw-syscall selector as the caller has it, instead of ALLOW: that call is
+/// the program's own, made inline on its green thread (a name lookup under
+/// GREENSHIM_RAW=catch), so its system calls inside libc are trapped and parked.
+pub fn as_program<R>(f: impl FnOnce() -> R) -> R {
+    AS_PROGRAM.store(true, Ordering::Relaxed);
+    let r = f();
+    AS_PROGRAM.store(false, Ordering::Relaxed);
+    r
 }
 
 macro_rules! reals {
@@ -47,7 +61,12 @@ macro_rules! reals {
                 // SAFETY: p is the address of the libc function with exactly this signature.
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
                 // What libc does on the shim's behalf is the shim's: its internal system
-                // calls are not trapped as the program's (crate::raw).
+                // calls are not trapped as the program's (crate::raw) — unless the call
+                // is the program's own, made inline ([`as_program`]).
+                if AS_PROGRAM.load(Ordering::Relaxed) && AS_PROGRAM.swap(false, Ordering::Relaxed) {
+                    // SAFETY: forwarded under the caller's contract.
+                    return unsafe { f($($arg),*) };
+                }
                 let sel = crate::raw::swap_selector(crate::raw::ALLOW);
                 // SAFETY: forwarded under the caller's contract.
                 let r = unsafe { f($($arg),*) };

@@ -1002,6 +1002,12 @@ pub unsafe fn before_fclose(fp: *mut FILE) -> Option<Errno> {
         if fp.is_null() || flags(fp) & (IO_CURRENTLY_PUTTING | IO_NO_WRITES) != IO_CURRENTLY_PUTTING {
             return None;
         }
+        if *field::<c_int>(fp, OFF_MODE) > 0 && crate::raw::catching() && hub::local().is_some() {
+            // Wide output is glibc's to write: flush it now, as the program's call (its
+            // internal write is caught and parks), before the fd is forgotten — the
+            // real fclose runs as the shim's, whose write would block the OS thread.
+            return (real_fflush(fp) != 0).then(|| Errno(*libc::__errno_location()));
+        }
         match flush_stream(fp, false) {
             Some(false) => Some(Errno(*libc::__errno_location())),
             _ => None,
