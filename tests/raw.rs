@@ -104,7 +104,7 @@ fn resolver_internals_and_libc_locks_under_catch() {
 fn many_threads_printing_to_a_slow_pipe_under_catch() {
     let p = raw("stdio_pipe_threads");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(60);
     let (_, shim) = compare(&spec);
     assert!(shim.stdout.contains("ticker ran meanwhile: yes"), "{}", shim.stdout);
@@ -123,7 +123,7 @@ fn many_threads_printing_to_a_slow_pipe_under_catch() {
 fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
     let p = raw("gai_slow_dns");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
     spec.timeout = Duration::from_secs(60);
     let (native, shim) = compare_one_thread(&spec, "os_threads_max");
     assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
@@ -222,7 +222,7 @@ fn preempt_is_validated() {
 fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
     let p = raw("merged_sigsys");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let merged = shim.stderr.lines().find_map(|l| l.split("made again ").nth(1)).unwrap_or("?");
@@ -239,7 +239,7 @@ fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
 fn preemption_after_a_raw_clone_keeps_spinning_hand_offs_going() {
     let p = raw("spin_handoff");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert_eq!(shim.metric("spin_rounds"), 20, "{}", shim.stderr);
@@ -345,7 +345,7 @@ fn redis_io_threads_with_preemption() {
         assert!(have_tool(tool), "{tool} is not installed: `apt-get install redis-server redis-tools` (.ci/run does it)");
     }
     let native = redis_session(&[]);
-    let shim = redis_session(&["--raw", "catch", "--preempt", "1"]);
+    let shim = redis_session(&["--hubs", "1", "--raw", "catch", "--preempt", "1"]);
     eprintln!("native: {}\nstopped in {} ms\nshim: {}\nstopped in {} ms", native.bench.trim(), native.stop_ms, shim.bench.trim(), shim.stop_ms);
     for s in [&native, &shim] {
         for t in ["SET:", "GET:"] {
