@@ -38,7 +38,7 @@ pub fn c_program(family: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&out_dir).unwrap();
     let bin = out_dir.join(format!("{family}-{name}"));
     let fresh = bin.metadata().and_then(|b| Ok(b.modified()? >= src.metadata()?.modified()?)).unwrap_or(false)
-        && ["common.h", "net.h"].iter().all(|h| {
+        && ["common.h", "net.h", "dns_fake.h"].iter().all(|h| {
             bin.metadata().and_then(|b| Ok(b.modified()? >= root().join("c-tests").join(h).metadata()?.modified()?)).unwrap_or(false)
         });
     if !fresh {
