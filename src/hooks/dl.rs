@@ -171,32 +171,44 @@ fn in_base_namespace(caller: usize) -> bool {
 /// Where `dlopen` goes: glibc's (the caller's identity preserved, after waiting for
 /// any other thread inside) or [`dlopen_locked`].
 extern "C" fn route_dlopen(file: *const c_char, _mode: c_int, caller: usize) -> usize {
-    let real = real_addr(&REAL_DLOPEN, c"dlopen");
+    route(real_addr(&REAL_DLOPEN, c"dlopen"), file, caller, true, dlopen_locked as *const () as usize)
+}
+
+/// The routing of [`route_dlopen`] and [`route_dlmopen`]: `real` (glibc's function) for
+/// a caller glibc must see, after waiting for any other thread inside; else `locked`.
+fn route(real: usize, file: *const c_char, caller: usize, base: bool, locked: usize) -> usize {
     if !active() {
         return real;
     }
     LOAD.wait_turn();
-    if caller_matters(file, caller, true) {
+    if caller_matters(file, caller, base) {
         WRITE.wait_turn();
         return real;
     }
-    dlopen_locked as *const () as usize
+    locked
 }
 
-/// glibc's `dlopen` holding the loader's lock; then the calling green thread's TLS copy
-/// gets the static blocks of the modules just loaded.
-unsafe extern "C" fn dlopen_locked(file: *const c_char, mode: c_int) -> *mut c_void {
-    let held = LOAD.lock(frame_mark!());
+/// Runs a load (`f`: glibc's dlopen or dlmopen) holding the loader's lock, taken for the
+/// hook frame at `frame`; then the calling green thread's TLS copy gets the static
+/// blocks of the modules just loaded.
+fn loading<R>(frame: usize, f: impl FnOnce() -> R) -> R {
+    let held = LOAD.lock(frame);
     // glibc adds the new objects under its write lock, before any constructor runs: no
     // walk may be parked in a callback then. Nothing parks between here and there.
     WRITE.wait_turn();
-    // SAFETY: glibc's dlopen, with the program's arguments.
-    let r = unsafe { real_fn::<unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void>(&REAL_DLOPEN, c"dlopen")(file, mode) };
+    let r = f();
     catch_up();
     if held {
         LOAD.unlock();
     }
     r
+}
+
+/// glibc's `dlopen` holding the loader's lock; then the calling green thread's TLS copy
+/// gets the static blocks of the modules just loaded.
+unsafe extern "C" fn dlopen_locked(file: *const c_char, mode: c_int) -> *mut c_void {
+    // SAFETY: glibc's dlopen, with the program's arguments.
+    loading(frame_mark!(), || unsafe { real_fn::<unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void>(&REAL_DLOPEN, c"dlopen")(file, mode) })
 }
 
 /// The running green thread's TLS copy gets the static blocks of new modules.
@@ -233,33 +245,17 @@ pub unsafe extern "C" fn dlopen(file: *const c_char, mode: c_int) -> *mut c_void
 
 /// Where `dlmopen` goes (as [`route_dlopen`]; the namespace is the argument's).
 extern "C" fn route_dlmopen(lmid: libc::Lmid_t, file: *const c_char, _mode: c_int, caller: usize) -> usize {
-    let real = real_addr(&REAL_DLMOPEN, c"dlmopen");
     if lmid != libc::LM_ID_BASE {
         NAMESPACES.store(true, Ordering::Relaxed);
         ITERATE_DIRECT.store(false, Ordering::Relaxed);
     }
-    if !active() {
-        return real;
-    }
-    LOAD.wait_turn();
-    if caller_matters(file, caller, false) {
-        WRITE.wait_turn();
-        return real;
-    }
-    dlmopen_locked as *const () as usize
+    route(real_addr(&REAL_DLMOPEN, c"dlmopen"), file, caller, false, dlmopen_locked as *const () as usize)
 }
 
 /// glibc's `dlmopen` holding the loader's lock (as [`dlopen_locked`]).
 unsafe extern "C" fn dlmopen_locked(lmid: libc::Lmid_t, file: *const c_char, mode: c_int) -> *mut c_void {
-    let held = LOAD.lock(frame_mark!());
-    WRITE.wait_turn();
     // SAFETY: glibc's dlmopen, with the program's arguments.
-    let r = unsafe { real_fn::<unsafe extern "C" fn(libc::Lmid_t, *const c_char, c_int) -> *mut c_void>(&REAL_DLMOPEN, c"dlmopen")(lmid, file, mode) };
-    catch_up();
-    if held {
-        LOAD.unlock();
-    }
-    r
+    loading(frame_mark!(), || unsafe { real_fn::<unsafe extern "C" fn(libc::Lmid_t, *const c_char, c_int) -> *mut c_void>(&REAL_DLMOPEN, c"dlmopen")(lmid, file, mode) })
 }
 
 /// See the module docs.
