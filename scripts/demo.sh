@@ -9,7 +9,7 @@ LIB=${GREENSHIM_LIB:-$PWD/target/release/libgreenshim.so}
 PY=${PYTHON:-python3}
 OUT=build/demo
 mkdir -p "$OUT"
-for p in sleeps fetch conn_server; do
+for p in sleeps fetch conn_server compute; do
 	gcc -O2 -Wall -D_GNU_SOURCE -pthread "scripts/demo/$p.c" -o "$OUT/$p"
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -41,12 +41,16 @@ row "C: 50 threads fetch from a 0.5 s/request server"    "$OUT/fetch" "$PORT" 50
 row "Python: 50 threads urllib-fetch the same server"    "$PY" scripts/demo/fetch.py "$PORT" 50
 row "C: thread-per-connection server, 1000 clients"      "$OUT/conn_server"
 row "Python: ThreadingTCPServer, 1000 clients"           "$PY" scripts/demo/conn_server.py
+row "C: two threads computing (one hub, the default)"   "$OUT/compute"
+row "C: the same, GREENSHIM_HUBS=2 (--hubs 2)"          env GREENSHIM_HUBS=2 "$OUT/compute"
 echo
 echo "OS thr = peak OS threads in the process (server process for the server rows),"
 echo "read from /proc/self/status. Same output, same errors. Under the shim every program"
 echo "thread is a green thread on one OS thread; the few more are the shim's offload pool,"
 echo "for calls epoll cannot watch (urllib's DNS lookups; accepts on a listening socket the"
 echo "forked client process also holds, which another process could take first)."
+echo "Compute-bound threads share that one OS thread unless GREENSHIM_HUBS (--hubs N|auto)"
+echo "runs green threads on several: the last row gets both cores back."
 
 if command -v strace >/dev/null 2>&1 && [ -x scripts/strace-compare.sh ]; then
 	echo
