@@ -20,7 +20,7 @@ fn hub_switches(r: &Run, i: usize) -> Option<i64> {
 fn cross_hub_mutex_condvar_semaphore_rwlock_barrier_fd_and_fork() {
     let p = hubs_prog("cross_hub");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_STATS", "1")];
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_STATS", "1")];
     let (native, shim) = compare(&spec);
     assert!(native.metric("os_threads_max") > 2, "{}", native.stderr);
     assert_eq!(shim.metric("os_threads_max"), 2, "two hubs, no other OS thread:\n{}", shim.stderr);
@@ -37,7 +37,7 @@ fn cross_hub_mutex_condvar_semaphore_rwlock_barrier_fd_and_fork() {
 #[test]
 fn close_wakes_waiters_on_both_hubs() {
     let p = hubs_prog("cross_hub");
-    let spec = Spec { args: &["close"], env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off")], ..Spec::new(&p) };
+    let spec = Spec { args: &["close"], env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off")], ..Spec::new(&p) };
     let r = run(&spec, true);
     assert!(r.ok(), "{:?}\n{}", r.status, r.stderr);
     assert_eq!(r.stdout, "close: readers got -1 EBADF, -1 EBADF\nfd reuse: same number\nfd reuse: new reader got \"hello\"\n", "{}", r.stderr);
@@ -50,7 +50,7 @@ fn compute_threads_spread_over_hubs() {
     let p = hubs_prog("compute");
     let mut spec = Spec::new(&p);
     spec.args = &["4"];
-    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_STATS", "1")];
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_STATS", "1")];
     let (_, shim) = compare(&spec);
     for i in 0..2 {
         assert!(hub_switches(&shim, i).unwrap_or(0) >= 2, "hub {i} did not run a compute thread:\n{}", shim.stderr);
@@ -61,7 +61,7 @@ fn compute_threads_spread_over_hubs() {
 fn hubs_is_validated() {
     let p = hubs_prog("compute");
     for bad in ["0", "65", "two", "-1"] {
-        let spec = Spec { args: &["1"], env: &[("GREENSHIM_HUBS", bad), ("GREENSHIM_RAW", "off")], ..Spec::new(&p) };
+        let spec = Spec { args: &["1"], env: &[("GREENSHIM_HUBS", bad), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off")], ..Spec::new(&p) };
         let r = run(&spec, true);
         assert!(!r.ok(), "GREENSHIM_HUBS={bad} accepted");
         assert!(r.stderr.contains("GREENSHIM_HUBS") && r.stderr.contains("auto or a number from 1 to 64"), "{}", r.stderr);
@@ -75,20 +75,21 @@ fn hubs_is_validated() {
 /// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
 /// thread at a time), as `greenshim doctor` says.
 ///
-/// (Every test here sets GREENSHIM_RAW=off: the raw layer runs on one hub, and
-/// `make test-raw` sets GREENSHIM_RAW=catch for the whole suite.)
+/// (Every test here sets GREENSHIM_RAW=off and GREENSHIM_PREEMPT=off: the raw layer
+/// and preemption run on one hub, and `make test-raw` sets GREENSHIM_RAW=catch for the
+/// whole suite.)
 #[test]
 fn auto_counts_cpus_and_keeps_cpython_on_one_hub() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64);
     let p = hubs_prog("compute");
-    let spec = Spec { args: &["4"], env: &[("GREENSHIM_HUBS", "auto"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_STATS", "1")], ..Spec::new(&p) };
+    let spec = Spec { args: &["4"], env: &[("GREENSHIM_HUBS", "auto"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_STATS", "1")], ..Spec::new(&p) };
     let r = run(&spec, true);
     assert!(r.ok(), "{}", r.stderr);
     let hubs = (0..64).filter(|&i| hub_switches(&r, i).is_some()).count();
     assert_eq!(hubs.max(1), cpus, "auto should run one hub per CPU:\n{}", r.stderr);
     let py = python();
     let script = root().join("c-tests/py/sleep100.py");
-    let spec = Spec { interpreter: Some(&py), env: &[("GREENSHIM_HUBS", "auto"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_STATS", "1")], ..Spec::new(&script) };
+    let spec = Spec { interpreter: Some(&py), env: &[("GREENSHIM_HUBS", "auto"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_STATS", "1")], ..Spec::new(&script) };
     let r = run(&spec, true);
     assert!(r.ok(), "{}", r.stderr);
     assert!(hub_switches(&r, 1).is_none(), "CPython should get one hub under auto:\n{}", r.stderr);
@@ -100,7 +101,7 @@ fn auto_counts_cpus_and_keeps_cpython_on_one_hub() {
 #[test]
 fn signals_across_hubs() {
     let p = hubs_prog("signals");
-    let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off")], ..Spec::new(&p) };
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off")], ..Spec::new(&p) };
     compare(&spec);
 }
 
@@ -109,7 +110,7 @@ fn signals_across_hubs() {
 #[test]
 fn exec_from_a_thread_on_the_second_hub() {
     let p = hubs_prog("exec_thread");
-    let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off")], ..Spec::new(&p) };
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off")], ..Spec::new(&p) };
     let (_, shim) = compare(&spec);
     assert_eq!(shim.stdout, "before exec\nexec from a thread: ok\n");
 }
