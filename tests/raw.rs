@@ -49,6 +49,7 @@ fn report_lists_raw_blocking_calls_by_call_site() {
     // Without the mode, nothing is reported.
     let mut quiet = Spec::new(&p);
     quiet.args = &["nowait"];
+    quiet.env = &[("GREENSHIM_RAW", "off")];
     let (_, off) = compare(&quiet);
     assert!(!off.stderr.contains("greenshim raw:"), "{}", off.stderr);
 }
