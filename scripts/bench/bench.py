@@ -290,14 +290,19 @@ def t_not_slower():
     return ev
 
 
-def t_overhead(pct):
+def t_over(pct, variant, base, what):
+    """Target: `variant`'s median at most pct% over `base`'s; `what` names it."""
     def ev(row):
-        s, n = row.median("shim"), row.median("native")
-        if s is None or n is None:
-            return None, f"overhead ≤{pct}%"
-        o = (s - n) / n * 100
-        return o <= pct, f"overhead ≤{pct}%: {o:+.1f}%"
+        v, n = row.median(variant), row.median(base)
+        if v is None or n is None:
+            return None, what
+        o = (v - n) / n * 100
+        return o <= pct, f"{what}: {o:+.1f}%"
     return ev
+
+
+def t_overhead(pct):
+    return t_over(pct, "shim", "native", f"overhead ≤{pct}%")
 
 
 def t_sleepers(max_kib):
@@ -698,13 +703,7 @@ def gain_of(row, a, b):
 
 
 def t_hubs_vs_native(pct):
-    def ev(row):
-        h, n = row.median("hubs2"), row.median("native")
-        if h is None or n is None:
-            return None, f"HUBS=2 wall time ≤{pct}% over native"
-        o = (h - n) / n * 100
-        return o <= pct, f"HUBS=2 wall time ≤{pct}% over native: {o:+.1f}%"
-    return ev
+    return t_over(pct, "hubs2", "native", f"HUBS=2 wall time ≤{pct}% over native")
 
 
 def t_hubs_loss(pct):
