@@ -2,7 +2,7 @@
  * c-tests/raw/gai_slow_dns.c), with a ticker thread and an OS-thread sampler.
  *
  * The includer defines REPLY_DELAY_MS (how long each reply is held back) and
- * MAX_PENDING, binds srv_fd to srv_addr and runs dns_server() in a thread; a datagram
+ * MAX_PENDING, calls dns_fake_bind() and runs dns_server() in a thread; a datagram
  * shorter than a DNS header stops it. Names starting with "nx" get NXDOMAIN; an A query
  * for any other name gets 10.0.0.N, N being the number formed by the name's digits
  * modulo 256. */
@@ -116,6 +116,17 @@ static void *dns_server(void *arg) {
     CHECK(npend == 0, "server stopped with %d replies pending", npend);
     free(pend);
     return NULL;
+}
+
+/* Binds srv_fd to a free UDP port on 127.0.0.1 and records it in srv_addr. */
+static void dns_fake_bind(void) {
+    srv_fd = socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK(srv_fd >= 0, "socket: %s", strerror(errno));
+    srv_addr.sin_family = AF_INET;
+    srv_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(srv_fd, (struct sockaddr *)&srv_addr, sizeof srv_addr) == 0, "bind: %s", strerror(errno));
+    socklen_t alen = sizeof srv_addr;
+    CHECK(getsockname(srv_fd, (struct sockaddr *)&srv_addr, &alen) == 0, "getsockname: %s", strerror(errno));
 }
 
 #endif

@@ -123,13 +123,7 @@ static void *lookup(void *arg) {
 int main(void) {
     alarm(60);
 
-    srv_fd = socket(AF_INET, SOCK_DGRAM, 0);
-    CHECK(srv_fd >= 0, "socket: %s", strerror(errno));
-    srv_addr.sin_family = AF_INET;
-    srv_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK(bind(srv_fd, (struct sockaddr *)&srv_addr, sizeof srv_addr) == 0, "bind: %s", strerror(errno));
-    socklen_t alen = sizeof srv_addr;
-    CHECK(getsockname(srv_fd, (struct sockaddr *)&srv_addr, &alen) == 0, "getsockname: %s", strerror(errno));
+    dns_fake_bind();
 
     pthread_t srv, tk;
     CHECK(pthread_create(&srv, NULL, dns_server, NULL) == 0, "create server");

@@ -315,13 +315,7 @@ def t_sleepers(max_kib):
 
 
 def t_vs_base(pct):
-    def ev(row):
-        s, b = row.median("shim"), row.median("base")
-        if s is None or b is None:
-            return None, f"≤{pct}% over {BASE_REV}"
-        o = (s - b) / b * 100
-        return o <= pct, f"≤{pct}% over {BASE_REV}: {o:+.1f}%"
-    return ev
+    return t_over(pct, "shim", "base", f"≤{pct}% over {BASE_REV}")
 
 
 def t_over_floor(pct, floor):
