@@ -20,6 +20,8 @@ fn raw(name: &str) -> std::path::PathBuf {
 fn catch_parks_raw_blocking_calls_and_keeps_results_exact() {
     let p = raw("raw_calls");
     let mut spec = Spec::new(&p);
+    // One hub: the property is that the ticker *on the reader's OS thread* keeps running
+    // (with two, placement puts it on the other hub, where it would tick anyway).
     spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
@@ -34,7 +36,7 @@ fn report_lists_raw_blocking_calls_by_call_site() {
     let p = raw("raw_calls");
     let mut spec = Spec::new(&p);
     spec.args = &["nowait"];
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report")];
+    spec.env = &[("GREENSHIM_RAW", "report")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let lines: Vec<&str> = shim.stderr.lines().filter(|l| l.starts_with("greenshim raw:")).collect();
@@ -62,7 +64,7 @@ fn programs_own_sigsys_action_is_kept() {
     let p = raw("own_sigsys");
     for mode in ["catch", "report"] {
         let mut spec = Spec::new(&p);
-        let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", mode)];
+        let env = [("GREENSHIM_RAW", mode)];
         spec.env = &env;
         spec.timeout = Duration::from_secs(30);
         compare(&spec);
@@ -77,7 +79,7 @@ fn cpython_threads_under_catch() {
     let py = python();
     let mut spec = Spec::new(&script);
     spec.interpreter = Some(&py);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
@@ -90,7 +92,7 @@ fn cpython_threads_under_catch() {
 fn resolver_internals_and_libc_locks_under_catch() {
     let p = c_program("io", "res_query");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
@@ -105,7 +107,7 @@ fn resolver_internals_and_libc_locks_under_catch() {
 fn many_threads_printing_to_a_slow_pipe_under_catch() {
     let p = raw("stdio_pipe_threads");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(60);
     let (_, shim) = compare(&spec);
     assert!(shim.stdout.contains("ticker ran meanwhile: yes"), "{}", shim.stdout);
@@ -124,7 +126,7 @@ fn many_threads_printing_to_a_slow_pipe_under_catch() {
 fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
     let p = raw("gai_slow_dns");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
     spec.timeout = Duration::from_secs(60);
     let (native, shim) = compare_one_thread(&spec, "os_threads_max");
     assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
@@ -141,7 +143,7 @@ fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
 fn preemption_keeps_a_ticker_running_beside_a_computation() {
     let p = raw("preempt");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let gap = shim.metric("worst_gap_ms");
@@ -156,7 +158,7 @@ fn preemption_lets_cpython_hand_the_gil_over() {
     let py = python();
     let mut spec = Spec::new(&script);
     spec.interpreter = Some(&py);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
@@ -171,7 +173,7 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
         c.args(["-m", "test", "test_threading", "-m", "test_can_interrupt_tight_loops"]);
         c.env_remove("LD_PRELOAD");
         if shim {
-            c.env("LD_PRELOAD", lib()).env("GREENSHIM_HUBS", "1").env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
+            c.env("LD_PRELOAD", lib()).env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
         }
         let o = c.output().expect("python");
         let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
@@ -189,12 +191,12 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
 fn preempt_is_validated() {
     let p = raw("preempt");
     for (env, ok) in [
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
+        (vec![("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
+        (vec![("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
     ] {
         let mut c = std::process::Command::new(&p);
         c.env("LD_PRELOAD", lib()).env_remove("GREENSHIM_TLS");
@@ -223,7 +225,7 @@ fn preempt_is_validated() {
 fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
     let p = raw("merged_sigsys");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let merged = shim.stderr.lines().find_map(|l| l.split("made again ").nth(1)).unwrap_or("?");
@@ -240,7 +242,7 @@ fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
 fn preemption_after_a_raw_clone_keeps_spinning_hand_offs_going() {
     let p = raw("spin_handoff");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert_eq!(shim.metric("spin_rounds"), 20, "{}", shim.stderr);
