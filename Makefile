@@ -2,6 +2,8 @@
 #   make          build the library and the launcher (release)
 #   make test     build and run every test (cargo nextest, or cargo test without it)
 #   make test-raw the same suite with GREENSHIM_RAW=catch (raw system calls caught)
+#   make test-hubs, make test-all-modes  the same with two hubs; with two hubs, catch
+#                 and GREENSHIM_PREEMPT=5
 #   make demo     build, then show the effect on real programs (native vs shim)
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
 #   make faults   the fault and soak suite (signals, limits, fork, memory), native vs
@@ -20,7 +22,7 @@ BIN    := target/release/greenshim
 # CPython versions `make compat` runs (pyenv installs; python3 when none is found).
 COMPAT_PYTHONS ?= 3.11,3.13
 
-.PHONY: all build rust-tests test test-hubs test-raw demo bench compat faults wheel deb install clean
+.PHONY: all build rust-tests test test-hubs test-raw test-all-modes demo bench compat faults wheel deb install clean
 
 all: build
 
@@ -47,6 +49,15 @@ test-hubs: build rust-tests
 		GREENSHIM_HUBS=2 $(CARGO) nextest run --release --no-fail-fast; \
 	else \
 		GREENSHIM_HUBS=2 $(CARGO) test --release --no-fail-fast; \
+	fi
+
+# The whole suite with everything on at once: two hubs, raw system calls caught, and
+# preemption every 5 ms (each hub its own selector and timer).
+test-all-modes: build rust-tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		GREENSHIM_HUBS=2 GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		GREENSHIM_HUBS=2 GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) test --release --no-fail-fast; \
 	fi
 
 test-raw: build rust-tests
