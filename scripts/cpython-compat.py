@@ -23,7 +23,9 @@ the module is recorded as "timeout" rather than ending the comparison.
 Known differences marked `[hang]` are deselected (`-i`) in the shim run, since they
 never end there; entries marked `[skip]` (cases that hang natively on this machine, such
 as VSOCK tests where the host has no vsock peer) are deselected in both runs; `[py>=3.13]`-
-style marks limit an entry to some interpreters. An entry may be an fnmatch pattern.
+style marks limit an entry to some interpreters, and `[no-preempt]` to runs without
+GREENSHIM_PREEMPT (cooperative scheduling: with `GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5`
+in the environment such cases run and must pass). An entry may be an fnmatch pattern.
 Exit status: 0 when there are no unexplained regressions, 1 otherwise.
 """
 import argparse
@@ -52,7 +54,9 @@ def lib_path():
 
 
 def known_differences():
-    """{case: (reason, tag, version-condition or None)}; tag is None, "hang" or "skip"."""
+    """{case: (reason, tag, version-condition or None, cooperative-only)}; tag is None,
+    "hang" or "skip"; cooperative-only ([no-preempt]): the entry holds only without
+    GREENSHIM_PREEMPT (a difference that preemption removes)."""
     known = {}
     path = os.path.join(ROOT, "scripts", "cpython-known-differences.txt")
     with open(path) as f:
@@ -61,21 +65,31 @@ def known_differences():
             if not line or line.startswith("#"):
                 continue
             case, _, rest = line.partition(" ")
-            tag, cond = None, None
+            tag, cond, coop = None, None, False
             while True:
-                m = re.match(r"\[(hang|skip|py(>=|<=|==)(\d+\.\d+))\]\s*", rest)
+                m = re.match(r"\[(hang|skip|no-preempt|py(>=|<=|==)(\d+\.\d+))\]\s*", rest)
                 if not m:
                     break
                 if m.group(1) in ("hang", "skip"):
                     tag = m.group(1)
+                elif m.group(1) == "no-preempt":
+                    coop = True
                 else:
                     cond = (m.group(2), tuple(int(x) for x in m.group(3).split(".")))
                 rest = rest[m.end():]
-            known[case] = (rest.strip(), tag, cond)
+            known[case] = (rest.strip(), tag, cond, coop)
     return known
 
 
+def preempting():
+    """Whether the shim runs inherit GREENSHIM_PREEMPT (on)."""
+    v = os.environ.get("GREENSHIM_PREEMPT", "off").strip()
+    return v not in ("", "off", "0")
+
+
 def applies(entry, version):
+    if entry[3] and preempting():
+        return False
     cond = entry[2]
     if cond is None:
         return True
