@@ -36,6 +36,16 @@ static inline long long now_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The time `ms` milliseconds from now on `clock`, for the absolute deadlines of timed waits. */
+static inline struct timespec deadline_ms(clockid_t clock, long ms) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    return ts;
+}
+
 /* Number of OS threads in this process right now ("Threads:" in /proc). */
 static inline int os_threads(void) {
     FILE *f = fopen("/proc/self/status", "r");

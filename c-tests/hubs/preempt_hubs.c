@@ -9,6 +9,7 @@
  * stdout: the computations' results and whether both tickers ran.
  */
 #include "../common.h"
+#include "../compute_mix.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -16,32 +17,21 @@ static atomic_int stop;
 static atomic_long ticks[2];
 static int worst_ms[2];
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Integer and floating-point work whose result depends on every step. */
 static void *compute(void *arg) {
     long k = (long)arg;
-    unsigned long long h = 1469598103934665603ULL + (unsigned long long)k;
-    double x = 0.5 - k * 0.01, y = 0;
+    struct mix m = {1469598103934665603ULL + (unsigned long long)k, 0.5 - k * 0.01, 0};
     long rounds = 0;
     char *line = NULL;
     double t0 = now_s();
     while (rounds < 2000 || now_s() - t0 < 0.4) {
-        for (int i = 0; i < 20000; i++) {
-            h = (h ^ (unsigned long long)i) * 1099511628211ULL;
-            x = x * 3.7 * (1.0 - x);
-            y += x;
-        }
+        mix_round(&m);
         rounds++;
         if (rounds == 2000) {
             /* Printed by main: the order the computations finish in is not the program's. */
             line = malloc(128);
             CHECK(line != NULL, "malloc");
-            snprintf(line, 128, "computation %ld after 2000 rounds: hash %016llx, sum %.6f\n", k, h, y);
+            snprintf(line, 128, "computation %ld after 2000 rounds: hash %016llx, sum %.6f\n", k, m.h, m.y);
         }
     }
     return line;

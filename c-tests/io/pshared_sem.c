@@ -93,10 +93,7 @@ int main(void) {
     round_trip(anon, "unnamed");
 
     /* A timed wait that nobody posts times out as natively. */
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000;
-    if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    struct timespec ts = deadline_ms(CLOCK_REALTIME, 50);
     errno = 0;
     int r = sem_timedwait(anon, &ts);
     printf("sem_timedwait with nobody posting: %d %s\n", r, r ? strerror(errno) : "ok");

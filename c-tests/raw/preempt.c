@@ -7,34 +7,24 @@
  * stdout: the computation's results and whether the ticker ran.
  */
 #include "../common.h"
+#include "../compute_mix.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
 static atomic_int stop;
 static atomic_long ticks;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Integer and floating-point work whose result depends on every step. */
 static void *compute(void *arg) {
     (void)arg;
-    unsigned long long h = 1469598103934665603ULL;
-    double x = 0.5, y = 0;
+    struct mix m = {1469598103934665603ULL, 0.5, 0};
     long rounds = 0;
     double t0 = now_s();
     while (rounds < 4000 || now_s() - t0 < 0.4) {
-        for (int i = 0; i < 20000; i++) {
-            h = (h ^ (unsigned long long)i) * 1099511628211ULL;
-            x = x * 3.7 * (1.0 - x);
-            y += x;
-        }
+        mix_round(&m);
         rounds++;
         if (rounds == 4000) {
-            printf("after 4000 rounds: hash %016llx, sum %.6f\n", h, y);
+            printf("after 4000 rounds: hash %016llx, sum %.6f\n", m.h, m.y);
             fflush(stdout);
         }
     }

@@ -35,10 +35,7 @@ static void report(const char *what, long r, int e) {
 static void round_of_waits(const char *when, sem_t *sem, unsigned *word, int ep) {
     printf("%s:\n", when);
     for (int rep = 0; rep < 3; rep++) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 40 * 1000000;
-        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        struct timespec ts = deadline_ms(CLOCK_REALTIME, 40);
         errno = 0;
         long r = sem_timedwait(sem, &ts);
         if (rep == 0) report("sem_timedwait (pshared)", r, errno);

@@ -38,7 +38,7 @@ pub fn c_program(family: &str, name: &str) -> PathBuf {
     std::fs::create_dir_all(&out_dir).unwrap();
     let bin = out_dir.join(format!("{family}-{name}"));
     // Headers it may include: the shared ones, and its family's own (c-tests/<family>/*.h).
-    let mut headers: Vec<PathBuf> = ["common.h", "net.h", "dns_fake.h"].iter().map(|h| root().join("c-tests").join(h)).collect();
+    let mut headers: Vec<PathBuf> = ["common.h", "net.h", "dns_fake.h", "compute_mix.h"].iter().map(|h| root().join("c-tests").join(h)).collect();
     if let Ok(dir) = std::fs::read_dir(root().join("c-tests").join(family)) {
         headers.extend(dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "h")));
     }
