@@ -1,8 +1,11 @@
-/* Integer and floating-point work whose result depends on every step, for the
- * preemption tests: a thread switched out in the middle whose registers, flags or
- * vector state were not restored exactly ends with another hash or sum. */
+/* The preemption tests' two parts: integer and floating-point work whose result
+ * depends on every step (a thread switched out in the middle whose registers, flags or
+ * vector state were not restored exactly ends with another hash or sum), and a ticker
+ * that sleeps 1 ms at a time and measures its worst gap. */
 #pragma once
+#include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 struct mix {
     unsigned long long h;
@@ -25,4 +28,17 @@ static inline double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Ticks (1 ms sleeps, counted in *ticks) until *stop; returns the worst gap in ms. */
+static inline int tick_until(atomic_int *stop, atomic_long *ticks) {
+    double worst = 0, t = now_s();
+    while (!atomic_load(stop)) {
+        usleep(1000);
+        double u = now_s();
+        if (u - t > worst) worst = u - t;
+        t = u;
+        atomic_fetch_add(ticks, 1);
+    }
+    return (int)(worst * 1000);
 }

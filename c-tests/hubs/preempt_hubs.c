@@ -39,15 +39,7 @@ static void *compute(void *arg) {
 
 static void *ticker(void *arg) {
     long k = (long)arg;
-    double worst = 0, t = now_s();
-    while (!atomic_load(&stop)) {
-        usleep(1000);
-        double u = now_s();
-        if (u - t > worst) worst = u - t;
-        t = u;
-        atomic_fetch_add(&ticks[k], 1);
-    }
-    worst_ms[k] = (int)(worst * 1000);
+    worst_ms[k] = tick_until(&stop, &ticks[k]);
     return NULL;
 }
 

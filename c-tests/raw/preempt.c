@@ -33,15 +33,7 @@ static void *compute(void *arg) {
 
 static void *ticker(void *arg) {
     (void)arg;
-    double worst = 0, t = now_s();
-    while (!atomic_load(&stop)) {
-        usleep(1000);
-        double u = now_s();
-        if (u - t > worst) worst = u - t;
-        t = u;
-        atomic_fetch_add(&ticks, 1);
-    }
-    fprintf(stderr, "METRIC worst_gap_ms=%d\n", (int)(worst * 1000));
+    fprintf(stderr, "METRIC worst_gap_ms=%d\n", tick_until(&stop, &ticks));
     return NULL;
 }
 
