@@ -14,7 +14,7 @@
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
 //! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
-//! | `GREENSHIM_HUBS` | `1`..=`64` or `auto` (OS threads that run green threads; `auto`: the CPUs the process may use, 1 for CPython; `RAW`/`PREEMPT` need 1) | `1` |
+//! | `GREENSHIM_HUBS` | `1`..=`64` or `auto` (OS threads that run green threads; `auto`: the CPUs the process may use, 1 for CPython) | `1` |
 //! | `GREENSHIM_DUMP` | `off` or an absolute path (`%p`: the pid): when that file appears, dump the green threads on the shim's log and remove it | `off` |
 //! | `GREENSHIM_RAW_REPORT` | `stderr` or an absolute path (`%p`: the pid): where the raw layer's exit report goes; each process appends one whole report | unset: on stderr only with `GREENSHIM_LOG=info` or chattier, else not written |
 //!
@@ -155,7 +155,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
     ("GREENSHIM_RAW", "off|report|catch", "off"),
     ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
-    ("GREENSHIM_HUBS", "auto or a number from 1 to 64 (1 with GREENSHIM_RAW=report or catch, or GREENSHIM_PREEMPT)", "1"),
+    ("GREENSHIM_HUBS", "auto or a number from 1 to 64", "1"),
     ("GREENSHIM_DUMP", "off or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-dump.%p", "off"),
     ("GREENSHIM_RAW_REPORT", "stderr or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-raw.%p", "unset: on stderr only with GREENSHIM_LOG=info or chattier"),
 ];
@@ -325,11 +325,6 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         )?,
     })
     .and_then(|c: Config| {
-        // The raw-syscall layer and preemption run on one hub thread (crate::raw).
-        if c.hubs > 1 && c.raw != Raw::Off {
-            let (var, accepted, _) = VARS[12];
-            return Err(ConfigError { var, value: get(var).unwrap_or_default(), accepted });
-        }
         // Switching a thread out anywhere needs its own errno and thread-locals, and the
         // raw layer's handler takes the ticks.
         if c.preempt_ms != 0 && (c.raw == Raw::Off || !c.tls_per_green) {

@@ -26,10 +26,10 @@ fn greenshim_init() {
         crate::selfdump::set_path(p.as_str());
     }
     hub::set_hubs(match cfg.hubs {
-        // auto: one hub per CPU this process may use, except where the raw-syscall
-        // layer runs (one hub) or the program is CPython, whose GIL lets one thread
-        // run Python at a time (see docs/ARCHITECTURE.md, several hubs).
-        0 if cfg.raw != config::Raw::Off || crate::sys::is_cpython() => 1,
+        // auto: one hub per CPU this process may use, except where the program is
+        // CPython, whose GIL lets one thread run Python at a time (see
+        // docs/ARCHITECTURE.md, several hubs).
+        0 if crate::sys::is_cpython() => 1,
         0 => crate::sys::usable_cpus(),
         n => n,
     });

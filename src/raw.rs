@@ -44,9 +44,45 @@ const PR_SET_SYSCALL_USER_DISPATCH: i32 = 59;
 const PR_SYS_DISPATCH_ON: usize = 1;
 const SYS_USER_DISPATCH: i32 = 2;
 
-/// The byte the kernel reads on every system call of the hub thread (only that thread
-/// enables dispatch: the offload pool's threads never trap).
-pub static SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+/// Hub threads with dispatch on, at most (one per hub: `crate::hub` has at most as many).
+pub const MAX_SLOTS: usize = 64;
+
+/// One hub thread's selector: the byte the kernel reads on every system call of that
+/// thread, alone on its cache line (each hub writes its own twice per switch).
+#[repr(C, align(64))]
+pub struct Selector(AtomicU8);
+
+/// The selectors, by slot; a slot is claimed by the hub thread that turns dispatch on
+/// ([`enable_here`]) and is found again by its thread pointer (`SEL_TP`). Only hub
+/// threads enable dispatch: the offload pool's threads never trap.
+static SELECTORS: [Selector; MAX_SLOTS] = [const { Selector(AtomicU8::new(ALLOW)) }; MAX_SLOTS];
+/// The thread pointer (`tcbhead_t.self`, `%fs:16`, the same for every green thread of a
+/// hub) owning each slot; 0: free. The trampolines' `greenshim_block_here` searches it.
+static SEL_TP: [AtomicUsize; MAX_SLOTS] = [const { AtomicUsize::new(0) }; MAX_SLOTS];
+/// Slots in use (a bound for the searches).
+static NSLOTS: AtomicUsize = AtomicUsize::new(0);
+/// What a thread without a slot reads and writes (never given to the kernel).
+static NO_SELECTOR: AtomicU8 = AtomicU8::new(ALLOW);
+
+/// The calling hub thread's slot. Async-signal-safe: loads only.
+#[inline(always)]
+fn slot() -> Option<usize> {
+    let tp = sys::thread_pointer();
+    if SEL_TP[0].load(Ordering::Relaxed) == tp {
+        return Some(0);
+    }
+    let n = NSLOTS.load(Ordering::Acquire).min(MAX_SLOTS);
+    (1..n).find(|&i| SEL_TP[i].load(Ordering::Relaxed) == tp)
+}
+
+/// The calling thread's selector (a dummy where dispatch is not on).
+#[inline(always)]
+fn sel() -> &'static AtomicU8 {
+    match slot() {
+        Some(i) => &SELECTORS[i].0,
+        None => &NO_SELECTOR,
+    }
+}
 
 /// 0 off, 1 report, 2 catch.
 static MODE: AtomicU8 = AtomicU8::new(0);
@@ -76,8 +112,11 @@ pub fn catching() -> bool {
 /// Sets the selector, returning the previous value (nothing when the layer is off).
 #[inline(always)]
 pub fn swap_selector(v: u8) -> u8 {
-    if on() && crate::hub::on_hub_thread() {
-        SELECTOR.swap(v, Ordering::Relaxed)
+    if on() {
+        match slot() {
+            Some(i) => SELECTORS[i].0.swap(v, Ordering::Relaxed),
+            None => ALLOW,
+        }
     } else {
         ALLOW
     }
@@ -86,8 +125,10 @@ pub fn swap_selector(v: u8) -> u8 {
 /// Restores a value [`swap_selector`] returned.
 #[inline(always)]
 pub fn restore_selector(v: u8) {
-    if on() && crate::hub::on_hub_thread() {
-        SELECTOR.store(v, Ordering::Relaxed);
+    if on() {
+        if let Some(i) = slot() {
+            SELECTORS[i].0.store(v, Ordering::Relaxed);
+        }
     }
 }
 
@@ -272,20 +313,50 @@ fn xsave_size() -> usize {
     (d.ebx as usize + 63) & !63
 }
 
-/// Turns dispatch on for the calling (hub) thread. Returns false, with a log line, where
-/// the kernel does not offer it.
+/// Turns dispatch on for the calling (hub) thread, claiming a selector slot for it.
+/// Returns false, with a log line, where the kernel does not offer it.
 fn enable_here() -> bool {
-    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
-    SELECTOR.store(BLOCK, Ordering::Relaxed);
-    // SAFETY: plain prctl; the selector is a static byte that lives as long as the process.
-    let r = unsafe {
-        sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, &SELECTOR as *const AtomicU8)
+    let tp = sys::thread_pointer();
+    let i = match slot() {
+        Some(i) => i,
+        None => {
+            let Some(i) = (0..MAX_SLOTS).find(|&i| SEL_TP[i].compare_exchange(0, tp, Ordering::AcqRel, Ordering::Relaxed).is_ok()) else {
+                return false;
+            };
+            NSLOTS.fetch_max(i + 1, Ordering::AcqRel);
+            i
+        }
     };
-    if r.is_err() {
-        SELECTOR.store(ALLOW, Ordering::Relaxed);
+    let s = &SELECTORS[i].0;
+    s.store(BLOCK, Ordering::Relaxed);
+    if dispatch_on(s).is_err() {
+        s.store(ALLOW, Ordering::Relaxed);
         return false;
     }
     true
+}
+
+/// `PR_SYS_DISPATCH_ON` for the calling thread with selector `s` and the shim's text.
+fn dispatch_on(s: &'static AtomicU8) -> Result<usize, sys::Errno> {
+    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
+    // SAFETY: plain prctl; the selector is a static byte that lives as long as the process.
+    unsafe { sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, s as *const AtomicU8) }
+}
+
+/// On a hub thread beyond the first, once it runs: dispatch on, and its preemption
+/// timer, as hub 0's at start-up.
+pub fn hub_started() {
+    if !on() {
+        return;
+    }
+    if !enable_here() {
+        crate::warn!("GREENSHIM_RAW: cannot turn dispatch on for a hub thread; its raw system calls are not watched");
+        return;
+    }
+    let ms = PREEMPT_MS.load(Ordering::Relaxed);
+    if ms != 0 {
+        start_timer(ms);
+    }
 }
 
 /// Sets the layer up on the hub thread (start-up, after the hub is installed).
@@ -354,26 +425,35 @@ pub fn with_dispatch_off<R>(f: impl FnOnce() -> R) -> R {
     if !(on() && crate::hub::on_hub_thread()) {
         return f();
     }
+    let Some(i) = slot() else { return f() };
     not_here();
     let r = f();
-    let (start, len) = (TEXT[0].load(Ordering::Relaxed), TEXT[1].load(Ordering::Relaxed));
-    // SAFETY: plain prctl; the selector keeps its value.
-    let _ = unsafe { sc!(libc::SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, start, len, &SELECTOR as *const AtomicU8) };
+    // The selector keeps its value.
+    let _ = dispatch_on(&SELECTORS[i].0);
     r
 }
 
 /// In a fork child, on the forking thread: dispatch is on again with the selector
 /// BLOCK (the child continues in program code).
 pub fn after_fork_child() {
+    // The other hubs' threads are gone; the forking thread keeps its slot.
+    let me = slot();
+    for i in 0..MAX_SLOTS {
+        if Some(i) != me {
+            SEL_TP[i].store(0, Ordering::Relaxed);
+            SELECTORS[i].0.store(ALLOW, Ordering::Relaxed);
+        }
+    }
+    for l in &LAST_SWITCHES {
+        l.store(u64::MAX, Ordering::Relaxed);
+    }
     if on() && !enable_here() {
         MODE.store(0, Ordering::Relaxed);
     }
     // POSIX timers are not inherited.
     let ms = PREEMPT_MS.load(Ordering::Relaxed);
     if ms != 0 {
-        LAST_SWITCHES.store(u64::MAX, Ordering::Relaxed);
-        NRANGES.store(0, Ordering::Relaxed);
-        preempt_init(ms);
+        start_timer(ms);
     }
 }
 
@@ -478,11 +558,12 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
         unsafe { preempt_tick(ucv as *mut libc::ucontext_t) };
         return;
     }
-    let was = SELECTOR.swap(ALLOW, Ordering::Relaxed);
+    let s = sel();
+    let was = s.swap(ALLOW, Ordering::Relaxed);
     // SAFETY: the kernel passes a valid siginfo and ucontext for an SA_SIGINFO handler.
     unsafe {
         if (*info).si_code != SYS_USER_DISPATCH {
-            SELECTOR.store(was, Ordering::Relaxed);
+            s.store(was, Ordering::Relaxed);
             forward(sig, info, ucv);
             return;
         }
@@ -506,7 +587,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             // as ours, so our return restores that context — registers, FPU state (by
             // its pointer), mask.
             core::ptr::copy_nonoverlapping(rsp as *const u8, ucv as *mut u8, KERNEL_UCONTEXT);
-            SELECTOR.store(was, Ordering::Relaxed);
+            s.store(was, Ordering::Relaxed);
             return;
         }
         match nr {
@@ -515,7 +596,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
                 // the call to that (never blocking SIGSYS).
                 g[libc::REG_RAX as usize] = emulate_sigprocmask(uc, &a);
                 g[libc::REG_RCX as usize] = DONE_RCX;
-                SELECTOR.store(was, Ordering::Relaxed);
+                s.store(was, Ordering::Relaxed);
                 return;
             }
             libc::SYS_clone | libc::SYS_clone3 | libc::SYS_vfork => {
@@ -587,7 +668,7 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             // Our return restores the alternate stack from the ucontext: put the new one there.
             let _ = sc!(libc::SYS_sigaltstack, 0usize, &mut (*uc).uc_stack as *mut libc::stack_t);
         }
-        SELECTOR.store(was, Ordering::Relaxed);
+        s.store(was, Ordering::Relaxed);
     }
 }
 
@@ -637,7 +718,7 @@ unsafe fn clone_stub(nr: i64, a: &[usize; 6], rsp: usize) -> Option<(usize, usiz
 /// the instruction, which traps again with its own siginfo once this handler returns.
 /// Returns whether it did.
 unsafe fn rewind_merged_dispatch(uc: *mut libc::ucontext_t) -> bool {
-    if SELECTOR.load(Ordering::Relaxed) != BLOCK {
+    if sel().load(Ordering::Relaxed) != BLOCK {
         return false;
     }
     // SAFETY: the kernel's ucontext.
@@ -711,6 +792,30 @@ core::arch::global_asm!(
     "mov edx, -1",
     "xsave64 [rsp]",
     ".endm",
+    // Sets the calling hub thread's selector to BLOCK: finds its slot by the thread
+    // pointer (`%fs:16`, tcbhead_t.self, the hub's for every green thread on it) in
+    // SEL_TP. Clobbers rcx and the flags; rax and rdx are kept.
+    ".macro greenshim_block_here",
+    "push rax",
+    "push rdx",
+    "mov rcx, qword ptr fs:16",
+    "lea rax, [rip + {sel_tp}]",
+    "xor edx, edx",
+    "7:",
+    "cmp rcx, qword ptr [rax + rdx*8]",
+    "je 8f",
+    "inc edx",
+    "cmp edx, {max_slots}",
+    "jb 7b",
+    "jmp 9f",
+    "8:",
+    "shl edx, 6",
+    "lea rax, [rip + {selectors}]",
+    "mov byte ptr [rax + rdx], 1",
+    "9:",
+    "pop rdx",
+    "pop rax",
+    ".endm",
     ".globl greenshim_raw_trampoline",
     ".hidden greenshim_raw_trampoline",
     ".type greenshim_raw_trampoline,@function",
@@ -742,7 +847,7 @@ core::arch::global_asm!(
     "pop rdx",
     "pop rsi",
     "pop rdi",
-    "mov byte ptr [rip + {selector}], 1",
+    "greenshim_block_here",
     "mov r11, qword ptr [rsp + 56]",
     "mov rsp, qword ptr [rsp + 64]",
     "mov ecx, 0",
@@ -767,7 +872,7 @@ core::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jz 3f",
-    "mov byte ptr [rip + {selector}], 1",
+    "greenshim_block_here",
     "3:",
     "push r11",
     "popfq",
@@ -785,7 +890,7 @@ core::arch::global_asm!(
     "syscall",
     "test rax, rax",
     "jz 4f",
-    "mov byte ptr [rip + {selector}], 1",
+    "greenshim_block_here",
     "push r11",
     "popfq",
     "mov ecx, 0",
@@ -877,7 +982,9 @@ core::arch::global_asm!(
     ".size greenshim_preempt_trampoline, . - greenshim_preempt_trampoline",
     xsave_size = sym XSAVE_SIZE,
     dispatch = sym dispatch,
-    selector = sym SELECTOR,
+    sel_tp = sym SEL_TP,
+    selectors = sym SELECTORS,
+    max_slots = const MAX_SLOTS,
     yield_fn = sym preempt_yield,
 );
 
@@ -992,7 +1099,7 @@ pub fn clear_report_after_fork() {
 const PREEMPT_MAGIC: usize = 0x6772_6565_6e70_7265; // "greenpre"
 /// Switches the hub had made at the previous tick (a green thread that is still the
 /// one running after a whole period has had its slice).
-static LAST_SWITCHES: AtomicU64 = AtomicU64::new(u64::MAX);
+static LAST_SWITCHES: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(u64::MAX) }; MAX_SLOTS];
 /// Executable ranges where a green thread may be switched out: the program and the
 /// libraries loaded at start-up, except libc, the loader, the vDSO, libgcc and the shim
 /// (code that may hold a lock of glibc's or the shim's, or that the kernel enters).
@@ -1078,6 +1185,11 @@ pub fn preempt_init(ms: u64) {
     PREEMPT_MS.store(ms, Ordering::Relaxed);
     // SAFETY: collect only reads the entries; called on the hub thread at start-up.
     unsafe { libc::dl_iterate_phdr(Some(collect), core::ptr::null_mut()) };
+    start_timer(ms);
+}
+
+/// The calling hub thread's preemption timer: a SIGSYS to this very thread every `ms`.
+fn start_timer(ms: u64) {
     // SAFETY: a zeroed sigevent is valid; fields set below (SIGEV_THREAD_ID to the hub).
     unsafe {
         let mut sev: libc::sigevent = core::mem::zeroed();
@@ -1100,17 +1212,17 @@ pub fn preempt_init(ms: u64) {
 /// A tick: if the running green thread has not switched for a whole period and was
 /// interrupted in preemptible code, make it yield once the handler returns.
 unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
-    let h = crate::hub::global();
-    if h.is_null() || !crate::hub::on_hub_thread() || crate::hub::vfork_pending() {
+    let (Some(h), Some(i)) = (crate::hub::local_identity(), slot()) else { return };
+    if crate::hub::vfork_pending() {
         return;
     }
-    // SAFETY: hub thread; a plain counter read (the interrupted code may be updating it:
-    // a torn read only delays or advances one tick).
+    // SAFETY: this thread's hub; a plain counter read (the interrupted code may be
+    // updating it: a torn read only delays or advances one tick).
     let sw = unsafe { core::ptr::read_volatile(&(*h).stats.switches) };
-    if LAST_SWITCHES.swap(sw, Ordering::Relaxed) != sw {
+    if LAST_SWITCHES[i].swap(sw, Ordering::Relaxed) != sw {
         return;
     }
-    if SELECTOR.load(Ordering::Relaxed) != BLOCK || crate::hub::in_signal_handler() {
+    if sel().load(Ordering::Relaxed) != BLOCK || crate::hub::in_signal_handler() {
         return;
     }
     // SAFETY: the kernel's ucontext.
@@ -1140,14 +1252,15 @@ unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
 /// Called by the preemption trampoline on the interrupted thread's own stack, with every
 /// register saved: the thread goes to the back of the ready queue.
 unsafe extern "C" fn preempt_yield() {
-    let sel = SELECTOR.load(Ordering::Relaxed);
+    let s = sel();
+    let was = s.load(Ordering::Relaxed);
     let e = sys::errno();
     if let Some(h) = crate::hub::local() {
         // SAFETY: this thread's hub; we run as the interrupted green thread.
         unsafe { crate::hub::preempt_now(h) };
     }
     sys::set_errno(e);
-    SELECTOR.store(sel, Ordering::Relaxed);
+    s.store(was, Ordering::Relaxed);
 }
 
 unsafe extern "C" {

@@ -66,18 +66,41 @@ fn hubs_is_validated() {
         assert!(!r.ok(), "GREENSHIM_HUBS={bad} accepted");
         assert!(r.stderr.contains("GREENSHIM_HUBS") && r.stderr.contains("auto or a number from 1 to 64"), "{}", r.stderr);
     }
-    // The raw-syscall layer runs on one hub.
-    let spec = Spec { args: &["1"], env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "catch")], ..Spec::new(&p) };
+}
+
+/// Preemption on every hub: each hub's own timer switches its computations out, so a
+/// ticker on each hub keeps ticking beside two 400 ms computations (worst gap within a
+/// few slices, not the 800 ms they take), and the results are exact, as natively.
+#[test]
+fn preemption_on_every_hub() {
+    let p = hubs_prog("preempt_hubs");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5"), ("GREENSHIM_STATS", "1")];
+    spec.timeout = std::time::Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    let gap = shim.metric("worst_gap_ms");
+    assert!(gap <= 150, "a ticker waited {gap} ms beside computations on its hub:\n{}", shim.stderr);
+    for i in 0..2 {
+        assert!(hub_switches(&shim, i).unwrap_or(0) >= 20, "hub {i} barely switched:\n{}", shim.stderr);
+    }
+}
+
+/// The control: without preemption, a ticker that shares its hub with computations
+/// waits for them (the property above is preemption's, not placement's).
+#[test]
+fn without_preemption_a_ticker_waits_for_its_hub() {
+    let p = hubs_prog("preempt_hubs");
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], timeout: std::time::Duration::from_secs(30), ..Spec::new(&p) };
     let r = run(&spec, true);
-    assert!(!r.ok() && r.stderr.contains("GREENSHIM_HUBS"), "{}", r.stderr);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(r.metric("worst_gap_ms") >= 300, "a ticker ran beside computations without preemption:\n{}", r.stderr);
 }
 
 /// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
 /// thread at a time), as `greenshim doctor` says.
 ///
-/// (Every test here sets GREENSHIM_RAW=off and GREENSHIM_PREEMPT=off: the raw layer
-/// and preemption run on one hub, and `make test-raw` sets GREENSHIM_RAW=catch for the
-/// whole suite.)
+/// (The tests here pin GREENSHIM_RAW and GREENSHIM_PREEMPT: those with them off test
+/// the hubs alone, and preemption would time-slice the compute threads.)
 #[test]
 fn auto_counts_cpus_and_keeps_cpython_on_one_hub() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64);

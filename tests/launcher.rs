@@ -543,7 +543,7 @@ fn raw_report_is_printed_by_the_launcher_after_the_program() {
     let prog = report_tree(&dir);
     let native = output(Command::new(&prog).env_remove("LD_PRELOAD"));
     assert!(native.status.success(), "{}", text(&native.stderr));
-    let o = output(greenshim(&["--hubs", "1", "--raw", "report", "--", prog.to_str().unwrap()]));
+    let o = output(greenshim(&["--raw", "report", "--", prog.to_str().unwrap()]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stdout), text(&native.stdout));
     let err = text(&o.stderr);
@@ -554,7 +554,7 @@ fn raw_report_is_printed_by_the_launcher_after_the_program() {
 
     // An explicit destination: the launcher adds nothing to stderr.
     let file = dir.join("reports");
-    let o = output(greenshim(&["--hubs", "1", "--raw", "report", "--raw-report", file.to_str().unwrap(), "--", prog.to_str().unwrap()]));
+    let o = output(greenshim(&["--raw", "report", "--raw-report", file.to_str().unwrap(), "--", prog.to_str().unwrap()]));
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     assert_eq!(text(&o.stderr), text(&native.stderr));
     let written = std::fs::read_to_string(&file).unwrap();

@@ -20,6 +20,8 @@ fn raw(name: &str) -> std::path::PathBuf {
 fn catch_parks_raw_blocking_calls_and_keeps_results_exact() {
     let p = raw("raw_calls");
     let mut spec = Spec::new(&p);
+    // One hub: the property is that the ticker *on the reader's OS thread* keeps running
+    // (with two, placement puts it on the other hub, where it would tick anyway).
     spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
@@ -89,7 +91,7 @@ fn report_lists_raw_blocking_calls_by_call_site() {
     let file = dir.join("report");
     let mut spec = Spec::new(&p);
     spec.args = &["nowait"];
-    let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
+    let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
     spec.env = &env;
     spec.timeout = Duration::from_secs(30);
     let (native, shim) = compare(&spec);
@@ -105,6 +107,7 @@ fn report_lists_raw_blocking_calls_by_call_site() {
     let _ = std::fs::remove_file(&file);
     let mut quiet = Spec::new(&p);
     quiet.args = &["nowait"];
+    // (GREENSHIM_PREEMPT needs the raw layer: off too, whatever the suite's environment.)
     let env = [("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
     quiet.env = &env;
     let (_, off) = compare(&quiet);
@@ -125,7 +128,7 @@ fn report_goes_to_its_file_and_the_programs_stderr_stays_native() {
     let prog = p.file_name().unwrap().to_str().unwrap();
     let dir = report_dir("pid");
     let pattern = dir.join("r.%p");
-    let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_RAW_REPORT", pattern.to_str().unwrap())];
+    let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", pattern.to_str().unwrap())];
     let mut spec = Spec::new(&p);
     spec.env = &env;
     spec.timeout = Duration::from_secs(30);
@@ -160,13 +163,13 @@ fn report_goes_to_its_file_and_the_programs_stderr_stays_native() {
     assert_eq!(single, 1, "the fork child's report");
 
     // No destination: nothing written anywhere, stderr native.
-    let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "off")];
+    let env = [("GREENSHIM_RAW", "report")];
     let mut spec = Spec::new(&p);
     spec.env = &env;
     let (native, shim) = compare(&spec);
     assert_eq!(native.stderr, shim.stderr, "GREENSHIM_RAW=report wrote into the program's stderr");
     // GREENSHIM_LOG=info: the report is one of the shim's diagnostics on stderr.
-    let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_LOG", "info")];
+    let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_LOG", "info")];
     let mut spec = Spec::new(&p);
     spec.env = &env;
     let (_, shim) = compare(&spec);
@@ -185,7 +188,7 @@ fn children_sharing_the_report_file_append_whole_reports() {
     let file = dir.join("all");
     for round in 0..3 {
         let _ = std::fs::remove_file(&file);
-        let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
+        let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
         let mut spec = Spec::new(&p);
         spec.env = &env;
         spec.timeout = Duration::from_secs(30);
@@ -207,7 +210,7 @@ fn raw_report_destination_is_validated() {
     let p = raw("report_tree");
     for bad in ["relative/file", "report.txt", "file:/tmp/x"] {
         let mut c = std::process::Command::new(&p);
-        c.env("LD_PRELOAD", lib()).env("GREENSHIM_HUBS", "1").env("GREENSHIM_RAW", "report").env("GREENSHIM_PREEMPT", "off").env("GREENSHIM_RAW_REPORT", bad);
+        c.env("LD_PRELOAD", lib()).env("GREENSHIM_RAW", "report").env("GREENSHIM_RAW_REPORT", bad);
         let o = c.output().expect("run");
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
@@ -219,7 +222,7 @@ fn raw_report_destination_is_validated() {
     }
     // `stderr`, asked for explicitly, puts it there.
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_RAW_REPORT", "stderr")];
+    spec.env = &[("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", "stderr")];
     let (_, shim) = compare(&spec);
     assert_eq!(shim.stderr.lines().filter(|l| l.starts_with("greenshim raw: pid ")).count(), 8, "{}", shim.stderr);
 }
@@ -232,7 +235,7 @@ fn programs_own_sigsys_action_is_kept() {
     let p = raw("own_sigsys");
     for mode in ["catch", "report"] {
         let mut spec = Spec::new(&p);
-        let env = [("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", mode)];
+        let env = [("GREENSHIM_RAW", mode)];
         spec.env = &env;
         spec.timeout = Duration::from_secs(30);
         compare(&spec);
@@ -247,7 +250,7 @@ fn cpython_threads_under_catch() {
     let py = python();
     let mut spec = Spec::new(&script);
     spec.interpreter = Some(&py);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
@@ -260,7 +263,7 @@ fn cpython_threads_under_catch() {
 fn resolver_internals_and_libc_locks_under_catch() {
     let p = c_program("io", "res_query");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert!(shim.metric("ticks_during_queries") >= 10, "{}", shim.stderr);
@@ -275,7 +278,7 @@ fn resolver_internals_and_libc_locks_under_catch() {
 fn many_threads_printing_to_a_slow_pipe_under_catch() {
     let p = raw("stdio_pipe_threads");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch")];
+    spec.env = &[("GREENSHIM_RAW", "catch")];
     spec.timeout = Duration::from_secs(60);
     let (_, shim) = compare(&spec);
     assert!(shim.stdout.contains("ticker ran meanwhile: yes"), "{}", shim.stdout);
@@ -294,7 +297,7 @@ fn many_threads_printing_to_a_slow_pipe_under_catch() {
 fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
     let p = raw("gai_slow_dns");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_FILE_IO", "inline")];
     spec.timeout = Duration::from_secs(60);
     let (native, shim) = compare_one_thread(&spec, "os_threads_max");
     assert!(native.metric("os_threads_max") > 1, "{}", native.stderr);
@@ -311,7 +314,7 @@ fn getaddrinfo_parks_on_a_slow_dns_server_without_pool_threads() {
 fn preemption_keeps_a_ticker_running_beside_a_computation() {
     let p = raw("preempt");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let gap = shim.metric("worst_gap_ms");
@@ -326,7 +329,7 @@ fn preemption_lets_cpython_hand_the_gil_over() {
     let py = python();
     let mut spec = Spec::new(&script);
     spec.interpreter = Some(&py);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
     spec.timeout = Duration::from_secs(60);
     compare(&spec);
 }
@@ -341,7 +344,7 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
         c.args(["-m", "test", "test_threading", "-m", "test_can_interrupt_tight_loops"]);
         c.env_remove("LD_PRELOAD");
         if shim {
-            c.env("LD_PRELOAD", lib()).env("GREENSHIM_HUBS", "1").env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
+            c.env("LD_PRELOAD", lib()).env("GREENSHIM_RAW", "catch").env("GREENSHIM_PREEMPT", "5");
         }
         let o = c.output().expect("python");
         let out = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
@@ -359,12 +362,12 @@ fn cpython_can_interrupt_tight_loops_with_preemption() {
 fn preempt_is_validated() {
     let p = raw("preempt");
     for (env, ok) in [
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
-        (vec![("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], true),
+        (vec![("GREENSHIM_RAW", "report"), ("GREENSHIM_PREEMPT", "10")], true),
+        (vec![("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "10")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1001")], false),
+        (vec![("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "5ms")], false),
     ] {
         let mut c = std::process::Command::new(&p);
         c.env("LD_PRELOAD", lib()).env_remove("GREENSHIM_TLS");
@@ -393,7 +396,7 @@ fn preempt_is_validated() {
 fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
     let p = raw("merged_sigsys");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1"), ("GREENSHIM_STATS", "1")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let merged = shim.stderr.lines().find_map(|l| l.split("made again ").nth(1)).unwrap_or("?");
@@ -410,7 +413,7 @@ fn a_call_trapped_while_a_tick_is_pending_is_still_made() {
 fn preemption_after_a_raw_clone_keeps_spinning_hand_offs_going() {
     let p = raw("spin_handoff");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
     spec.timeout = Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     assert_eq!(shim.metric("spin_rounds"), 20, "{}", shim.stderr);

@@ -63,11 +63,15 @@ PIN = HAVE_TASKSET and NCPU >= 2
 SERVER_CPU, CLIENT_CPU, ONE_CPU = "0", "1", "0"
 PIDFILE = os.path.join(LOGS, "servers.pids")
 
-VARIANTS = ["native", "native1", "shim", "base", "ref", "hubs1", "hubs2"]
+VARIANTS = ["native", "native1", "shim", "base", "ref", "hubs1", "hubs2", "hubs2p"]
+# Section 7's CPU-parallel rows also run with two hubs and preemption (each hub's own
+# timer time-slices the threads placed on it, as the kernel does natively).
+HUBS_PREEMPT_MS = 4
 VARIANT_TITLE = {"native": "native", "native1": "native, 1 CPU", "shim": "greenshim",
                  "base": f"greenshim {BASE_REV}", "ref": "reference",
-                 "hubs1": "greenshim HUBS=1", "hubs2": "greenshim HUBS=2"}
-HUB_VARIANTS = ("hubs1", "hubs2")  # section 7 only: GREENSHIM_HUBS=1 / 2
+                 "hubs1": "greenshim HUBS=1", "hubs2": "greenshim HUBS=2",
+                 "hubs2p": f"greenshim HUBS=2 RAW=catch PREEMPT={HUBS_PREEMPT_MS}"}
+HUB_VARIANTS = ("hubs1", "hubs2", "hubs2p")  # section 7 only: GREENSHIM_HUBS=1 / 2 (+ preemption)
 BASE_PCT = 5  # a hot path of this build may cost at most this much more than the baseline
 
 live = {}  # pid -> Popen of servers still running
@@ -120,7 +124,10 @@ def env_for(variant, extra=None):
         e["LD_PRELOAD"] = BASE_LIB
     elif variant in HUB_VARIANTS:
         e["LD_PRELOAD"] = LIB
-        e["GREENSHIM_HUBS"] = variant[-1]
+        e["GREENSHIM_HUBS"] = variant[4]
+        if variant == "hubs2p":
+            e["GREENSHIM_RAW"] = "catch"
+            e["GREENSHIM_PREEMPT"] = str(HUBS_PREEMPT_MS)
     if extra:
         e.update(extra)
     return e
@@ -758,11 +765,11 @@ def cases_hubs(rows):
         r = Row(HUBS_SECTION, label, "s", "wall_s", target=t_hubs_vs_native(10))
         rows.append(r)
         if not (os.path.exists(prog) or shutil.which(prog)):
-            for v in ("native", "hubs1", "hubs2"):
+            for v in ("native", "hubs1", "hubs2", "hubs2p"):
                 r.skipped[v] = f"{os.path.basename(prog)} not available"
             continue
         a = argv()
-        measure_timed(r, both(a, extra), REPS)
+        measure_timed(r, dict(both(a, extra), hubs2p=(a, extra)), REPS)
         if "compute" in label:
             r.note = placement_note(hub_placement([a[0], "2", "20000000"]))
 
@@ -810,7 +817,7 @@ def cases_hubs(rows):
 def hubs_table(rows):
     """(header, lines, verdicts) of section 7: its own columns."""
     header = ["case", "unit", "native", "native, 1 CPU", "HUBS=1", "HUBS=2", "HUBS=2 vs native",
-              "HUBS=2 vs HUBS=1", "target"]
+              "HUBS=2 vs HUBS=1", f"HUBS=2, preempt {HUBS_PREEMPT_MS} ms", "… vs native", "target"]
     lines, verdicts = [], []
     for r in rows:
         tcell, ok, ttext = target_cell(r)
@@ -818,7 +825,9 @@ def hubs_table(rows):
             verdicts.append((r, ttext, ok))
         cells = [fmt_cell(r, v) if r.has(v) else "" for v in ("native", "native1", "hubs1", "hubs2")]
         lines.append([r.label, r.unit] + cells
-                     + [fmt_gain(gain_of(r, "hubs2", "native")), fmt_gain(gain_of(r, "hubs2", "hubs1")), tcell])
+                     + [fmt_gain(gain_of(r, "hubs2", "native")), fmt_gain(gain_of(r, "hubs2", "hubs1")),
+                        fmt_cell(r, "hubs2p") if r.has("hubs2p") else "",
+                        fmt_gain(gain_of(r, "hubs2p", "native")) if r.has("hubs2p") else "", tcell])
     return header, lines, verdicts
 
 

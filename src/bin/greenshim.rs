@@ -282,19 +282,23 @@ fn run_collecting_raw_report(mut cmd: Command) -> io::Error {
         }
     };
     let pid = child.id() as libc::pid_t;
+    static REAPED: AtomicBool = AtomicBool::new(false);
     std::thread::spawn(move || loop {
         // SAFETY: a zeroed siginfo_t is a valid out-parameter; set is a valid signal set.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: as above.
         let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
-        if sig > 0 && info.si_code != libc::SI_KERNEL {
+        if sig > 0 && info.si_code != libc::SI_KERNEL && !REAPED.load(Ordering::Acquire) {
             // SAFETY: plain kill of our own child (until it is reaped, its pid is ours).
             unsafe { libc::kill(pid, sig) };
         }
     });
     let status = loop {
         match child.wait() {
-            Ok(st) => break st,
+            Ok(st) => {
+                REAPED.store(true, Ordering::Release);
+                break st;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => die(EXIT_USAGE, format_args!("cannot wait for the command: {e}")),
         }

@@ -561,6 +561,8 @@ extern "C" fn hub_main(arg: *mut libc::c_void) -> *mut libc::c_void {
         NHUBS.store(index + 1, Ordering::Release);
         // SAFETY: the address start_hubs passed; it waits for this store.
         (*(ready as *const AtomicUsize)).store(1, Ordering::Release);
+        // The raw-syscall layer and the preemption timer, as hub 0 has them.
+        crate::raw::hub_started();
         let sel = crate::raw::swap_selector(crate::raw::ALLOW);
         run_until_root_ready(h);
         crate::raw::restore_selector(sel);
