@@ -92,7 +92,7 @@ pub fn run_waiting_interruptible<R>(f: impl FnOnce() -> R, reason: Reason, cance
 fn run_via<R>(f: impl FnOnce() -> R, dispatch: fn(usize), reason: Reason, cancel: Option<&AtomicBool>) -> R {
     let Some(h) = hub::local() else { return f() };
     // SAFETY: h is this thread's hub.
-    if unsafe { hub::live(h) } == 0 && unsafe { hub::current(h) } == unsafe { (*h).root } {
+    if unsafe { hub::only_program_thread(h) } {
         // Only the main thread exists: blocking the OS thread stalls nobody, and a
         // single-threaded program never starts a pool thread.
         return f();

@@ -447,6 +447,12 @@ pub fn after_fork_child() {
     for l in &LAST_SWITCHES {
         l.store(u64::MAX, Ordering::Relaxed);
     }
+    // POSIX timers are not inherited; the lock may have been held by another hub.
+    for t in &TIMERS {
+        t.store(0, Ordering::Relaxed);
+    }
+    TIMER_LOCK.force_unlock();
+    TIMERS_ARMED.store(crate::hub::total_live() > 0, Ordering::Relaxed);
     if on() && !enable_here() {
         MODE.store(0, Ordering::Relaxed);
     }
@@ -1188,8 +1194,19 @@ pub fn preempt_init(ms: u64) {
     start_timer(ms);
 }
 
-/// The calling hub thread's preemption timer: a SIGSYS to this very thread every `ms`.
+/// Each hub thread's timer (its kernel id + 1; 0: none), by selector slot.
+static TIMERS: [AtomicUsize; MAX_SLOTS] = [const { AtomicUsize::new(0) }; MAX_SLOTS];
+/// Whether the timers run: only while the program has green threads. A program with
+/// its main thread alone has nothing to switch to, and a tick would only interrupt the
+/// calls it makes inline (a timed wait the kernel does not restart after a handler
+/// would fail with EINTR). Changed, with the program's thread count, under TIMER_LOCK.
+static TIMERS_ARMED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static TIMER_LOCK: sys::SpinLock = sys::SpinLock::new();
+
+/// The calling hub thread's preemption timer: a SIGSYS to this very thread every `ms`
+/// while the program has green threads.
 fn start_timer(ms: u64) {
+    let Some(i) = slot() else { return };
     // SAFETY: a zeroed sigevent is valid; fields set below (SIGEV_THREAD_ID to the hub).
     unsafe {
         let mut sev: libc::sigevent = core::mem::zeroed();
@@ -1197,16 +1214,71 @@ fn start_timer(ms: u64) {
         sev.sigev_signo = libc::SIGSYS;
         sev.sigev_value = libc::sigval { sival_ptr: PREEMPT_MAGIC as *mut libc::c_void };
         sev.sigev_notify_thread_id = sys::gettid();
-        let mut id: libc::timer_t = core::ptr::null_mut();
-        if libc::timer_create(libc::CLOCK_MONOTONIC, &mut sev, &mut id) != 0 {
-            crate::warn!("GREENSHIM_PREEMPT: timer_create failed; no preemption");
+        let mut id: i32 = 0;
+        // The kernel's own call (glibc's timer_create hands out pointers for SIGEV_THREAD
+        // timers only; its ids are the kernel's for the others).
+        if sc!(libc::SYS_timer_create, libc::CLOCK_MONOTONIC, &mut sev as *mut libc::sigevent, &mut id as *mut i32).is_err() {
+            crate::warn!("GREENSHIM_PREEMPT: timer_create failed; no preemption on this hub");
             return;
         }
-        let ns = (ms * 1_000_000) as i64;
-        let ts = libc::timespec { tv_sec: ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000 };
-        let it = libc::itimerspec { it_interval: ts, it_value: ts };
-        libc::timer_settime(id, 0, &it, core::ptr::null_mut());
+        TIMER_LOCK.lock();
+        TIMERS[i].store(id as usize + 1, Ordering::Release);
+        if TIMERS_ARMED.load(Ordering::Relaxed) {
+            set_timer(id, ms);
+        }
+        TIMER_LOCK.unlock();
     }
+}
+
+/// Arms (every `ms`) or disarms (0) kernel timer `id`.
+fn set_timer(id: i32, ms: u64) {
+    let ns = (ms * 1_000_000) as i64;
+    let ts = libc::timespec { tv_sec: ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000 };
+    let it = libc::itimerspec { it_interval: ts, it_value: ts };
+    // SAFETY: a valid itimerspec; no old value wanted.
+    let _ = unsafe { sc!(libc::SYS_timer_settime, id, 0, &it as *const libc::itimerspec, 0usize) };
+}
+
+/// Arms or disarms every hub's timer. Under TIMER_LOCK.
+fn arm_all(on: bool) {
+    let ms = if on { PREEMPT_MS.load(Ordering::Relaxed) } else { 0 };
+    TIMERS_ARMED.store(on, Ordering::Relaxed);
+    for t in &TIMERS {
+        let id = t.load(Ordering::Acquire);
+        if id != 0 {
+            set_timer((id - 1) as i32, ms);
+        }
+    }
+}
+
+/// One more green thread in the program (`total`: their count, changed here): the
+/// first one starts the timers. Returns the count after.
+pub fn program_thread_added(total: &AtomicUsize) -> usize {
+    if PREEMPT_MS.load(Ordering::Relaxed) == 0 {
+        return total.fetch_add(1, Ordering::AcqRel) + 1;
+    }
+    TIMER_LOCK.lock();
+    let n = total.fetch_add(1, Ordering::AcqRel) + 1;
+    if n == 1 {
+        arm_all(true);
+    }
+    TIMER_LOCK.unlock();
+    n
+}
+
+/// One green thread fewer: the last one stops the timers — before the count says so,
+/// since a main thread that sees no other thread makes its calls inline.
+pub fn program_thread_removed(total: &AtomicUsize) -> usize {
+    if PREEMPT_MS.load(Ordering::Relaxed) == 0 {
+        return total.fetch_sub(1, Ordering::AcqRel) - 1;
+    }
+    TIMER_LOCK.lock();
+    if total.load(Ordering::Acquire) == 1 {
+        arm_all(false);
+    }
+    let n = total.fetch_sub(1, Ordering::AcqRel) - 1;
+    TIMER_LOCK.unlock();
+    n
 }
 
 /// A tick: if the running green thread has not switched for a whole period and was

@@ -137,3 +137,14 @@ fn exec_from_a_thread_on_the_second_hub() {
     let (_, shim) = compare(&spec);
     assert_eq!(shim.stdout, "before exec\nexec from a thread: ok\n");
 }
+
+/// Main alone on its hub waits on what only the kernel ends (a process-shared
+/// semaphore, a FIFO open) while a thread on the other hub starts the thread that ends
+/// it, placed on main's hub: the wait parks instead of blocking that hub's OS thread
+/// (it used to, "nothing else on this hub", and the program hung).
+#[test]
+fn a_wait_of_main_alone_on_its_hub_does_not_block_threads_placed_there() {
+    let p = hubs_prog("alone_inline");
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off")], timeout: std::time::Duration::from_secs(20), ..Spec::new(&p) };
+    compare(&spec);
+}

@@ -321,6 +321,21 @@ fn preemption_keeps_a_ticker_running_beside_a_computation() {
     assert!(gap <= 100, "the ticker waited {gap} ms beside a 400 ms computation:\n{}", shim.stderr);
 }
 
+/// Timed waits the kernel does not restart after a handler (a process-shared
+/// `sem_timedwait`, raw `nanosleep`/`poll`/shared futex, `select`, `epoll_wait`), made by
+/// main while it is the program's only thread — before any thread and after one ended:
+/// with preemption on they time out in full, as natively. (Main alone makes such calls
+/// inline; the hubs' timers run only while the program has green threads, so no tick
+/// ends one early with EINTR.)
+#[test]
+fn preemption_ticks_stop_while_main_is_alone() {
+    let p = raw("preempt_alone");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "1")];
+    spec.timeout = Duration::from_secs(30);
+    compare(&spec);
+}
+
 /// A CPU-bound CPython thread beside a thread that talks to a TCP responder: with
 /// preemption the GIL changes hands and the answers keep coming, as natively.
 #[test]

@@ -56,10 +56,10 @@ pub fn offload_file(fd: i32) -> bool {
     regular && (file_io() == FileIo::Offload || (file_io() == FileIo::Auto && direct))
 }
 
-/// Only the calling thread exists on the hub: waiting inline stalls nobody.
+/// Only the calling thread exists: waiting inline stalls nobody.
 fn alone(h: *mut Hub) -> bool {
     // SAFETY: h is this thread's hub.
-    unsafe { hub::live(h) == 0 && hub::current(h) == (*h).root }
+    unsafe { hub::only_program_thread(h) }
 }
 
 /// A read of a regular file or block device (`offset` -1: at the file position), as

@@ -281,7 +281,7 @@ fn open_impl(dirfd: c_int, path: *const core::ffi::c_char, flags: c_int, mode: l
         && flags & libc::O_ACCMODE != libc::O_RDWR
         && flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT | libc::O_EXCL
         // SAFETY: hub thread.
-        && unsafe { hub::live(h) } > 0;
+        && unsafe { !hub::only_program_thread(h) };
     if !may_wait {
         return encode(raw()) as c_int;
     }

@@ -687,7 +687,8 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         }
         (*g).state = State::Ready;
         let live = (*target).live.fetch_add(1, Ordering::Relaxed) + 1;
-        TOTAL_LIVE.fetch_add(1, Ordering::Relaxed);
+        // (With preemption, the first one starts the hubs' timers.)
+        crate::raw::program_thread_added(&TOTAL_LIVE);
         crate::hog::set_live((*target).index, live);
         if target == h {
             (*h).ready.push_back(g);
@@ -926,6 +927,26 @@ pub unsafe fn program_threads(h: *mut Hub) -> usize {
     let h0 = HUB.load(Ordering::Acquire);
     // SAFETY: hub 0 is live once installed.
     TOTAL_LIVE.load(Ordering::Relaxed) + usize::from(!h0.is_null() && unsafe { !(*h0).root_exited })
+}
+
+/// Whether the caller is the process's only program thread (the root of hub `h`, no
+/// green thread alive on any hub): then a call that blocks this OS thread stalls
+/// nobody, and nobody can place a thread on this hub meanwhile. (With several hubs,
+/// "nothing else on this hub" is not enough: another hub may place a new thread here,
+/// and it would wait for the blocking call — the very thread that ends it, perhaps.)
+///
+/// # Safety
+/// `h` must be the calling OS thread's hub.
+#[inline]
+pub unsafe fn only_program_thread(h: *mut Hub) -> bool {
+    // SAFETY: per contract.
+    unsafe { (*h).current == (*h).root && TOTAL_LIVE.load(Ordering::Acquire) == 0 }
+}
+
+/// Green threads alive on every hub.
+#[inline]
+pub fn total_live() -> usize {
+    TOTAL_LIVE.load(Ordering::Acquire)
 }
 
 /// Green threads alive on hub `h`.
@@ -1184,7 +1205,8 @@ unsafe fn retire(h: *mut Hub, g: *mut Green) {
         (*g).stack = None;
         (*g).state = State::Exited;
         let live = (*h).live.fetch_sub(1, Ordering::Relaxed) - 1;
-        let total = TOTAL_LIVE.fetch_sub(1, Ordering::AcqRel) - 1;
+        // (With preemption, the last one stops the hubs' timers.)
+        let total = crate::raw::program_thread_removed(&TOTAL_LIVE);
         crate::hog::set_live((*h).index, live);
         if (*g).detached {
             release(h, g);

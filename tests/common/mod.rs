@@ -37,10 +37,13 @@ pub fn c_program(family: &str, name: &str) -> PathBuf {
     let out_dir = root().join("target").join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let bin = out_dir.join(format!("{family}-{name}"));
+    // Headers it may include: the shared ones, and its family's own (c-tests/<family>/*.h).
+    let mut headers: Vec<PathBuf> = ["common.h", "net.h", "dns_fake.h"].iter().map(|h| root().join("c-tests").join(h)).collect();
+    if let Ok(dir) = std::fs::read_dir(root().join("c-tests").join(family)) {
+        headers.extend(dir.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "h")));
+    }
     let fresh = bin.metadata().and_then(|b| Ok(b.modified()? >= src.metadata()?.modified()?)).unwrap_or(false)
-        && ["common.h", "net.h", "dns_fake.h"].iter().all(|h| {
-            bin.metadata().and_then(|b| Ok(b.modified()? >= root().join("c-tests").join(h).metadata()?.modified()?)).unwrap_or(false)
-        });
+        && headers.iter().all(|h| bin.metadata().and_then(|b| Ok(b.modified()? >= h.metadata()?.modified()?)).unwrap_or(false));
     if !fresh {
         let tmp = gcc_to_temp(&src, &out_dir, &format!("{family}-{name}"), &["-D_GNU_SOURCE", "-pthread"]);
         std::fs::rename(&tmp, &bin).unwrap();
