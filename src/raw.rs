@@ -649,9 +649,13 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             // Redirect: the trampoline runs on this stack once we return, below the
             // handler's own frame (every signal is blocked until then, so no frame can
             // land on it), and returns to rip with the result in rax.
-            // Every signal but SIGSYS blocked until our return restores the program's
-            // mask: a nested signal frame would land on the trampoline's frame.
-            let all: u64 = !(1u64 << (libc::SIGSYS - 1));
+            // Every signal blocked until our return restores the program's mask: a
+            // nested signal frame would land on the trampoline's frame. SIGSYS too: a
+            // preemption tick (a timer's SIGSYS) landing here overwrote it, and the
+            // trampoline returned to rip 0 (stdio_pipe_threads under PREEMPT=5). No
+            // dispatch SIGSYS can be forced before our return (this is the shim's text);
+            // a tick stays pending until then.
+            let all: u64 = !0;
             let _ = sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
             let here = &was as *const u8 as usize;
             let fsp = (here - 1024 - core::mem::size_of::<Frame>()) & !15;
@@ -1312,6 +1316,11 @@ unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
         return;
     }
     let fsp = ((here - 1024 - core::mem::size_of::<Frame>()) & !15) as *mut Frame;
+    // Every signal blocked until our return restores the interrupted mask (this handler
+    // adds none to it): a nested signal frame would land on the trampoline's frame.
+    let all: u64 = !0;
+    // SAFETY: plain rt_sigprocmask with a live 8-byte set.
+    let _ = unsafe { sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8) };
     // SAFETY: fsp is below the live part of this stack (see above).
     unsafe {
         core::ptr::write_volatile(fsp, Frame { nr: 0, a: [0; 6], rip: pc, rsp, _pad: 0 });
