@@ -5,7 +5,8 @@
 #   make test-report  the same suite with GREENSHIM_RAW=report (raw calls counted, the
 #                 exit report kept out of the programs' streams)
 #   make test-preempt the same suite with GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5
-#   make test-hubs    the same suite with GREENSHIM_HUBS=2 (two OS threads)
+#   make test-hubs, make test-all-modes  the same with two hubs; with two hubs, catch
+#                 and GREENSHIM_PREEMPT=5
 #                 (in each, a test whose property depends on a mode pins it itself)
 #   make demo     build, then show the effect on real programs (native vs shim)
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
@@ -25,7 +26,7 @@ BIN    := target/release/greenshim
 # CPython versions `make compat` runs (pyenv installs; python3 when none is found).
 COMPAT_PYTHONS ?= 3.11,3.13
 
-.PHONY: all build rust-tests test test-hubs test-raw test-report test-preempt demo bench compat faults wheel deb install clean
+.PHONY: all build rust-tests test test-hubs test-raw test-report test-preempt test-all-modes demo bench compat faults wheel deb install clean
 
 all: build
 
@@ -50,6 +51,15 @@ test-hubs: build rust-tests
 		GREENSHIM_HUBS=2 $(CARGO) nextest run --release --no-fail-fast; \
 	else \
 		GREENSHIM_HUBS=2 $(CARGO) test --release --no-fail-fast; \
+	fi
+
+# The whole suite with everything on at once: two hubs, raw system calls caught, and
+# preemption every 5 ms (each hub its own selector and timer).
+test-all-modes: build rust-tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		GREENSHIM_HUBS=2 GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		GREENSHIM_HUBS=2 GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) test --release --no-fail-fast; \
 	fi
 
 # The whole suite again with raw system calls caught (GREENSHIM_RAW=catch: every shim

@@ -5,11 +5,13 @@
 #include "../common.h"
 #include <pthread.h>
 #include <signal.h>
+#include <semaphore.h>
 #include <sys/time.h>
 
 static volatile sig_atomic_t hits;
 static void on_alarm(int sig) { (void)sig; hits++; }
 static int worker_blocked_alrm, worker_blocked_usr1;
+static sem_t recorded; /* the worker has looked at its mask (main prints it after) */
 
 static void *worker(void *arg) {
     (void)arg;
@@ -19,6 +21,7 @@ static void *worker(void *arg) {
     CHECK(pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0, "worker query");
     worker_blocked_alrm = sigismember(&cur, SIGALRM);
     worker_blocked_usr1 = sigismember(&cur, SIGUSR1);
+    sem_post(&recorded);
     sleep(1);
     return NULL;
 }
@@ -29,9 +32,11 @@ int main(void) {
     sa.sa_handler = on_alarm;
     sigemptyset(&sa.sa_mask);
     CHECK(sigaction(SIGALRM, &sa, NULL) == 0, "sigaction");
+    CHECK(sem_init(&recorded, 0, 0) == 0, "sem_init");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, worker, NULL) == 0, "create");
     usleep(20000);
+    while (sem_wait(&recorded) != 0) CHECK(errno == EINTR, "sem_wait");
     metric("os_threads_max", os_threads());
     sigset_t cur;
     CHECK(pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0, "main query");

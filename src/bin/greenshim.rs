@@ -722,7 +722,8 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
         println!("several hubs: CPython runs Python code in one thread at a time (the GIL), so `--hubs auto` keeps it on 1 hub;");
         println!("  with free-threaded CPython, or C extensions that compute without the GIL, try `--hubs {cpus}`");
     } else {
-        println!("several hubs: `--hubs auto` runs green threads on {cpus} OS thread(s) here (the CPUs this process may use)");
+        println!("several hubs: `--hubs auto` runs green threads on {cpus} OS thread(s) here (the CPUs this process may use);");
+        println!("  threads placed on one hub take turns only when they block, unless `--raw catch --preempt MS` time-slices each hub");
     }
     println!("threads that wait by spinning on shared memory, with no call at all (redis-server --io-threads), do not show either:");
     println!("  only `--raw catch --preempt MS` switches such a thread out; without it the program spins at 100 % CPU");

@@ -294,10 +294,21 @@ unsafe extern "C" fn find_image(info: *mut libc::dl_phdr_info, _size: usize, wan
     }
 }
 
+/// Serialises [`refresh_modules`]: with several hubs, two hubs resuming threads after a
+/// `dlopen` would both append the new module, and a thread would get its block
+/// initialised twice — the second time after it had written its own values.
+static REFRESH_LOCK: crate::sys::SpinLock = crate::sys::SpinLock::new();
+
 /// Modules `dlopen`ed since the last look that got a block in the static TLS area
 /// (initial-exec TLS): added to the list a new thread's copy is initialised from.
 #[cold]
 fn refresh_modules() {
+    REFRESH_LOCK.lock();
+    refresh_modules_locked();
+    REFRESH_LOCK.unlock();
+}
+
+fn refresh_modules_locked() {
     let below = BELOW.load(Ordering::Relaxed);
     loop {
         let m = KNOWN_MODID.load(Ordering::Relaxed) + 1;
@@ -305,28 +316,35 @@ fn refresh_modules() {
         if map == 0 {
             return;
         }
-        KNOWN_MODID.store(m, Ordering::Relaxed);
-        // SAFETY: map is a live link map (in the slot list); l_tls_offset is a size_t
-        // field at the measured offset: the block's distance below the thread pointer
-        // when static (0 or -1: not static).
-        let off = unsafe { *((map + L_TLS_OFFSET.load(Ordering::Relaxed)) as *const usize) };
-        if off == 0 || off > below {
-            continue;
-        }
-        let mut want = [m, 0, 0, 0];
-        // SAFETY: dl_iterate_phdr is not hooked; the callback fills `want`.
-        unsafe { libc::dl_iterate_phdr(Some(find_image), want.as_mut_ptr().cast()) };
-        let n = NMODS.load(Ordering::Relaxed);
-        if want[1] == 0 || n >= MAX_MODS {
-            continue;
-        }
-        let md = &MODS[n];
-        md[0].store(off, Ordering::Relaxed);
-        md[1].store(want[3], Ordering::Relaxed);
-        md[2].store(want[1], Ordering::Relaxed);
-        md[3].store(want[2], Ordering::Relaxed);
-        NMODS.store(n + 1, Ordering::Release);
+        add_module(m, map, below);
+        // Only now: another hub that sees no module beyond KNOWN_MODID skips the lock
+        // and reads NMODS, which must already count this one.
+        KNOWN_MODID.store(m, Ordering::Release);
     }
+}
+
+/// Appends module `m` (link map `map`) to MODS if its block is in the static area.
+fn add_module(m: usize, map: usize, below: usize) {
+    // SAFETY: map is a live link map (in the slot list); l_tls_offset is a size_t
+    // field at the measured offset: the block's distance below the thread pointer
+    // when static (0 or -1: not static).
+    let off = unsafe { *((map + L_TLS_OFFSET.load(Ordering::Relaxed)) as *const usize) };
+    if off == 0 || off > below {
+        return;
+    }
+    let mut want = [m, 0, 0, 0];
+    // SAFETY: dl_iterate_phdr is not hooked; the callback fills `want`.
+    unsafe { libc::dl_iterate_phdr(Some(find_image), want.as_mut_ptr().cast()) };
+    let n = NMODS.load(Ordering::Relaxed);
+    if want[1] == 0 || n >= MAX_MODS {
+        return;
+    }
+    let md = &MODS[n];
+    md[0].store(off, Ordering::Relaxed);
+    md[1].store(want[3], Ordering::Relaxed);
+    md[2].store(want[1], Ordering::Relaxed);
+    md[3].store(want[2], Ordering::Relaxed);
+    NMODS.store(n + 1, Ordering::Release);
 }
 
 /// Before a green thread runs: modules `dlopen`ed with static TLS since it last ran get
@@ -336,7 +354,7 @@ pub fn catch_up(a: &Area) {
     if SLOTINFO.load(Ordering::Relaxed) == 0 {
         return;
     }
-    if slot_map(KNOWN_MODID.load(Ordering::Relaxed) + 1) != 0 {
+    if slot_map(KNOWN_MODID.load(Ordering::Acquire) + 1) != 0 {
         refresh_modules();
     }
     let n = NMODS.load(Ordering::Acquire);
