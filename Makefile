@@ -2,8 +2,12 @@
 #   make          build the library and the launcher (release)
 #   make test     build and run every test (cargo nextest, or cargo test without it)
 #   make test-raw the same suite with GREENSHIM_RAW=catch (raw system calls caught)
+#   make test-report  the same suite with GREENSHIM_RAW=report (raw calls counted, the
+#                 exit report kept out of the programs' streams)
+#   make test-preempt the same suite with GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5
 #   make test-hubs, make test-all-modes  the same with two hubs; with two hubs, catch
 #                 and GREENSHIM_PREEMPT=5
+#                 (in each, a test whose property depends on a mode pins it itself)
 #   make demo     build, then show the effect on real programs (native vs shim)
 #   make bench    side-by-side benchmarks (native vs greenshim vs gevent)
 #   make faults   the fault and soak suite (signals, limits, fork, memory), native vs
@@ -24,7 +28,7 @@ BIN    := target/release/greenshim
 # CPython versions `make compat` runs (pyenv installs; python3 when none is found).
 COMPAT_PYTHONS ?= 3.11,3.13
 
-.PHONY: all build rust-tests test test-hubs test-raw test-all-modes demo bench compat compat-preempt faults wheel deb install clean
+.PHONY: all build rust-tests test test-hubs test-raw test-report test-preempt test-all-modes demo bench compat compat-preempt faults wheel deb install clean
 
 all: build
 
@@ -43,8 +47,6 @@ test: build rust-tests
 		$(CARGO) test --release --no-fail-fast; \
 	fi
 
-# The whole suite again with raw system calls caught (GREENSHIM_RAW=catch: every shim
-# run traps and parks the calls glibc makes inside itself). CI runs it before `make test`.
 # The whole suite with green threads on two hubs (two OS threads).
 test-hubs: build rust-tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
@@ -62,11 +64,32 @@ test-all-modes: build rust-tests
 		GREENSHIM_HUBS=2 GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) test --release --no-fail-fast; \
 	fi
 
+# The whole suite again with raw system calls caught (GREENSHIM_RAW=catch: every shim
+# run traps and parks the calls glibc makes inside itself). CI runs it before `make test`.
 test-raw: build rust-tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		GREENSHIM_RAW=catch $(CARGO) nextest run --release --no-fail-fast; \
 	else \
 		GREENSHIM_RAW=catch $(CARGO) test --release --no-fail-fast; \
+	fi
+
+# The whole suite with raw system calls reported (GREENSHIM_RAW=report: every shim run
+# traps and counts them; the report, written nowhere unless asked, must leave every
+# program's output as native).
+test-report: build rust-tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		GREENSHIM_RAW=report $(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		GREENSHIM_RAW=report $(CARGO) test --release --no-fail-fast; \
+	fi
+
+# The whole suite with preemption (GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5: a green
+# thread that runs 5 ms without a switch is switched out at a safe point).
+test-preempt: build rust-tests
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) nextest run --release --no-fail-fast; \
+	else \
+		GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 $(CARGO) test --release --no-fail-fast; \
 	fi
 
 demo: build

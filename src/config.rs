@@ -16,6 +16,7 @@
 //! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
 //! | `GREENSHIM_HUBS` | `1`..=`64` or `auto` (OS threads that run green threads; `auto`: the CPUs the process may use, 1 for CPython) | `1` |
 //! | `GREENSHIM_DUMP` | `off` or an absolute path (`%p`: the pid): when that file appears, dump the green threads on the shim's log and remove it | `off` |
+//! | `GREENSHIM_RAW_REPORT` | `stderr` or an absolute path (`%p`: the pid): where the raw layer's exit report goes; each process appends one whole report | unset: on stderr only with `GREENSHIM_LOG=info` or chattier, else not written |
 //!
 //! The same file is compiled into the launcher (`#[path]`), so `greenshim` rejects a bad
 //! value with the same message before it executes the program. Keep it free of
@@ -87,6 +88,22 @@ pub struct Config {
     pub hubs: usize,
     /// The dump trigger file (`%p`: the pid), or None.
     pub dump_path: Option<ShortPath>,
+    /// Where the raw layer's exit report goes (GREENSHIM_RAW_REPORT).
+    pub raw_report: RawReport,
+}
+
+/// Where the raw layer's exit report goes (GREENSHIM_RAW_REPORT). Never into the
+/// program's stderr unless asked: it is the program's stream.
+#[derive(Clone, Copy, Debug)]
+pub enum RawReport {
+    /// Unset: on the shim's stderr only when GREENSHIM_LOG asks for `info` or more
+    /// (the report is then one more diagnostic of the shim's); otherwise not written.
+    Default,
+    /// `stderr`: on the stderr the program started with.
+    Stderr,
+    /// A file (`%p`: the pid), opened with O_APPEND: each process appends its report
+    /// in one write, so processes sharing the variable do not interleave.
+    File(ShortPath),
 }
 
 /// A path of at most 255 bytes, kept inline (Config is Copy).
@@ -140,6 +157,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
     ("GREENSHIM_HUBS", "auto or a number from 1 to 64", "1"),
     ("GREENSHIM_DUMP", "off or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-dump.%p", "off"),
+    ("GREENSHIM_RAW_REPORT", "stderr or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-raw.%p", "unset: on stderr only with GREENSHIM_LOG=info or chattier"),
 ];
 
 /// A duration such as `5ms`, `500us`, `1s` (or `0`), in ns; at most 10 s.
@@ -293,6 +311,17 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
                 _ => None,
             },
             None,
+        )?,
+        raw_report: field(
+            &get,
+            14,
+            |s| match s.trim() {
+                "" => Some(RawReport::Default),
+                "stderr" => Some(RawReport::Stderr),
+                v if v.starts_with('/') && !v.contains('\0') => ShortPath::new(v).map(RawReport::File),
+                _ => None,
+            },
+            RawReport::Default,
         )?,
     })
     .and_then(|c: Config| {

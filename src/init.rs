@@ -48,6 +48,7 @@ fn greenshim_init() {
         config::Raw::Catch => crate::raw::Mode::Catch,
     });
     crate::raw::preempt_init(cfg.preempt_ms);
+    crate::raw_report::set_destination(cfg.raw_report);
     // The child's fix-ups run as the first atfork child handler — before any handler the
     // program registers later, which may block and so park: by then the child's hub
     // must no longer hold the parent's threads. Registered with glibc directly (the
@@ -72,4 +73,5 @@ extern "C" fn atfork_child() {
     crate::sync::foreign::after_fork_child();
     crate::sync::loader::after_fork_child();
     crate::raw::after_fork_child();
+    crate::raw::clear_report_after_fork();
 }

@@ -35,6 +35,7 @@ pub(crate) mod log;
 pub(crate) mod offload;
 pub(crate) mod selfdump;
 pub(crate) mod raw;
+pub(crate) mod raw_report;
 pub(crate) mod stats;
 pub(crate) mod symbolize;
 pub(crate) mod sync;

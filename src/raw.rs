@@ -14,7 +14,7 @@
 //! The SIGSYS handler never parks. It
 //! * `report`: counts the call by (call site, number) in a fixed lock-free table when the
 //!   call can block, re-issues it from the shim's text and puts the result in `rax`;
-//!   the table is printed at exit;
+//!   the table is written at exit where `GREENSHIM_RAW_REPORT` says (`crate::raw_report`);
 //! * `catch`: for a blocking call it can serve (read/write family, socket data calls,
 //!   accept, connect, poll, select, epoll_wait, nanosleep, clock_nanosleep, wait4, and
 //!   futex waits, served by re-reading the word under a back-off park) made
@@ -649,9 +649,13 @@ extern "C" fn on_sigsys(sig: c_int, info: *mut libc::siginfo_t, ucv: *mut libc::
             // Redirect: the trampoline runs on this stack once we return, below the
             // handler's own frame (every signal is blocked until then, so no frame can
             // land on it), and returns to rip with the result in rax.
-            // Every signal but SIGSYS blocked until our return restores the program's
-            // mask: a nested signal frame would land on the trampoline's frame.
-            let all: u64 = !(1u64 << (libc::SIGSYS - 1));
+            // Every signal blocked until our return restores the program's mask: a
+            // nested signal frame would land on the trampoline's frame. SIGSYS too: a
+            // preemption tick (a timer's SIGSYS) landing here overwrote it, and the
+            // trampoline returned to rip 0 (stdio_pipe_threads under PREEMPT=5). No
+            // dispatch SIGSYS can be forced before our return (this is the shim's text);
+            // a tick stays pending until then.
+            let all: u64 = !0;
             let _ = sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8);
             let here = &was as *const u8 as usize;
             let fsp = (here - 1024 - core::mem::size_of::<Frame>()) & !15;
@@ -1067,68 +1071,10 @@ unsafe fn dispatch_call(nr: i64, a: [usize; 6], saved: i32) -> isize {
 
 // ---- the report --------------------------------------------------------------------------
 
-#[allow(non_upper_case_globals)]
-fn name_of(nr: u64) -> &'static str {
-    use libc::*;
-    match nr as i64 {
-        SYS_read => "read",
-        SYS_write => "write",
-        SYS_readv => "readv",
-        SYS_writev => "writev",
-        SYS_pread64 => "pread64",
-        SYS_pwrite64 => "pwrite64",
-        SYS_preadv => "preadv",
-        SYS_pwritev => "pwritev",
-        SYS_preadv2 => "preadv2",
-        SYS_pwritev2 => "pwritev2",
-        SYS_recvfrom => "recvfrom",
-        SYS_sendto => "sendto",
-        SYS_recvmsg => "recvmsg",
-        SYS_sendmsg => "sendmsg",
-        SYS_recvmmsg => "recvmmsg",
-        SYS_sendmmsg => "sendmmsg",
-        SYS_accept => "accept",
-        SYS_accept4 => "accept4",
-        SYS_connect => "connect",
-        SYS_poll => "poll",
-        SYS_ppoll => "ppoll",
-        SYS_select => "select",
-        SYS_pselect6 => "pselect6",
-        SYS_epoll_wait => "epoll_wait",
-        SYS_epoll_pwait => "epoll_pwait",
-        SYS_epoll_pwait2 => "epoll_pwait2",
-        SYS_nanosleep => "nanosleep",
-        SYS_clock_nanosleep => "clock_nanosleep",
-        SYS_wait4 => "wait4",
-        SYS_waitid => "waitid",
-        SYS_futex => "futex(wait)",
-        SYS_futex_waitv => "futex_waitv",
-        SYS_fcntl => "fcntl(F_SETLKW)",
-        SYS_open => "open",
-        SYS_openat => "openat",
-        SYS_fsync => "fsync",
-        SYS_fdatasync => "fdatasync",
-        SYS_flock => "flock",
-        SYS_sendfile => "sendfile",
-        SYS_splice => "splice",
-        SYS_pause => "pause",
-        SYS_rt_sigsuspend => "rt_sigsuspend",
-        SYS_rt_sigtimedwait => "rt_sigtimedwait",
-        SYS_msgrcv => "msgrcv",
-        SYS_msgsnd => "msgsnd",
-        SYS_semop => "semop",
-        SYS_semtimedop => "semtimedop",
-        SYS_mq_timedsend => "mq_timedsend",
-        SYS_mq_timedreceive => "mq_timedreceive",
-        _ => "syscall",
-    }
-}
-
-/// Prints the table at exit: one line per call site, most frequent first, on the shim's
-/// stderr (the one it found at start, never the program's replacement).
+/// The table at exit, most frequent call site first, written where GREENSHIM_RAW_REPORT
+/// says (`crate::raw_report`: never into the program's stderr unless asked).
 extern "C" fn at_exit() {
-    use core::fmt::Write;
-    if MODE.load(Ordering::Relaxed) == Mode::Catch as u8 && !crate::log::enabled(crate::log::Level::Info) {
+    if !crate::raw_report::wanted() {
         return;
     }
     let _sel = swap_selector(ALLOW);
@@ -1143,41 +1089,18 @@ extern "C" fn at_exit() {
     }
     rows.sort_by(|x, y| y.0.cmp(&x.0));
     let mode = if MODE.load(Ordering::Relaxed) == Mode::Catch as u8 { "catch" } else { "report" };
-    let mut b = crate::log::LineBuf::new();
-    let _ = write!(
-        b,
-        "greenshim raw: {} call site(s) made blocking system calls outside the hooks (GREENSHIM_RAW={mode}; {} served by parking){}",
-        rows.len(),
-        CAUGHT.load(Ordering::Relaxed),
-        if LOST.load(Ordering::Relaxed) != 0 { "; the table overflowed" } else { "" }
-    );
-    b.flush_line();
-    for (count, key) in rows.iter().take(64) {
-        let (site, nr) = ((key >> 9) as usize, key & 511);
-        // SAFETY: a zeroed Dl_info is a valid out-buffer; dladdr only reads its argument.
-        let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
-        // SAFETY: as above.
-        let found = unsafe { libc::dladdr(site as *const libc::c_void, &mut info) } != 0;
-        let cstr = |p: *const libc::c_char| {
-            if p.is_null() {
-                "?".into()
-            } else {
-                // SAFETY: dladdr's strings are NUL-terminated and live with the object.
-                unsafe { core::ffi::CStr::from_ptr(p) }.to_string_lossy()
-            }
-        };
-        let obj = if found { cstr(info.dli_fname) } else { "?".into() };
-        let obj = obj.rsplit('/').next().unwrap_or("?").to_string();
-        let _ = write!(b, "greenshim raw: {:>8} × {:<16} at ", count, name_of(nr));
-        if found && !info.dli_sname.is_null() {
-            let _ = write!(b, "{}+{:#x} ({obj})", cstr(info.dli_sname), site - info.dli_saddr as usize);
-        } else if found {
-            let _ = write!(b, "{obj}+{:#x}", site - info.dli_fbase as usize);
-        } else {
-            let _ = write!(b, "{site:#x}");
-        }
-        b.flush_line();
+    crate::raw_report::write(&rows, mode, CAUGHT.load(Ordering::Relaxed), LOST.load(Ordering::Relaxed) != 0);
+}
+
+/// In a fork child: the table starts empty (the child reports what it does itself, not
+/// its parent's calls again).
+pub fn clear_report_after_fork() {
+    for i in 0..SLOTS {
+        KEYS[i].store(0, Ordering::Relaxed);
+        COUNTS[i].store(0, Ordering::Relaxed);
     }
+    CAUGHT.store(0, Ordering::Relaxed);
+    LOST.store(0, Ordering::Relaxed);
 }
 
 // ---- preemption at safe points (GREENSHIM_PREEMPT) -------------------------------------------
@@ -1393,6 +1316,11 @@ unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
         return;
     }
     let fsp = ((here - 1024 - core::mem::size_of::<Frame>()) & !15) as *mut Frame;
+    // Every signal blocked until our return restores the interrupted mask (this handler
+    // adds none to it): a nested signal frame would land on the trampoline's frame.
+    let all: u64 = !0;
+    // SAFETY: plain rt_sigprocmask with a live 8-byte set.
+    let _ = unsafe { sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all as *const u64, 0usize, 8) };
     // SAFETY: fsp is below the live part of this stack (see above).
     unsafe {
         core::ptr::write_volatile(fsp, Frame { nr: 0, a: [0; 6], rip: pc, rsp, _pad: 0 });

@@ -323,7 +323,9 @@ fn thread_locals_are_per_green_thread() {
     let p = core("thread_vars");
     compare_one_thread(&Spec::new(&p), "os_threads_max");
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_TLS", "shared")];
+    // Preemption needs per-green TLS and is refused without it (`make test-preempt`
+    // sets it for the whole suite): off here, for the shared-TLS control.
+    spec.env = &[("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "off")];
     let shared = run(&spec, true);
     assert!(!shared.ok() && shared.stdout.contains("mismatches"), "shared TLS should show the difference:\n{}", shared.stdout);
 }
@@ -339,7 +341,8 @@ fn cancel_and_exit_run_cleanup_handlers() {
     assert!(shim.stdout.contains("joined: 42") && shim.stdout.matches("PTHREAD_CANCELED").count() >= 10, "{}", shim.stdout);
     // Without per-green TLS, cancellation is refused (ENOTSUP): the program notices.
     let mut spec = Spec::new(&p);
-    spec.env = &[("GREENSHIM_TLS", "shared")];
+    // Preemption needs per-green TLS and is refused without it: off for this control.
+    spec.env = &[("GREENSHIM_TLS", "shared"), ("GREENSHIM_PREEMPT", "off")];
     let shared = run(&spec, true);
     assert!(!shared.ok() && shared.stderr.contains("FAIL"), "GREENSHIM_TLS=shared should refuse pthread_cancel:\n{}", shared.stderr);
 }

@@ -520,3 +520,73 @@ fn slice_and_file_io_are_validated() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).starts_with("greenshim: invalid GREENSHIM_RAW=\"on\": expected off|report|catch"), "{}", text(&o.stderr));
 }
+
+// ---------------------------------------------------------------------------------
+// --raw report: the launcher collects the exit reports
+
+/// c-tests/raw/report_tree.c, built once per test into its scratch directory.
+fn report_tree(dir: &Path) -> PathBuf {
+    let out = dir.join("report_tree");
+    let src = std::fs::read_to_string(root().join("c-tests/raw/report_tree.c")).unwrap();
+    let src = src.replace("#include \"../common.h\"", &format!("#include \"{}\"", root().join("c-tests/common.h").display()));
+    gcc(&src, &["-D_GNU_SOURCE", "-pthread", "-Wall", "-Werror"], &out).unwrap();
+    out
+}
+
+/// `greenshim --raw report -- PROG`: the program's stdout and stderr are the native
+/// ones, and after them, on the launcher's stderr, every process's report — the parent,
+/// 6 fork+exec'd children and a fork child — each whole; the exit status is the
+/// program's. `--raw-report PATH` sends them to PATH instead (the launcher then execs).
+#[test]
+fn raw_report_is_printed_by_the_launcher_after_the_program() {
+    let dir = scratch("raw-report");
+    let prog = report_tree(&dir);
+    let native = output(Command::new(&prog).env_remove("LD_PRELOAD"));
+    assert!(native.status.success(), "{}", text(&native.stderr));
+    let o = output(greenshim(&["--raw", "report", "--", prog.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stdout), text(&native.stdout));
+    let err = text(&o.stderr);
+    let rest = err.strip_prefix(&text(&native.stderr)).unwrap_or_else(|| panic!("the program's own stderr does not come first:\n{err}"));
+    assert_eq!(rest.lines().filter(|l| l.starts_with("greenshim raw: pid ")).count(), 8, "{rest}");
+    assert!(rest.lines().all(|l| l.starts_with("greenshim raw: ")), "{rest}");
+    assert!(rest.contains(&format!("({})", prog.canonicalize().unwrap().display())), "{rest}");
+
+    // An explicit destination: the launcher adds nothing to stderr.
+    let file = dir.join("reports");
+    let o = output(greenshim(&["--raw", "report", "--raw-report", file.to_str().unwrap(), "--", prog.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), text(&native.stderr));
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.lines().filter(|l| l.starts_with("greenshim raw: pid ")).count(), 8, "{written}");
+
+    // A bad destination is refused before the command runs.
+    let o = output(greenshim(&["--raw", "report", "--raw-report", "reports.txt", "--", "true"]));
+    assert_eq!(o.status.code(), Some(2));
+    let accepted = config::VARS.iter().find(|v| v.0 == "GREENSHIM_RAW_REPORT").unwrap().1;
+    assert_eq!(text(&o.stderr), format!("greenshim: invalid GREENSHIM_RAW_REPORT=\"reports.txt\": expected {accepted}\n"));
+}
+
+/// While it collects the report the launcher is the program's parent, and still ends as
+/// the program did: its exit status, its death signal; a signal sent to the launcher
+/// reaches the program; a program with no blocking raw call gets one line saying so.
+#[test]
+fn raw_report_launcher_ends_as_the_program_did() {
+    let o = output(greenshim(&["--raw", "report", "--", "sh", "-c", "exit 7"]));
+    assert_eq!(o.status.code(), Some(7), "stderr: {}", text(&o.stderr));
+    let o = output(greenshim(&["--raw", "report", "--", "sh", "-c", "kill -TERM $$"]));
+    assert_eq!(o.status.signal(), Some(libc::SIGTERM), "status {:?}, stderr: {}", o.status, text(&o.stderr));
+    let o = output(greenshim(&["--raw", "report", "--", "true"]));
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(text(&o.stderr), "greenshim raw: no process made blocking system calls outside the hooks (GREENSHIM_RAW=report)\n");
+
+    // SIGTERM to the launcher: passed on, the sleep dies of it, and so does the launcher.
+    let mut child = greenshim(&["--raw", "report", "--", "sleep", "30"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let t = std::time::Instant::now();
+    // SAFETY: plain kill of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(st.signal(), Some(libc::SIGTERM), "{st:?}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "took {:?}", t.elapsed());
+}

@@ -10,12 +10,17 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The hog program with `env`, natively and under the shim. Preemption is pinned off:
+/// these tests are about a thread that runs without a switch, which `GREENSHIM_PREEMPT`
+/// (`make test-preempt`) would switch out before the watchdog sees a hog.
 fn hog_run(mode: &str, env: &[(&str, &str)]) -> (Run, Run) {
     let p = c_program("observe", "hog");
     let args = [mode];
+    let mut env = env.to_vec();
+    env.push(("GREENSHIM_PREEMPT", "off"));
     let mut spec = Spec::new(&p);
     spec.args = &args;
-    spec.env = env;
+    spec.env = &env;
     spec.timeout = Duration::from_secs(30);
     let native = run(&spec, false);
     let shim = run(&spec, true);

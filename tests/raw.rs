@@ -29,31 +29,202 @@ fn catch_parks_raw_blocking_calls_and_keeps_results_exact() {
     assert!(shim.metric("ticks_during_sleep") >= 10, "the ticker stalled during the raw sleep:\n{}", shim.stderr);
 }
 
+/// A fresh directory for one test's report files (tests run in parallel processes).
+fn report_dir(name: &str) -> std::path::PathBuf {
+    let d = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("raw-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One process's exit report: its header's pid, executable and call-site count, and the
+/// call-site lines that follow it.
+#[derive(Debug)]
+struct Report {
+    pid: i64,
+    exe: String,
+    sites: usize,
+    rows: Vec<String>,
+}
+
+/// Splits report text into reports, asserting that each is whole: a header, then exactly
+/// as many call-site lines as it announces (an interleaved write breaks this).
+fn parse_reports(text: &str) -> Vec<Report> {
+    let mut out: Vec<Report> = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("greenshim raw: pid ") {
+            let (pid, rest) = rest.split_once(" (").unwrap_or_else(|| panic!("bad header {line:?}"));
+            let (exe, rest) = rest.split_once("): ").unwrap_or_else(|| panic!("bad header {line:?}"));
+            let sites = rest.split(' ').next().unwrap().parse().unwrap_or_else(|_| panic!("bad header {line:?}"));
+            assert!(rest.contains("call site(s) made blocking system calls outside the hooks"), "{line:?}");
+            out.push(Report { pid: pid.parse().unwrap(), exe: exe.to_string(), sites, rows: Vec::new() });
+        } else {
+            assert!(line.starts_with("greenshim raw: ") && line.contains(" × ") && line.contains(" at "), "not a report line: {line:?}\nin:\n{text}");
+            out.last_mut().unwrap_or_else(|| panic!("a call site before any header:\n{text}")).rows.push(line.to_string());
+        }
+    }
+    for r in &out {
+        assert_eq!(r.rows.len(), r.sites.min(64), "report of pid {} is not whole (interleaved?):\n{text}", r.pid);
+    }
+    out
+}
+
+/// The call sites of `r` in the program itself (not in libc) for each call name.
+fn program_sites(r: &Report, prog: &str) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .rows
+        .iter()
+        .filter(|l| l.contains(&format!(" at {prog}+")))
+        .map(|l| l.split(" × ").nth(1).unwrap().split_whitespace().next().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
 /// With `report`, the same calls (those that do not wait for another thread) run as
-/// natively, and the exit report names each blocking call site with its count.
+/// natively, and the exit report, in the GREENSHIM_RAW_REPORT file, names each blocking
+/// call site with its count; the program's stderr is the native one.
 #[test]
 fn report_lists_raw_blocking_calls_by_call_site() {
     let p = raw("raw_calls");
+    let dir = report_dir("raw_calls");
+    let file = dir.join("report");
     let mut spec = Spec::new(&p);
     spec.args = &["nowait"];
-    spec.env = &[("GREENSHIM_RAW", "report")];
+    let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
+    spec.env = &env;
     spec.timeout = Duration::from_secs(30);
-    let (_, shim) = compare(&spec);
-    let lines: Vec<&str> = shim.stderr.lines().filter(|l| l.starts_with("greenshim raw:")).collect();
-    assert!(lines.first().is_some_and(|l| l.contains("call site(s) made blocking system calls")), "{}", shim.stderr);
+    let (native, shim) = compare(&spec);
+    assert_eq!(native.stderr, shim.stderr, "the program's stderr differs under the shim");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("no report in {}: {e}", file.display()));
+    let reports = parse_reports(&text);
     let prog = p.file_name().unwrap().to_str().unwrap();
-    assert!(
-        lines.iter().any(|l| l.contains("× read") && l.contains(prog)),
-        "no raw read from the program reported:\n{}",
-        shim.stderr
-    );
-    assert!(lines.iter().any(|l| l.contains("× write") && l.contains(prog)), "{}", shim.stderr);
+    // The program and its fork child.
+    let rows: Vec<&String> = reports.iter().filter(|r| r.exe == p.to_str().unwrap()).flat_map(|r| &r.rows).collect();
+    assert!(rows.iter().any(|l| l.contains("× read") && l.contains(prog)), "no raw read from the program reported:\n{text}");
+    assert!(rows.iter().any(|l| l.contains("× write") && l.contains(prog)), "{text}");
     // Without the mode, nothing is reported.
+    let _ = std::fs::remove_file(&file);
     let mut quiet = Spec::new(&p);
     quiet.args = &["nowait"];
-    quiet.env = &[("GREENSHIM_RAW", "off")];
+    // (GREENSHIM_PREEMPT needs the raw layer: off too, whatever the suite's environment.)
+    let env = [("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
+    quiet.env = &env;
     let (_, off) = compare(&quiet);
     assert!(!off.stderr.contains("greenshim raw:"), "{}", off.stderr);
+    assert!(!file.exists(), "a report was written with GREENSHIM_RAW=off");
+}
+
+/// The report never goes into the program's stderr unless asked: with
+/// GREENSHIM_RAW_REPORT naming a file (`%p`: the pid) each process that made raw calls
+/// gets a file of its own holding its report — the parent, 6 fork+exec'd children and a
+/// fork child (which lists its own single call, not its parent's again); the program's
+/// stderr is byte-identical to the native run's. The native run writes no file. With no
+/// destination the report is not written at all, unless GREENSHIM_LOG=info asks for the
+/// shim's diagnostics on stderr.
+#[test]
+fn report_goes_to_its_file_and_the_programs_stderr_stays_native() {
+    let p = raw("report_tree");
+    let prog = p.file_name().unwrap().to_str().unwrap();
+    let dir = report_dir("pid");
+    let pattern = dir.join("r.%p");
+    let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", pattern.to_str().unwrap())];
+    let mut spec = Spec::new(&p);
+    spec.env = &env;
+    spec.timeout = Duration::from_secs(30);
+    let native = run(&spec, false);
+    assert!(native.ok(), "{}", native.stderr);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "a file appeared without the shim");
+    let shim = run(&spec, true);
+    assert!(shim.ok(), "{}", shim.stderr);
+    assert_eq!(native.stdout, shim.stdout);
+    assert_eq!(native.stderr, shim.stderr, "the program's stderr differs under GREENSHIM_RAW=report");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 8, "expected one report file per process (parent, 6 children, a fork child): {files:?}");
+    let mut single = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let reports = parse_reports(&text);
+        assert_eq!(reports.len(), 1, "{}:\n{text}", f.display());
+        let r = &reports[0];
+        assert_eq!(f.file_name().unwrap().to_str().unwrap(), format!("r.{}", r.pid), "%p is not the reporting process's pid");
+        assert_eq!(r.exe, p.to_str().unwrap());
+        match program_sites(r, prog).as_slice() {
+            [a, b, c, d] => assert_eq!([a, b, c, d], ["nanosleep", "poll", "read", "write"], "{text}"),
+            [w] => {
+                assert_eq!(w, "write", "{text}");
+                assert_eq!(r.rows.len(), 1, "the fork child reported more than its own call:\n{text}");
+                single += 1;
+            }
+            other => panic!("unexpected call sites {other:?}:\n{text}"),
+        }
+    }
+    assert_eq!(single, 1, "the fork child's report");
+
+    // No destination: nothing written anywhere, stderr native.
+    let env = [("GREENSHIM_RAW", "report")];
+    let mut spec = Spec::new(&p);
+    spec.env = &env;
+    let (native, shim) = compare(&spec);
+    assert_eq!(native.stderr, shim.stderr, "GREENSHIM_RAW=report wrote into the program's stderr");
+    // GREENSHIM_LOG=info: the report is one of the shim's diagnostics on stderr.
+    let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_LOG", "info")];
+    let mut spec = Spec::new(&p);
+    spec.env = &env;
+    let (_, shim) = compare(&spec);
+    let reports: Vec<&str> = shim.stderr.lines().filter(|l| l.starts_with("greenshim raw: pid ")).collect();
+    assert_eq!(reports.len(), 8, "{}", shim.stderr);
+}
+
+/// Processes sharing one report file (no `%p`): the parent, 6 fork+exec'd children that
+/// exit at the same moment, and a fork child each append one whole report — a header,
+/// then exactly the call sites it announces — with 8 distinct pids.
+#[test]
+fn children_sharing_the_report_file_append_whole_reports() {
+    let p = raw("report_tree");
+    let prog = p.file_name().unwrap().to_str().unwrap();
+    let dir = report_dir("shared");
+    let file = dir.join("all");
+    for round in 0..3 {
+        let _ = std::fs::remove_file(&file);
+        let env = [("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", file.to_str().unwrap())];
+        let mut spec = Spec::new(&p);
+        spec.env = &env;
+        spec.timeout = Duration::from_secs(30);
+        let (native, shim) = compare(&spec);
+        assert_eq!(native.stderr, shim.stderr);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let reports = parse_reports(&text);
+        assert_eq!(reports.len(), 8, "round {round}:\n{text}");
+        let pids: std::collections::BTreeSet<i64> = reports.iter().map(|r| r.pid).collect();
+        assert_eq!(pids.len(), 8, "round {round}: {pids:?}");
+        let full = reports.iter().filter(|r| program_sites(r, prog) == ["nanosleep", "poll", "read", "write"]).count();
+        assert_eq!(full, 7, "round {round}: the parent and its 6 children list their 4 call sites:\n{text}");
+    }
+}
+
+/// A bad GREENSHIM_RAW_REPORT stops the program with the variable and the accepted form.
+#[test]
+fn raw_report_destination_is_validated() {
+    let p = raw("report_tree");
+    for bad in ["relative/file", "report.txt", "file:/tmp/x"] {
+        let mut c = std::process::Command::new(&p);
+        c.env("LD_PRELOAD", lib()).env("GREENSHIM_RAW", "report").env("GREENSHIM_RAW_REPORT", bad);
+        let o = c.output().expect("run");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.starts_with(&format!("greenshim: invalid GREENSHIM_RAW_REPORT={bad:?}: expected stderr or an absolute path")),
+            "{bad}: {err}"
+        );
+        assert!(o.stdout.is_empty(), "the program ran with {bad}");
+    }
+    // `stderr`, asked for explicitly, puts it there.
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_RAW", "report"), ("GREENSHIM_RAW_REPORT", "stderr")];
+    let (_, shim) = compare(&spec);
+    assert_eq!(shim.stderr.lines().filter(|l| l.starts_with("greenshim raw: pid ")).count(), 8, "{}", shim.stderr);
 }
 
 /// A program's own SIGSYS handler (seccomp-style sandboxes) keeps working: reported

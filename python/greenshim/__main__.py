@@ -6,7 +6,8 @@ runs one under gevent: this interpreter (``sys.executable``, with the same
 launcher, which preloads the library and replaces itself with it. The program
 keeps this process's pid, sees the ``sys.argv`` it would see when run as
 ``python SCRIPT ARGS...``, and its exit status and death signal are what the
-caller gets.
+caller gets. (With ``--raw report`` and no ``--raw-report``, the launcher stays
+as the program's parent to print the report after it; see ``greenshim --help``.)
 
 OPTIONS are the launcher's (``--stats``, ``--log LEVEL``...; see
 ``greenshim --help``).
@@ -23,7 +24,7 @@ USAGE = "usage: python -m greenshim [GREENSHIM OPTIONS] [--] (SCRIPT | -m MODULE
 # `--log=LEVEL`). tests/packages.rs checks both sets against `greenshim --help`.
 # Anything else that looks like an option is passed on for the launcher to reject.
 FLAGS = {"--stats", "--disable"}
-VALUED = {"--stack-size", "--log", "--stack-guard", "--file-io", "--slice", "--tls", "--raw", "--offload-threads", "--hog-ms", "--preempt", "--hubs", "--dump-file"}
+VALUED = {"--stack-size", "--log", "--stack-guard", "--file-io", "--slice", "--tls", "--raw", "--offload-threads", "--hog-ms", "--preempt", "--hubs", "--dump-file", "--raw-report"}
 
 EXIT_USAGE = 2
 

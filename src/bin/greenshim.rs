@@ -3,6 +3,12 @@
 //!
 //! The launcher replaces itself with the command (`exec`), so the command keeps the
 //! launcher's pid, and its exit status and death signal are what the caller sees.
+//! One exception: `--raw report` (GREENSHIM_RAW=report) with no GREENSHIM_RAW_REPORT
+//! given. The report must not go into the program's stderr, so the launcher points
+//! GREENSHIM_RAW_REPORT at a file of its own, runs the command as its child (passing on
+//! the signals sent to it), prints the reports the processes appended on its own stderr
+//! once the command has exited, and then exits with the command's status or dies of
+//! its signal.
 //! Reports (`--help`, `--version`, `doctor`) go to stdout; everything else the launcher
 //! says goes to stderr, so a wrapped command's stdout stays its own.
 
@@ -17,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -48,7 +54,8 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--slice", metavar: Some("DURATION"), var: "GREENSHIM_SLICE", help: "time slice: a thread whose hooked calls never wait yields after this long (e.g. 5ms; 0 = off)" },
     Opt { flag: "--tls", metavar: Some("per-green|shared"), var: "GREENSHIM_TLS", help: "per-green (default): each green thread has __thread/thread_local storage of its own; shared: all share the OS thread's" },
     Opt { flag: "--hog-ms", metavar: Some("MS"), var: "GREENSHIM_HOG_MS", help: "warn (with a backtrace) when one green thread runs MS milliseconds without a switch (0 = off)" },
-    Opt { flag: "--raw", metavar: Some("off|report|catch"), var: "GREENSHIM_RAW", help: "system calls made outside libc's symbols (inside glibc, raw syscall instructions): report lists the blocking ones at exit; catch also parks them (Syscall User Dispatch)" },
+    Opt { flag: "--raw", metavar: Some("off|report|catch"), var: "GREENSHIM_RAW", help: "system calls made outside libc's symbols (inside glibc, raw syscall instructions): report lists the blocking ones by call site once COMMAND has exited (greenshim prints them on its stderr); catch also parks them (Syscall User Dispatch)" },
+    Opt { flag: "--raw-report", metavar: Some("stderr|PATH"), var: "GREENSHIM_RAW_REPORT", help: "where each process appends its raw-call report at exit (%p: the pid) instead of greenshim collecting them; stderr: into the program's own stderr" },
     Opt { flag: "--hubs", metavar: Some("N|auto"), var: "GREENSHIM_HUBS", help: "run green threads on N OS threads (auto: the CPUs the process may use; 1 for CPython); a started thread never moves" },
     Opt { flag: "--preempt", metavar: Some("off|MS"), var: "GREENSHIM_PREEMPT", help: "switch out a green thread that has run MS milliseconds without a switch, at a safe point in the program's own code (needs --raw report or catch)" },
     Opt { flag: "--dump-file", metavar: Some("PATH"), var: "GREENSHIM_DUMP", help: "when the file PATH appears (%p: the pid; e.g. touch it), dump every green thread's state on stderr and remove the file" },
@@ -173,9 +180,12 @@ fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
             .or_else(|| std::env::var_os(k))
             .map(|v| v.to_string_lossy().into_owned())
     };
-    if let Err(e) = config::parse(lookup) {
-        die(EXIT_USAGE, e);
-    }
+    let cfg = match config::parse(lookup) {
+        Ok(c) => c,
+        Err(e) => die(EXIT_USAGE, e),
+    };
+    // `--raw report` and nowhere given for the report: collect it (see the top).
+    let collect = cfg.raw == config::Raw::Report && matches!(cfg.raw_report, config::RawReport::Default) && !cfg.disable;
 
     let lib = find_library().unwrap_or_else(|msg| die(EXIT_USAGE, msg));
     // ld.so splits LD_PRELOAD at both ':' and ' ', so such a path cannot be preloaded.
@@ -215,9 +225,9 @@ fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
             Ok(())
         });
     }
-    let err = cmd.exec();
+    let err = if collect { run_collecting_raw_report(cmd) } else { cmd.exec() };
 
-    // exec only returns on failure; mirror a shell's messages and statuses.
+    // exec (or spawn) only returns on failure; mirror a shell's messages and statuses.
     let name = program.to_string_lossy();
     let has_slash = program.as_bytes().contains(&b'/');
     match err.kind() {
@@ -226,6 +236,108 @@ fn run(vars: &[(&'static str, OsString)], command: &[OsString]) -> ! {
         io::ErrorKind::PermissionDenied => die(126, format_args!("{name}: Permission denied")),
         _ => die(126, format_args!("{name}: {err}")),
     }
+}
+
+/// Signals passed on to the command while the launcher waits for it: those a user or a
+/// supervisor sends to the pid they started. (Signals the terminal sends to the whole
+/// foreground process group reach the command directly, and are not passed twice.)
+const FORWARDED: &[i32] = &[
+    libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM, libc::SIGWINCH,
+];
+
+/// `--raw report` without GREENSHIM_RAW_REPORT: runs `cmd` as a child with the report
+/// file pointed at a private directory, waits, prints the reports on the launcher's
+/// stderr and mirrors the command's end. Returns only if the command could not start.
+fn run_collecting_raw_report(mut cmd: Command) -> io::Error {
+    let base = std::env::var_os("TMPDIR").filter(|d| !d.is_empty()).unwrap_or_else(|| "/tmp".into());
+    let mut template = PathBuf::from(base).join("greenshim-raw.XXXXXX").into_os_string().into_vec();
+    template.push(0);
+    // SAFETY: template is a writable NUL-terminated buffer ending in XXXXXX.
+    if unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) }.is_null() {
+        die(EXIT_USAGE, format_args!("--raw report: cannot create a directory for the report: {}", io::Error::last_os_error()));
+    }
+    template.pop();
+    let dir = PathBuf::from(OsString::from_vec(template));
+    let file = dir.join("report");
+    cmd.env("GREENSHIM_RAW_REPORT", &file);
+
+    // Block the forwarded signals before the child exists (it restores the mask it
+    // inherited, in pre_exec), then take them on a thread of their own.
+    // SAFETY: sigset operations on a local, initialised by sigemptyset.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        set
+    };
+    // SAFETY: set is a valid signal set; the old mask is not needed (restored by pre_exec).
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return e;
+        }
+    };
+    let pid = child.id() as libc::pid_t;
+    static REAPED: AtomicBool = AtomicBool::new(false);
+    std::thread::spawn(move || loop {
+        // SAFETY: a zeroed siginfo_t is a valid out-parameter; set is a valid signal set.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let sig = unsafe { libc::sigwaitinfo(&set, &mut info) };
+        if sig > 0 && info.si_code != libc::SI_KERNEL && !REAPED.load(Ordering::Acquire) {
+            // SAFETY: plain kill of our own child (until it is reaped, its pid is ours).
+            unsafe { libc::kill(pid, sig) };
+        }
+    });
+    let status = loop {
+        match child.wait() {
+            Ok(st) => {
+                REAPED.store(true, Ordering::Release);
+                break st;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => die(EXIT_USAGE, format_args!("cannot wait for the command: {e}")),
+        }
+    };
+    let report = std::fs::read(&file).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    {
+        use std::io::Write;
+        let mut err = io::stderr().lock();
+        if report.is_empty() {
+            let _ = writeln!(err, "greenshim raw: no process made blocking system calls outside the hooks (GREENSHIM_RAW=report)");
+        } else {
+            let _ = err.write_all(&report);
+        }
+        let _ = err.flush();
+    }
+    mirror_end(status)
+}
+
+/// Exits with the command's status, or dies of the signal that killed it (without a
+/// core file of the launcher's own).
+fn mirror_end(status: std::process::ExitStatus) -> ! {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(sig) = status.signal() {
+        // SAFETY: plain process-wide calls: no core file, the default action for sig,
+        // sig unblocked, then raised.
+        unsafe {
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+        exit(128 + sig);
+    }
+    exit(status.code().unwrap_or(1));
 }
 
 /// Debian's multiarch directory name for this target (`dpkg-architecture -qDEB_HOST_MULTIARCH`):
@@ -288,7 +400,10 @@ Usage:
 Runs COMMAND with {LIB_NAME} preloaded (put in front of any LD_PRELOAD you
 already have). Its threads become green threads on one OS thread, switching
 whenever one would block in a hooked call. COMMAND replaces greenshim, so its
-exit status and signals are its own. Options end at `--` or at COMMAND.
+exit status and signals are its own (with `--raw report` and no --raw-report,
+greenshim stays as COMMAND's parent to print the report once it has exited,
+passes on the signals sent to it, and ends as COMMAND did). Options end at
+`--` or at COMMAND.
 
 Options (each sets a variable; options override the environment):
 ",
@@ -597,7 +712,8 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
         println!("verdict: runs under greenshim, but while a call above waits, every green thread on its OS thread waits too");
     }
     println!("raw system calls (inside glibc, or syscall instructions in the program) do not show in its imports:");
-    println!("  run it once as `greenshim --raw report {}` to list the blocking ones by call site at exit,", program.to_string_lossy());
+    println!("  run it once as `greenshim --raw report {}` to list the blocking ones by call site once it has exited", program.to_string_lossy());
+    println!("  (greenshim prints the report on its own stderr, never into the program's),");
     println!("  and `--raw catch` to have them parked");
     let cpython = imports.contains_key("Py_Initialize")
         || objects.iter().chain(core::iter::once(&path)).any(|o| o.file_name().is_some_and(|f| f.to_string_lossy().starts_with("libpython") || f.to_string_lossy().starts_with("python")));
