@@ -137,6 +137,10 @@ pub struct HubView {
     pub idle: bool,
 }
 
+impl HubView {
+    pub const EMPTY: HubView = HubView { index: 0, tid: 0, current: core::ptr::null(), root: core::ptr::null(), idle: false };
+}
+
 /// Hub `i` as seen from any OS thread, or None past the hubs running. Racy reads of
 /// words the hub thread writes (a diagnostic's view: it may be one switch old by the
 /// time it is printed); hubs are never freed.
