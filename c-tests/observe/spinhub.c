@@ -46,11 +46,12 @@ __attribute__((noinline)) static void spin_here(void) {
             break;
     }
 }
-/* Main's spin: until stdin has a byte (or 60 s). */
+/* Main's (or spinner0's) spin: until stdin has a byte, `stop` (natively main may have
+ * read the line already), or 60 s. */
 __attribute__((noinline)) static void main_spins(void) {
     long long end = now_ms() + 60000;
     int n = 0;
-    while (now_ms() < end) {
+    while (now_ms() < end && !atomic_load_explicit(&stop, memory_order_relaxed)) {
         for (int i = 0; i < 100000; i++)
             sink += i;
         if (ioctl(0, FIONREAD, &n) == 0 && n > 0)
