@@ -5,7 +5,8 @@
  * fewest threads, main counted on hub 0, the creating hub on a tie):
  *   1 "piper"   (hub 1) parks on a pipe read in wait_on_pipe();
  *   2 "locker"  (hub 0) parks on a mutex in wait_on_mutex();
- *   3 "spinner" (hub 1) spins in spin_here() until main says stop (at most 60 s).
+ *   3 "spinner" (hub 1) naps once in nap_first() (its last switch), then spins in
+ *               spin_here() until main says stop (at most 60 s).
  * Then main prints "ready" and waits for a line on stdin:
  *   "park": in fgets (parked, hub 0 idle);
  *   "spin": spinning in main_spins(), which looks at stdin with ioctl(FIONREAD) (no
@@ -61,7 +62,18 @@ __attribute__((noinline)) static void main_spins(void) {
 
 static void *reader(void *a) { (void)a; pthread_setname_np(pthread_self(), "piper"); wait_on_pipe(); return NULL; }
 static void *locker(void *a) { (void)a; pthread_setname_np(pthread_self(), "locker"); wait_on_mutex(); return NULL; }
-static void *spinner(void *a) { (void)a; pthread_setname_np(pthread_self(), "spinner"); spin_here(); return NULL; }
+/* Switches out once before spinning: its saved context (stale while it spins) is here. */
+__attribute__((noinline)) static void nap_first(void) {
+    usleep(1000);
+    sink++;
+}
+static void *spinner(void *a) {
+    (void)a;
+    pthread_setname_np(pthread_self(), "spinner");
+    nap_first();
+    spin_here();
+    return NULL;
+}
 static void say_ready(void) {
     printf("ready\n");
     fflush(stdout);
