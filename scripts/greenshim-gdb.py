@@ -10,10 +10,13 @@
 #
 # How it works: libgreenshim.so exports `greenshim_debug` (src/hub/debug.rs), a table of
 # addresses and field offsets; the control blocks are read through gdb's memory reads, so
-# no debug info is needed. A suspended green thread's pc, sp and callee-saved registers
-# (rbp, rbx, r12–r15) were recorded just before it switched out; to show its stack, the
-# hub's OS thread's registers are set to those values, the command runs, and the
-# registers are put back (always, even on error). While it runs, an unwinder ends the
+# no debug info is needed. A green thread that a hub's OS thread runs at the stop (that
+# hub's `current`) is "running on hub k (LWP n)": its stack is that OS thread's, shown
+# with its live registers (the table gives each hub's tid; gdb's thread with that LWP is
+# selected). A suspended green thread's pc, sp and callee-saved registers (rbp, rbx,
+# r12–r15) were recorded just before it switched out; to show its stack, the registers
+# of its hub's OS thread are set to those values, the command runs, and the registers
+# are put back (always, even on error). While it runs, an unwinder ends the
 # thread's stack at its coroutine's entry (past it lies the main thread's stack), so
 # commands that walk every frame — CPython's py-bt, py-list, py-locals from its own gdb
 # extension (python3.X-gdb.py, next to a pyenv interpreter or from Debian's
@@ -274,6 +277,9 @@ def hub_thread(t, g=None):
     for th in gdb.selected_inferior().threads():
         if th.ptid[1] == tid:
             return th
+    if g is not None and g.uses_os_registers():
+        # Another thread's registers would be someone else's stack.
+        raise gdb.GdbError("greenshim: hub %d's OS thread (LWP %d) is not among gdb's threads" % g.on_hub)
     ths = gdb.selected_inferior().threads()
     return min(ths, key=lambda th: th.num) if ths else None
 
@@ -383,13 +389,16 @@ def select_programs_frame():
 def run_green_command(g, command):
     """Runs `command` with the selected frame the green thread's innermost outside the
     shim and, for a thread other than main, its stack ending at its coroutine's entry."""
+    # A running thread's newest frame is where the program is now (what a debugger
+    # stopping a native thread selects); a parked one's is in the shim's park.
+    select = (lambda: gdb.newest_frame().select()) if g.runs() else select_programs_frame
     if g.is_root:
-        select_programs_frame()
+        select()
         return gdb.execute(command, to_string=True)
     _BASE.pc = trampoline_pc()
     gdb.invalidate_cached_frames()
     try:
-        select_programs_frame()
+        select()
         return gdb.execute(command, to_string=True)
     finally:
         _BASE.pc = None

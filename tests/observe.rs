@@ -406,6 +406,42 @@ fn gdb_shows_a_thread_running_on_hub_0_while_main_is_parked_there() {
     gdb_on_spinning_program("spin0");
 }
 
+#[test]
+fn cpython_py_bt_of_a_thread_running_on_hub_1() {
+    // c-tests/observe/pyspin.py: the spinner holds the GIL, spinning in spin_here on
+    // hub 1; main is parked on stdin on hub 0.
+    let py = python();
+    let ext = cpython_gdb_extension(&py).unwrap_or_else(|e| panic!("{e}"));
+    let script = root().join("c-tests/observe/pyspin.py");
+    let mut text = String::new();
+    with_waiting_program(
+        || {
+            let mut c = Command::new(&py);
+            c.arg(&script);
+            c
+        },
+        &TWO_HUBS,
+        |pid| {
+            let out = Command::new("gdb")
+                .args(["-nx", "-batch", "-q", "-p", &pid.to_string(), "-ex"])
+                .arg(format!("source {}", ext.display()))
+                .arg("-ex")
+                .arg(format!("source {}", gdb_script().display()))
+                .args(["-ex", "green apply all py-bt"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("gdb (apt-get install gdb)");
+            text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        },
+    );
+    let s = green_section(&text, "1");
+    assert!(s.starts_with("* thread 1") && s.lines().next().unwrap().contains("running on hub 1 (LWP "), "{text}");
+    assert!(s.contains(", in spin_here") && s.contains(", in spinner") && !s.contains("in <module>"), "{text}");
+    let main = green_section(&text, "main");
+    assert!(main.contains("in <module>") && main.contains("sys.stdin.readline()") && !main.contains("spin_here"), "{text}");
+}
+
 /// The self-dump (GREENSHIM_DUMP) of spinhub in `mode`, with `env` added; returns it and
 /// the pid.
 fn self_dump_of_spinning_program(mode: &'static str, env: &[(&str, &str)]) -> (String, u32) {
