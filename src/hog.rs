@@ -92,6 +92,11 @@ pub fn owned_signal() -> c_int {
     SIG.load(Ordering::Relaxed)
 }
 
+/// Whether hub `hub` sleeps in epoll (nothing runs on it).
+pub fn hub_idle(hub: usize) -> bool {
+    IDLE[hub % hub::MAX_HUBS].load(Ordering::Relaxed)
+}
+
 /// Whether the watchdog thread runs (and the shim owns its signal).
 pub fn running() -> bool {
     STARTED.load(Ordering::Relaxed) && SIG.load(Ordering::Relaxed) != 0

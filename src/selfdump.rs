@@ -266,7 +266,7 @@ fn hub_section(b: &mut LineBuf, v: &HubView) {
     let (state, in_call) = hog::hub_state(v.tid);
     let _ = write!(b, "greenshim: hub {} (LWP {})", v.index, v.tid);
     if !program_runs {
-        if v.idle {
+        if hog::hub_idle(v.index) {
             let _ = write!(b, ": nothing runs: the hub waits for events");
         } else {
             let _ = write!(b, ": its scheduler runs");

@@ -494,7 +494,8 @@ fn self_dump_says_which_thread_runs_on_which_hub_and_never_a_stale_stack() {
     for (k, who, f, start) in [(0, "\"spinner0\"", "main_spins", "spinner0"), (1, "\"spinner\"", "spin_here", "spinner")] {
         let lines = hub_lines(&err, k);
         assert!(lines[0].ends_with(&format!("{who}; its stack now:")), "hub {k}: {err}");
-        assert!(lines.get(1).is_some_and(|l| l.contains(&format!(" {f}+"))), "hub {k}: frame 0 is not {f}:\n{err}");
+        // (main_spins calls ioctl: the signal may find it there.)
+        assert!(lines[1..].iter().take(2).any(|l| l.contains(&format!(" {f}+"))), "hub {k}: {f} is not frame 0 or 1:\n{err}");
         assert!(lines.iter().any(|l| l.contains(&format!(" {start}+"))), "hub {k}: no {start}:\n{err}");
         assert!(!lines.iter().any(|l| l.contains("wait_on_") || l.contains("nap_first")), "hub {k}: {err}");
     }
@@ -503,7 +504,7 @@ fn self_dump_says_which_thread_runs_on_which_hub_and_never_a_stale_stack() {
     let (err, pid) = self_dump_of_spinning_program("spin", &hog);
     assert!(line_of(&err, "main thread").ends_with(&format!("running on hub 0 (LWP {pid})")), "{err}");
     let h0 = hub_lines(&err, 0);
-    assert!(h0[0].ends_with("runs main thread; its stack now:") && h0.get(1).is_some_and(|l| l.contains(" main_spins+")), "{err}");
+    assert!(h0[0].ends_with("runs main thread; its stack now:") && h0[1..].iter().take(2).any(|l| l.contains(" main_spins+")), "{err}");
 }
 
 #[test]

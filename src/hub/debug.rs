@@ -133,12 +133,10 @@ pub struct HubView {
     /// or for hub 0 the main thread).
     pub current: *const Green,
     pub root: *const Green,
-    /// Sleeping in the reactor with nothing to run.
-    pub idle: bool,
 }
 
 impl HubView {
-    pub const EMPTY: HubView = HubView { index: 0, tid: 0, current: core::ptr::null(), root: core::ptr::null(), idle: false };
+    pub const EMPTY: HubView = HubView { index: 0, tid: 0, current: core::ptr::null(), root: core::ptr::null() };
 }
 
 /// Hub `i` as seen from any OS thread, or None past the hubs running. Racy reads of
@@ -159,7 +157,6 @@ pub fn hub_view(i: usize) -> Option<HubView> {
             tid: if i == 0 { hub_tid() } else { core::ptr::read_volatile(&raw const (*h).tid) },
             current: core::ptr::read_volatile(&raw const (*h).current) as *const Green,
             root: (*h).root as *const Green,
-            idle: (*h).idle.load(Ordering::Relaxed),
         })
     }
 }
