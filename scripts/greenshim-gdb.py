@@ -405,6 +405,18 @@ def run_green_command(g, command):
         gdb.invalidate_cached_frames()
 
 
+def set_registers(regs, values):
+    """Sets the selected OS thread's registers, the pc last (setting it re-reads the
+    frame, which the others are part of). Each one in frame 0: gdb's `set $reg` writes
+    the selected frame's value, and in an outer frame that is the place on the stack
+    where the frame's callee saved it — memory of the program, not the register. After
+    sp changed, gdb may select an outer frame that matches the old selection (a
+    thread's live sp and another context's pc): so frame 0 is selected before each."""
+    for r, v in reversed(list(zip(regs, values))):
+        gdb.newest_frame().select()
+        gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+
+
 def run_in(t, g, command):
     """Runs a gdb command with the hub's OS thread showing green thread g's stack;
     returns its output."""
@@ -422,14 +434,10 @@ def run_in(t, g, command):
         gdb.newest_frame().select()
         saved = [c_eval("(unsigned long)$" + r) for r in regs]
         try:
-            # The pc last: setting it re-reads the frame, which the others are part of.
-            for r, v in reversed(list(zip(regs, g.ctx))):
-                gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+            set_registers(regs, g.ctx)
             return run_green_command(g, command)
         finally:
-            gdb.newest_frame().select()
-            for r, v in reversed(list(zip(regs, saved))):
-                gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+            set_registers(regs, saved)
     finally:
         if old_thread is not None and old_thread.is_valid():
             old_thread.switch()

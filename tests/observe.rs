@@ -371,13 +371,13 @@ fn gdb_on_spinning_program(mode: &'static str) {
             }
             _ => {
                 assert!(main.starts_with("  thread main: parked on read fd 0"), "{mode}: {main}");
-                assert!(main.contains(" main (") && !main.contains("main_spins") && !main.contains("spin_here"), "{mode}: {main}");
+                assert!(main.contains(" main (") && !main.contains("main_spins") && !main.contains("spin_in_calls") && !main.contains("spin_here"), "{mode}: {main}");
             }
         }
         if mode == "spin0" {
             let s = green_section(&text, "4");
             assert!(s.starts_with("* thread 4") && s.lines().next().unwrap().ends_with(&on_hub0), "{s}");
-            assert!(s.contains(" main_spins ") && s.contains(" spinner0 ") && !s.contains(" main ("), "{s}");
+            assert!(s.contains(" spin_in_calls ") && s.contains(" spinner0 ") && !s.contains(" main ("), "{s}");
         }
         let _ = applied;
         // `greenshim dump PID` (gdb's `green dump`): the same truth.
@@ -491,10 +491,10 @@ fn self_dump_says_which_thread_runs_on_which_hub_and_never_a_stale_stack() {
     assert!(line_of(&err, "\"spinner\"").contains("running on hub 1 (LWP "), "{err}");
     assert!(line_of(&err, "\"spinner0\"").ends_with(&format!("running on hub 0 (LWP {pid})")), "{err}");
     assert!(line_of(&err, "main thread").contains("parked on read fd 0"), "{err}");
-    for (k, who, f, start) in [(0, "\"spinner0\"", "main_spins", "spinner0"), (1, "\"spinner\"", "spin_here", "spinner")] {
+    for (k, who, f, start) in [(0, "\"spinner0\"", "spin_in_calls", "spinner0"), (1, "\"spinner\"", "spin_here", "spinner")] {
         let lines = hub_lines(&err, k);
         assert!(lines[0].ends_with(&format!("{who}; its stack now:")), "hub {k}: {err}");
-        // (main_spins calls ioctl: the signal may find it there.)
+        // (spin_in_calls calls ioctl: the signal may find it there.)
         assert!(lines[1..].iter().take(2).any(|l| l.contains(&format!(" {f}+"))), "hub {k}: {f} is not frame 0 or 1:\n{err}");
         assert!(lines.iter().any(|l| l.contains(&format!(" {start}+"))), "hub {k}: no {start}:\n{err}");
         assert!(!lines.iter().any(|l| l.contains("wait_on_") || l.contains("nap_first")), "hub {k}: {err}");

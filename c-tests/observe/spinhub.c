@@ -12,8 +12,8 @@
  *   "spin": spinning in main_spins(), which looks at stdin with ioctl(FIONREAD) (no
  *           call that could switch), then fgets;
  *   "spin0": in fgets, after creating 4 "spinner0" (hub 0, a tie), which prints
- *           "ready" itself and spins in main_spins() until stdin has a byte: a green
- *           thread running on hub 0 while main is parked there.
+ *           "ready" itself and spins in spin_in_calls() until stdin has a byte: a
+ *           green thread running on hub 0 while main is parked there.
  * On the line, everything is released and joined. stdout is the same natively. */
 #include "../common.h"
 #include <pthread.h>
@@ -74,6 +74,19 @@ static void *spinner(void *a) {
     spin_here();
     return NULL;
 }
+/* spinner0's spin: mostly inside ioctl(FIONREAD) system calls, so that a debugger
+ * usually stops its OS thread in one (a case where the registers gdb sets and restores
+ * must go to frame 0), until stdin has a byte, `stop`, or 60 s. */
+__attribute__((noinline)) static void spin_in_calls(void) {
+    long long end = now_ms() + 60000;
+    int n = 0;
+    for (unsigned long k = 1; !atomic_load_explicit(&stop, memory_order_relaxed); k++) {
+        if (ioctl(0, FIONREAD, &n) == 0 && n > 0)
+            break;
+        if (k % 100000 == 0 && now_ms() > end)
+            break;
+    }
+}
 static void say_ready(void) {
     printf("ready\n");
     fflush(stdout);
@@ -82,7 +95,7 @@ static void *spinner0(void *a) {
     (void)a;
     pthread_setname_np(pthread_self(), "spinner0");
     say_ready();
-    main_spins();
+    spin_in_calls();
     return NULL;
 }
 
