@@ -10,10 +10,13 @@
 #
 # How it works: libgreenshim.so exports `greenshim_debug` (src/hub/debug.rs), a table of
 # addresses and field offsets; the control blocks are read through gdb's memory reads, so
-# no debug info is needed. A suspended green thread's pc, sp and callee-saved registers
-# (rbp, rbx, r12–r15) were recorded just before it switched out; to show its stack, the
-# hub's OS thread's registers are set to those values, the command runs, and the
-# registers are put back (always, even on error). While it runs, an unwinder ends the
+# no debug info is needed. A green thread that a hub's OS thread runs at the stop (that
+# hub's `current`) is "running on hub k (LWP n)": its stack is that OS thread's, shown
+# with its live registers (the table gives each hub's tid; gdb's thread with that LWP is
+# selected). A suspended green thread's pc, sp and callee-saved registers (rbp, rbx,
+# r12–r15) were recorded just before it switched out; to show its stack, the registers
+# of its hub's OS thread are set to those values, the command runs, and the registers
+# are put back (always, even on error). While it runs, an unwinder ends the
 # thread's stack at its coroutine's entry (past it lies the main thread's stack), so
 # commands that walk every frame — CPython's py-bt, py-list, py-locals from its own gdb
 # extension (python3.X-gdb.py, next to a pyenv interpreter or from Debian's
@@ -89,18 +92,27 @@ class Table:
         except gdb.error:
             raise gdb.GdbError("greenshim: no greenshim_debug symbol: is libgreenshim.so loaded in this process?")
         self.inf = gdb.selected_inferior()
-        raw = self.read(addr, 120)
+        raw = self.read(addr, 16)
         if raw[:8] != b"grnshdbg":
             raise gdb.GdbError("greenshim: greenshim_debug has an unknown magic")
         self.version, self.size = struct.unpack_from("<II", raw, 8)
-        if self.version not in (1, 2):
-            raise gdb.GdbError("greenshim: table version %d; this script reads versions 1 and 2" % self.version)
+        if self.version not in (1, 2, 3):
+            raise gdb.GdbError("greenshim: table version %d; this script reads versions 1 to 3" % self.version)
+        raw = self.read(addr, max(self.size, 120))
         # Version 2 records every callee-saved register; version 1 only (pc, sp, rbp).
         self.ctx_regs = CTX_REGS if self.version >= 2 else CTX_REGS[:3]
         (self.hub_pp, self.tid_p, self.threads_pp, self.len_p) = struct.unpack_from("<QQQQ", raw, 16)
         (self.o_current, self.o_root, self.g_id, self.g_state, self.g_is_root, self.g_reason, self.g_name,
          self.g_parked_at, self.g_deadline, self.g_wait_obj, self.g_ctx, self.g_stack_base, self.first_id) = struct.unpack_from("<13I", raw, 48)
         state_p, reason_p = struct.unpack_from("<QQ", raw, 104)
+        # Version 3: the hubs beyond hub 0 (older libraries: hub 0 only).
+        if self.version >= 3:
+            (self.hubs_p, self.nhubs_p) = struct.unpack_from("<QQ", raw, 120)
+            (self.max_hubs, self.o_hub_tid, self.o_hub_index, self.g_hub) = struct.unpack_from("<4I", raw, 136)
+        else:
+            self.hubs_p = self.nhubs_p = 0
+            self.max_hubs = 1
+            self.g_hub = None
         self.states = self.names(state_p, 5)
         self.reasons = self.names(reason_p, 20)
 
@@ -129,25 +141,45 @@ class Table:
     def hub_tid(self):
         return struct.unpack("<i", self.read(self.tid_p, 4))[0]
 
+    def hubs(self):
+        """[(index, hub address, its OS thread's LWP)] of the hubs running, hub 0 first."""
+        h0 = self.hub()
+        if h0 == 0:
+            return []
+        out = [(0, h0, self.hub_tid())]
+        if self.nhubs_p:
+            n = min(self.u64(self.nhubs_p), self.max_hubs)
+            for i in range(1, n):
+                h = self.u64(self.hubs_p + 8 * i)
+                if h:
+                    out.append((i, h, struct.unpack("<i", self.read(h + self.o_hub_tid, 4))[0]))
+        return out
+
     def threads(self):
         """(root first) every control block that is not in the free pool."""
-        hub = self.hub()
-        if hub == 0:
+        hubs = self.hubs()
+        if not hubs:
             return []
-        current = self.u64(hub + self.o_current)
-        root = self.u64(hub + self.o_root)
+        # What each hub's OS thread runs right now: green thread (or root) -> (hub, LWP).
+        on = {}
+        for i, h, tid in hubs:
+            on.setdefault(self.u64(h + self.o_current), (i, tid))
+        by_hub = {h: (i, tid) for i, h, tid in hubs}
+        root = self.u64(hubs[0][1] + self.o_root)
         blocks = [root]
         arr, n = self.u64(self.threads_pp), self.u64(self.len_p)
         if arr and n:
             blocks += list(struct.unpack("<%dQ" % n, self.read(arr, 8 * n)))
         out = []
         for b in blocks:
-            g = Green(self, b, b == current)
+            g = Green(self, b, on.get(b), by_hub)
             if g.state != "free":
                 out.append(g)
-        running = [g for g in out if g.is_current and not g.is_root]
+        # While a green thread runs on hub 0, the root (main) waits in that thread's
+        # coroutine parent link (see hub/debug.rs). (A thread running on another hub
+        # links to that hub's root, which is no program thread.)
+        running = [g for g in out if g.on_hub is not None and g.on_hub[0] == 0 and not g.is_root]
         if running and running[0].stack_base:
-            # The root waits in the running coroutine's parent link (see hub/debug.rs).
             link = self.u64(running[0].stack_base - 16)
             # (switch_and_link pushed rbx, then the return address, then rbp.) The
             # other callee-saved registers are saved by the frame that switched (its
@@ -157,10 +189,13 @@ class Table:
 
 
 class Green:
-    def __init__(self, t, addr, is_current):
+    def __init__(self, t, addr, on_hub, by_hub):
         self.t = t
         self.addr = addr
-        self.is_current = is_current
+        # (hub index, LWP) of the hub whose OS thread runs this thread (or, for main,
+        # runs its scheduler on main's stack) right now; None otherwise.
+        self.on_hub = on_hub
+        self.is_current = on_hub is not None
         r = t.read
         self.raw_id = struct.unpack("<I", r(addr + t.g_id, 4))[0]
         st = r(addr + t.g_state, 1)[0]
@@ -174,21 +209,32 @@ class Green:
         self.ctx = struct.unpack("<%dQ" % n, r(addr + t.g_ctx, 8 * n))
         self.stack_base = struct.unpack("<Q", r(addr + t.g_stack_base, 8))[0]
         self.num = 0 if self.is_root else self.raw_id - t.first_id + 1
+        # (index, LWP) of the hub it was placed on, when the table says.
+        home = struct.unpack("<Q", r(addr + t.g_hub, 8))[0] if t.g_hub is not None else 0
+        self.home = by_hub.get(home, (0, t.hub_tid()))
 
     def label(self):
         s = "main" if self.is_root else "%d" % self.num
         return s
 
+    def runs(self):
+        """Its own code runs on a hub's OS thread right now (not parked with the
+        scheduler on its stack)."""
+        return self.is_current and (not self.is_root or self.state != "parked")
+
     def uses_os_registers(self):
-        """Its stack is what the hub's OS thread shows right now: the running thread, or
-        the root while the scheduler (on the root's stack) runs."""
+        """Its stack is what a hub's OS thread shows right now: the running thread, or
+        main while hub 0's scheduler (on main's stack) runs."""
         return self.is_current
 
+    def os_lwp(self):
+        """The LWP whose registers show this thread: the hub running it, or else the
+        hub it was placed on (whose registers are then set to its saved context)."""
+        return self.on_hub[1] if self.on_hub is not None else self.home[1]
+
     def describe_wait(self, by_addr):
-        if self.is_current and not self.is_root:
-            return "running"
-        if self.is_current and self.is_root and self.state != "parked":
-            return "running"
+        if self.runs():
+            return "running on hub %d (LWP %d)" % self.on_hub
         if self.state == "ready":
             return "ready (runnable, waiting for its turn)" if self.ctx[0] or self.is_root else "ready (not started yet)"
         if self.state != "parked":
@@ -225,11 +271,15 @@ def symbol_of(addr):
     return " (%s)" % s.split(" in section")[0]
 
 
-def hub_thread(t):
-    tid = t.hub_tid()
+def hub_thread(t, g=None):
+    """gdb's thread for the OS thread that shows green thread g (hub 0's without g)."""
+    tid = g.os_lwp() if g is not None else t.hub_tid()
     for th in gdb.selected_inferior().threads():
         if th.ptid[1] == tid:
             return th
+    if g is not None and g.uses_os_registers():
+        # Another thread's registers would be someone else's stack.
+        raise gdb.GdbError("greenshim: hub %d's OS thread (LWP %d) is not among gdb's threads" % g.on_hub)
     ths = gdb.selected_inferior().threads()
     return min(ths, key=lambda th: th.num) if ths else None
 
@@ -339,23 +389,38 @@ def select_programs_frame():
 def run_green_command(g, command):
     """Runs `command` with the selected frame the green thread's innermost outside the
     shim and, for a thread other than main, its stack ending at its coroutine's entry."""
+    # A running thread's newest frame is where the program is now (what a debugger
+    # stopping a native thread selects); a parked one's is in the shim's park.
+    select = (lambda: gdb.newest_frame().select()) if g.runs() else select_programs_frame
     if g.is_root:
-        select_programs_frame()
+        select()
         return gdb.execute(command, to_string=True)
     _BASE.pc = trampoline_pc()
     gdb.invalidate_cached_frames()
     try:
-        select_programs_frame()
+        select()
         return gdb.execute(command, to_string=True)
     finally:
         _BASE.pc = None
         gdb.invalidate_cached_frames()
 
 
+def set_registers(regs, values):
+    """Sets the selected OS thread's registers, the pc last (setting it re-reads the
+    frame, which the others are part of). Each one in frame 0: gdb's `set $reg` writes
+    the selected frame's value, and in an outer frame that is the place on the stack
+    where the frame's callee saved it — memory of the program, not the register. After
+    sp changed, gdb may select an outer frame that matches the old selection (a
+    thread's live sp and another context's pc): so frame 0 is selected before each."""
+    for r, v in reversed(list(zip(regs, values))):
+        gdb.newest_frame().select()
+        gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+
+
 def run_in(t, g, command):
     """Runs a gdb command with the hub's OS thread showing green thread g's stack;
     returns its output."""
-    th = hub_thread(t)
+    th = hub_thread(t, g)
     if th is None:
         raise gdb.GdbError("greenshim: the process has no threads")
     old_thread = gdb.selected_thread()
@@ -369,14 +434,10 @@ def run_in(t, g, command):
         gdb.newest_frame().select()
         saved = [c_eval("(unsigned long)$" + r) for r in regs]
         try:
-            # The pc last: setting it re-reads the frame, which the others are part of.
-            for r, v in reversed(list(zip(regs, g.ctx))):
-                gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+            set_registers(regs, g.ctx)
             return run_green_command(g, command)
         finally:
-            gdb.newest_frame().select()
-            for r, v in reversed(list(zip(regs, saved))):
-                gdb.execute("set $%s = %#x" % (r, v), to_string=True)
+            set_registers(regs, saved)
     finally:
         if old_thread is not None and old_thread.is_valid():
             old_thread.switch()
@@ -430,7 +491,7 @@ def find(t, which):
 
 
 def header_line(g, by_addr):
-    star = "*" if g.is_current and (not g.is_root or g.state != "parked") else " "
+    star = "*" if g.runs() else " "
     name = ' "%s"' % g.name if g.name else ""
     tid = "" if g.is_root else " (tid %d)" % g.raw_id
     return "%s thread %s%s%s: %s" % (star, g.label(), tid, name, g.describe_wait(by_addr))
@@ -447,7 +508,8 @@ class InfoGreen(gdb.Command):
         t = Table()
         ths = t.threads()
         by_addr = {g.addr: g for g in ths}
-        gdb.write("%d green threads (main included), hub thread LWP %d\n" % (len(ths), t.hub_tid()))
+        hubs = ", ".join("%d (LWP %d)" % (i, tid) for i, _, tid in t.hubs())
+        gdb.write("%d green threads (main included), hubs: %s\n" % (len(ths), hubs))
         for g in ths:
             try:
                 lines = [l for l in trim_bt(run_in(t, g, "bt 30"), g).splitlines() if l.startswith("#")]

@@ -92,9 +92,9 @@ pub fn owned_signal() -> c_int {
     SIG.load(Ordering::Relaxed)
 }
 
-/// Whether the hub sleeps in epoll (nothing runs).
-pub fn hub_idle() -> bool {
-    IDLE[0].load(Ordering::Relaxed)
+/// Whether hub `hub` sleeps in epoll (nothing runs on it).
+pub fn hub_idle(hub: usize) -> bool {
+    IDLE[hub % hub::MAX_HUBS].load(Ordering::Relaxed)
 }
 
 /// Whether the watchdog thread runs (and the shim owns its signal).
@@ -402,8 +402,9 @@ pub(crate) fn capture(tid: i32, frames: &mut [usize; MAX_FRAMES]) -> (usize, *co
     (n, CAP.current.load(Ordering::Relaxed) as *const Green)
 }
 
-/// Writes a captured backtrace, one frame a line, from the interrupted frame on.
-pub(crate) fn print_frames(b: &mut LineBuf, frames: &[usize]) {
+/// Writes a captured backtrace of hub `hub`'s OS thread, one frame a line, from the
+/// interrupted frame on.
+pub(crate) fn print_frames(b: &mut LineBuf, frames: &[usize], hub: usize) {
     // The walk starts in the handler: skip it and the signal trampoline.
     let skip = match frames.iter().position(|&pc| in_sigreturn(pc)) {
         Some(p) => p + 1,
@@ -413,7 +414,11 @@ pub(crate) fn print_frames(b: &mut LineBuf, frames: &[usize]) {
         let entry = symbolize_line(b, i, pc);
         b.flush_line();
         if entry {
-            let _ = write!(b, "greenshim:   -- below: the main thread, which resumed it --");
+            if hub == 0 {
+                let _ = write!(b, "greenshim:   -- below: the main thread, which resumed it --");
+            } else {
+                let _ = write!(b, "greenshim:   -- below: hub {hub}'s scheduler, which resumed it --");
+            }
             b.flush_line();
         }
     }
@@ -474,7 +479,7 @@ fn report(index: usize, seq: u64, ran_ns: u64, suppressed: u64) {
             n = 1;
         }
     }
-    print_frames(&mut b, &frames[..n]);
+    print_frames(&mut b, &frames[..n], index);
 }
 
 /// Whether `pc` is in this library (the handler and unwinder frames atop a capture).

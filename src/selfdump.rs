@@ -1,10 +1,23 @@
 //! A dump the program writes itself, on a trigger a user can give without the
 //! launcher or a debugger. Written on the shim's log (the stderr found at start, never
 //! the program's stdout): every green thread with id, name, state, what it waits on,
-//! since when and its deadline, and — when the hog watchdog runs — the running thread's
-//! native backtrace. The stacks of parked threads need an unwinder started from their
-//! saved registers, which only a debugger has here: `greenshim dump PID` (or gdb with
-//! scripts/greenshim-gdb.py) shows them, and changes nothing in the process.
+//! since when and its deadline — a thread that some hub's OS thread runs right now is
+//! "running on hub k (LWP n)" — then one line per hub: what its OS thread runs (a
+//! green thread, main, its scheduler, nothing: waiting for events, or a system call
+//! the shim does not serve) and, when the hog watchdog runs, the live native backtrace
+//! of a running thread, captured by that hub's own OS thread (below). The stacks of
+//! parked threads need an unwinder started from their saved registers, which only a
+//! debugger has here: `greenshim dump PID` (or gdb with scripts/greenshim-gdb.py)
+//! shows them, and changes nothing in the process. A saved context is never printed
+//! as a running thread's stack: it is where the thread last switched, not where it is.
+//!
+//! A running thread's stack: the watchdog sends the hog signal (`SIGRTMAX-1`, owned
+//! only while the hog watchdog runs; hubs beyond the first leave it unblocked) to that
+//! hub's OS thread with `rt_tgsigqueueinfo`; the handler there (hog::on_signal) walks
+//! its own stack with libgcc's unwinder into a preallocated buffer — no lock, no
+//! allocation — and records which green thread it interrupted; the watchdog waits for
+//! it at most 200 ms, one hub after another. With the file trigger alone no signal is
+//! the shim's, and the line says which thread runs where, without a stack.
 //!
 //! Two triggers:
 //! - **a file** (`GREENSHIM_DUMP=/path`, `%p` the pid): the watchdog thread (started
@@ -36,6 +49,7 @@
 use crate::green::{self, Green, REASON_NAMES, Reason, State};
 use crate::hog;
 use crate::hub;
+use crate::hub::debug::HubView;
 use crate::log::LineBuf;
 use crate::sys;
 use core::fmt::Write;
@@ -157,27 +171,36 @@ pub fn take() -> bool {
     REQUESTED.load(Ordering::Relaxed) && REQUESTED.swap(false, Ordering::AcqRel)
 }
 
+/// The hub whose OS thread runs `g` right now (or, for main, whose scheduler runs on
+/// main's stack), from `views`.
+fn running_on(g: *const Green, views: &[HubView]) -> Option<&HubView> {
+    views.iter().find(|v| v.current == g)
+}
+
 /// Writes one thread's line: `thread N (tid T) "name": state…`.
 ///
 /// # Safety
 /// `g` is a control block (never freed).
-unsafe fn thread_line(b: &mut LineBuf, g: *const Green, current: *const Green, now: u64) {
+unsafe fn thread_line(b: &mut LineBuf, g: *const Green, views: &[HubView], now: u64) {
     let _ = write!(b, "greenshim:   ");
     // SAFETY: per contract; plain-data reads of a live block.
     unsafe {
         hog::describe(b, g);
         let state = core::ptr::read_volatile(&raw const (*g).state);
         let reason = core::ptr::read_volatile(&raw const (*g).reason);
-        let is_current = g == current;
-        if is_current && !(*g).is_root {
-            let _ = write!(b, ": running");
-            return;
+        let on = running_on(g, views);
+        if let Some(v) = on {
+            if !(*g).is_root || state != State::Parked {
+                let _ = write!(b, ": running on hub {} (LWP {})", v.index, v.tid);
+                return;
+            }
         }
         match state {
             State::Ready => {
                 let _ = write!(b, ": ready");
             }
             State::Running => {
+                // Being switched in or out at the moment of the look.
                 let _ = write!(b, ": running");
             }
             State::Parked => {
@@ -206,7 +229,7 @@ unsafe fn thread_line(b: &mut LineBuf, g: *const Green, current: *const Green, n
                     let (sign, ms) = if d >= now { ("in ", (d - now) / 1_000_000) } else { ("passed ", (now - d) / 1_000_000) };
                     let _ = write!(b, ", deadline {sign}{}.{:03} s", ms / 1000, ms % 1000);
                 }
-                if is_current {
+                if on.is_some() {
                     let _ = write!(b, " (the hub runs its scheduler on this stack)");
                 }
             }
@@ -218,6 +241,72 @@ unsafe fn thread_line(b: &mut LineBuf, g: *const Green, current: *const Green, n
     }
 }
 
+/// "thread N (tid T) \"name\"", "main thread", or for the root of a hub beyond the
+/// first (no program thread) "its scheduler".
+///
+/// # Safety
+/// `g` is null or a control block.
+unsafe fn who(b: &mut LineBuf, g: *const Green, v: &HubView) {
+    if !g.is_null() && g == v.root && v.index != 0 {
+        let _ = write!(b, "its scheduler");
+    } else {
+        // SAFETY: per contract.
+        unsafe { hog::describe(b, g) };
+    }
+}
+
+/// One hub's part of the dump, looked at now: what its OS thread runs and, when a
+/// program thread runs and the watchdog owns its signal, that thread's live stack
+/// (captured by the hub's own thread in the signal handler, hog::capture). Never a
+/// saved context: that is where the thread last switched, not where it is.
+fn hub_section(b: &mut LineBuf, v: &HubView) {
+    // SAFETY: the root is a control block (never freed); one racy byte read.
+    let root_parked = unsafe { core::ptr::read_volatile(&raw const (*v.root).state) } == State::Parked;
+    let program_runs = v.current != v.root || (v.index == 0 && !root_parked);
+    let (state, in_call) = hog::hub_state(v.tid);
+    let _ = write!(b, "greenshim: hub {} (LWP {})", v.index, v.tid);
+    if !program_runs {
+        if hog::hub_idle(v.index) {
+            let _ = write!(b, ": nothing runs: the hub waits for events");
+        } else {
+            let _ = write!(b, ": its scheduler runs");
+        }
+        b.flush_line();
+        return;
+    }
+    if state == b'R' && hog::running() {
+        let mut frames = [0usize; hog::MAX_FRAMES];
+        let (n, interrupted) = hog::capture(v.tid, &mut frames);
+        if n != 0 {
+            let _ = write!(b, " runs ");
+            // SAFETY: what the handler found current: null or a control block.
+            unsafe { who(b, interrupted, v) };
+            let _ = write!(b, "; its stack now:");
+            b.flush_line();
+            hog::print_frames(b, &frames[..n], v.index);
+            return;
+        }
+    }
+    let _ = write!(b, " runs ");
+    // SAFETY: current is a control block.
+    unsafe { who(b, v.current, v) };
+    match (state, in_call) {
+        (b'R', _) if hog::running() => {
+            let _ = write!(b, " (its stack: it did not answer the signal)");
+        }
+        (b'R', _) => {
+            let _ = write!(b, " (its stack: with GREENSHIM_HOG_MS set, or greenshim dump {})", sys::getpid());
+        }
+        (_, Some((nr, _))) => {
+            let _ = write!(b, ", which waits in system call {nr}");
+        }
+        _ => {
+            let _ = write!(b, " (OS thread state {})", state as char);
+        }
+    }
+    b.flush_line();
+}
+
 /// The dump (on the watchdog thread); `trigger` names what asked for it.
 #[cold]
 pub fn write(trigger: &str) {
@@ -225,17 +314,17 @@ pub fn write(trigger: &str) {
     if h.is_null() || !crate::log::enabled(crate::log::Level::Error) {
         return;
     }
-    let tid = hub::debug::hub_tid();
-    let (state, in_call) = hog::hub_state(tid);
-    let mut frames = [0usize; hog::MAX_FRAMES];
-    let (mut n, mut current) = (0, core::ptr::null::<Green>());
-    if state == b'R' && hog::running() {
-        (n, current) = hog::capture(tid, &mut frames);
+    // What each hub's OS thread runs, as of now.
+    let mut views = [HubView::EMPTY; hub::MAX_HUBS];
+    let mut nviews = 0;
+    while let Some(v) = hub::debug::hub_view(nviews) {
+        views[nviews] = v;
+        nviews += 1;
+        if nviews == views.len() {
+            break;
+        }
     }
-    if current.is_null() {
-        // SAFETY: h is the installed hub; one racy pointer read of a control block.
-        current = unsafe { core::ptr::read_volatile(&raw const (*h).current) } as *const Green;
-    }
+    let views = &views[..nviews];
     let now = sys::now_ns();
     // Oldest first, as created.
     let mut list = [core::ptr::null_mut::<Green>(); MAX_LISTED];
@@ -263,10 +352,10 @@ pub fn write(trigger: &str) {
     let root = unsafe { (*h).root } as *const Green;
     // SAFETY: control blocks from the hub and the list.
     unsafe {
-        thread_line(&mut b, root, current, now);
+        thread_line(&mut b, root, views, now);
         b.flush_line();
         for &g in &list[..count] {
-            thread_line(&mut b, g, current, now);
+            thread_line(&mut b, g, views, now);
             b.flush_line();
         }
     }
@@ -274,19 +363,8 @@ pub fn write(trigger: &str) {
         let _ = write!(b, "greenshim:   … and {more} more");
         b.flush_line();
     }
-    if n != 0 {
-        let _ = write!(b, "greenshim: the running thread's stack:");
-        b.flush_line();
-        hog::print_frames(&mut b, &frames[..n]);
-    } else if state == b'R' && !hog::running() {
-        let _ = write!(b, "greenshim: a thread runs (its stack: with GREENSHIM_HOG_MS set, or greenshim dump {})", sys::getpid());
-        b.flush_line();
-    } else if hog::hub_idle() {
-        let _ = write!(b, "greenshim: nothing runs: the hub waits for events");
-        b.flush_line();
-    } else if let Some((nr, _)) = in_call {
-        let _ = write!(b, "greenshim: the hub's OS thread waits in system call {nr}");
-        b.flush_line();
+    for v in views {
+        hub_section(&mut b, v);
     }
     let _ = write!(b, "greenshim: (the stacks of parked threads: greenshim dump {})", sys::getpid());
     b.flush_line();

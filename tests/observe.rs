@@ -292,6 +292,226 @@ fn dump_file_makes_the_program_dump_itself_on_the_shims_stderr() {
     assert!(err.lines().all(|l| l.starts_with("greenshim: ")), "{err}");
 }
 
+/// Two hubs, no raw layer, no preemption (both need one hub; the suite may run with them set).
+const TWO_HUBS: [(&str, &str); 3] = [("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off")];
+
+/// c-tests/observe/spinhub in `mode` under the shim with [`TWO_HUBS`] plus `env`,
+/// inspected by `inspect(pid)` while thread 3 spins on hub 1; ends as natively.
+fn with_spinning_program(mode: &'static str, env: &[(&str, &str)], inspect: impl FnOnce(u32)) -> String {
+    let p = c_program("observe", "spinhub");
+    let env: Vec<(&str, &str)> = TWO_HUBS.iter().chain(env).copied().collect();
+    with_waiting_program(
+        || {
+            let mut c = Command::new(&p);
+            c.arg(mode);
+            c
+        },
+        &env,
+        inspect,
+    )
+}
+
+/// The OS threads of process `pid` other than the main one (its hub 0).
+fn other_lwps(pid: u32) -> Vec<u32> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).filter(|&t| t != pid).collect()
+}
+
+/// The text printed for green thread `label` in a `green apply` (header line and the
+/// command's output), whether it runs ("* thread") or not ("  thread").
+fn green_section<'a>(text: &'a str, label: &str) -> &'a str {
+    let start = ["  ", "* "]
+        .iter()
+        .flat_map(|m| [format!("\n\n{m}thread {label}:"), format!("\n\n{m}thread {label} (")])
+        .filter_map(|h| text.find(&h))
+        .min()
+        .unwrap_or_else(|| panic!("no thread {label} in:\n{text}"));
+    let body = &text[start + 2..];
+    let end = [body.find("\n\n  thread "), body.find("\n\n* thread ")].into_iter().flatten().min().unwrap_or(body.len());
+    &body[..end]
+}
+
+/// Checks gdb's view of spinhub in `mode`: the spinner runs on hub 1 and its backtrace
+/// is that OS thread's live one (spin_here), the parked threads show their park frames
+/// (from their saved contexts), main and thread 4 as the mode has them.
+fn gdb_on_spinning_program(mode: &'static str) {
+    with_spinning_program(mode, &[], |pid| {
+        let lwps = other_lwps(pid);
+        let mut gdb = Command::new("gdb");
+        gdb.args(["-nx", "-batch", "-q", "-p", &pid.to_string(), "-ex"]).arg(format!("source {}", gdb_script().display()));
+        gdb.args(["-ex", "info green", "-ex", "green apply 3 bt", "-ex", "green apply 1 bt", "-ex", "green apply 2 bt", "-ex", "green apply main bt"]);
+        if mode == "spin0" {
+            gdb.args(["-ex", "green apply 4 bt"]);
+        }
+        let out = gdb.stdin(Stdio::null()).output().expect("gdb (apt-get install gdb)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        // The hubs: 0 is the main OS thread, 1 one of the others.
+        let hubs = line_of(&text, "green threads (main included), hubs: ");
+        let hub1: u32 = hubs.split("1 (LWP ").nth(1).and_then(|r| r.split(')').next()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{hubs}"));
+        assert!(hubs.contains(&format!("0 (LWP {pid})")) && lwps.contains(&hub1), "{hubs} (other LWPs {lwps:?})");
+        let on_hub1 = format!("running on hub 1 (LWP {hub1})");
+        let on_hub0 = format!("running on hub 0 (LWP {pid})");
+        // `info green`: the spinner's line and its innermost frame, live.
+        let (list, applied) = text.split_once("\n\n").unwrap_or_else(|| panic!("{text}"));
+        let spinner = line_of(list, "\"spinner\"");
+        assert!(spinner.starts_with("* thread 3") && spinner.ends_with(&on_hub1), "{mode}: {spinner}\n{text}");
+        let after = &list[list.find("\"spinner\"").unwrap()..];
+        assert!(after.lines().nth(1).unwrap_or("").contains("spin_here"), "{mode}: {text}");
+        // `green apply N bt`: the spinner's live stack; the parked threads' park frames.
+        let s = green_section(&text, "3");
+        assert!(s.lines().next().unwrap().ends_with(&on_hub1), "{mode}: {s}");
+        // (nap_first is where it last switched: its saved context, stale now.)
+        assert!(s.contains(" spin_here ") && s.contains(" spinner ") && !s.contains("nap_first") && !s.contains("wait_on_") && !s.contains("main_spins"), "{mode}: not the spinner's live stack:\n{s}");
+        let s = green_section(&text, "1");
+        assert!(s.lines().next().unwrap().contains("\"piper\": parked on read fd"), "{mode}: {s}");
+        assert!(s.contains(" wait_on_pipe ") && s.contains(" reader ") && !s.contains("spin_here"), "{mode}: {s}");
+        let s = green_section(&text, "2");
+        assert!(s.lines().next().unwrap().contains("\"locker\": parked on mutex"), "{mode}: {s}");
+        assert!(s.contains(" wait_on_mutex ") && s.contains(" locker ") && !s.contains("spin_here"), "{mode}: {s}");
+        let main = green_section(&text, "main");
+        match mode {
+            "spin" => {
+                assert!(main.starts_with("* thread main: ") && main.lines().next().unwrap().ends_with(&on_hub0), "{main}");
+                assert!(main.contains(" main_spins ") && main.contains(" main ("), "{main}");
+            }
+            _ => {
+                assert!(main.starts_with("  thread main: parked on read fd 0"), "{mode}: {main}");
+                assert!(main.contains(" main (") && !main.contains("main_spins") && !main.contains("spin_in_calls") && !main.contains("spin_here"), "{mode}: {main}");
+            }
+        }
+        if mode == "spin0" {
+            let s = green_section(&text, "4");
+            assert!(s.starts_with("* thread 4") && s.lines().next().unwrap().ends_with(&on_hub0), "{s}");
+            assert!(s.contains(" spin_in_calls ") && s.contains(" spinner0 ") && !s.contains(" main ("), "{s}");
+        }
+        let _ = applied;
+        // `greenshim dump PID` (gdb's `green dump`): the same truth.
+        let d = Command::new(launcher()).args(["dump", &pid.to_string()]).output().unwrap();
+        let dumped = String::from_utf8_lossy(&d.stdout).into_owned();
+        assert!(d.status.success(), "{}\n{dumped}", String::from_utf8_lossy(&d.stderr));
+        let s = green_section(&dumped, "3");
+        assert!(s.lines().next().unwrap().ends_with(&on_hub1) && s.contains(" spin_here ") && !s.contains("nap_first") && !s.contains("wait_on_"), "{mode}: {s}\n{dumped}");
+        let s = green_section(&dumped, "1");
+        assert!(s.contains(" wait_on_pipe ") && !s.contains("spin_here"), "{mode}: {s}");
+    });
+}
+
+#[test]
+fn gdb_shows_a_thread_running_on_hub_1_with_its_live_stack() {
+    gdb_on_spinning_program("park");
+}
+
+#[test]
+fn gdb_shows_main_running_on_hub_0_beside_a_thread_running_on_hub_1() {
+    gdb_on_spinning_program("spin");
+}
+
+#[test]
+fn gdb_shows_a_thread_running_on_hub_0_while_main_is_parked_there() {
+    gdb_on_spinning_program("spin0");
+}
+
+#[test]
+fn cpython_py_bt_of_a_thread_running_on_hub_1() {
+    // c-tests/observe/pyspin.py: the spinner holds the GIL, spinning in spin_here on
+    // hub 1; main is parked on stdin on hub 0.
+    let py = python();
+    let ext = cpython_gdb_extension(&py).unwrap_or_else(|e| panic!("{e}"));
+    let script = root().join("c-tests/observe/pyspin.py");
+    let mut text = String::new();
+    with_waiting_program(
+        || {
+            let mut c = Command::new(&py);
+            c.arg(&script);
+            c
+        },
+        &TWO_HUBS,
+        |pid| {
+            let out = Command::new("gdb")
+                .args(["-nx", "-batch", "-q", "-p", &pid.to_string(), "-ex"])
+                .arg(format!("source {}", ext.display()))
+                .arg("-ex")
+                .arg(format!("source {}", gdb_script().display()))
+                .args(["-ex", "green apply all py-bt"])
+                .stdin(Stdio::null())
+                .output()
+                .expect("gdb (apt-get install gdb)");
+            text = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert!(out.status.success(), "{}\n{text}", String::from_utf8_lossy(&out.stderr));
+        },
+    );
+    let s = green_section(&text, "1");
+    assert!(s.starts_with("* thread 1") && s.lines().next().unwrap().contains("running on hub 1 (LWP "), "{text}");
+    assert!(s.contains(", in spin_here") && s.contains(", in spinner") && !s.contains("in <module>"), "{text}");
+    let main = green_section(&text, "main");
+    assert!(main.contains("in <module>") && main.contains("sys.stdin.readline()") && !main.contains("spin_here"), "{text}");
+}
+
+/// The self-dump (GREENSHIM_DUMP) of spinhub in `mode`, with `env` added; returns it and
+/// the pid.
+fn self_dump_of_spinning_program(mode: &'static str, env: &[(&str, &str)]) -> (String, u32) {
+    let pattern = std::env::temp_dir().join(format!("greenshim-dump-hubs.{}.{mode}.%p", std::process::id()));
+    let pattern = pattern.to_str().unwrap().to_string();
+    let seen_pid = std::cell::Cell::new(0);
+    let mut env: Vec<(&str, &str)> = env.to_vec();
+    env.push(("GREENSHIM_DUMP", &pattern));
+    let err = with_spinning_program(mode, &env, |pid| {
+        seen_pid.set(pid);
+        let file = std::path::PathBuf::from(pattern.replace("%p", &pid.to_string()));
+        std::fs::write(&file, b"").unwrap();
+        wait_gone(&file);
+    });
+    let pid = seen_pid.get();
+    assert!(err.contains(&format!("greenshim: dump (GREENSHIM_DUMP) of pid {pid}: ")), "{err}");
+    (err, pid)
+}
+
+/// The lines of the dump's section for hub `k`: its line and the frames under it.
+fn hub_lines<'a>(dump: &'a str, k: usize) -> Vec<&'a str> {
+    let head = format!("greenshim: hub {k} (LWP ");
+    let mut lines = dump.lines().skip_while(|l| !l.starts_with(&head));
+    let first = lines.next().unwrap_or_else(|| panic!("no hub {k} line in:\n{dump}"));
+    std::iter::once(first).chain(lines.take_while(|l| l.starts_with("greenshim:   "))).collect()
+}
+
+#[test]
+fn self_dump_says_which_thread_runs_on_which_hub_and_never_a_stale_stack() {
+    // Without the hog watchdog no signal is the shim's: no stack, the hub and LWP only.
+    let (err, pid) = self_dump_of_spinning_program("park", &[]);
+    let spinner = line_of(&err, "\"spinner\"");
+    let lwp: u32 = spinner.split("running on hub 1 (LWP ").nth(1).and_then(|r| r.strip_suffix(')')).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{spinner}\n{err}"));
+    assert_ne!(lwp, pid, "{err}");
+    assert!(line_of(&err, "\"piper\"").contains("parked on read fd"), "{err}");
+    assert!(line_of(&err, "\"locker\"").contains("parked on mutex 0x"), "{err}");
+    assert!(line_of(&err, "main thread").contains("parked on read fd 0"), "{err}");
+    assert_eq!(hub_lines(&err, 0), [format!("greenshim: hub 0 (LWP {pid}): nothing runs: the hub waits for events")], "{err}");
+    let h1 = hub_lines(&err, 1);
+    assert_eq!(h1.len(), 1, "a stack without a capture:\n{err}");
+    assert!(h1[0].starts_with(&format!("greenshim: hub 1 (LWP {lwp}) runs thread 3 (tid ")) && h1[0].contains("\"spinner\" (its stack: with GREENSHIM_HOG_MS set"), "{err}");
+    assert!(!err.contains("greenshim:   #"), "frames printed without a live capture:\n{err}");
+
+    // With it, each running thread's live stack, captured by its hub's own OS thread.
+    let hog = [("GREENSHIM_HOG_MS", "60000")];
+    let (err, pid) = self_dump_of_spinning_program("spin0", &hog);
+    assert!(line_of(&err, "\"spinner\"").contains("running on hub 1 (LWP "), "{err}");
+    assert!(line_of(&err, "\"spinner0\"").ends_with(&format!("running on hub 0 (LWP {pid})")), "{err}");
+    assert!(line_of(&err, "main thread").contains("parked on read fd 0"), "{err}");
+    for (k, who, f, start) in [(0, "\"spinner0\"", "spin_in_calls", "spinner0"), (1, "\"spinner\"", "spin_here", "spinner")] {
+        let lines = hub_lines(&err, k);
+        assert!(lines[0].ends_with(&format!("{who}; its stack now:")), "hub {k}: {err}");
+        // (spin_in_calls calls ioctl: the signal may find it there.)
+        assert!(lines[1..].iter().take(2).any(|l| l.contains(&format!(" {f}+"))), "hub {k}: {f} is not frame 0 or 1:\n{err}");
+        assert!(lines.iter().any(|l| l.contains(&format!(" {start}+"))), "hub {k}: no {start}:\n{err}");
+        assert!(!lines.iter().any(|l| l.contains("wait_on_") || l.contains("nap_first")), "hub {k}: {err}");
+    }
+    assert!(hub_lines(&err, 1).iter().any(|l| l.contains("below: hub 1's scheduler")), "{err}");
+
+    let (err, pid) = self_dump_of_spinning_program("spin", &hog);
+    assert!(line_of(&err, "main thread").ends_with(&format!("running on hub 0 (LWP {pid})")), "{err}");
+    let h0 = hub_lines(&err, 0);
+    assert!(h0[0].ends_with("runs main thread; its stack now:") && h0[1..].iter().take(2).any(|l| l.contains(" main_spins+")), "{err}");
+}
+
 #[test]
 fn dump_file_leaves_every_signal_the_programs() {
     let pattern = std::env::temp_dir().join(format!("greenshim-dump-test-sig.{}.%p", std::process::id()));

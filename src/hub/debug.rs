@@ -12,6 +12,17 @@
 //! | `hub_current`, `hub_root` | offsets in the hub of the running thread and the root |
 //! | `g_*` | offsets in a control block ([`Green`]): id (u32), state (u8), is_root (u8), reason (u8), name (16 bytes), parked_at (u64 ns), deadline (u64 ns, 0 none), wait_obj (usize), ctx (pc, sp, rbp, rbx, r12, r13, r14, r15: version 2; version 1 had the first three), stack_base (usize) |
 //! | `state_names`, `reason_names` | NUL-separated names, in enum order |
+//! | `hubs`, `nhubs` | (version 3) addresses of the array of hubs beyond hub 0 (pointers; slot 0 unused: hub 0 is `hub`) and of the count of hubs running (usize) |
+//! | `max_hubs` | (version 3) length of that array |
+//! | `hub_tid_off`, `hub_index_off` | (version 3) offsets in a hub of its OS thread's kernel tid (i32; for hub 0 read `hub_tid`, which a fork's child renews) and of its index (usize) |
+//! | `g_hub` | (version 3) offset in a control block of the address of the hub it was placed on (usize; fixed once it started) |
+//!
+//! Which green thread runs where: each hub's `current` (at `hub_current`) is the
+//! thread its OS thread runs right now (or that hub's root while its scheduler runs:
+//! hub 0's root is the main thread, the other hubs' roots are no program thread and
+//! are not listed). A reader shows a green thread that is some hub's `current` from
+//! that hub's OS thread (its LWP) with its live registers; its `ctx` is the stale one
+//! of its last switch and must not be shown as its stack.
 //!
 //! A suspended green thread's stack is unwound from `ctx`, recorded by
 //! [`record_context`] just before every switch out of a green thread: the pc, stack
@@ -53,6 +64,12 @@ pub struct DebugInfo {
     pub first_id: u32,
     pub state_names: *const u8,
     pub reason_names: *const u8,
+    pub hubs: *const AtomicPtr<Hub>,
+    pub nhubs: *const AtomicUsize,
+    pub max_hubs: u32,
+    pub hub_tid_off: u32,
+    pub hub_index_off: u32,
+    pub g_hub: u32,
 }
 
 // SAFETY: a read-only table of constants and addresses of atomics.
@@ -68,7 +85,7 @@ static THREADS_LEN: AtomicUsize = AtomicUsize::new(0);
 #[used]
 pub static greenshim_debug: DebugInfo = DebugInfo {
     magic: *b"grnshdbg",
-    version: 2,
+    version: 3,
     size: core::mem::size_of::<DebugInfo>() as u32,
     hub: &HUB,
     hub_tid: &HUB_TID,
@@ -89,6 +106,12 @@ pub static greenshim_debug: DebugInfo = DebugInfo {
     first_id: crate::green::FIRST_ID,
     state_names: b"ready\0running\0parked\0exited\0free\0".as_ptr(),
     reason_names: b"read\0write\0accept\0connect\0poll\0sleep\0mutex\0condvar\0semaphore\0rwlock\0barrier\0once\0join\0yield\0offload\0signal\0futex\0futex-timed\0timed-wait\0other\0".as_ptr(),
+    hubs: &super::HUBS as *const [AtomicPtr<Hub>; super::MAX_HUBS] as *const AtomicPtr<Hub>,
+    nhubs: &super::NHUBS,
+    max_hubs: super::MAX_HUBS as u32,
+    hub_tid_off: offset_of!(Hub, tid) as u32,
+    hub_index_off: offset_of!(Hub, index) as u32,
+    g_hub: offset_of!(Green, hub) as u32,
 };
 
 /// The hub OS thread's kernel tid (for the hog watchdog's signal and for debuggers).
@@ -98,6 +121,44 @@ pub fn set_hub_tid(tid: i32) {
 
 pub fn hub_tid() -> i32 {
     HUB_TID.load(Ordering::Acquire)
+}
+
+/// What another OS thread (the watchdog's dump) may read of hub `i` at any time.
+#[derive(Clone, Copy)]
+pub struct HubView {
+    pub index: usize,
+    /// Its OS thread's kernel tid.
+    pub tid: i32,
+    /// The green thread its OS thread runs right now, or its root (its scheduler runs,
+    /// or for hub 0 the main thread).
+    pub current: *const Green,
+    pub root: *const Green,
+}
+
+impl HubView {
+    pub const EMPTY: HubView = HubView { index: 0, tid: 0, current: core::ptr::null(), root: core::ptr::null() };
+}
+
+/// Hub `i` as seen from any OS thread, or None past the hubs running. Racy reads of
+/// words the hub thread writes (a diagnostic's view: it may be one switch old by the
+/// time it is printed); hubs are never freed.
+pub fn hub_view(i: usize) -> Option<HubView> {
+    if i >= super::hub_count() {
+        return None;
+    }
+    let h = super::hub_at(i);
+    if h.is_null() {
+        return None;
+    }
+    // SAFETY: registered hubs are never freed; plain-word volatile reads.
+    unsafe {
+        Some(HubView {
+            index: i,
+            tid: if i == 0 { hub_tid() } else { core::ptr::read_volatile(&raw const (*h).tid) },
+            current: core::ptr::read_volatile(&raw const (*h).current) as *const Green,
+            root: (*h).root as *const Green,
+        })
+    }
 }
 
 /// Publishes the control-block array after it changed (a new block was made).
