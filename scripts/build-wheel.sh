@@ -36,5 +36,8 @@ cp "$lib" build/wheel-data/data/lib/libgreenshim.so
 # The gdb extension, where `greenshim dump` looks: PREFIX/share/greenshim.
 cp scripts/greenshim-gdb.py build/wheel-data/data/share/greenshim/greenshim-gdb.py
 
-"$venv/bin/maturin" build --quiet --release --compatibility "$tag" --out build/wheel >&2
+# A target directory of its own: maturin's cargo build of the launcher differs from
+# `cargo build --release` (its own flags), and in target/ it would re-link
+# target/release/greenshim while tests running beside it use that file.
+"$venv/bin/maturin" build --quiet --release --target-dir build/wheel-target --compatibility "$tag" --out build/wheel >&2
 ls build/wheel/*.whl
