@@ -79,7 +79,9 @@ fn preemption_on_every_hub() {
     spec.timeout = std::time::Duration::from_secs(30);
     let (_, shim) = compare(&spec);
     let gap = shim.metric("worst_gap_ms");
-    assert!(gap <= 150, "a ticker waited {gap} ms beside computations on its hub:\n{}", shim.stderr);
+    // Without preemption the gap is the 800 ms its hub's computations take (the control
+    // below); the bound leaves room for a loaded machine.
+    assert!(gap <= 400, "a ticker waited {gap} ms beside computations on its hub:\n{}", shim.stderr);
     for i in 0..2 {
         assert!(hub_switches(&shim, i).unwrap_or(0) >= 20, "hub {i} barely switched:\n{}", shim.stderr);
     }
@@ -93,7 +95,7 @@ fn without_preemption_a_ticker_waits_for_its_hub() {
     let spec = Spec { env: &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], timeout: std::time::Duration::from_secs(30), ..Spec::new(&p) };
     let r = run(&spec, true);
     assert!(r.ok(), "{}", r.stderr);
-    assert!(r.metric("worst_gap_ms") >= 300, "a ticker ran beside computations without preemption:\n{}", r.stderr);
+    assert!(r.metric("worst_gap_ms") >= 600, "a ticker ran beside computations without preemption:\n{}", r.stderr);
 }
 
 /// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
