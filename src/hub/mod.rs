@@ -59,6 +59,8 @@ pub struct Stats {
     pub parks: [u64; green::REASONS],
     pub epoll_waits: u64,
     pub remote_wakes: u64,
+    /// Threads that had not started, taken from a busy hub by this one (see `steal`).
+    pub stolen: u64,
 }
 
 pub struct Hub {
@@ -93,6 +95,21 @@ pub struct Hub {
     /// Sleeping in the reactor with nothing to run and no timer (several hubs: the
     /// deadlock check needs every hub idle).
     idle: core::sync::atomic::AtomicBool,
+    /// Green threads placed on this hub that have not started (several hubs only), oldest
+    /// first: an idle hub may take them (see `steal`), so they sit here, under
+    /// `spawned_lock`, rather than in `ready`, which holds one `SPAWN_MARK` for each.
+    spawned: core::cell::UnsafeCell<VecDeque<*mut Green>>,
+    spawned_lock: sys::SpinLock,
+    /// `spawned.len()`, readable without the lock.
+    spawned_len: AtomicUsize,
+    /// `SPAWN_MARK`s in `ready`: at least `spawned_len` once the hub has looked at its
+    /// remote list (a mark whose thread was taken finds none and is skipped).
+    marks: usize,
+    /// A node that is no thread: another hub that places a thread here pushes it onto
+    /// the remote list (once until the hub takes it: `token_queued`) so that this hub
+    /// adds the marks (`sync_marks`) and wakes if it sleeps.
+    spawn_token: *mut Green,
+    token_queued: core::sync::atomic::AtomicBool,
     /// Signal handlers running on this hub's thread, innermost last: the green thread
     /// they interrupted and the stack pointer at entry.
     handler_depth: AtomicUsize,
@@ -223,6 +240,7 @@ pub fn total_stats() -> Stats {
         t.switches += s.switches;
         t.epoll_waits += s.epoll_waits;
         t.remote_wakes += s.remote_wakes;
+        t.stolen += s.stolen;
         for (a, b) in t.parks.iter_mut().zip(s.parks.iter()) {
             *a += b;
         }
@@ -457,6 +475,12 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         reactor: Reactor::new(),
         remote: AtomicPtr::new(core::ptr::null_mut()),
         free: Vec::new(),
+        spawned: core::cell::UnsafeCell::new(VecDeque::new()),
+        spawned_lock: sys::SpinLock::new(),
+        spawned_len: AtomicUsize::new(0),
+        marks: 0,
+        spawn_token: Box::into_raw(Box::new(Green::new(0, false))),
+        token_queued: core::sync::atomic::AtomicBool::new(false),
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
         vfork: core::sync::atomic::AtomicBool::new(false),
@@ -687,7 +711,16 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         let live = (*target).live.fetch_add(1, Ordering::Relaxed) + 1;
         TOTAL_LIVE.fetch_add(1, Ordering::Relaxed);
         crate::hog::set_live((*target).index, live);
-        if target == h {
+        if NHUBS.load(Ordering::Relaxed) > 1 {
+            // Stealable until it starts (see `steal`); published by the list's lock.
+            spawned_push(target, g);
+            if target == h {
+                (*h).ready.push_back(SPAWN_MARK);
+                (*h).marks += 1;
+            } else if !(*target).token_queued.swap(true, Ordering::SeqCst) {
+                remote_push(target, (*target).spawn_token);
+            }
+        } else if target == h {
             (*h).ready.push_back(g);
         } else {
             remote_push(target, g);
@@ -1086,6 +1119,13 @@ unsafe fn drain_remote(h: *mut Hub) {
         while !fifo.is_null() {
             let next = (*fifo).remote_next.load(Ordering::Relaxed);
             (*fifo).remote_next.store(core::ptr::null_mut(), Ordering::Relaxed);
+            if fifo == (*h).spawn_token {
+                // Threads placed here by other hubs: marks for them, in this position.
+                (*h).token_queued.store(false, Ordering::SeqCst);
+                sync_marks(h);
+                fifo = next;
+                continue;
+            }
             (*h).stats.remote_wakes += 1;
             (*fifo).state = State::Ready;
             (*h).ready.push_back(fifo);
@@ -1099,7 +1139,17 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
     // SAFETY: only the root runs this; each resumed coroutine suspends back here.
     unsafe {
         loop {
-            match (*h).ready.pop_front() {
+            let mut next = (*h).ready.pop_front();
+            if next == Some(SPAWN_MARK) {
+                // A thread placed here that has not started (several hubs): the oldest
+                // one left, unless idle hubs took them all.
+                (*h).marks -= 1;
+                next = spawned_pop(h);
+                if next.is_none() {
+                    continue;
+                }
+            }
+            match next {
                 Some(g) if g == (*h).root => {
                     (*g).state = State::Running;
                     (*h).current = g;
@@ -1296,10 +1346,21 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
 /// wake-up of this OS thread (the hand-offs of a condvar or a join between hubs).
 const SPIN_NS: u64 = 30_000;
 
-/// Spins up to SPIN_NS for a remote wake; true if one came.
+/// How long another hub must have run one thing (no switch, no poll: its watchdog
+/// sequence did not move) before an idle hub takes its threads that have not started.
+const STEAL_AFTER_NS: u64 = 10_000;
+
+/// Spins up to SPIN_NS for a remote wake; true if one came, or if this hub took
+/// threads that had not started from a hub that stayed busy meanwhile (`steal`).
 #[cold]
 unsafe fn spin_for_remote(h: *mut Hub) -> bool {
     let start = sys::now_ns();
+    let n = hub_count().min(MAX_HUBS);
+    let mut seq = [0u64; MAX_HUBS];
+    for (i, s) in seq.iter_mut().enumerate().take(n) {
+        *s = crate::hog::seq(i);
+    }
+    let mut looked = false;
     loop {
         for _ in 0..16 {
             // SAFETY: h is this thread's hub.
@@ -1311,10 +1372,116 @@ unsafe fn spin_for_remote(h: *mut Hub) -> bool {
         // Let the kernel run whatever else is runnable here (on a busy machine the
         // other hub's thread itself, which is what this one waits for).
         sys::raw::sched_yield();
-        if sys::now_ns().saturating_sub(start) >= SPIN_NS {
+        let spun = sys::now_ns().saturating_sub(start);
+        // SAFETY: h is this thread's hub, in its scheduler (not in a handler).
+        if !looked && spun >= STEAL_AFTER_NS && unsafe { steal(h, &seq[..n]) } {
+            return true;
+        }
+        looked |= spun >= STEAL_AFTER_NS;
+        if spun >= SPIN_NS {
             return false;
         }
     }
+}
+
+/// Stands in `Hub::ready` for the oldest thread of `Hub::spawned`; never dereferenced
+/// (no control block lives at the lowest aligned address).
+const SPAWN_MARK: *mut Green = core::ptr::NonNull::<Green>::dangling().as_ptr();
+/// Most threads one steal takes.
+const STEAL_MAX: usize = 64;
+
+/// Adds `g`, which has not started, to hub `h`'s stealable threads (any hub's thread).
+unsafe fn spawned_push(h: *mut Hub, g: *mut Green) {
+    // SAFETY: registered hubs are never freed; the list is only touched under its
+    // lock, which is never taken in a signal handler.
+    unsafe {
+        (*h).spawned_lock.lock();
+        (*(*h).spawned.get()).push_back(g);
+        (*h).spawned_len.fetch_add(1, Ordering::SeqCst);
+        (*h).spawned_lock.unlock();
+    }
+}
+
+/// The oldest thread placed on `h` that has not started and was not taken (hub
+/// thread only).
+unsafe fn spawned_pop(h: *mut Hub) -> Option<*mut Green> {
+    // SAFETY: as in spawned_push.
+    unsafe {
+        if (*h).spawned_len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        (*h).spawned_lock.lock();
+        let g = (*(*h).spawned.get()).pop_front();
+        if g.is_some() {
+            (*h).spawned_len.fetch_sub(1, Ordering::SeqCst);
+        }
+        (*h).spawned_lock.unlock();
+        g
+    }
+}
+
+/// One mark in the ready queue for each thread placed here that has none yet (after
+/// the spawn token came: other hubs placed threads here).
+unsafe fn sync_marks(h: *mut Hub) {
+    // SAFETY: hub thread.
+    unsafe {
+        let n = (*h).spawned_len.load(Ordering::SeqCst);
+        while (*h).marks < n {
+            (*h).ready.push_back(SPAWN_MARK);
+            (*h).marks += 1;
+        }
+    }
+}
+
+/// Idle hub `h` takes green threads that have not started from another hub that has
+/// run one thing since `seq` was read (`seq[i]`: hub i's watchdog sequence then) —
+/// a thread computing without a call, or a blocking call — and is not asleep: the
+/// older half of them, re-homed here before their first resume. A started thread never
+/// moves (its `__thread` data and cached TLS addresses belong to its OS thread). True
+/// if it took any.
+#[cold]
+unsafe fn steal(h: *mut Hub, seq: &[u64]) -> bool {
+    let mut took = false;
+    for (i, &s) in seq.iter().enumerate() {
+        let a = hub_at(i);
+        // SAFETY: registered hubs are never freed; the atomics may be read anywhere.
+        if a.is_null() || a == h || unsafe { (*a).spawned_len.load(Ordering::Relaxed) == 0 || (*a).sleeping.load(Ordering::Relaxed) } || crate::hog::seq(i) != s {
+            continue;
+        }
+        let mut got = [core::ptr::null_mut::<Green>(); STEAL_MAX];
+        // SAFETY: a's list under its lock; h is this thread's hub, in its scheduler.
+        unsafe {
+            (*a).spawned_lock.lock();
+            let q = &mut *(*a).spawned.get();
+            let n = q.len().div_ceil(2).min(STEAL_MAX);
+            for slot in got.iter_mut().take(n) {
+                *slot = q.pop_front().unwrap_or(core::ptr::null_mut());
+            }
+            (*a).spawned_len.fetch_sub(n, Ordering::SeqCst);
+            (*a).spawned_lock.unlock();
+            if n == 0 {
+                continue;
+            }
+            // The marks `a` keeps for them find nothing and are skipped.
+            let left = (*a).live.fetch_sub(n, Ordering::Relaxed) - n;
+            crate::hog::set_live(i, left);
+            for &g in &got[..n] {
+                // Nobody else reads these before the list below publishes them: a thread
+                // that has not started has no wait a waker could end.
+                (*g).hub = h as usize;
+                // Its TLS copy is made from this hub's thread at its first resume.
+                (*g).tls_pending = (*g).tls.is_some();
+                spawned_push(h, g);
+                (*h).ready.push_back(SPAWN_MARK);
+                (*h).marks += 1;
+            }
+            let live = (*h).live.fetch_add(n, Ordering::Relaxed) + n;
+            crate::hog::set_live((*h).index, live);
+            (*h).stats.stolen += n as u64;
+        }
+        took = true;
+    }
+    took
 }
 
 /// Finishes the wakes that signal handlers and other OS threads started: the remote
@@ -1448,6 +1615,13 @@ pub unsafe fn after_fork_child() {
         // on first need.
         (*h).reactor.close();
         (*h).ready.clear();
+        (*h).marks = 0;
+        // Threads placed here that had not started belong to the parent, as the queued
+        // ones; another hub's thread may have held the list's lock.
+        (*h).spawned_lock.force_unlock();
+        (*(*h).spawned.get()).clear();
+        (*h).spawned_len.store(0, Ordering::Relaxed);
+        (*h).token_queued.store(false, Ordering::Relaxed);
         (*h).timers.clear();
         (*h).remote.store(core::ptr::null_mut(), Ordering::Relaxed);
         (*h).tp = sys::thread_pointer();
