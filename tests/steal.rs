@@ -36,6 +36,20 @@ fn idle_hub_takes_threads_queued_behind_a_compute_thread() {
     assert!(shorts * 2 < compute, "short threads took {shorts} ms, the compute thread {compute} ms:\n{}", shim.stderr);
 }
 
+/// A thread on hub 1 creates a thread on its own hub while hub 0 sleeps in epoll, then
+/// computes about a second: hub 0 is woken at the creation and takes the new thread,
+/// which finishes long before the computation, as natively on two CPUs.
+#[test]
+fn sleeping_hub_is_woken_to_take_a_new_thread() {
+    let p = c_program("hubs", "steal_wake");
+    let spec = Spec { env: ENV, ..Spec::new(&p) };
+    let (native, shim) = compare(&spec);
+    assert_eq!(native.stdout, "X finished before C's computation ended: yes\n", "{}", native.stderr);
+    assert_eq!(hub_stat(&shim, 0, "threads taken before they started"), Some(1), "{}", shim.stderr);
+    let (compute, x) = (shim.metric("compute_ms"), shim.metric("x_ms"));
+    assert!(x * 2 < compute, "X took {x} ms, the computation {compute} ms:\n{}", shim.stderr);
+}
+
 /// 5,000 threads created from four creators on both hubs, with random short work
 /// (mutex, computation, yield, sleep) and now and then a long computation: exact totals,
 /// every thread joined, and each one's `__thread` variable, `&errno` and

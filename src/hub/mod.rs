@@ -717,6 +717,9 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
             if target == h {
                 (*h).ready.push_back(SPAWN_MARK);
                 (*h).marks += 1;
+                // A hub asleep in epoll would not look until something woke it: it looks
+                // now, and takes the thread if this hub is still busy by then.
+                wake_a_sleeper(h);
             } else if !(*target).token_queued.swap(true, Ordering::SeqCst) {
                 remote_push(target, (*target).spawn_token);
             }
@@ -1389,6 +1392,23 @@ unsafe fn spin_for_remote(h: *mut Hub) -> bool {
 const SPAWN_MARK: *mut Green = core::ptr::NonNull::<Green>::dangling().as_ptr();
 /// Most threads one steal takes.
 const STEAL_MAX: usize = 64;
+
+/// Ends the epoll wait of one other hub that sleeps there, if any, so that it can take
+/// the thread `h` just placed on itself (`steal`) while `h` goes on running.
+#[cold]
+unsafe fn wake_a_sleeper(h: *mut Hub) {
+    for i in 0..hub_count().min(MAX_HUBS) {
+        let x = hub_at(i);
+        // SAFETY: registered hubs are never freed. Clearing `sleeping` makes the first
+        // waker the only one to write the eventfd; the hub sets it again before its
+        // next sleep (a remote wake meanwhile needs no write: it is awake).
+        if !x.is_null() && x != h && unsafe { (*x).sleeping.load(Ordering::Relaxed) && (*x).sleeping.swap(false, Ordering::SeqCst) } {
+            // SAFETY: x is a registered hub.
+            unsafe { notify(x) };
+            return;
+        }
+    }
+}
 
 /// Adds `g`, which has not started, to hub `h`'s stealable threads (any hub's thread).
 unsafe fn spawned_push(h: *mut Hub, g: *mut Green) {
