@@ -110,6 +110,9 @@ pub struct Hub {
     /// adds the marks (`sync_marks`) and wakes if it sleeps.
     spawn_token: *mut Green,
     token_queued: core::sync::atomic::AtomicBool,
+    /// Program code runs on this hub's thread (a green thread, or the root outside the
+    /// scheduler), not the scheduler: only such a hub's threads are taken (`steal`).
+    busy: core::sync::atomic::AtomicBool,
     /// Signal handlers running on this hub's thread, innermost last: the green thread
     /// they interrupted and the stack pointer at entry.
     handler_depth: AtomicUsize,
@@ -481,6 +484,7 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         marks: 0,
         spawn_token: Box::into_raw(Box::new(Green::new(0, false))),
         token_queued: core::sync::atomic::AtomicBool::new(false),
+        busy: core::sync::atomic::AtomicBool::new(program_root),
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
         vfork: core::sync::atomic::AtomicBool::new(false),
@@ -1141,6 +1145,7 @@ unsafe fn drain_remote(h: *mut Hub) {
 unsafe fn run_until_root_ready(h: *mut Hub) {
     // SAFETY: only the root runs this; each resumed coroutine suspends back here.
     unsafe {
+        (*h).busy.store(false, Ordering::Relaxed);
         loop {
             let mut next = (*h).ready.pop_front();
             if next == Some(SPAWN_MARK) {
@@ -1158,6 +1163,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
                     (*h).current = g;
                     (*h).slice_start = 0;
                     crate::hog::progress((*h).index);
+                    (*h).busy.store(true, Ordering::Relaxed);
                     return;
                 }
                 Some(g) => {
@@ -1203,7 +1209,9 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
             green::tls::set_fs(a.tp);
         }
         let sel = crate::raw::swap_selector((*g).raw_sel);
+        (*h).busy.store(true, Ordering::Relaxed);
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        (*h).busy.store(false, Ordering::Relaxed);
         (*g).raw_sel = crate::raw::swap_selector(sel);
         if (*g).tls.is_some() {
             green::tls::set_fs((*h).tp);
@@ -1300,7 +1308,10 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
         }
         (*h).stats.epoll_waits += 1;
         let mut idle = timeout != Some(0);
-        if idle && NHUBS.load(Ordering::Relaxed) > 1 && spin_for_remote(h) {
+        // Taking another hub's threads is for a hub with nothing to do soon: a thread
+        // taken may compute for long, and this hub's own timers would wait for it.
+        let may_steal = timeout.is_none_or(|t| t >= STEAL_MIN_IDLE_NS);
+        if idle && NHUBS.load(Ordering::Relaxed) > 1 && spin_for_remote(h, may_steal) {
             // Another hub's wake came while spinning: no sleep (and no eventfd).
             timeout = Some(0);
             idle = false;
@@ -1352,18 +1363,20 @@ const SPIN_NS: u64 = 30_000;
 /// How long another hub must have run one thing (no switch, no poll: its watchdog
 /// sequence did not move) before an idle hub takes its threads that have not started.
 const STEAL_AFTER_NS: u64 = 10_000;
+/// An idle hub whose next timer is nearer than this takes no other hub's threads.
+const STEAL_MIN_IDLE_NS: u64 = 1_000_000;
 
 /// Spins up to SPIN_NS for a remote wake; true if one came, or if this hub took
 /// threads that had not started from a hub that stayed busy meanwhile (`steal`).
 #[cold]
-unsafe fn spin_for_remote(h: *mut Hub) -> bool {
+unsafe fn spin_for_remote(h: *mut Hub, may_steal: bool) -> bool {
     let start = sys::now_ns();
     let n = hub_count().min(MAX_HUBS);
     let mut seq = [0u64; MAX_HUBS];
     for (i, s) in seq.iter_mut().enumerate().take(n) {
         *s = crate::hog::seq(i);
     }
-    let mut looked = false;
+    let mut looked = !may_steal;
     loop {
         for _ in 0..16 {
             // SAFETY: h is this thread's hub.
@@ -1454,9 +1467,9 @@ unsafe fn sync_marks(h: *mut Hub) {
 }
 
 /// Idle hub `h` takes green threads that have not started from another hub that has
-/// run one thing since `seq` was read (`seq[i]`: hub i's watchdog sequence then) —
-/// a thread computing without a call, or a blocking call — and is not asleep: the
-/// older half of them, re-homed here before their first resume. A started thread never
+/// run one thing since `seq` was read (`seq[i]`: hub i's watchdog sequence then) and
+/// still runs it — a thread computing without a call, or in a blocking call; not its
+/// scheduler, which may just be waiting for the CPU: the older half of them, re-homed here before their first resume. A started thread never
 /// moves (its `__thread` data and cached TLS addresses belong to its OS thread). True
 /// if it took any.
 #[cold]
@@ -1465,7 +1478,7 @@ unsafe fn steal(h: *mut Hub, seq: &[u64]) -> bool {
     for (i, &s) in seq.iter().enumerate() {
         let a = hub_at(i);
         // SAFETY: registered hubs are never freed; the atomics may be read anywhere.
-        if a.is_null() || a == h || unsafe { (*a).spawned_len.load(Ordering::Relaxed) == 0 || (*a).sleeping.load(Ordering::Relaxed) } || crate::hog::seq(i) != s {
+        if a.is_null() || a == h || unsafe { (*a).spawned_len.load(Ordering::Relaxed) == 0 || !(*a).busy.load(Ordering::Relaxed) } || crate::hog::seq(i) != s {
             continue;
         }
         let mut got = [core::ptr::null_mut::<Green>(); STEAL_MAX];
@@ -1642,6 +1655,7 @@ pub unsafe fn after_fork_child() {
         (*(*h).spawned.get()).clear();
         (*h).spawned_len.store(0, Ordering::Relaxed);
         (*h).token_queued.store(false, Ordering::Relaxed);
+        (*h).busy.store(true, Ordering::Relaxed);
         (*h).timers.clear();
         (*h).remote.store(core::ptr::null_mut(), Ordering::Relaxed);
         (*h).tp = sys::thread_pointer();
