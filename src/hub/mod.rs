@@ -23,6 +23,7 @@
 pub mod cancel;
 pub mod debug;
 pub mod reactor;
+mod steal;
 pub mod timers;
 
 use crate::green::{self, Green, Reason, State, Wake, stack::StackMem, stack::StackPool};
@@ -30,6 +31,7 @@ use crate::sys;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use corosensei::CoroutineResult;
 use reactor::Reactor;
+use steal::{SPAWN_MARK, spawned_push, steal, sync_marks, take_marked, wake_a_sleeper};
 use std::collections::VecDeque;
 use timers::Timers;
 
@@ -1149,10 +1151,7 @@ unsafe fn run_until_root_ready(h: *mut Hub) {
         loop {
             let mut next = (*h).ready.pop_front();
             if next == Some(SPAWN_MARK) {
-                // A thread placed here that has not started (several hubs): the oldest
-                // one left, unless idle hubs took them all.
-                (*h).marks -= 1;
-                next = spawned_pop(h);
+                next = take_marked(h);
                 if next.is_none() {
                     continue;
                 }
@@ -1398,123 +1397,6 @@ unsafe fn spin_for_remote(h: *mut Hub, may_steal: bool) -> bool {
             return false;
         }
     }
-}
-
-/// Stands in `Hub::ready` for the oldest thread of `Hub::spawned`; never dereferenced
-/// (no control block lives at the lowest aligned address).
-const SPAWN_MARK: *mut Green = core::ptr::NonNull::<Green>::dangling().as_ptr();
-/// Most threads one steal takes.
-const STEAL_MAX: usize = 64;
-
-/// Ends the epoll wait of one other hub that sleeps there, if any, so that it can take
-/// the thread `h` just placed on itself (`steal`) while `h` goes on running.
-#[cold]
-unsafe fn wake_a_sleeper(h: *mut Hub) {
-    for i in 0..hub_count().min(MAX_HUBS) {
-        let x = hub_at(i);
-        // SAFETY: registered hubs are never freed. Clearing `sleeping` makes the first
-        // waker the only one to write the eventfd; the hub sets it again before its
-        // next sleep (a remote wake meanwhile needs no write: it is awake).
-        if !x.is_null() && x != h && unsafe { (*x).sleeping.load(Ordering::Relaxed) && (*x).sleeping.swap(false, Ordering::SeqCst) } {
-            // SAFETY: x is a registered hub.
-            unsafe { notify(x) };
-            return;
-        }
-    }
-}
-
-/// Adds `g`, which has not started, to hub `h`'s stealable threads (any hub's thread).
-unsafe fn spawned_push(h: *mut Hub, g: *mut Green) {
-    // SAFETY: registered hubs are never freed; the list is only touched under its
-    // lock, which is never taken in a signal handler.
-    unsafe {
-        (*h).spawned_lock.lock();
-        (*(*h).spawned.get()).push_back(g);
-        (*h).spawned_len.fetch_add(1, Ordering::SeqCst);
-        (*h).spawned_lock.unlock();
-    }
-}
-
-/// The oldest thread placed on `h` that has not started and was not taken (hub
-/// thread only).
-unsafe fn spawned_pop(h: *mut Hub) -> Option<*mut Green> {
-    // SAFETY: as in spawned_push.
-    unsafe {
-        if (*h).spawned_len.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        (*h).spawned_lock.lock();
-        let g = (*(*h).spawned.get()).pop_front();
-        if g.is_some() {
-            (*h).spawned_len.fetch_sub(1, Ordering::SeqCst);
-        }
-        (*h).spawned_lock.unlock();
-        g
-    }
-}
-
-/// One mark in the ready queue for each thread placed here that has none yet (after
-/// the spawn token came: other hubs placed threads here).
-unsafe fn sync_marks(h: *mut Hub) {
-    // SAFETY: hub thread.
-    unsafe {
-        let n = (*h).spawned_len.load(Ordering::SeqCst);
-        while (*h).marks < n {
-            (*h).ready.push_back(SPAWN_MARK);
-            (*h).marks += 1;
-        }
-    }
-}
-
-/// Idle hub `h` takes green threads that have not started from another hub that has
-/// run one thing since `seq` was read (`seq[i]`: hub i's watchdog sequence then) and
-/// still runs it — a thread computing without a call, or in a blocking call; not its
-/// scheduler, which may just be waiting for the CPU: the older half of them, re-homed here before their first resume. A started thread never
-/// moves (its `__thread` data and cached TLS addresses belong to its OS thread). True
-/// if it took any.
-#[cold]
-unsafe fn steal(h: *mut Hub, seq: &[u64]) -> bool {
-    let mut took = false;
-    for (i, &s) in seq.iter().enumerate() {
-        let a = hub_at(i);
-        // SAFETY: registered hubs are never freed; the atomics may be read anywhere.
-        if a.is_null() || a == h || unsafe { (*a).spawned_len.load(Ordering::Relaxed) == 0 || !(*a).busy.load(Ordering::Relaxed) } || crate::hog::seq(i) != s {
-            continue;
-        }
-        let mut got = [core::ptr::null_mut::<Green>(); STEAL_MAX];
-        // SAFETY: a's list under its lock; h is this thread's hub, in its scheduler.
-        unsafe {
-            (*a).spawned_lock.lock();
-            let q = &mut *(*a).spawned.get();
-            let n = q.len().div_ceil(2).min(STEAL_MAX);
-            for slot in got.iter_mut().take(n) {
-                *slot = q.pop_front().unwrap_or(core::ptr::null_mut());
-            }
-            (*a).spawned_len.fetch_sub(n, Ordering::SeqCst);
-            (*a).spawned_lock.unlock();
-            if n == 0 {
-                continue;
-            }
-            // The marks `a` keeps for them find nothing and are skipped.
-            let left = (*a).live.fetch_sub(n, Ordering::Relaxed) - n;
-            crate::hog::set_live(i, left);
-            for &g in &got[..n] {
-                // Nobody else reads these before the list below publishes them: a thread
-                // that has not started has no wait a waker could end.
-                (*g).hub = h as usize;
-                // Its TLS copy is made from this hub's thread at its first resume.
-                (*g).tls_pending = (*g).tls.is_some();
-                spawned_push(h, g);
-                (*h).ready.push_back(SPAWN_MARK);
-                (*h).marks += 1;
-            }
-            let live = (*h).live.fetch_add(n, Ordering::Relaxed) + n;
-            crate::hog::set_live((*h).index, live);
-            (*h).stats.stolen += n as u64;
-        }
-        took = true;
-    }
-    took
 }
 
 /// Finishes the wakes that signal handlers and other OS threads started: the remote
