@@ -77,6 +77,12 @@ pub fn progress(hub: usize) {
     s.store(s.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
+/// Hub `hub`'s progress sequence (moves at every switch and poll).
+#[inline]
+pub fn seq(hub: usize) -> u64 {
+    SEQ[hub % hub::MAX_HUBS].load(Ordering::Relaxed)
+}
+
 #[inline]
 pub fn idle(hub: usize, on: bool) {
     IDLE[hub % hub::MAX_HUBS].store(on, Ordering::Relaxed);

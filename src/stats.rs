@@ -54,7 +54,7 @@ pub extern "C" fn at_exit() {
             }
             // SAFETY: as above.
             let t = unsafe { (*x).stats };
-            let _ = write!(b, "greenshim stats: hub {i}: context switches {}, epoll waits {}, remote wakes {}", t.switches, t.epoll_waits, t.remote_wakes);
+            let _ = write!(b, "greenshim stats: hub {i}: context switches {}, epoll waits {}, remote wakes {}, threads taken before they started {}", t.switches, t.epoll_waits, t.remote_wakes, t.stolen);
             b.flush_line();
         }
     }

@@ -44,7 +44,8 @@ fn close_wakes_waiters_on_both_hubs() {
 }
 
 /// CPU-bound threads get an OS thread each: both hubs compute (per-hub switch counts),
-/// and the results are the native ones.
+/// and the results are the native ones. (Each hub runs at least one: a hub done with its
+/// own may take one the other has not started, hub::steal.)
 #[test]
 fn compute_threads_spread_over_hubs() {
     let p = hubs_prog("compute");
@@ -53,7 +54,7 @@ fn compute_threads_spread_over_hubs() {
     spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "off"), ("GREENSHIM_STATS", "1")];
     let (_, shim) = compare(&spec);
     for i in 0..2 {
-        assert!(hub_switches(&shim, i).unwrap_or(0) >= 2, "hub {i} did not run a compute thread:\n{}", shim.stderr);
+        assert!(hub_switches(&shim, i).unwrap_or(0) >= 1, "hub {i} did not run a compute thread:\n{}", shim.stderr);
     }
 }
 

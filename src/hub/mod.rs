@@ -23,6 +23,7 @@
 pub mod cancel;
 pub mod debug;
 pub mod reactor;
+mod steal;
 pub mod timers;
 
 use crate::green::{self, Green, Reason, State, Wake, stack::StackMem, stack::StackPool};
@@ -30,6 +31,7 @@ use crate::sys;
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use corosensei::CoroutineResult;
 use reactor::Reactor;
+use steal::{SPAWN_MARK, spawned_push, steal, sync_marks, take_marked, wake_a_sleeper};
 use std::collections::VecDeque;
 use timers::Timers;
 
@@ -59,6 +61,8 @@ pub struct Stats {
     pub parks: [u64; green::REASONS],
     pub epoll_waits: u64,
     pub remote_wakes: u64,
+    /// Threads that had not started, taken from a busy hub by this one (see `steal`).
+    pub stolen: u64,
 }
 
 pub struct Hub {
@@ -93,6 +97,24 @@ pub struct Hub {
     /// Sleeping in the reactor with nothing to run and no timer (several hubs: the
     /// deadlock check needs every hub idle).
     idle: core::sync::atomic::AtomicBool,
+    /// Green threads placed on this hub that have not started (several hubs only), oldest
+    /// first: an idle hub may take them (see `steal`), so they sit here, under
+    /// `spawned_lock`, rather than in `ready`, which holds one `SPAWN_MARK` for each.
+    spawned: core::cell::UnsafeCell<VecDeque<*mut Green>>,
+    spawned_lock: sys::SpinLock,
+    /// `spawned.len()`, readable without the lock.
+    spawned_len: AtomicUsize,
+    /// `SPAWN_MARK`s in `ready`: at least `spawned_len` once the hub has looked at its
+    /// remote list (a mark whose thread was taken finds none and is skipped).
+    marks: usize,
+    /// A node that is no thread: another hub that places a thread here pushes it onto
+    /// the remote list (once until the hub takes it: `token_queued`) so that this hub
+    /// adds the marks (`sync_marks`) and wakes if it sleeps.
+    spawn_token: *mut Green,
+    token_queued: core::sync::atomic::AtomicBool,
+    /// Program code runs on this hub's thread (a green thread, or the root outside the
+    /// scheduler), not the scheduler: only such a hub's threads are taken (`steal`).
+    busy: core::sync::atomic::AtomicBool,
     /// Signal handlers running on this hub's thread, innermost last: the green thread
     /// they interrupted and the stack pointer at entry.
     handler_depth: AtomicUsize,
@@ -223,6 +245,7 @@ pub fn total_stats() -> Stats {
         t.switches += s.switches;
         t.epoll_waits += s.epoll_waits;
         t.remote_wakes += s.remote_wakes;
+        t.stolen += s.stolen;
         for (a, b) in t.parks.iter_mut().zip(s.parks.iter()) {
             *a += b;
         }
@@ -457,6 +480,13 @@ fn new_hub(index: usize, program_root: bool, default_stack: usize, stack_guard: 
         reactor: Reactor::new(),
         remote: AtomicPtr::new(core::ptr::null_mut()),
         free: Vec::new(),
+        spawned: core::cell::UnsafeCell::new(VecDeque::new()),
+        spawned_lock: sys::SpinLock::new(),
+        spawned_len: AtomicUsize::new(0),
+        marks: 0,
+        spawn_token: Box::into_raw(Box::new(Green::new(0, false))),
+        token_queued: core::sync::atomic::AtomicBool::new(false),
+        busy: core::sync::atomic::AtomicBool::new(program_root),
         live: AtomicUsize::new(0),
         idle: core::sync::atomic::AtomicBool::new(false),
         vfork: core::sync::atomic::AtomicBool::new(false),
@@ -690,7 +720,19 @@ pub unsafe fn spawn(h: *mut Hub, start: green::StartFn, arg: *mut libc::c_void, 
         // (With preemption, the first one starts the hubs' timers.)
         crate::raw::program_thread_added(&TOTAL_LIVE);
         crate::hog::set_live((*target).index, live);
-        if target == h {
+        if NHUBS.load(Ordering::Relaxed) > 1 {
+            // Stealable until it starts (see `steal`); published by the list's lock.
+            spawned_push(target, g);
+            if target == h {
+                (*h).ready.push_back(SPAWN_MARK);
+                (*h).marks += 1;
+                // A hub asleep in epoll would not look until something woke it: it looks
+                // now, and takes the thread if this hub is still busy by then.
+                wake_a_sleeper(h);
+            } else if !(*target).token_queued.swap(true, Ordering::SeqCst) {
+                remote_push(target, (*target).spawn_token);
+            }
+        } else if target == h {
             (*h).ready.push_back(g);
         } else {
             remote_push(target, g);
@@ -1109,6 +1151,13 @@ unsafe fn drain_remote(h: *mut Hub) {
         while !fifo.is_null() {
             let next = (*fifo).remote_next.load(Ordering::Relaxed);
             (*fifo).remote_next.store(core::ptr::null_mut(), Ordering::Relaxed);
+            if fifo == (*h).spawn_token {
+                // Threads placed here by other hubs: marks for them, in this position.
+                (*h).token_queued.store(false, Ordering::SeqCst);
+                sync_marks(h);
+                fifo = next;
+                continue;
+            }
             (*h).stats.remote_wakes += 1;
             (*fifo).state = State::Ready;
             (*h).ready.push_back(fifo);
@@ -1121,13 +1170,22 @@ unsafe fn drain_remote(h: *mut Hub) {
 unsafe fn run_until_root_ready(h: *mut Hub) {
     // SAFETY: only the root runs this; each resumed coroutine suspends back here.
     unsafe {
+        (*h).busy.store(false, Ordering::Relaxed);
         loop {
-            match (*h).ready.pop_front() {
+            let mut next = (*h).ready.pop_front();
+            if next == Some(SPAWN_MARK) {
+                next = take_marked(h);
+                if next.is_none() {
+                    continue;
+                }
+            }
+            match next {
                 Some(g) if g == (*h).root => {
                     (*g).state = State::Running;
                     (*h).current = g;
                     (*h).slice_start = 0;
                     crate::hog::progress((*h).index);
+                    (*h).busy.store(true, Ordering::Relaxed);
                     return;
                 }
                 Some(g) => {
@@ -1173,7 +1231,9 @@ unsafe fn resume(h: *mut Hub, g: *mut Green) {
             green::tls::set_fs(a.tp);
         }
         let sel = crate::raw::swap_selector((*g).raw_sel);
+        (*h).busy.store(true, Ordering::Relaxed);
         let r = (*g).coro.as_mut().expect("coroutine").resume(());
+        (*h).busy.store(false, Ordering::Relaxed);
         (*g).raw_sel = crate::raw::swap_selector(sel);
         if (*g).tls.is_some() {
             green::tls::set_fs((*h).tp);
@@ -1271,7 +1331,10 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
         }
         (*h).stats.epoll_waits += 1;
         let mut idle = timeout != Some(0);
-        if idle && NHUBS.load(Ordering::Relaxed) > 1 && spin_for_remote(h) {
+        // Taking another hub's threads is for a hub with nothing to do soon: a thread
+        // taken may compute for long, and this hub's own timers would wait for it.
+        let may_steal = timeout.is_none_or(|t| t >= STEAL_MIN_IDLE_NS);
+        if idle && NHUBS.load(Ordering::Relaxed) > 1 && spin_for_remote(h, may_steal) {
             // Another hub's wake came while spinning: no sleep (and no eventfd).
             timeout = Some(0);
             idle = false;
@@ -1320,10 +1383,23 @@ unsafe fn poll(h: *mut Hub, max_ns: Option<u64>) {
 /// wake-up of this OS thread (the hand-offs of a condvar or a join between hubs).
 const SPIN_NS: u64 = 30_000;
 
-/// Spins up to SPIN_NS for a remote wake; true if one came.
+/// How long another hub must have run one thing (no switch, no poll: its watchdog
+/// sequence did not move) before an idle hub takes its threads that have not started.
+const STEAL_AFTER_NS: u64 = 10_000;
+/// An idle hub whose next timer is nearer than this takes no other hub's threads.
+const STEAL_MIN_IDLE_NS: u64 = 1_000_000;
+
+/// Spins up to SPIN_NS for a remote wake; true if one came, or if this hub took
+/// threads that had not started from a hub that stayed busy meanwhile (`steal`).
 #[cold]
-unsafe fn spin_for_remote(h: *mut Hub) -> bool {
+unsafe fn spin_for_remote(h: *mut Hub, may_steal: bool) -> bool {
     let start = sys::now_ns();
+    let n = hub_count().min(MAX_HUBS);
+    let mut seq = [0u64; MAX_HUBS];
+    for (i, s) in seq.iter_mut().enumerate().take(n) {
+        *s = crate::hog::seq(i);
+    }
+    let mut looked = !may_steal;
     loop {
         for _ in 0..16 {
             // SAFETY: h is this thread's hub.
@@ -1335,7 +1411,13 @@ unsafe fn spin_for_remote(h: *mut Hub) -> bool {
         // Let the kernel run whatever else is runnable here (on a busy machine the
         // other hub's thread itself, which is what this one waits for).
         sys::raw::sched_yield();
-        if sys::now_ns().saturating_sub(start) >= SPIN_NS {
+        let spun = sys::now_ns().saturating_sub(start);
+        // SAFETY: h is this thread's hub, in its scheduler (not in a handler).
+        if !looked && spun >= STEAL_AFTER_NS && unsafe { steal(h, &seq[..n]) } {
+            return true;
+        }
+        looked |= spun >= STEAL_AFTER_NS;
+        if spun >= SPIN_NS {
             return false;
         }
     }
@@ -1472,6 +1554,14 @@ pub unsafe fn after_fork_child() {
         // on first need.
         (*h).reactor.close();
         (*h).ready.clear();
+        (*h).marks = 0;
+        // Threads placed here that had not started belong to the parent, as the queued
+        // ones; another hub's thread may have held the list's lock.
+        (*h).spawned_lock.force_unlock();
+        (*(*h).spawned.get()).clear();
+        (*h).spawned_len.store(0, Ordering::Relaxed);
+        (*h).token_queued.store(false, Ordering::Relaxed);
+        (*h).busy.store(true, Ordering::Relaxed);
         (*h).timers.clear();
         (*h).remote.store(core::ptr::null_mut(), Ordering::Relaxed);
         (*h).tp = sys::thread_pointer();
