@@ -645,8 +645,35 @@ pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, fl
     if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && hub::local().is_some() {
         table::closing_range(first, last);
     }
+    // The hubs' epoll fds and eventfds do not exist natively: "close every fd" (a
+    // daemon's closefrom(3)) closes the ranges around them. An empty range goes to the
+    // kernel as it is, for its EINVAL.
+    if first > last {
+        // SAFETY: no memory arguments.
+        return encode(unsafe { sc!(libc::SYS_close_range, first, last, flags) }) as c_int;
+    }
+    let mut own = [0i32; 2 * hub::MAX_HUBS];
+    let n = hub::own_fds(&mut own);
+    let mut lo = first as u64;
+    for &fd in &own[..n] {
+        let fd = fd as u64;
+        if fd < lo || fd > last as u64 {
+            continue;
+        }
+        if fd > lo {
+            // SAFETY: no memory arguments.
+            if let Err(e) = unsafe { sc!(libc::SYS_close_range, lo, fd - 1, flags) } {
+                e.set();
+                return -1;
+            }
+        }
+        lo = fd + 1;
+    }
+    if lo > last as u64 {
+        return 0;
+    }
     // SAFETY: no memory arguments.
-    encode(unsafe { sc!(libc::SYS_close_range, first, last, flags) }) as c_int
+    encode(unsafe { sc!(libc::SYS_close_range, lo, last, flags) }) as c_int
 }
 
 #[unsafe(no_mangle)]

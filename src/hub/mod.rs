@@ -222,6 +222,29 @@ pub fn epoll_forget(fd: i32, mask: u64) {
     }
 }
 
+/// The epoll fds and eventfds of every hub, in `out` (returns how many): the numbers a
+/// program's "close every fd" must leave alone, since natively they do not exist.
+/// Async-signal-safe: plain loads.
+pub fn own_fds(out: &mut [i32; 2 * MAX_HUBS]) -> usize {
+    let mut n = 0;
+    for i in 0..hub_count().min(MAX_HUBS) {
+        let h = hub_at(i);
+        if h.is_null() {
+            continue;
+        }
+        // SAFETY: registered hubs are never freed; the two numbers are plain ints.
+        let fds = unsafe { [core::ptr::read_volatile(&raw const (*h).reactor.epfd), core::ptr::read_volatile(&raw const (*h).reactor.evfd)] };
+        for fd in fds {
+            if fd >= 0 {
+                out[n] = fd;
+                n += 1;
+            }
+        }
+    }
+    out[..n].sort_unstable();
+    n
+}
+
 /// Whether `fd` is one of the epoll fds or eventfds of any hub.
 pub fn owned_by_a_hub(fd: i32) -> bool {
     (0..hub_count()).any(|i| {
