@@ -317,12 +317,54 @@ pub(super) unsafe fn fits(fp: *mut FILE, n: usize) -> bool {
     unsafe {
         !fp.is_null()
             && BUSY_COUNT.load(Ordering::Relaxed) == 0
-            // Several hubs: another hub may be copying into the same buffer.
+            // Several hubs: another hub may be copying into the same buffer (see
+            // copy_locked).
             && hub::hub_count() <= 1
-            && flags(fp) & (IO_CURRENTLY_PUTTING | IO_LINE_BUF | IO_UNBUFFERED) == IO_CURRENTLY_PUTTING
+            && room(fp, n)
+    }
+}
+
+/// Whether `n` bytes fit `fp`'s put area, fully buffered, in put mode.
+///
+/// # Safety
+/// `fp` is a live FILE.
+#[inline(always)]
+unsafe fn room(fp: *mut FILE, n: usize) -> bool {
+    // SAFETY: per contract.
+    unsafe {
+        flags(fp) & (IO_CURRENTLY_PUTTING | IO_LINE_BUF | IO_UNBUFFERED) == IO_CURRENTLY_PUTTING
             && !ptr(fp, OFF_WRITE_BASE).is_null()
             && ptr(fp, OFF_WRITE_END) >= ptr(fp, OFF_WRITE_PTR)
             && ptr(fp, OFF_WRITE_END) as usize - ptr(fp, OFF_WRITE_PTR) as usize >= n
+    }
+}
+
+/// The fast path with several hubs: `a` then `b` (`an` and `bn` bytes) copied into
+/// `fp`'s buffer under glibc's own FILE lock, taken with `ftrylockfile` — held by a
+/// thread on another hub, it fails and the caller takes the slow path. The lock's owner
+/// is the hub's OS thread, the same for every green thread on it, so a green thread
+/// that holds the FILE through the hooks (and may have parked) shows as a busy entry,
+/// checked once the lock is taken. Nothing between the lock and the unlock can park.
+/// False (nothing written) when the slow path must serve the call.
+///
+/// # Safety
+/// `fp` is null or a live FILE; `a` and `b` have `an` and `bn` readable bytes.
+#[inline]
+pub(super) unsafe fn copy_locked(fp: *mut FILE, a: *const u8, an: usize, b: *const u8, bn: usize) -> bool {
+    if fp.is_null() || hub::hub_count() <= 1 {
+        return false;
+    }
+    // SAFETY: fp is the program's live FILE; a and b per contract.
+    unsafe {
+        if real_ftrylockfile(fp) != 0 {
+            return false;
+        }
+        let ok = BUSY_COUNT.load(Ordering::Acquire) == 0
+            && room(fp, an + bn)
+            && copy_in(fp, a, an, true)
+            && (bn == 0 || copy_in(fp, b, bn, true));
+        real_funlockfile(fp);
+        ok
     }
 }
 
@@ -716,6 +758,9 @@ pub unsafe extern "C" fn fwrite(p: *const c_void, size: usize, count: usize, fp:
             }
             return real_fwrite(p, size, count, fp);
         }
+        if n != 0 && copy_locked(fp, p.cast(), n, core::ptr::null(), 0) {
+            return count;
+        }
         fwrite_slow(p, size, count, fp, false)
     }
 }
@@ -736,6 +781,9 @@ pub unsafe extern "C" fn fwrite_unlocked(p: *const c_void, size: usize, count: u
                 return count;
             }
             return real_fwrite_unlocked(p, size, count, fp);
+        }
+        if n != 0 && copy_locked(fp, p.cast(), n, core::ptr::null(), 0) {
+            return count;
         }
         fwrite_slow(p, size, count, fp, true)
     }
@@ -764,6 +812,9 @@ pub unsafe extern "C" fn fputs(s: *const c_char, fp: *mut FILE) -> c_int {
             }
             return real_fputs(s, fp);
         }
+        if len != 0 && copy_locked(fp, s.cast(), len, core::ptr::null(), 0) {
+            return 1;
+        }
         fputs_slow(s, len, fp, false)
     }
 }
@@ -784,6 +835,9 @@ pub unsafe extern "C" fn fputs_unlocked(s: *const c_char, fp: *mut FILE) -> c_in
                 return 1;
             }
             return real_fputs_unlocked(s, fp);
+        }
+        if len != 0 && copy_locked(fp, s.cast(), len, core::ptr::null(), 0) {
+            return 1;
         }
         fputs_slow(s, len, fp, true)
     }
@@ -812,6 +866,9 @@ pub unsafe extern "C" fn puts(s: *const c_char) -> c_int {
             }
             return real_puts(s);
         }
+        if copy_locked(fp, s.cast(), len, c"\n".as_ptr().cast(), 1) {
+            return len.saturating_add(1).min(c_int::MAX as usize) as c_int;
+        }
         puts_slow(s, len, fp)
     }
 }
@@ -839,6 +896,10 @@ unsafe fn putc_impl(c: c_int, fp: *mut FILE, unlocked: bool) -> c_int {
     // SAFETY: fp is the program's FILE.
     unsafe {
         if !char_fits(fp) {
+            let b = c as u8;
+            if copy_locked(fp, &b, 1, core::ptr::null(), 0) {
+                return b as c_int;
+            }
             return putc_slow(c, fp, unlocked);
         }
         // glibc's own fast path (`_IO_putc_unlocked`) when the stream needs no lock
