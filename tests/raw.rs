@@ -349,6 +349,27 @@ fn preemption_lets_cpython_hand_the_gil_over() {
     compare(&spec);
 }
 
+/// The same beside http.server's ThreadingHTTPServer (a thread per connection): its
+/// GETs keep being answered while a CPU-bound thread computes, as natively; without
+/// preemption, on one hub, none is (the computation holds the GIL and never switches).
+#[test]
+fn preemption_keeps_a_cpython_http_server_answering() {
+    let script = root().join("c-tests").join("raw").join("py_preempt.py");
+    let py = python();
+    let mut spec = Spec::new(&script);
+    spec.interpreter = Some(&py);
+    spec.args = &["http"];
+    spec.env = &[("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "2")];
+    spec.timeout = Duration::from_secs(60);
+    let (_, shim) = compare(&spec);
+    assert!(shim.metric("answered") >= 5, "{}", shim.stderr);
+    // One hub: with two, the server's threads may run on the other and ask for the GIL.
+    let spec = Spec { env: &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "catch"), ("GREENSHIM_PREEMPT", "off")], ..spec };
+    let r = run(&spec, true);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(r.stdout.contains("answers while computing: only"), "answered without preemption:\n{}", r.stdout);
+}
+
 /// CPython's own test that needs preemption: a tight loop interrupted by
 /// `_thread.interrupt_main` from another thread (it fails under the shim without it).
 #[test]
