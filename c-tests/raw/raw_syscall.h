@@ -1,9 +1,10 @@
 /* A system call made with the `syscall` instruction in the program's own code: no
  * libc symbol the shim could interpose (Syscall User Dispatch sees it). Returns the
- * kernel's result: -errno on failure. */
+ * kernel's result: -errno on failure. Always inlined, so each calling function is a
+ * call site of its own (the report lists call sites). */
 #pragma once
 
-static inline long raw6(long n, long a, long b, long c, long d, long e, long f) {
+static inline __attribute__((always_inline)) long raw6(long n, long a, long b, long c, long d, long e, long f) {
     long ret;
     register long r10 __asm__("r10") = d;
     register long r8 __asm__("r8") = e;
