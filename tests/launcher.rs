@@ -529,7 +529,9 @@ fn report_tree(dir: &Path) -> PathBuf {
     let out = dir.join("report_tree");
     let src = std::fs::read_to_string(root().join("c-tests/raw/report_tree.c")).unwrap();
     let src = src.replace("#include \"../common.h\"", &format!("#include \"{}\"", root().join("c-tests/common.h").display()));
-    gcc(&src, &["-D_GNU_SOURCE", "-pthread", "-Wall", "-Werror"], &out).unwrap();
+    // Its own header (raw_syscall.h) from its directory.
+    let inc = format!("-I{}", root().join("c-tests/raw").display());
+    gcc(&src, &["-D_GNU_SOURCE", "-pthread", "-Wall", "-Werror", &inc], &out).unwrap();
     out
 }
 
