@@ -24,24 +24,26 @@ static void install(int flags) {
     CHECK(sigaction(SIGUSR1, &sa, NULL) == 0, "sigaction");
 }
 
-static const char *result(long r, int e) {
-    static char buf[64];
+/* A fresh string per call: threads signalled together call this at once (a static
+ * buffer here once gave a native run "E and EINTR"). */
+static char *result(long r, int e) {
+    char buf[64];
     if (r >= 0) snprintf(buf, sizeof buf, "%ld", r);
     else snprintf(buf, sizeof buf, "%s", e == EINTR ? "EINTR" : strerror(e));
-    return buf;
+    return strdup(buf);
 }
 
 static void *reader(void *arg) {
     (void)arg;
     char c;
     long r = read(pfd[0], &c, 1);
-    return strdup(result(r, errno));
+    return result(r, errno);
 }
 static void *sleeper(void *arg) {
     (void)arg;
     struct timespec ts = {2, 0}, rem = {0, 0};
     long r = nanosleep(&ts, &rem);
-    char *s = strdup(result(r, errno));
+    char *s = result(r, errno);
     if (r < 0 && (rem.tv_sec > 0 || rem.tv_nsec > 0)) s[0] = s[0]; /* remaining reported */
     else if (r < 0) s[0] = '?';
     return s;
@@ -49,7 +51,7 @@ static void *sleeper(void *arg) {
 static void *sem_waiter(void *arg) {
     (void)arg;
     long r = sem_wait(&sem);
-    return strdup(result(r, errno));
+    return result(r, errno);
 }
 static void *sem_timed_waiter(void *arg) {
     (void)arg;
@@ -57,7 +59,7 @@ static void *sem_timed_waiter(void *arg) {
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 5;
     long r = sem_timedwait(&sem, &ts);
-    return strdup(result(r, errno));
+    return result(r, errno);
 }
 /* mq_timedsend to a full queue (one message of capacity one, already there). */
 static void *mq_sender(void *arg) {
@@ -66,7 +68,7 @@ static void *mq_sender(void *arg) {
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_sec += 5;
     long r = mq_timedsend(mq, "y", 1, 0, &ts);
-    return strdup(result(r, errno));
+    return result(r, errno);
 }
 static void *late_writer(void *arg) {
     int fd = *(int *)arg;
@@ -115,7 +117,7 @@ static void *blocked_sleeper(void *arg) {
     CHECK(pthread_sigmask(SIG_UNBLOCK, &m, NULL) == 0, "unblock");
     struct timespec ts = {2, 0};
     long r = nanosleep(&ts, NULL);
-    return strdup(result(r, errno));
+    return result(r, errno);
 }
 
 int main(void) {
