@@ -47,7 +47,8 @@ test: build rust-tests
 		$(CARGO) test --release --no-fail-fast; \
 	fi
 
-# The whole suite with green threads on two hubs (two OS threads).
+# The whole suite with green threads on two hubs (two OS threads), each time-sliced
+# every 5 ms of its CPU time (GREENSHIM_PREEMPT=auto, the default with several hubs).
 test-hubs: build rust-tests
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		GREENSHIM_HUBS=2 $(CARGO) nextest run --release --no-fail-fast; \

@@ -13,7 +13,7 @@
 //! | `GREENSHIM_TLS` | `per-green` (TLS of their own) or `shared` | `per-green` |
 //! | `GREENSHIM_HOG_MS` | `0` (off) or milliseconds, 1..=3600000: warn when one green thread runs this long without a switch | `0` |
 //! | `GREENSHIM_RAW` | `off`, `report` or `catch` (raw system calls outside the hooks) | `off` |
-//! | `GREENSHIM_PREEMPT` | `off` or milliseconds 1..=1000 (needs `GREENSHIM_RAW` on and per-green TLS) | `off` |
+//! | `GREENSHIM_PREEMPT` | `auto`, `off` or milliseconds 1..=1000 (needs per-green TLS); `auto`: 5 ms with several hubs, off with one | `auto` |
 //! | `GREENSHIM_HUBS` | `1`..=`64` or `auto` (OS threads that run green threads; `auto`: the CPUs the process may use, 1 for CPython) | `1` |
 //! | `GREENSHIM_DUMP` | `off` or an absolute path (`%p`: the pid): when that file appears, dump the green threads on the shim's log and remove it | `off` |
 //! | `GREENSHIM_RAW_REPORT` | `stderr` or an absolute path (`%p`: the pid): where the raw layer's exit report goes; each process appends one whole report | unset: on stderr only with `GREENSHIM_LOG=info` or chattier, else not written |
@@ -47,6 +47,12 @@ pub enum FileIo {
     /// Every read and write on the offload pool.
     Offload = 2,
 }
+
+/// GREENSHIM_PREEMPT=auto (the default): [`AUTO_PREEMPT_MS`] with several hubs and
+/// per-green TLS, off otherwise (see [`Config::preempt_for`]).
+pub const PREEMPT_AUTO: u64 = u64::MAX;
+/// The period `auto` chooses: the kernel's own time slices are a few milliseconds.
+pub const AUTO_PREEMPT_MS: u64 = 5;
 
 /// What happens to system calls made outside the hooks (GREENSHIM_RAW).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -82,7 +88,7 @@ pub struct Config {
     pub hog_ms: u64,
     /// Raw system calls outside the hooks: watched through Syscall User Dispatch.
     pub raw: Raw,
-    /// Preemption period in ms (0 = off).
+    /// Preemption period: milliseconds, 0 (off) or [`PREEMPT_AUTO`].
     pub preempt_ms: u64,
     /// Hubs (OS threads running green threads): a number, or 0 for `auto`.
     pub hubs: usize,
@@ -90,6 +96,19 @@ pub struct Config {
     pub dump_path: Option<ShortPath>,
     /// Where the raw layer's exit report goes (GREENSHIM_RAW_REPORT).
     pub raw_report: RawReport,
+}
+
+impl Config {
+    /// The preemption period in ms (0: off) for a process that runs `hubs` hubs:
+    /// `auto` time-slices each hub when there are several (threads sharing a hub then
+    /// share a core as they would natively) and needs per-green TLS.
+    pub fn preempt_for(&self, hubs: usize) -> u64 {
+        match self.preempt_ms {
+            PREEMPT_AUTO if hubs > 1 && self.tls_per_green => AUTO_PREEMPT_MS,
+            PREEMPT_AUTO => 0,
+            ms => ms,
+        }
+    }
 }
 
 /// Where the raw layer's exit report goes (GREENSHIM_RAW_REPORT). Never into the
@@ -154,7 +173,7 @@ pub const VARS: &[(&str, &str, &str)] = &[
     ("GREENSHIM_TLS", "per-green|shared", "per-green"),
     ("GREENSHIM_HOG_MS", "0 (off) or milliseconds from 1 to 3600000", "0"),
     ("GREENSHIM_RAW", "off|report|catch", "off"),
-    ("GREENSHIM_PREEMPT", "off or milliseconds from 1 to 1000 (with GREENSHIM_RAW=report or catch, and GREENSHIM_TLS=per-green)", "off"),
+    ("GREENSHIM_PREEMPT", "auto, off or milliseconds from 1 to 1000 (milliseconds need GREENSHIM_TLS=per-green)", "auto"),
     ("GREENSHIM_HUBS", "auto or a number from 1 to 64", "1"),
     ("GREENSHIM_DUMP", "off or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-dump.%p", "off"),
     ("GREENSHIM_RAW_REPORT", "stderr or an absolute path of at most 255 bytes (%p stands for the pid), e.g. /tmp/greenshim-raw.%p", "unset: on stderr only with GREENSHIM_LOG=info or chattier"),
@@ -287,10 +306,11 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
             &get,
             11,
             |s| match s.trim() {
-                "off" | "0" | "" => Some(0),
+                "auto" | "" => Some(PREEMPT_AUTO),
+                "off" | "0" => Some(0),
                 v => v.parse::<u64>().ok().filter(|n| (1..=1000).contains(n)),
             },
-            0,
+            PREEMPT_AUTO,
         )?,
         hubs: field(
             &get,
@@ -325,9 +345,8 @@ pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError
         )?,
     })
     .and_then(|c: Config| {
-        // Switching a thread out anywhere needs its own errno and thread-locals, and the
-        // raw layer's handler takes the ticks.
-        if c.preempt_ms != 0 && (c.raw == Raw::Off || !c.tls_per_green) {
+        // Switching a thread out anywhere needs its own errno and thread-locals.
+        if c.preempt_ms != 0 && c.preempt_ms != PREEMPT_AUTO && !c.tls_per_green {
             let (var, accepted, _) = VARS[11];
             return Err(ConfigError { var, value: get(var).unwrap_or_default(), accepted });
         }

@@ -24,7 +24,8 @@
 //! nothing. Warnings are rate-limited: one per hogging episode, at most one per
 //! [`MIN_INTERVAL_NS`], with a count of those suppressed.
 //!
-//! The signal (`SIGRTMAX - 1`) is the shim's while the watchdog runs: the program's
+//! The signal (`SIGRTMAX - 1`) is the shim's while the watchdog runs (and while
+//! preemption without the raw layer uses it for its ticks, see `own_signal`): the program's
 //! `sigaction` on it is recorded and reported back as the program's own
 //! (hooks::signal), and a signal on it that the watchdog did not send goes to the
 //! program's handler (or its default action).
@@ -135,23 +136,11 @@ pub fn after_fork_child() {
 #[cold]
 fn start() {
     STARTED.store(true, Ordering::Relaxed);
-    let sig = libc::SIGRTMAX() - 1;
     // The signal is taken for the watchdog's captures only: a dump trigger file alone
     // (selfdump) leaves every signal the program's.
-    if SIG.load(Ordering::Relaxed) == 0 && THRESHOLD_NS.load(Ordering::Relaxed) != 0 {
-        // SAFETY: zeroed sigactions are valid; the handler only records (see `on_signal`).
-        unsafe {
-            let mut a: libc::sigaction = core::mem::zeroed();
-            let mut old: libc::sigaction = core::mem::zeroed();
-            a.sa_sigaction = on_signal as *const () as usize;
-            a.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
-            if real::sigaction(sig, &a, &mut old) != 0 {
-                crate::warn!("GREENSHIM_HOG_MS: cannot install the watchdog's signal handler; no hog warnings");
-                return;
-            }
-            crate::hooks::signal::adopt_program_action(sig, &old);
-        }
-        SIG.store(sig, Ordering::Release);
+    if THRESHOLD_NS.load(Ordering::Relaxed) != 0 && own_signal() == 0 {
+        crate::warn!("GREENSHIM_HOG_MS: cannot install the watchdog's signal handler; no hog warnings");
+        return;
     }
     let mut t: libc::pthread_t = 0;
     // SAFETY: real pthread_create (an OS thread of the shim's), default attributes.
@@ -163,6 +152,33 @@ fn start() {
         // SAFETY: t is a live real thread.
         unsafe { real::pthread_detach(t) };
     }
+}
+
+/// Takes `SIGRTMAX - 1` for the shim, once: the kernel's action becomes [`on_signal`],
+/// the program's is kept, reported and obeyed (hooks::signal). Used by the watchdog's
+/// captures and by preemption's CPU-time ticks when the raw layer is off (crate::raw).
+/// Returns the signal, or 0 if it could not be installed. Called on hub 0's thread at
+/// start-up or by the first spawn, before other hubs start.
+pub fn own_signal() -> c_int {
+    let have = SIG.load(Ordering::Acquire);
+    if have != 0 {
+        return have;
+    }
+    let sig = libc::SIGRTMAX() - 1;
+    // SAFETY: zeroed sigactions are valid; the handler only records or hands a tick on
+    // (see `on_signal`).
+    unsafe {
+        let mut a: libc::sigaction = core::mem::zeroed();
+        let mut old: libc::sigaction = core::mem::zeroed();
+        a.sa_sigaction = on_signal as *const () as usize;
+        a.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        if real::sigaction(sig, &a, &mut old) != 0 {
+            return 0;
+        }
+        crate::hooks::signal::adopt_program_action(sig, &old);
+    }
+    SIG.store(sig, Ordering::Release);
+    sig
 }
 
 #[repr(C)]
@@ -189,6 +205,14 @@ extern "C" fn trace_one(ctx: *mut UnwindContext, _: *mut c_void) -> c_int {
 /// The owned signal's handler: records the interrupted stack when the watchdog asked,
 /// otherwise hands the signal to the program.
 extern "C" fn on_signal(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo.
+    if unsafe { !info.is_null() && (*info).si_code == libc::SI_TIMER && (*info).si_value().sival_ptr as usize == crate::raw::PREEMPT_MAGIC } {
+        // A preemption tick: this hub thread's CPU-time timer (crate::raw).
+        // SAFETY: ctx is the kernel's ucontext for this SA_SIGINFO handler, which runs
+        // on the interrupted thread's stack.
+        unsafe { crate::raw::preempt_tick(ctx as *mut libc::ucontext_t) };
+        return;
+    }
     // SAFETY: the kernel passes a valid siginfo.
     let ours = unsafe {
         !info.is_null() && (*info).si_code == libc::SI_QUEUE && (*info).si_pid() == sys::getpid() && (*info).si_value().sival_ptr as usize == MAGIC

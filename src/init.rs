@@ -25,14 +25,15 @@ fn greenshim_init() {
     if let Some(p) = cfg.dump_path {
         crate::selfdump::set_path(p.as_str());
     }
-    hub::set_hubs(match cfg.hubs {
+    let hubs = match cfg.hubs {
         // auto: one hub per CPU this process may use, except where the program is
         // CPython, whose GIL lets one thread run Python at a time (see
         // docs/ARCHITECTURE.md, several hubs).
         0 if crate::sys::is_cpython() => 1,
         0 => crate::sys::usable_cpus(),
         n => n,
-    });
+    };
+    hub::set_hubs(hubs);
     if cfg.disable {
         crate::debug!("GREENSHIM_DISABLE=1: every call passes through");
         return;
@@ -47,7 +48,7 @@ fn greenshim_init() {
         config::Raw::Report => crate::raw::Mode::Report,
         config::Raw::Catch => crate::raw::Mode::Catch,
     });
-    crate::raw::preempt_init(cfg.preempt_ms);
+    crate::raw::preempt_init(cfg.preempt_for(hubs));
     crate::raw_report::set_destination(cfg.raw_report);
     // The child's fix-ups run as the first atfork child handler — before any handler the
     // program registers later, which may block and so park: by then the child's hub

@@ -347,6 +347,11 @@ fn dispatch_on(s: &'static AtomicU8) -> Result<usize, sys::Errno> {
 /// timer, as hub 0's at start-up.
 pub fn hub_started() {
     if !on() {
+        // Preemption without the raw layer: this hub's CPU-time timer.
+        let ms = PREEMPT_MS.load(Ordering::Relaxed);
+        if ms != 0 {
+            start_timer(ms);
+        }
         return;
     }
     if !enable_here() {
@@ -1106,7 +1111,7 @@ pub fn clear_report_after_fork() {
 // ---- preemption at safe points (GREENSHIM_PREEMPT) -------------------------------------------
 
 /// The timer's signal value: a SIGSYS carrying it is the shim's tick, not the program's.
-const PREEMPT_MAGIC: usize = 0x6772_6565_6e70_7265; // "greenpre"
+pub(crate) const PREEMPT_MAGIC: usize = 0x6772_6565_6e70_7265; // "greenpre"
 /// Switches the hub had made at the previous tick (a green thread that is still the
 /// one running after a whole period has had its slice).
 static LAST_SWITCHES: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(u64::MAX) }; MAX_SLOTS];
@@ -1117,6 +1122,9 @@ const MAX_RANGES: usize = 64;
 static RANGES: [[AtomicUsize; 2]; MAX_RANGES] = [const { [const { AtomicUsize::new(0) }, const { AtomicUsize::new(0) }] }; MAX_RANGES];
 static NRANGES: AtomicUsize = AtomicUsize::new(0);
 pub static PREEMPTED: AtomicU64 = AtomicU64::new(0);
+/// Ticks taken (most find a thread that switched since the previous one, or code where
+/// switching is not safe).
+pub static TICKS: AtomicU64 = AtomicU64::new(0);
 
 fn preemptible(pc: usize) -> bool {
     let n = NRANGES.load(Ordering::Acquire);
@@ -1161,9 +1169,8 @@ unsafe extern "C" fn collect(info: *mut libc::dl_phdr_info, _size: usize, _data:
     0
 }
 
-/// Starts the preemption timer (GREENSHIM_PREEMPT=N ms) on the hub thread. Needs the
-/// raw layer (its SIGSYS handler takes the ticks) and per-green TLS (a thread switched
-/// out anywhere must keep its own `errno` and thread-locals).
+/// The preemption period (GREENSHIM_PREEMPT=N ms; 0: off). Needs per-green TLS (a
+/// thread switched out anywhere must keep its own `errno` and thread-locals).
 static PREEMPT_MS: AtomicU64 = AtomicU64::new(0);
 
 /// The preemption period in ms (0: off, or not started).
@@ -1188,14 +1195,44 @@ pub fn retry_tick_eintr<T>(mut f: impl FnMut() -> Result<T, sys::Errno>) -> Resu
     }
 }
 
+/// The ticks: with the raw layer on, each hub thread's CLOCK_MONOTONIC timer sends it a
+/// SIGSYS, which the raw layer's handler takes. Without it, each hub thread's CPU-time
+/// timer (CLOCK_THREAD_CPUTIME_ID) sends it the shim's own real-time signal (`hog`):
+/// such a timer advances only while the thread runs, and the kernel (with
+/// POSIX_CPU_TIMERS_TASK_WORK, x86-64 since 5.11) generates its signal on the way back
+/// to user mode, so a tick never interrupts a system call the thread sleeps in.
 pub fn preempt_init(ms: u64) {
-    if ms == 0 || !on() {
+    if ms == 0 {
         return;
+    }
+    if !on() {
+        let x = xsave_size();
+        if x == 0 {
+            crate::warn!("GREENSHIM_PREEMPT needs XSAVE; no preemption");
+            return;
+        }
+        if crate::hog::own_signal() == 0 {
+            crate::warn!("GREENSHIM_PREEMPT: cannot install the handler of its signal (SIGRTMAX-1); no preemption");
+            return;
+        }
+        XSAVE_SIZE.store(x, Ordering::Relaxed);
     }
     PREEMPT_MS.store(ms, Ordering::Relaxed);
     // SAFETY: collect only reads the entries; called on the hub thread at start-up.
     unsafe { libc::dl_iterate_phdr(Some(collect), core::ptr::null_mut()) };
     start_timer(ms);
+}
+
+/// The calling hub thread's index into TIMERS and LAST_SWITCHES: its selector slot
+/// with the raw layer on, its hub's index otherwise.
+#[inline]
+fn tick_index() -> Option<usize> {
+    if on() {
+        slot()
+    } else {
+        // SAFETY: a registered hub is never freed.
+        crate::hub::local_identity().map(|h| unsafe { (*h).index }).filter(|&i| i < MAX_SLOTS)
+    }
 }
 
 /// Each hub thread's timer (its kernel id + 1; 0: none), by selector slot.
@@ -1207,21 +1244,26 @@ static TIMERS: [AtomicUsize; MAX_SLOTS] = [const { AtomicUsize::new(0) }; MAX_SL
 static TIMERS_ARMED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
 static TIMER_LOCK: sys::SpinLock = sys::SpinLock::new();
 
-/// The calling hub thread's preemption timer: a SIGSYS to this very thread every `ms`
-/// while the program has green threads.
+/// The calling hub thread's preemption timer: a tick to this very thread every `ms`
+/// (of real time with the raw layer, of its CPU time without) while the program has
+/// green threads.
 fn start_timer(ms: u64) {
-    let Some(i) = slot() else { return };
+    let Some(i) = tick_index() else { return };
+    let (clock, signo) = if on() { (libc::CLOCK_MONOTONIC, libc::SIGSYS) } else { (libc::CLOCK_THREAD_CPUTIME_ID, crate::hog::owned_signal()) };
+    if signo == 0 {
+        return;
+    }
     // SAFETY: a zeroed sigevent is valid; fields set below (SIGEV_THREAD_ID to the hub).
     unsafe {
         let mut sev: libc::sigevent = core::mem::zeroed();
         sev.sigev_notify = libc::SIGEV_THREAD_ID;
-        sev.sigev_signo = libc::SIGSYS;
+        sev.sigev_signo = signo;
         sev.sigev_value = libc::sigval { sival_ptr: PREEMPT_MAGIC as *mut libc::c_void };
         sev.sigev_notify_thread_id = sys::gettid();
         let mut id: i32 = 0;
         // The kernel's own call (glibc's timer_create hands out pointers for SIGEV_THREAD
         // timers only; its ids are the kernel's for the others).
-        if sc!(libc::SYS_timer_create, libc::CLOCK_MONOTONIC, &mut sev as *mut libc::sigevent, &mut id as *mut i32).is_err() {
+        if sc!(libc::SYS_timer_create, clock, &mut sev as *mut libc::sigevent, &mut id as *mut i32).is_err() {
             crate::warn!("GREENSHIM_PREEMPT: timer_create failed; no preemption on this hub");
             return;
         }
@@ -1287,8 +1329,9 @@ pub fn program_thread_removed(total: &AtomicUsize) -> usize {
 
 /// A tick: if the running green thread has not switched for a whole period and was
 /// interrupted in preemptible code, make it yield once the handler returns.
-unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
-    let (Some(h), Some(i)) = (crate::hub::local_identity(), slot()) else { return };
+pub(crate) unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
+    TICKS.fetch_add(1, Ordering::Relaxed);
+    let (Some(h), Some(i)) = (crate::hub::local_identity(), tick_index()) else { return };
     if crate::hub::vfork_pending() {
         return;
     }
@@ -1298,22 +1341,37 @@ unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
     if LAST_SWITCHES[i].swap(sw, Ordering::Relaxed) != sw {
         return;
     }
-    if sel().load(Ordering::Relaxed) != BLOCK || crate::hub::in_signal_handler() {
+    // With the raw layer: not while it serves a call (the selector is ALLOW then).
+    if on() && sel().load(Ordering::Relaxed) != BLOCK {
         return;
+    }
+    // SAFETY: the kernel's ucontext, passed on.
+    unsafe { preempt_at(uc) };
+}
+
+/// Makes the green thread a signal interrupted yield once the handler returns, if it
+/// was interrupted at a safe point: in the program's own code (not libc, the loader,
+/// the vDSO or the shim), not in a program's signal handler, not around a vfork.
+/// Returns whether it will. Async-signal-safe; called from a handler that runs on the
+/// interrupted thread's stack with `uc` its kernel ucontext.
+pub unsafe fn preempt_at(uc: *mut libc::ucontext_t) -> bool {
+    if crate::hub::vfork_pending() || crate::hub::in_signal_handler() {
+        return false;
     }
     // SAFETY: the kernel's ucontext.
     let g = unsafe { &mut (*uc).uc_mcontext.gregs };
     let pc = g[libc::REG_RIP as usize] as usize;
     if !preemptible(pc) || crate::hub::local().is_none() {
-        return;
+        return false;
     }
     let rsp = g[libc::REG_RSP as usize] as usize;
     // The frame for the trampoline goes below this handler's own (nothing else writes
     // there before our return: every other signal is blocked meanwhile).
-    let here = &sw as *const u64 as usize;
+    let marker = 0u64;
+    let here = core::hint::black_box(&marker) as *const u64 as usize;
     let k = rsp.saturating_sub(here) + 1024;
     if k > 60_000 {
-        return;
+        return false;
     }
     let fsp = ((here - 1024 - core::mem::size_of::<Frame>()) & !15) as *mut Frame;
     // Every signal blocked until our return restores the interrupted mask (this handler
@@ -1328,6 +1386,7 @@ unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
         g[libc::REG_RIP as usize] = greenshim_preempt_trampoline as *const () as usize as i64;
     }
     PREEMPTED.fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// Called by the preemption trampoline on the interrupted thread's own stack, with every

@@ -66,6 +66,15 @@ pub extern "C" fn at_exit() {
             crate::raw::MERGED.load(Ordering::Relaxed)
         );
         b.flush_line();
+    } else if crate::raw::preempt_ms() != 0 {
+        let _ = write!(
+            b,
+            "greenshim stats: preemption every {} ms of a hub's CPU time: ticks {}, preemptions {}",
+            crate::raw::preempt_ms(),
+            crate::raw::TICKS.load(Ordering::Relaxed),
+            crate::raw::PREEMPTED.load(Ordering::Relaxed)
+        );
+        b.flush_line();
     }
 }
 

@@ -99,6 +99,28 @@ fn without_preemption_a_ticker_waits_for_its_hub() {
     assert!(r.metric("worst_gap_ms") >= 600, "a ticker ran beside computations without preemption:\n{}", r.stderr);
 }
 
+/// The default, GREENSHIM_PREEMPT=auto: with several hubs each is time-sliced (every
+/// 5 ms of its CPU time, with no raw layer), so threads that share a hub take turns as
+/// they would on a core: a ticker beside two 400 ms computations on its hub keeps
+/// ticking, with exact results, as natively. With one hub `auto` means off (the ticker
+/// then waits for the computations, as in v1).
+#[test]
+fn several_hubs_time_slice_by_default() {
+    let p = hubs_prog("preempt_hubs");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "auto"), ("GREENSHIM_STATS", "1")];
+    spec.timeout = std::time::Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    let gap = shim.metric("worst_gap_ms");
+    assert!(gap <= 400, "a ticker waited {gap} ms beside computations on its hub:\n{}", shim.stderr);
+    assert!(shim.stderr.contains("greenshim stats: preemption every 5 ms"), "{}", shim.stderr);
+    let one = Spec { env: &[("GREENSHIM_HUBS", "1"), ("GREENSHIM_RAW", "off"), ("GREENSHIM_PREEMPT", "auto"), ("GREENSHIM_STATS", "1")], ..spec };
+    let r = run(&one, true);
+    assert!(r.ok(), "{}", r.stderr);
+    assert!(!r.stderr.contains("greenshim stats: preemption"), "auto preempted with one hub:\n{}", r.stderr);
+    assert!(r.metric("worst_gap_ms") >= 600, "a ticker ran beside computations on one hub without preemption:\n{}", r.stderr);
+}
+
 /// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
 /// thread at a time), as `greenshim doctor` says.
 ///

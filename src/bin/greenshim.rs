@@ -57,7 +57,7 @@ const OPTIONS: &[Opt] = &[
     Opt { flag: "--raw", metavar: Some("off|report|catch"), var: "GREENSHIM_RAW", help: "system calls made outside libc's symbols (inside glibc, raw syscall instructions): report lists the blocking ones by call site once COMMAND has exited (greenshim prints them on its stderr); catch also parks them (Syscall User Dispatch)" },
     Opt { flag: "--raw-report", metavar: Some("stderr|PATH"), var: "GREENSHIM_RAW_REPORT", help: "where each process appends its raw-call report at exit (%p: the pid) instead of greenshim collecting them; stderr: into the program's own stderr" },
     Opt { flag: "--hubs", metavar: Some("N|auto"), var: "GREENSHIM_HUBS", help: "run green threads on N OS threads (auto: the CPUs the process may use; 1 for CPython); a started thread never moves" },
-    Opt { flag: "--preempt", metavar: Some("off|MS"), var: "GREENSHIM_PREEMPT", help: "switch out a green thread that has run MS milliseconds without a switch, at a safe point in the program's own code (needs --raw report or catch)" },
+    Opt { flag: "--preempt", metavar: Some("auto|off|MS"), var: "GREENSHIM_PREEMPT", help: "switch out a green thread that has run MS milliseconds without a switch, at a safe point in the program's own code (auto, the default: 5 ms with several hubs, off with one)" },
     Opt { flag: "--dump-file", metavar: Some("PATH"), var: "GREENSHIM_DUMP", help: "when the file PATH appears (%p: the pid; e.g. touch it), dump every green thread's state on stderr and remove the file" },
     Opt { flag: "--offload-threads", metavar: Some("N"), var: "GREENSHIM_OFFLOAD_THREADS", help: "OS threads for calls epoll cannot watch (DNS, fsync, file locks, system)" },
 ];
@@ -723,10 +723,11 @@ fn doctor(program: &OsStr) -> Result<i32, String> {
         println!("  with free-threaded CPython, or C extensions that compute without the GIL, try `--hubs {cpus}`");
     } else {
         println!("several hubs: `--hubs auto` runs green threads on {cpus} OS thread(s) here (the CPUs this process may use);");
-        println!("  threads placed on one hub take turns only when they block, unless `--raw catch --preempt MS` time-slices each hub");
+        println!("  with several hubs each is time-sliced every 5 ms (`--preempt auto`), so threads that share one take turns as on a core");
     }
     println!("threads that wait by spinning on shared memory, with no call at all (redis-server --io-threads), do not show either:");
-    println!("  only `--raw catch --preempt MS` switches such a thread out; without it the program spins at 100 % CPU");
+    println!("  only preemption switches such a thread out (on by default with several hubs; `--preempt MS` with one);");
+    println!("  without it the program spins at 100 % CPU");
     println!("  (`--hog-ms MS` names the spinning function)");
     Ok(0)
 }
