@@ -82,9 +82,15 @@ def known_differences():
 
 
 def preempting():
-    """Whether the shim runs inherit GREENSHIM_PREEMPT (on)."""
-    v = os.environ.get("GREENSHIM_PREEMPT", "off").strip()
-    return v not in ("", "off", "0")
+    """Whether the shim runs preempt: GREENSHIM_PREEMPT set to milliseconds, or left at
+    `auto` (the default) with a number of hubs above 1 (`GREENSHIM_HUBS=auto` gives
+    CPython one hub) and per-green TLS."""
+    v = os.environ.get("GREENSHIM_PREEMPT", "auto").strip()
+    if v in ("", "auto"):
+        hubs = os.environ.get("GREENSHIM_HUBS", "1").strip()
+        shared = os.environ.get("GREENSHIM_TLS", "per-green").strip() == "shared"
+        return hubs.isdigit() and int(hubs) > 1 and not shared
+    return v not in ("off", "0")
 
 
 def applies(entry, version):

@@ -104,6 +104,11 @@ pub fn hub_idle(hub: usize) -> bool {
     IDLE[hub % hub::MAX_HUBS].load(Ordering::Relaxed)
 }
 
+/// Whether hog warnings are on (GREENSHIM_HOG_MS).
+pub fn threshold_set() -> bool {
+    THRESHOLD_NS.load(Ordering::Relaxed) != 0
+}
+
 /// Whether the watchdog thread runs (and the shim owns its signal).
 pub fn running() -> bool {
     STARTED.load(Ordering::Relaxed) && SIG.load(Ordering::Relaxed) != 0

@@ -157,10 +157,12 @@ pub fn file_done() {
 /// Threads listed at most (the rest are counted).
 const MAX_LISTED: usize = 4096;
 
-/// From the signal handler: asks the watchdog for a dump; false if there is no watchdog
-/// (the signal then takes the program's action). Async-signal-safe: one atomic store.
+/// From the signal handler: asks the watchdog for a dump; false if there is no hog
+/// watchdog (the signal then takes the program's action — also while the shim owns the
+/// signal only for preemption's ticks: `kill -RTMAX-1` then ends the process, as
+/// natively). Async-signal-safe: atomic loads and one store.
 pub fn request() -> bool {
-    if !hog::running() {
+    if !hog::running() || !hog::threshold_set() {
         return false;
     }
     REQUESTED.store(true, Ordering::Release);

@@ -121,6 +121,23 @@ fn several_hubs_time_slice_by_default() {
     assert!(r.metric("worst_gap_ms") >= 600, "a ticker ran beside computations on one hub without preemption:\n{}", r.stderr);
 }
 
+/// The daemon pattern under the default preemption: main blocks every signal, a thread
+/// waits in `sigwait` on the full set, the process gets SIGUSR1. The waiter gets
+/// SIGUSR1 (it once got SIGRTMAX-1: a preemption tick left pending by main's mask), mask
+/// queries in main and in the threads that inherited its mask show every signal
+/// blocked, as natively — and the hubs are still time-sliced (a ticker beside 300 ms
+/// computations keeps ticking; with main's mask holding the ticks back it waited 300 ms).
+#[test]
+fn a_full_signal_mask_neither_stops_preemption_nor_sees_its_ticks() {
+    let p = hubs_prog("sigwait_all");
+    let mut spec = Spec::new(&p);
+    spec.env = &[("GREENSHIM_HUBS", "2"), ("GREENSHIM_PREEMPT", "auto"), ("GREENSHIM_STATS", "1")];
+    spec.timeout = std::time::Duration::from_secs(30);
+    let (_, shim) = compare(&spec);
+    let gap = shim.metric("worst_gap_ms");
+    assert!(gap <= 200, "a ticker waited {gap} ms beside computations on its hub:\n{}", shim.stderr);
+}
+
 /// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
 /// thread at a time), as `greenshim doctor` says.
 ///

@@ -482,7 +482,9 @@ pub unsafe fn current_mask(h: *mut crate::hub::Hub) -> libc::sigset_t {
             return (*g).sigmask;
         }
         if !ROOT_MASK_VALID.load(Ordering::Relaxed) {
-            *ROOT_MASK.0.get() = kernel_mask();
+            let mut m = kernel_mask();
+            root_view(&mut m, ROOT_OWNED_BLOCKED.load(Ordering::Relaxed));
+            *ROOT_MASK.0.get() = m;
             ROOT_MASK_VALID.store(true, Ordering::Relaxed);
         }
         *ROOT_MASK.0.get()
@@ -528,16 +530,64 @@ fn green_running() -> Option<*mut crate::green::Green> {
     (!unsafe { (*g).is_root }).then_some(g)
 }
 
-/// Under GREENSHIM_RAW, SIGSYS must never be blocked on the hub thread (a dispatch
-/// SIGSYS while blocked kills the process): a copy of the program's set without it.
-fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
-    // SAFETY: set is null or the program's sigset.
-    let mut s = *unsafe { set.as_ref() }?;
-    if crate::raw::on() && how != libc::SIG_UNBLOCK {
+/// Whether the program wants the shim's own signal (`hog::owned_signal`) blocked in its
+/// main thread's mask. The kernel mask of a hub thread never blocks it — preemption's
+/// ticks and the watchdog's captures must get through; a tick left pending would also
+/// be read by a `sigwait` on a full set — so mask queries, and the masks green threads
+/// inherit from main, add it back from here.
+static ROOT_OWNED_BLOCKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// A copy of a set the program gives for a hub thread's kernel mask, without the signals
+/// that must never be blocked there: SIGSYS under GREENSHIM_RAW (a dispatch SIGSYS while
+/// blocked kills the process) and the shim's own signal.
+fn kernel_safe(mut s: libc::sigset_t) -> libc::sigset_t {
+    if crate::raw::on() {
         // SAFETY: s is a valid sigset.
         unsafe { libc::sigdelset(&mut s, libc::SIGSYS) };
     }
-    Some(s)
+    let owned = crate::hog::owned_signal();
+    if owned != 0 {
+        // SAFETY: as above.
+        unsafe { libc::sigdelset(&mut s, owned) };
+    }
+    s
+}
+
+/// `without_sigsys` for a `how`/`set` pair (nothing to remove from an unblocking set).
+fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+    // SAFETY: set is null or the program's sigset.
+    let s = *unsafe { set.as_ref() }?;
+    Some(if how != libc::SIG_UNBLOCK { kernel_safe(s) } else { s })
+}
+
+/// The root's mask change `how`/`set` (valid, about to be applied): what it means for
+/// the shim's own signal. Returns whether it was wanted blocked before.
+fn note_root_owned(how: c_int, set: *const libc::sigset_t) -> bool {
+    let before = ROOT_OWNED_BLOCKED.load(Ordering::Relaxed);
+    let owned = crate::hog::owned_signal();
+    // SAFETY: set is null or the program's sigset.
+    if let (true, Some(s)) = (owned != 0, unsafe { set.as_ref() }) {
+        // SAFETY: s is a valid sigset.
+        let member = unsafe { libc::sigismember(s, owned) } == 1;
+        let after = match how {
+            libc::SIG_BLOCK => before || member,
+            libc::SIG_UNBLOCK => before && !member,
+            libc::SIG_SETMASK => member,
+            _ => before,
+        };
+        ROOT_OWNED_BLOCKED.store(after, Ordering::Relaxed);
+    }
+    before
+}
+
+/// Adds the shim's own signal to a mask read from the kernel for the root, if the
+/// program has it blocked.
+fn root_view(m: &mut libc::sigset_t, wanted: bool) {
+    let owned = crate::hog::owned_signal();
+    if wanted && owned != 0 {
+        // SAFETY: m is a valid sigset.
+        unsafe { libc::sigaddset(m, owned) };
+    }
 }
 
 #[unsafe(no_mangle)]
@@ -546,9 +596,16 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t,
         Some(g) => virtual_sigmask(g, how, set, old),
         None => {
             ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+            let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
+            let wanted = if valid { note_root_owned(how, set) } else { ROOT_OWNED_BLOCKED.load(Ordering::Relaxed) };
             let set = without_sigsys(how, set);
             // SAFETY: forwarded.
-            unsafe { real::pthread_sigmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) }
+            let r = unsafe { real::pthread_sigmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) };
+            // SAFETY: old is null or the program's out-parameter, just filled.
+            if let (0, Some(o)) = (r, unsafe { old.as_mut() }) {
+                root_view(o, wanted);
+            }
+            r
         }
     }
 }
@@ -565,9 +622,16 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
         },
         None => {
             ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+            let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
+            let wanted = if valid { note_root_owned(how, set) } else { ROOT_OWNED_BLOCKED.load(Ordering::Relaxed) };
             let set = without_sigsys(how, set);
             // SAFETY: forwarded.
-            unsafe { real::sigprocmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) }
+            let r = unsafe { real::sigprocmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) };
+            // SAFETY: old is null or the program's out-parameter, just filled.
+            if let (0, Some(o)) = (r, unsafe { old.as_mut() }) {
+                root_view(o, wanted);
+            }
+            r
         }
     }
 }
@@ -597,7 +661,8 @@ pub fn with_wait_mask<R>(mask: *const libc::sigset_t, f: impl FnOnce() -> R) -> 
         // SAFETY: a zeroed sigset_t is a valid out-buffer.
         let mut old: libc::sigset_t = core::mem::zeroed();
         ROOT_MASK_VALID.store(false, Ordering::Relaxed);
-        real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old);
+        let mask = kernel_safe(*mask);
+        real::pthread_sigmask(libc::SIG_SETMASK, &mask, &mut old);
         (*h).signal_baseline = Some(baseline);
         let r = f();
         (*h).signal_baseline = None;
@@ -730,6 +795,10 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
 /// Sets the OS thread's kernel signal mask (a fork child started by a green thread).
 pub fn apply_kernel_mask(mask: &libc::sigset_t) {
     ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    let owned = crate::hog::owned_signal();
+    // SAFETY: mask is a valid sigset.
+    ROOT_OWNED_BLOCKED.store(owned != 0 && unsafe { libc::sigismember(mask, owned) } == 1, Ordering::Relaxed);
+    let mask = &kernel_safe(*mask);
     // SAFETY: mask is a valid sigset; the kernel copies 8 bytes.
     let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, mask as *const libc::sigset_t, 0usize, 8) };
 }
@@ -776,8 +845,10 @@ pub unsafe extern "C" fn sigsuspend(mask: *const libc::sigset_t) -> c_int {
         // SAFETY: a zeroed sigset_t is valid; mask is the program's sigset.
         let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
         ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+        // SAFETY: mask is null or the program's sigset.
+        let mask = unsafe { mask.as_ref() }.map(|m| kernel_safe(*m));
         // SAFETY: as above.
-        unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask, &mut old) };
+        unsafe { real::pthread_sigmask(libc::SIG_SETMASK, mask.as_ref().map_or(core::ptr::null(), |m| m as *const _), &mut old) };
         if main_count() == baseline {
             park_root_until_signal(h, baseline);
         }
@@ -843,8 +914,10 @@ fn wait_signal(set: *const libc::sigset_t, info: *mut libc::siginfo_t, timeout: 
     // SAFETY: a zeroed sigset_t is a valid out-buffer; set is the program's sigset.
     let mut saved: libc::sigset_t = unsafe { core::mem::zeroed() };
     ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    // SAFETY: set is the program's sigset.
+    let block = kernel_safe(unsafe { *set });
     // SAFETY: as above.
-    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, set, &mut saved as *mut libc::sigset_t, 8) };
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_BLOCK, &block as *const libc::sigset_t, &mut saved as *mut libc::sigset_t, 8) };
     let r = wait_signal_blocked(set, info, timeout);
     // Unblock only what this wait blocked: the main thread may have changed its mask
     // while another thread waited.
