@@ -483,7 +483,7 @@ pub unsafe fn current_mask(h: *mut crate::hub::Hub) -> libc::sigset_t {
         }
         if !ROOT_MASK_VALID.load(Ordering::Relaxed) {
             let mut m = kernel_mask();
-            root_view(&mut m, ROOT_OWNED_BLOCKED.load(Ordering::Relaxed));
+            root_view(&mut m, ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed));
             *ROOT_MASK.0.get() = m;
             ROOT_MASK_VALID.store(true, Ordering::Relaxed);
         }
@@ -530,30 +530,32 @@ fn green_running() -> Option<*mut crate::green::Green> {
     (!unsafe { (*g).is_root }).then_some(g)
 }
 
-/// Whether the program wants the shim's own signal (`hog::owned_signal`) blocked in its
-/// main thread's mask. The kernel mask of a hub thread never blocks it — preemption's
-/// ticks and the watchdog's captures must get through; a tick left pending would also
-/// be read by a `sigwait` on a full set — so mask queries, and the masks green threads
-/// inherit from main, add it back from here.
-static ROOT_OWNED_BLOCKED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+/// Signals the program wants blocked in its main thread's mask that the kernel mask of
+/// a hub thread never blocks (bit `sig - 1`): SIGSYS under GREENSHIM_RAW (a dispatch
+/// SIGSYS while blocked kills the process) and the shim's own signal
+/// (`hog::owned_signal`: preemption's ticks and the watchdog's captures must get
+/// through; a tick left pending would also be read by a `sigwait` on a full set). Mask
+/// queries, and the masks green threads inherit from main, add them back from here.
+static ROOT_HIDDEN_BLOCKED: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-/// A copy of a set the program gives for a hub thread's kernel mask, without the signals
-/// that must never be blocked there: SIGSYS under GREENSHIM_RAW (a dispatch SIGSYS while
-/// blocked kills the process) and the shim's own signal.
+/// The signals a hub thread's kernel mask never blocks now.
+fn hidden_signals() -> [c_int; 2] {
+    [if crate::raw::on() { libc::SIGSYS } else { 0 }, crate::hog::owned_signal()]
+}
+
+/// A copy of a set the program gives for a hub thread's kernel mask, without the
+/// hidden signals (see ROOT_HIDDEN_BLOCKED).
 fn kernel_safe(mut s: libc::sigset_t) -> libc::sigset_t {
-    if crate::raw::on() {
-        // SAFETY: s is a valid sigset.
-        unsafe { libc::sigdelset(&mut s, libc::SIGSYS) };
-    }
-    let owned = crate::hog::owned_signal();
-    if owned != 0 {
-        // SAFETY: as above.
-        unsafe { libc::sigdelset(&mut s, owned) };
+    for sig in hidden_signals() {
+        if sig != 0 {
+            // SAFETY: s is a valid sigset.
+            unsafe { libc::sigdelset(&mut s, sig) };
+        }
     }
     s
 }
 
-/// `without_sigsys` for a `how`/`set` pair (nothing to remove from an unblocking set).
+/// `kernel_safe` for a `how`/`set` pair (nothing to remove from an unblocking set).
 fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
     // SAFETY: set is null or the program's sigset.
     let s = *unsafe { set.as_ref() }?;
@@ -561,32 +563,38 @@ fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset
 }
 
 /// The root's mask change `how`/`set` (valid, about to be applied): what it means for
-/// the shim's own signal. Returns whether it was wanted blocked before.
-fn note_root_owned(how: c_int, set: *const libc::sigset_t) -> bool {
-    let before = ROOT_OWNED_BLOCKED.load(Ordering::Relaxed);
-    let owned = crate::hog::owned_signal();
+/// the hidden signals. Returns the ones wanted blocked before.
+fn note_root_owned(how: c_int, set: *const libc::sigset_t) -> u64 {
+    let before = ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed);
     // SAFETY: set is null or the program's sigset.
-    if let (true, Some(s)) = (owned != 0, unsafe { set.as_ref() }) {
+    let Some(s) = (unsafe { set.as_ref() }) else { return before };
+    let mut after = before;
+    for sig in hidden_signals() {
+        if sig == 0 {
+            continue;
+        }
+        let bit = 1u64 << (sig - 1);
         // SAFETY: s is a valid sigset.
-        let member = unsafe { libc::sigismember(s, owned) } == 1;
-        let after = match how {
-            libc::SIG_BLOCK => before || member,
-            libc::SIG_UNBLOCK => before && !member,
-            libc::SIG_SETMASK => member,
-            _ => before,
-        };
-        ROOT_OWNED_BLOCKED.store(after, Ordering::Relaxed);
+        let member = unsafe { libc::sigismember(s, sig) } == 1;
+        match how {
+            libc::SIG_BLOCK if member => after |= bit,
+            libc::SIG_UNBLOCK if member => after &= !bit,
+            libc::SIG_SETMASK if member => after |= bit,
+            libc::SIG_SETMASK => after &= !bit,
+            _ => {}
+        }
     }
+    ROOT_HIDDEN_BLOCKED.store(after, Ordering::Relaxed);
     before
 }
 
-/// Adds the shim's own signal to a mask read from the kernel for the root, if the
-/// program has it blocked.
-fn root_view(m: &mut libc::sigset_t, wanted: bool) {
-    let owned = crate::hog::owned_signal();
-    if wanted && owned != 0 {
-        // SAFETY: m is a valid sigset.
-        unsafe { libc::sigaddset(m, owned) };
+/// Adds the hidden signals in `wanted` to a mask read from the kernel for the root.
+fn root_view(m: &mut libc::sigset_t, wanted: u64) {
+    for sig in hidden_signals() {
+        if sig != 0 && wanted & (1u64 << (sig - 1)) != 0 {
+            // SAFETY: m is a valid sigset.
+            unsafe { libc::sigaddset(m, sig) };
+        }
     }
 }
 
@@ -597,7 +605,7 @@ pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t,
         None => {
             ROOT_MASK_VALID.store(false, Ordering::Relaxed);
             let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
-            let wanted = if valid { note_root_owned(how, set) } else { ROOT_OWNED_BLOCKED.load(Ordering::Relaxed) };
+            let wanted = if valid { note_root_owned(how, set) } else { ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed) };
             let set = without_sigsys(how, set);
             // SAFETY: forwarded.
             let r = unsafe { real::pthread_sigmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) };
@@ -623,7 +631,7 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
         None => {
             ROOT_MASK_VALID.store(false, Ordering::Relaxed);
             let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
-            let wanted = if valid { note_root_owned(how, set) } else { ROOT_OWNED_BLOCKED.load(Ordering::Relaxed) };
+            let wanted = if valid { note_root_owned(how, set) } else { ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed) };
             let set = without_sigsys(how, set);
             // SAFETY: forwarded.
             let r = unsafe { real::sigprocmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) };
@@ -795,9 +803,7 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
 /// Sets the OS thread's kernel signal mask (a fork child started by a green thread).
 pub fn apply_kernel_mask(mask: &libc::sigset_t) {
     ROOT_MASK_VALID.store(false, Ordering::Relaxed);
-    let owned = crate::hog::owned_signal();
-    // SAFETY: mask is a valid sigset.
-    ROOT_OWNED_BLOCKED.store(owned != 0 && unsafe { libc::sigismember(mask, owned) } == 1, Ordering::Relaxed);
+    let _ = note_root_owned(libc::SIG_SETMASK, mask);
     let mask = &kernel_safe(*mask);
     // SAFETY: mask is a valid sigset; the kernel copies 8 bytes.
     let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, mask as *const libc::sigset_t, 0usize, 8) };
