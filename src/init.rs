@@ -49,6 +49,7 @@ fn greenshim_init() {
         config::Raw::Catch => crate::raw::Mode::Catch,
     });
     crate::raw::preempt_init(cfg.preempt_for(hubs));
+    crate::hooks::signal::adopt_inherited_mask();
     crate::raw_report::set_destination(cfg.raw_report);
     // The child's fix-ups run as the first atfork child handler — before any handler the
     // program registers later, which may block and so park: by then the child's hub

@@ -138,6 +138,22 @@ fn a_full_signal_mask_neither_stops_preemption_nor_sees_its_ticks() {
     assert!(gap <= 200, "a ticker waited {gap} ms beside computations on its hub:\n{}", shim.stderr);
 }
 
+/// A new program image inherits the mask of the thread that made it: posix_spawn,
+/// posix_spawnp (with a mask of its own too), fork + execv/execl/execle, vfork + execv
+/// and execl replacing the process, from a thread that blocked SIGUSR2 and SIGRTMAX-1
+/// beside main's SIGUSR1 — with one hub and with two (the thread on the second hub).
+/// Before, an image started from a green thread got main's mask (one hub), or the
+/// second hub's, which blocks nearly every signal, SIGTERM and SIGINT included.
+#[test]
+fn exec_and_spawn_pass_on_the_calling_threads_signal_mask() {
+    let p = hubs_prog("exec_mask");
+    for hubs in ["1", "2"] {
+        let env = [("GREENSHIM_HUBS", hubs), ("GREENSHIM_PREEMPT", "auto")];
+        let spec = Spec { env: &env, timeout: std::time::Duration::from_secs(30), ..Spec::new(&p) };
+        compare(&spec);
+    }
+}
+
 /// `auto`: one hub per usable CPU for a C program; one for CPython (its GIL runs one
 /// thread at a time), as `greenshim doctor` says.
 ///

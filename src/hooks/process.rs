@@ -1,11 +1,13 @@
 //! fork and vfork: rebuild the hub in a forked child; waiting for children. `exec` and
-//! `posix_spawn` need nothing: the shim never leaves a flag of its own on a
-//! description, so a new program image inherits every fd exactly as the program set it.
+//! `posix_spawn`: the shim never leaves a flag of its own on a description, so a new
+//! program image inherits every fd exactly as the program set it; and it inherits the
+//! signal mask the program set for the calling thread, not the hub thread's kernel mask
+//! (see [`with_program_mask`]).
 
 use crate::fd::table;
 use crate::hub;
 use crate::sys::{encode, real, sc};
-use core::ffi::c_int;
+use core::ffi::{c_char, c_int};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fork() -> libc::pid_t {
@@ -17,6 +19,173 @@ pub unsafe extern "C" fn fork() -> libc::pid_t {
         table::after_fork_parent();
     }
     pid
+}
+
+// ---- exec and spawn: the program's signal mask ------------------------------------------
+//
+// A new program image, and a child started by `posix_spawn` or `vfork`, inherit the
+// kernel signal mask of the calling OS thread. A hub thread's kernel mask is not the
+// program's: a green thread's mask is virtual, main's never blocks the shim's own
+// signals (hooks::signal), and hubs beyond the first block every process-directed
+// signal (they go to hub 0). A program exec'd from a thread on hub 1 started with
+// nearly every signal blocked — SIGTERM and SIGINT included. So each exec and spawn
+// runs with the kernel mask set to the program's view of the calling thread's mask,
+// put back if the call returns.
+
+/// Runs `f` (an exec, or a spawn whose child inherits the OS thread's mask) under the
+/// program's mask for the calling thread; restores the hub thread's mask after.
+fn with_program_mask<R>(f: impl FnOnce() -> R) -> R {
+    let Some(m) = crate::hooks::signal::program_mask() else { return f() };
+    let saved = crate::hooks::signal::swap_kernel_mask(&m);
+    let r = f();
+    let _ = crate::hooks::signal::swap_kernel_mask(&saved);
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::execve(path, argv, envp) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::execv(path, argv) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::execvp(file, argv) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::execvpe(file, argv, envp) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::fexecve(fd, argv, envp) })
+}
+
+static EXECVEAT: crate::sys::real::Lazy = crate::sys::real::Lazy::new(c"execveat", c"execveat");
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: *const *const c_char, envp: *const *const c_char, flags: c_int) -> c_int {
+    with_program_mask(|| match EXECVEAT.get() {
+        Some(f) => {
+            // SAFETY: glibc's execveat has this prototype.
+            let f: unsafe extern "C" fn(c_int, *const c_char, *const *const c_char, *const *const c_char, c_int) -> c_int = unsafe { core::mem::transmute(f) };
+            // SAFETY: forwarded.
+            unsafe { f(dirfd, path, argv, envp, flags) }
+        }
+        // SAFETY: the kernel's call, as glibc makes it.
+        None => encode(unsafe { sc!(libc::SYS_execveat, dirfd, path, argv, envp, flags) }) as c_int,
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_spawn(pid: *mut libc::pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::posix_spawn(pid, path, fa, attr, argv, envp) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn posix_spawnp(pid: *mut libc::pid_t, file: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::posix_spawnp(pid, file, fa, attr, argv, envp) })
+}
+
+/// `popen`: glibc starts the shell with its internal posix_spawn, which the hook above
+/// does not see; the shell inherits the calling OS thread's mask.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut libc::FILE {
+    // SAFETY: forwarded.
+    with_program_mask(|| unsafe { real::popen(cmd, mode) })
+}
+
+/// `execl`, `execlp`, `execle`: variadic, so each is a naked trampoline that saves the
+/// six argument registers below the return address and hands [`exec_list`] a pointer
+/// to them and to the caller's stack arguments above it: every argument is a pointer,
+/// the list ends with a null one (followed by `envp` for `execle`). Up to 64 arguments
+/// are gathered on the stack; a longer list goes to the heap.
+macro_rules! exec_list_trampoline {
+    ($($name:ident => $kind:expr;)*) => {$(
+        // SAFETY: the six argument registers are pushed in order (rdi lowest), rsi/rdi
+        // carry their address and that of the caller's stack arguments (above the
+        // return address), the call is made with rsp 16-byte aligned (entry rsp ≡ 8
+        // mod 16, six pushes and 8 more bytes) and the frame is popped before `ret`.
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $name() {
+            core::arch::naked_asm!(
+                "push r9", "push r8", "push rcx", "push rdx", "push rsi", "push rdi",
+                "mov rdi, rsp",
+                "lea rsi, [rsp + 56]",
+                "mov edx, {kind}",
+                "sub rsp, 8",
+                "call {f}",
+                "add rsp, 56",
+                "ret",
+                kind = const $kind,
+                f = sym exec_list,
+            )
+        }
+    )*};
+}
+exec_list_trampoline! {
+    execl => 0;
+    execlp => 1;
+    execle => 2;
+}
+
+/// The argument `i` (0: the path) of a variadic exec call: registers first, then the
+/// caller's stack.
+///
+/// # Safety
+/// `regs` points at the six saved argument registers and `stack` at the caller's stack
+/// arguments; `i` must not pass the list's terminating null (and `envp` after it).
+unsafe fn exec_arg(regs: *const usize, stack: *const usize, i: usize) -> usize {
+    // SAFETY: as the caller guarantees.
+    unsafe { if i < 6 { *regs.add(i) } else { *stack.add(i - 6) } }
+}
+
+/// The body of `execl` (kind 0), `execlp` (1) and `execle` (2).
+unsafe extern "C" fn exec_list(regs: *const usize, stack: *const usize, kind: c_int) -> c_int {
+    const INLINE: usize = 64;
+    let mut inline = [0usize; INLINE + 1];
+    let mut heap: Vec<usize> = Vec::new();
+    // SAFETY: the arguments are read up to and including the terminating null (and the
+    // envp after it for execle), as the caller passed them.
+    unsafe {
+        let path = exec_arg(regs, stack, 0) as *const c_char;
+        let mut n = 0;
+        loop {
+            let a = exec_arg(regs, stack, 1 + n);
+            if n < INLINE {
+                inline[n] = a;
+            } else {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&inline[..INLINE]);
+                }
+                heap.push(a);
+            }
+            if a == 0 {
+                break;
+            }
+            n += 1;
+        }
+        let argv = if heap.is_empty() { inline.as_ptr() } else { heap.as_ptr() } as *const *const c_char;
+        match kind {
+            0 => execv(path, argv),
+            1 => execvp(path, argv),
+            _ => execve(path, argv, exec_arg(regs, stack, 2 + n) as *const *const c_char),
+        }
+    }
 }
 
 /// glibc's vfork, resolved by the constructor (0 until then).
@@ -42,8 +211,9 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
         "mov rax, qword ptr [rip + {real}]",
         "test rax, rax",
         "jz 2f",
-        // Mark the calling thread's hub (a call that returns before the vfork: its
-        // frame is gone by then; rsp is 8 mod 16 here, so realign around the call).
+        // Mark the calling thread's hub and give the OS thread the program's mask (a
+        // call that returns before the vfork: its frame is gone by then; rsp is 8 mod
+        // 16 here, so realign around the call).
         "sub rsp, 8",
         "call {mark}",
         "add rsp, 8",
@@ -52,9 +222,20 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
         "2:",
         "jmp {fallback}",
         real = sym REAL_VFORK,
-        mark = sym hub::vfork_mark,
+        mark = sym vfork_prepare,
         fallback = sym vfork_fallback,
     )
+}
+
+/// Before a vfork: the hub is marked (`hub::vfork_mark`), and the OS thread takes the
+/// program's mask for the calling thread, which the child inherits; the parent gets its
+/// own back at its first hook after the child has gone (`hub::vfork_save_mask`).
+extern "C" fn vfork_prepare() {
+    if let Some(m) = crate::hooks::signal::program_mask() {
+        let saved = crate::hooks::signal::swap_kernel_mask(&m);
+        hub::vfork_save_mask(&saved);
+    }
+    hub::vfork_mark();
 }
 
 // ---- waiting for children ------------------------------------------------------------

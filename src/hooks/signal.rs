@@ -491,6 +491,44 @@ pub unsafe fn current_mask(h: *mut crate::hub::Hub) -> libc::sigset_t {
     }
 }
 
+/// At start-up, after the raw layer and preemption are set up: a mask inherited across
+/// exec that blocks a hidden signal (a parent that blocked every signal) is the
+/// program's wish, kept as such; the kernel mask lets the signal through.
+pub fn adopt_inherited_mask() {
+    let m = kernel_mask();
+    let mut wanted = 0u64;
+    for sig in hidden_signals() {
+        // SAFETY: m is a valid sigset.
+        if sig != 0 && unsafe { libc::sigismember(&m, sig) } == 1 {
+            wanted |= 1u64 << (sig - 1);
+        }
+    }
+    if wanted != 0 {
+        ROOT_HIDDEN_BLOCKED.fetch_or(wanted, Ordering::Relaxed);
+        let _ = swap_kernel_mask(&kernel_safe(m));
+    }
+}
+
+/// The calling thread's mask as the program sees it (hidden signals included), for a
+/// new program image or a child that inherits the OS thread's kernel mask. None off a
+/// hub (and in a vfork child).
+pub fn program_mask() -> Option<libc::sigset_t> {
+    let h = crate::hub::local()?;
+    // SAFETY: h is this thread's hub.
+    Some(unsafe { current_mask(h) })
+}
+
+/// Sets the calling OS thread's kernel mask to `m` as given (hidden signals too: for the
+/// short span of an exec or a spawn), returning the previous one.
+pub fn swap_kernel_mask(m: &libc::sigset_t) -> libc::sigset_t {
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    // SAFETY: a zeroed sigset_t is valid.
+    let mut old: libc::sigset_t = unsafe { core::mem::zeroed() };
+    // SAFETY: valid sets; the kernel copies 8 bytes.
+    let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, m as *const libc::sigset_t, &mut old as *mut libc::sigset_t, 8) };
+    old
+}
+
 /// Applies `how`/`set` to a green thread's virtual mask. Returns an error number.
 fn virtual_sigmask(g: *mut crate::green::Green, how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
     // SAFETY: g is the running green thread; set/old are null or the program's sigsets.

@@ -352,6 +352,31 @@ pub extern "C" fn vfork_mark() {
         unsafe { (*h).vfork.store(true, Ordering::Release) };
     }
 }
+
+/// A hub thread's kernel mask from before a vfork made under the program's own mask
+/// (hooks::process::vfork: the child inherits the OS thread's mask), put back in the
+/// parent by [`vfork_parent`] once the child has exec'd or exited.
+struct SavedMask {
+    set: core::sync::atomic::AtomicBool,
+    mask: core::cell::UnsafeCell<libc::sigset_t>,
+}
+// SAFETY: each entry is written and read by its own hub's thread only (before the
+// vfork, and in the parent after it), ordered by `set`.
+unsafe impl Sync for SavedMask {}
+static VFORK_MASKS: [SavedMask; MAX_HUBS] =
+    // SAFETY: an all-zero sigset_t is the empty set.
+    [const { SavedMask { set: core::sync::atomic::AtomicBool::new(false), mask: core::cell::UnsafeCell::new(unsafe { core::mem::zeroed() }) } }; MAX_HUBS];
+
+/// Records the calling hub thread's kernel mask before a vfork (see `SavedMask`).
+pub fn vfork_save_mask(saved: &libc::sigset_t) {
+    if let Some(h) = hub_of_tp(sys::thread_pointer()) {
+        // SAFETY: registered hubs are never freed; the entry is this thread's.
+        let e = &VFORK_MASKS[unsafe { (*h).index } % MAX_HUBS];
+        // SAFETY: as above.
+        unsafe { *e.mask.get() = *saved };
+        e.set.store(true, Ordering::Release);
+    }
+}
 /// The hub's process id (for telling a vfork child from its parent).
 static HUB_PID: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
 
@@ -476,6 +501,12 @@ fn vfork_parent(h: *mut Hub) -> bool {
     if pid == HUB_PID.load(Ordering::Relaxed) {
         // SAFETY: registered hubs are never freed.
         unsafe { (*h).vfork.store(false, Ordering::Relaxed) };
+        // SAFETY: as above.
+        let e = &VFORK_MASKS[unsafe { (*h).index } % MAX_HUBS];
+        if e.set.swap(false, Ordering::Acquire) {
+            // SAFETY: the mask this thread saved before the vfork; raw call, no lock.
+            let _ = unsafe { sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, e.mask.get() as *const libc::sigset_t, 0usize, 8) };
+        }
         true
     } else {
         false
