@@ -35,11 +35,24 @@ pub unsafe extern "C" fn fork() -> libc::pid_t {
 /// Runs `f` (an exec, or a spawn whose child inherits the OS thread's mask) under the
 /// program's mask for the calling thread; restores the hub thread's mask after.
 fn with_program_mask<R>(f: impl FnOnce() -> R) -> R {
-    let Some(m) = crate::hooks::signal::program_mask() else { return f() };
+    let Some(m) = spawn_mask() else { return f() };
     let saved = crate::hooks::signal::swap_kernel_mask(&m);
     let r = f();
     let _ = crate::hooks::signal::swap_kernel_mask(&saved);
     r
+}
+
+/// The program's mask for the calling thread (None off a hub), less SIGSYS under the
+/// raw layer: a call trapped by Syscall User Dispatch while SIGSYS is blocked kills the
+/// process (glibc's vfork, the exec made through `execveat`, anything the program calls
+/// meanwhile), so a new image there starts with SIGSYS unblocked.
+fn spawn_mask() -> Option<libc::sigset_t> {
+    let mut m = crate::hooks::signal::program_mask()?;
+    if crate::raw::on() {
+        // SAFETY: m is a valid sigset.
+        unsafe { libc::sigdelset(&mut m, libc::SIGSYS) };
+    }
+    Some(m)
 }
 
 #[unsafe(no_mangle)]
@@ -80,8 +93,12 @@ pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: *cons
         Some(f) => {
             // SAFETY: glibc's execveat has this prototype.
             let f: unsafe extern "C" fn(c_int, *const c_char, *const *const c_char, *const *const c_char, c_int) -> c_int = unsafe { core::mem::transmute(f) };
+            // As for the calls through sys::real: libc's system call is the shim's.
+            let sel = crate::raw::swap_selector(crate::raw::ALLOW);
             // SAFETY: forwarded.
-            unsafe { f(dirfd, path, argv, envp, flags) }
+            let r = unsafe { f(dirfd, path, argv, envp, flags) };
+            crate::raw::restore_selector(sel);
+            r
         }
         // SAFETY: the kernel's call, as glibc makes it.
         None => encode(unsafe { sc!(libc::SYS_execveat, dirfd, path, argv, envp, flags) }) as c_int,
@@ -231,7 +248,7 @@ pub unsafe extern "C" fn vfork() -> libc::pid_t {
 /// program's mask for the calling thread, which the child inherits; the parent gets its
 /// own back at its first hook after the child has gone (`hub::vfork_save_mask`).
 extern "C" fn vfork_prepare() {
-    if let Some(m) = crate::hooks::signal::program_mask() {
+    if let Some(m) = spawn_mask() {
         let saved = crate::hooks::signal::swap_kernel_mask(&m);
         hub::vfork_save_mask(&saved);
     }
