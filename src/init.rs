@@ -49,6 +49,11 @@ fn greenshim_init() {
         config::Raw::Catch => crate::raw::Mode::Catch,
     });
     crate::raw::preempt_init(cfg.preempt_for(hubs));
+    if cfg.hog_ms != 0 && crate::hog::own_signal() == 0 {
+        crate::warn!("GREENSHIM_HOG_MS: cannot install the watchdog's signal handler; no hog warnings");
+    }
+    // After every signal the shim owns is taken: a mask inherited across exec that
+    // blocks one is the program's wish (and hubs started later keep it deliverable).
     crate::hooks::signal::adopt_inherited_mask();
     crate::raw_report::set_destination(cfg.raw_report);
     // The child's fix-ups run as the first atfork child handler — before any handler the
