@@ -50,7 +50,7 @@ pub const COVERED: &[&str] = &[
     // positioned I/O (files; the v2 forms at offset -1 also pipes and sockets)
     "pread", "pread64", "__pread_chk", "__pread64_chk", "pwrite", "pwrite64", "preadv",
     "preadv64", "pwritev", "pwritev64", "preadv2", "preadv64v2", "pwritev2", "pwritev64v2",
-    // glibc's old aliases, pthread_yield, popen
+    // glibc's old aliases, pthread_yield
     "__read", "__write", "__open", "__open64", "__pread64", "__pwrite64", "__connect",
     "__send", "__poll", "__select", "__wait", "__waitpid", "pthread_yield",
     // zero-copy transfers
@@ -84,6 +84,9 @@ pub const COVERED: &[&str] = &[
     "sleep", "usleep", "nanosleep", "__nanosleep", "clock_nanosleep",
     // processes
     "fork", "vfork", "wait", "waitpid", "wait3", "wait4", "waitid",
+    // new images inherit the calling thread's signal mask
+    "execve", "execv", "execvp", "execvpe", "fexecve", "execveat", "execl", "execlp", "execle",
+    "posix_spawn", "posix_spawnp", "popen",
     // signal handlers
     "signal", "bsd_signal", "sysv_signal", "__sysv_signal", "sigset", "sighold", "sigrelse", "sigignore",
     "siginterrupt", "sigaltstack", "sigaction", "__sigaction", "pthread_sigmask", "sigprocmask",

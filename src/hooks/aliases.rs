@@ -1,5 +1,5 @@
 //! glibc's double-underscore aliases of hooked calls (`__read`, `__poll`, …), still
-//! exported for binaries linked long ago, plus `pthread_yield` and `popen`.
+//! exported for binaries linked long ago, plus `pthread_yield`.
 
 use crate::hooks::{io, net, poll, process, time};
 use core::ffi::{c_char, c_int, c_void};
