@@ -15,8 +15,9 @@
 #   make compat   CPython's own threading, queue, socket, ssl, signal, logging, asyncio,
 #                 multiprocessing, os and I/O suites on CPython 3.11 and 3.13
 #                 (COMPAT_PYTHONS=3.11,3.12,3.13), native vs shim, case by case
-#   make compat-preempt  CPython's threading and signal suites with GREENSHIM_RAW=catch
-#                 GREENSHIM_PREEMPT=5: every case, the cooperative-scheduling ones too
+#   make compat-preempt  CPython's threading and signal suites with GREENSHIM_PREEMPT=5,
+#                 then with GREENSHIM_RAW=catch too: every case, the cooperative-scheduling
+#                 ones too
 #   make wheel    the Python wheel, build/wheel/greenshim-*.whl (maturin, pip-installed
 #                 once into build/pkg-venv)
 #   make deb      the Debian package, build/deb/greenshim_*.deb (dpkg-deb)
@@ -108,6 +109,7 @@ compat: build
 # CPython's threading and signal suites with preemption on: the cases cooperative
 # scheduling cannot pass ([no-preempt] in scripts/cpython-known-differences.txt) run too.
 compat-preempt: build
+	@GREENSHIM_PREEMPT=5 python3 scripts/cpython-compat.py --pyenv $(COMPAT_PYTHONS) test_threading test_signal
 	@GREENSHIM_RAW=catch GREENSHIM_PREEMPT=5 python3 scripts/cpython-compat.py --pyenv $(COMPAT_PYTHONS) test_threading test_signal
 
 wheel: build
