@@ -68,9 +68,15 @@ fn acquire(l: *mut libc::pthread_rwlock_t, write: bool, deadline: Option<u64>) -
         if r != libc::EBUSY {
             return r;
         }
+        // The flag and the state are two words: a waiter stores the flag then loads the
+        // state, an unlock stores the state then reads the flag. All four SeqCst (the
+        // store an `xchg` on x86), so at least one side sees the other's write — with
+        // Relaxed a waiter on another hub could load the state before its flag store was
+        // visible, miss the unlock, and the unlock miss the flag: a reader parked for
+        // good on a free lock (seen once in `cross_hub` with two hubs).
         let busy = || {
-            parked(l).store(1, Ordering::Relaxed);
-            let v = state(l).load(Ordering::Relaxed);
+            parked(l).store(1, Ordering::SeqCst);
+            let v = state(l).load(Ordering::SeqCst);
             if write { v != 0 } else { v == WRITER }
         };
         if parking_lot::park(l as usize, busy, || {}, deadline, Reason::RwLock) == Parked::TimedOut {
@@ -93,14 +99,15 @@ pub fn unlock(l: *mut libc::pthread_rwlock_t) -> i32 {
     let v = s.load(Ordering::Relaxed);
     let now_free = if v == WRITER {
         writer(l).store(0, Ordering::Relaxed);
-        s.store(0, Ordering::Release);
+        s.store(0, Ordering::SeqCst);
         true
     } else if v == 0 {
         return libc::EPERM;
     } else {
-        s.fetch_sub(1, Ordering::Release) == 1
+        s.fetch_sub(1, Ordering::SeqCst) == 1
     };
-    if now_free && parked(l).swap(0, Ordering::AcqRel) != 0 {
+    // SeqCst: see `acquire`.
+    if now_free && parked(l).swap(0, Ordering::SeqCst) != 0 {
         parking_lot::unpark_all(l as usize);
     }
     0
