@@ -136,6 +136,20 @@ fn rwlock_hand_offs_across_hubs_lose_no_wake() {
     }
 }
 
+/// A condvar ping-pong across two hubs whose mutex glibc keeps (robust, then
+/// process-shared) while the condvar is the shim's: 20,000 turns each way. The waiter
+/// is queued before its mutex is released (it used to release first, then queue —
+/// safe on one hub, where nothing runs in between, but not with a thread on another
+/// hub free to take the mutex and signal; this ping-pong did not catch that order in
+/// three runs of the old build, so it stands as a stress test).
+#[test]
+fn condvar_with_a_glibc_mutex_across_hubs() {
+    let p = hubs_prog("robust_condvar");
+    let env = [("GREENSHIM_HUBS", "2")];
+    let spec = Spec { env: &env, timeout: std::time::Duration::from_secs(60), ..Spec::new(&p) };
+    compare(&spec);
+}
+
 /// The daemon pattern under the default preemption: main blocks every signal, a thread
 /// waits in `sigwait` on the full set, the process gets SIGUSR1. The waiter gets
 /// SIGUSR1 (it once got SIGRTMAX-1: a preemption tick left pending by main's mask), mask

@@ -57,12 +57,12 @@ pub fn wait(c: *mut libc::pthread_cond_t, m: *mut libc::pthread_mutex_t, deadlin
     }
 }
 
-/// Parks as a waiter of `c` whose mutex the caller has already released (a foreign
-/// mutex, see `sync::foreign`).
-pub fn park_waiter(c: *mut libc::pthread_cond_t, deadline: Option<u64>) -> Parked {
+/// Parks as a waiter of `c`; `release` (run once this thread is queued) releases its
+/// mutex (a foreign mutex, see `sync::foreign`).
+pub fn park_waiter(c: *mut libc::pthread_cond_t, deadline: Option<u64>, release: impl FnOnce()) -> Parked {
     let n = waiters(c);
     n.fetch_add(1, Ordering::Relaxed);
-    let r = parking_lot::park(c as usize, || true, || {}, deadline, Reason::Condvar);
+    let r = parking_lot::park(c as usize, || true, release, deadline, Reason::Condvar);
     n.fetch_sub(1, Ordering::Relaxed);
     r
 }

@@ -212,19 +212,26 @@ pub fn cond_wait(c: *mut libc::pthread_cond_t, m: *mut pthread_mutex_t, clock: l
     // A spurious wake-up after the back-off: release, sleep, take the mutex again.
     let unlock = || if foreign_mutex { mutex_unlock(m) } else { crate::sync::mutex::unlock(m) };
     let relock = || if foreign_mutex { mutex_lock(m, None) } else { crate::sync::mutex::lock(m, None) };
-    let r = unlock();
-    if r != 0 {
-        return r;
-    }
-    // Nothing else runs on the hub between the unlock and the park below (the unlock
-    // only queues waiters), so a signal sent under the mutex finds this thread parked.
-    let now = sys::now_ns();
-    let until = deadline.map_or(now + BACKOFF_MAX_NS, |d| d.min(now + BACKOFF_MAX_NS));
     if crate::sync::condvar::is_ours(c) {
         // A private condvar (with a foreign mutex): its signal and broadcast unpark
-        // this key, from this process only, so no back-off is needed.
-        crate::sync::condvar::park_waiter(c, deadline);
+        // this key, from this process only, so no back-off is needed. The mutex is
+        // released only once this thread is queued (park's `before_sleep`): with
+        // several hubs a thread on another hub may take it and signal at once. (The
+        // unlock cannot fail here: an owner that is not the caller was refused above.)
+        let mut r = 0;
+        crate::sync::condvar::park_waiter(c, deadline, || r = unlock());
+        if r != 0 {
+            return r;
+        }
     } else {
+        let r = unlock();
+        if r != 0 {
+            return r;
+        }
+        // A process-shared condvar: glibc's signal from another process cannot reach
+        // this key, so the wait is a back-off (a spurious wake-up, as POSIX allows).
+        let now = sys::now_ns();
+        let until = deadline.map_or(now + BACKOFF_MAX_NS, |d| d.min(now + BACKOFF_MAX_NS));
         parking_lot::park(c as usize, || true, || {}, Some(until), Reason::Condvar);
     }
     let r = relock();
