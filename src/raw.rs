@@ -1342,36 +1342,22 @@ pub(crate) unsafe fn preempt_tick(uc: *mut libc::ucontext_t) {
         return;
     }
     // With the raw layer: not while it serves a call (the selector is ALLOW then).
-    if on() && sel().load(Ordering::Relaxed) != BLOCK {
+    if (on() && sel().load(Ordering::Relaxed) != BLOCK) || crate::hub::in_signal_handler() {
         return;
-    }
-    // SAFETY: the kernel's ucontext, passed on.
-    unsafe { preempt_at(uc) };
-}
-
-/// Makes the green thread a signal interrupted yield once the handler returns, if it
-/// was interrupted at a safe point: in the program's own code (not libc, the loader,
-/// the vDSO or the shim), not in a program's signal handler, not around a vfork.
-/// Returns whether it will. Async-signal-safe; called from a handler that runs on the
-/// interrupted thread's stack with `uc` its kernel ucontext.
-pub unsafe fn preempt_at(uc: *mut libc::ucontext_t) -> bool {
-    if crate::hub::vfork_pending() || crate::hub::in_signal_handler() {
-        return false;
     }
     // SAFETY: the kernel's ucontext.
     let g = unsafe { &mut (*uc).uc_mcontext.gregs };
     let pc = g[libc::REG_RIP as usize] as usize;
     if !preemptible(pc) || crate::hub::local().is_none() {
-        return false;
+        return;
     }
     let rsp = g[libc::REG_RSP as usize] as usize;
     // The frame for the trampoline goes below this handler's own (nothing else writes
     // there before our return: every other signal is blocked meanwhile).
-    let marker = 0u64;
-    let here = core::hint::black_box(&marker) as *const u64 as usize;
+    let here = &sw as *const u64 as usize;
     let k = rsp.saturating_sub(here) + 1024;
     if k > 60_000 {
-        return false;
+        return;
     }
     let fsp = ((here - 1024 - core::mem::size_of::<Frame>()) & !15) as *mut Frame;
     // Every signal blocked until our return restores the interrupted mask (this handler
@@ -1386,7 +1372,6 @@ pub unsafe fn preempt_at(uc: *mut libc::ucontext_t) -> bool {
         g[libc::REG_RIP as usize] = greenshim_preempt_trampoline as *const () as usize as i64;
     }
     PREEMPTED.fetch_add(1, Ordering::Relaxed);
-    true
 }
 
 /// Called by the preemption trampoline on the interrupted thread's own stack, with every

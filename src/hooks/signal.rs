@@ -593,8 +593,8 @@ fn kernel_safe(mut s: libc::sigset_t) -> libc::sigset_t {
     s
 }
 
-/// `kernel_safe` for a `how`/`set` pair (nothing to remove from an unblocking set).
-fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
+/// [`kernel_safe`] for a `how`/`set` pair (nothing to remove from an unblocking set).
+fn kernel_safe_for(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset_t> {
     // SAFETY: set is null or the program's sigset.
     let s = *unsafe { set.as_ref() }?;
     Some(if how != libc::SIG_UNBLOCK { kernel_safe(s) } else { s })
@@ -602,7 +602,7 @@ fn without_sigsys(how: c_int, set: *const libc::sigset_t) -> Option<libc::sigset
 
 /// The root's mask change `how`/`set` (valid, about to be applied): what it means for
 /// the hidden signals. Returns the ones wanted blocked before.
-fn note_root_owned(how: c_int, set: *const libc::sigset_t) -> u64 {
+fn note_root_hidden(how: c_int, set: *const libc::sigset_t) -> u64 {
     let before = ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed);
     // SAFETY: set is null or the program's sigset.
     let Some(s) = (unsafe { set.as_ref() }) else { return before };
@@ -636,23 +636,28 @@ fn root_view(m: &mut libc::sigset_t, wanted: u64) {
     }
 }
 
+/// A mask change of main's (the kernel's mask, through `real`, glibc's
+/// `pthread_sigmask` or `sigprocmask`): the hidden signals stay out of the kernel's set
+/// and in what the program reads back.
+fn root_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t, real: impl FnOnce(c_int, *const libc::sigset_t, *mut libc::sigset_t) -> c_int) -> c_int {
+    ROOT_MASK_VALID.store(false, Ordering::Relaxed);
+    let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
+    let wanted = if valid { note_root_hidden(how, set) } else { ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed) };
+    let set = kernel_safe_for(how, set);
+    let r = real(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old);
+    // SAFETY: old is null or the program's out-parameter, just filled.
+    if let (0, Some(o)) = (r, unsafe { old.as_mut() }) {
+        root_view(o, wanted);
+    }
+    r
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
     match green_running() {
         Some(g) => virtual_sigmask(g, how, set, old),
-        None => {
-            ROOT_MASK_VALID.store(false, Ordering::Relaxed);
-            let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
-            let wanted = if valid { note_root_owned(how, set) } else { ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed) };
-            let set = without_sigsys(how, set);
-            // SAFETY: forwarded.
-            let r = unsafe { real::pthread_sigmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) };
-            // SAFETY: old is null or the program's out-parameter, just filled.
-            if let (0, Some(o)) = (r, unsafe { old.as_mut() }) {
-                root_view(o, wanted);
-            }
-            r
-        }
+        // SAFETY: forwarded.
+        None => root_sigmask(how, set, old, |h, s, o| unsafe { real::pthread_sigmask(h, s, o) }),
     }
 }
 
@@ -666,19 +671,8 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
                 -1
             }
         },
-        None => {
-            ROOT_MASK_VALID.store(false, Ordering::Relaxed);
-            let valid = matches!(how, libc::SIG_BLOCK | libc::SIG_UNBLOCK | libc::SIG_SETMASK) || set.is_null();
-            let wanted = if valid { note_root_owned(how, set) } else { ROOT_HIDDEN_BLOCKED.load(Ordering::Relaxed) };
-            let set = without_sigsys(how, set);
-            // SAFETY: forwarded.
-            let r = unsafe { real::sigprocmask(how, set.as_ref().map_or(core::ptr::null(), |s| s as *const _), old) };
-            // SAFETY: old is null or the program's out-parameter, just filled.
-            if let (0, Some(o)) = (r, unsafe { old.as_mut() }) {
-                root_view(o, wanted);
-            }
-            r
-        }
+        // SAFETY: forwarded.
+        None => root_sigmask(how, set, old, |h, s, o| unsafe { real::sigprocmask(h, s, o) }),
     }
 }
 
@@ -841,7 +835,7 @@ pub fn wake_paused(g: *mut crate::green::Green, sig: c_int) {
 /// Sets the OS thread's kernel signal mask (a fork child started by a green thread).
 pub fn apply_kernel_mask(mask: &libc::sigset_t) {
     ROOT_MASK_VALID.store(false, Ordering::Relaxed);
-    let _ = note_root_owned(libc::SIG_SETMASK, mask);
+    let _ = note_root_hidden(libc::SIG_SETMASK, mask);
     let mask = &kernel_safe(*mask);
     // SAFETY: mask is a valid sigset; the kernel copies 8 bytes.
     let _ = unsafe { crate::sys::sc!(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, mask as *const libc::sigset_t, 0usize, 8) };
